@@ -1,0 +1,131 @@
+import { appendFileSync, createWriteStream, mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { CancelledError } from '@nabla-build/model';
+import { execa } from 'execa';
+import { CommandError } from './command-error.js';
+
+export interface RunOptions {
+  cwd: string;
+  /** Variables added to (or, with `undefined`, removed from) the inherited environment. */
+  env?: Record<string, string | undefined>;
+  /** Start from an empty environment instead of the inherited one. */
+  cleanEnv?: boolean;
+  /** Full stdout+stderr goes here (appended); the error names it. */
+  logFile?: string;
+  signal?: AbortSignal;
+  /** Each output line, as it arrives (for progress display). */
+  onLine?: (line: string) => void;
+  input?: string | Uint8Array;
+  /** Keep this many trailing lines for the error message. */
+  tailLines?: number;
+  /** Maps the output tail to a hint for known failure causes. */
+  hintFor?: (tail: string[]) => string | undefined;
+}
+
+export interface RunResult {
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+/** Grace period between SIGTERM and SIGKILL of a cancelled process group. */
+const KILL_GRACE_MS = 3000;
+
+/**
+ * Runs one command with an argv array (never through a shell). The child leads its own process group so
+ * cancellation stops the whole tree (make, build.sh and their children), not only the direct child.
+ */
+export async function run(command: string, args: string[], opts: RunOptions): Promise<RunResult> {
+  traceSpawn(command, args, opts.cwd);
+  if (opts.signal?.aborted) throw new CancelledError(`cancelled before \`${command}\` started`);
+  const started = Date.now();
+  const tailMax = opts.tailLines ?? 30;
+  const tail: string[] = [];
+  let log: ReturnType<typeof createWriteStream> | undefined;
+  if (opts.logFile) {
+    mkdirSync(dirname(opts.logFile), { recursive: true });
+    log = createWriteStream(opts.logFile, { flags: 'a' });
+    log.write(`$ ${[command, ...args].join(' ')}  (in ${opts.cwd})\n`);
+  }
+  const env: Record<string, string | undefined> = opts.cleanEnv ? {} : { ...process.env };
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  const child = execa(command, args, {
+    cwd: opts.cwd,
+    env,
+    extendEnv: false,
+    detached: true,
+    all: true,
+    buffer: true,
+    reject: false,
+    stripFinalNewline: false,
+    ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
+  });
+  const onLine = (line: string) => {
+    tail.push(line);
+    if (tail.length > tailMax) tail.shift();
+    log?.write(`${line}\n`);
+    opts.onLine?.(line);
+  };
+  let partial = '';
+  child.all?.on('data', (chunk: Buffer) => {
+    const text = partial + chunk.toString('utf8');
+    const lines = text.split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) onLine(l);
+  });
+  let killTimer: NodeJS.Timeout | undefined;
+  const abort = () => {
+    killGroup(child.pid, 'SIGTERM');
+    killTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
+    killTimer.unref();
+  };
+  opts.signal?.addEventListener('abort', abort, { once: true });
+  try {
+    const result = await child;
+    if (partial) onLine(partial);
+    const durationMs = Date.now() - started;
+    log?.write(`# exit ${result.exitCode ?? result.signal} after ${durationMs} ms\n`);
+    if (opts.signal?.aborted) throw new CancelledError(`\`${command}\` was stopped`);
+    if (result.failed) {
+      const hint = opts.hintFor?.(tail);
+      throw new CommandError({
+        command,
+        args,
+        cwd: opts.cwd,
+        ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
+        ...(result.signal ? { signal: result.signal } : {}),
+        durationMs,
+        tail: [...tail],
+        ...(opts.logFile ? { logPath: opts.logFile } : {}),
+        ...(hint ? { hint } : {}),
+        ...(result.code === 'ENOENT' ? { hint: `install \`${command}\` (see \`nabla-build doctor\`)` } : {}),
+      });
+    }
+    return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), durationMs };
+  } finally {
+    opts.signal?.removeEventListener('abort', abort);
+    if (killTimer) clearTimeout(killTimer);
+    if (log) await new Promise<void>((resolve) => log?.end(resolve));
+  }
+}
+
+function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (!pid) return;
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // The group is already gone.
+  }
+}
+
+/**
+ * When NABLA_BUILD_TRACE_EXEC names a file, every spawned command is appended to it. Tests use this to
+ * assert that a cached rerun spawns no native command at all.
+ */
+function traceSpawn(command: string, args: string[], cwd: string): void {
+  const file = process.env.NABLA_BUILD_TRACE_EXEC;
+  if (file) appendFileSync(file, `${JSON.stringify({ command, args, cwd })}\n`);
+}

@@ -1,0 +1,4 @@
+export * from './errors.js';
+export * from './recipe.js';
+export * from './plan.js';
+export * from './digest.js';
