@@ -89,7 +89,8 @@ export interface ToolchainRecipe {
   tree: string;
   sources: SourceSpec[];
   patches: PatchSeriesSpec[];
-  build: CommandSpec;
+  /** Run in order inside the tree (e.g. `bash build.sh -k linux -j ${jobs} notests solo5`). */
+  commands: CommandSpec[];
   /** Lines of the build log that announce phases, for progress display: regex → phase name. */
   phases: { match: string; phase: string }[];
   /** Known failure signatures: regex on the log tail → hint. */
@@ -129,6 +130,15 @@ export interface SmokeSpec {
   timeoutSeconds: number;
 }
 
+export interface TargetBuildSpec {
+  /** The git source the commands run in, or `toolchain` to take artifacts from the toolchain's tree. */
+  tree: string;
+  /** Make invocations, in order. Empty when the artifacts come straight from the toolchain output. */
+  commands: CommandSpec[];
+  /** Lines written to `<tree>/config.mk` (rumprun-packages' contract), KEY=VALUE. */
+  configMk: Record<string, string>;
+}
+
 export interface TargetRecipe {
   kind: 'target';
   name: string;
@@ -142,13 +152,10 @@ export interface TargetRecipe {
   toolchain: string;
   sources: SourceSpec[];
   patches: PatchSeriesSpec[];
-  /**
-   * The build: `tree` names the git source it runs in (`toolchain` = the toolchain's own tree, for hello),
-   * `command` the make invocation. No command means the artifacts are taken from the toolchain output.
-   */
-  build: { tree: string; command?: CommandSpec; configMk?: Record<string, string>; prependToolchainPath: boolean };
+  build: TargetBuildSpec;
   artifacts: ArtifactSpec[];
-  image: ImageSpec;
+  /** Targets without an image (the nabla-run tender) produce artifacts only. */
+  image?: ImageSpec;
   smoke?: SmokeSpec;
   /** Host tools this target needs beyond the toolchain's (doctor reports them). */
   requires: string[];

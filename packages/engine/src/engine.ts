@@ -1,0 +1,179 @@
+import { join } from 'node:path';
+import { type BuildPlan, CancelledError, type PlanStep, type StepKind, withContext } from '@nabla-build/model';
+import type { EventSink } from './events.js';
+import { acquireLock } from './lock.js';
+import { Semaphore } from './semaphore.js';
+import { type EntryManifest, StepStore } from './store.js';
+
+/** A finished step as the steps that depend on it see it. */
+export interface CompletedStep {
+  step: PlanStep;
+  /** The entry directory (stable for the key). */
+  dir: string;
+  result: unknown;
+  cached: boolean;
+}
+
+export interface StepContext {
+  /** Where the step writes its outputs; stable for the key, empty unless `resumed`. */
+  dir: string;
+  /** True when a previous attempt was interrupted and the executor asked to keep its directory. */
+  resumed: boolean;
+  deps: Map<string, CompletedStep>;
+  signal: AbortSignal;
+  logFile: string;
+  jobs: number;
+  output(line: string): void;
+  phase(name: string): void;
+}
+
+/** What an executor hands back: the paths to protect with the integrity manifest, and a JSON result. */
+export interface StepOutcome {
+  roots: string[];
+  result?: unknown;
+}
+
+export interface StepExecutor {
+  run(step: PlanStep, ctx: StepContext): Promise<StepOutcome>;
+  /** Keep an interrupted attempt's directory and let the executor continue it (incremental native builds). */
+  resumable?: boolean;
+}
+
+export interface EngineOptions {
+  cacheDir: string;
+  executors: Partial<Record<StepKind, StepExecutor>>;
+  jobs: number;
+  signal?: AbortSignal;
+  onEvent?: EventSink;
+}
+
+/**
+ * Walks a plan from its final steps backwards: a step whose entry is in the cache is used as it is and its
+ * inputs are never looked at, so a fully cached build touches only the last entries. Missing steps run once
+ * their deps are complete, at most `jobs` at a time, each under an inter-process lock on its key so two
+ * processes sharing one cache never build the same step twice.
+ */
+export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map<string, CompletedStep>> {
+  const store = new StepStore(opts.cacheDir);
+  const byId = new Map(plan.steps.map((s) => [s.id, s]));
+  const limit = new Semaphore(Math.max(1, opts.jobs));
+  const memo = new Map<string, Promise<CompletedStep>>();
+  const emit = opts.onEvent ?? (() => {});
+  const controller = new AbortController();
+  const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+
+  const need = (id: string, forInput: boolean): Promise<CompletedStep> => {
+    let p = memo.get(id);
+    if (!p) {
+      const step = byId.get(id);
+      if (!step) throw new Error(`plan has no step ${id}`);
+      p = complete(step, forInput);
+      memo.set(id, p);
+    }
+    return p;
+  };
+
+  const cachedEntry = async (step: PlanStep, mode: 'quick' | 'full'): Promise<EntryManifest | undefined> => {
+    if (!step.cacheable) return undefined;
+    const m = await store.read(step);
+    if (!m) return undefined;
+    const problem = await store.verify(step, m, mode);
+    if (!problem) return m;
+    emit({ type: 'corrupt', step, reason: problem });
+    await store.discard(step);
+    return undefined;
+  };
+
+  const complete = async (step: PlanStep, forInput: boolean): Promise<CompletedStep> => {
+    const dir = store.dirFor(step);
+    const hit = await cachedEntry(step, forInput ? 'full' : 'quick');
+    if (hit) {
+      emit({ type: 'cached', step });
+      return { step, dir, result: hit.result, cached: true };
+    }
+    const deps = new Map<string, CompletedStep>();
+    for (const d of await Promise.all(step.deps.map((id) => need(id, true)))) deps.set(d.step.id, d);
+    if (signal.aborted) throw new CancelledError();
+    const executor = opts.executors[step.kind];
+    if (!executor) throw new Error(`no executor for ${step.kind} steps`);
+    const release = await limit.acquire(signal);
+    try {
+      const lock = step.cacheable
+        ? await acquireLock(join(opts.cacheDir, 'locks', `${step.key}.lock`), {
+            signal,
+            onWait: (holder) => emit({ type: 'waiting', step, holder }),
+          })
+        : undefined;
+      try {
+        // Another process may have finished it while we waited for the lock.
+        const now = await cachedEntry(step, 'quick');
+        if (now) {
+          emit({ type: 'cached', step });
+          return { step, dir, result: now.result, cached: true };
+        }
+        const started = Date.now();
+        const prepared = step.cacheable ? await store.prepare(step, executor.resumable === true) : { dir, resumed: false };
+        emit({ type: 'start', step, resumed: prepared.resumed });
+        const outcome = await executor.run(step, {
+          dir: prepared.dir,
+          resumed: prepared.resumed,
+          deps,
+          signal,
+          logFile: store.logFor(step),
+          jobs: opts.jobs,
+          output: (line) => emit({ type: 'output', step, line }),
+          phase: (name) => emit({ type: 'phase', step, phase: name }),
+        });
+        if (signal.aborted) throw new CancelledError();
+        if (step.cacheable) await store.commit(step, outcome.roots, outcome.result ?? null);
+        emit({ type: 'done', step, durationMs: Date.now() - started });
+        return { step, dir: prepared.dir, result: outcome.result ?? null, cached: false };
+      } finally {
+        await lock?.release();
+      }
+    } catch (err) {
+      if (!(err instanceof CancelledError)) {
+        emit({ type: 'failed', step, error: err });
+        // One failure stops the build: siblings in flight are cancelled, their entries stay incomplete.
+        controller.abort(err);
+      }
+      throw withContext(err, stepSubject(step));
+    } finally {
+      release();
+    }
+  };
+
+  const finals = plan.steps.filter((s) => !plan.steps.some((o) => o.deps.includes(s.id)));
+  const settled = await Promise.allSettled(finals.map((s) => need(s.id, false)));
+  const failure = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof CancelledError));
+  if (failure && failure.status === 'rejected') throw failure.reason;
+  const cancelled = settled.find((r) => r.status === 'rejected');
+  if (cancelled && cancelled.status === 'rejected') throw cancelled.reason;
+  const out = new Map<string, CompletedStep>();
+  for (const [id, p] of memo) out.set(id, await p);
+  return out;
+}
+
+/** Cache status of every step, without running anything (for `plan`). */
+export async function cacheStatus(plan: BuildPlan, cacheDir: string): Promise<Map<string, 'cached' | 'partial' | 'missing' | 'always'>> {
+  const store = new StepStore(cacheDir);
+  const out = new Map<string, 'cached' | 'partial' | 'missing' | 'always'>();
+  for (const s of plan.steps) {
+    if (!s.cacheable) out.set(s.id, 'always');
+    else if (await store.read(s)) out.set(s.id, 'cached');
+    else out.set(s.id, store.hasPartial(s) ? 'partial' : 'missing');
+  }
+  return out;
+}
+
+function stepSubject(step: PlanStep): string {
+  const verb: Record<StepKind, string> = {
+    fetch: 'fetching',
+    patch: 'preparing and patching',
+    toolchain: 'building toolchain',
+    package: 'building',
+    image: 'assembling the image of',
+    publish: 'publishing',
+  };
+  return `${verb[step.kind]} ${step.subject}`;
+}

@@ -1,0 +1,143 @@
+import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { BuildError, UsageError } from '@nabla-build/model';
+import { ancestors, compareNames, imagePathToEntryName, symlinkEscapesRoot } from './paths.js';
+
+/** A file or directory of the build host copied into the image (like Dockerfile `COPY hostPath imagePath`). */
+export interface HostFileInput {
+  /** A file or a directory on the host. A directory's contents go under `imagePath`, recursively. */
+  hostPath: string;
+  /** Absolute path inside the image. */
+  imagePath: string;
+}
+
+/** Bytes written into the image at `imagePath` (an SBOM, a generated config file). */
+export interface ContentFileInput {
+  content: string | Uint8Array;
+  imagePath: string;
+  /** Mode 0755 instead of 0644. */
+  executable?: boolean;
+}
+
+export type ImageFileInput = HostFileInput | ContentFileInput;
+
+/** One entry of the layer, already normalised: name relative to `/`, no leading or trailing slash. */
+export type LayerEntry =
+  | { kind: 'dir'; name: string }
+  | { kind: 'file'; name: string; size: number; mode: number; hostPath: string }
+  | { kind: 'content'; name: string; mode: number; content: Buffer }
+  | { kind: 'symlink'; name: string; target: string };
+
+const DIR_MODE = 0o755;
+const EXEC_MODE = 0o755;
+const FILE_MODE = 0o644;
+
+/** Files with any execute bit become 0755, all others 0644: host umask and ownership never reach the image. */
+export function normalisedFileMode(hostMode: number): number {
+  return hostMode & 0o111 ? EXEC_MODE : FILE_MODE;
+}
+
+/**
+ * Walks every input and returns the layer's entries sorted byte-wise by name, with every parent directory
+ * present. Symlinks inside input directories are kept (a top-level `hostPath` that is a symlink is followed,
+ * like `COPY`); symlinks resolving above the image root, sockets, fifos and devices are refused.
+ */
+export async function collectEntries(inputs: readonly ImageFileInput[]): Promise<LayerEntry[]> {
+  const entries = new Map<string, LayerEntry>();
+  const origin = new Map<string, string>();
+
+  const add = (entry: LayerEntry, from: string) => {
+    const existing = entries.get(entry.name);
+    if (existing) {
+      if (existing.kind === 'dir' && entry.kind === 'dir') return;
+      throw new UsageError('image.duplicate-path', `two inputs write /${entry.name}: ${origin.get(entry.name)} and ${from}`, {
+        where: `/${entry.name}`,
+        hint: 'give each copy in the image spec a distinct destination',
+      });
+    }
+    entries.set(entry.name, entry);
+    origin.set(entry.name, from);
+  };
+
+  for (const input of inputs) {
+    const name = imagePathToEntryName(input.imagePath);
+    if (name === undefined) {
+      throw new UsageError('image.bad-path', `image path ${JSON.stringify(input.imagePath)} is not a clean absolute path`, {
+        where: input.imagePath,
+        hint: 'use an absolute path without `..`, e.g. /hello.nabla',
+      });
+    }
+    if ('content' in input) {
+      if (name === '') throw new UsageError('image.bad-path', 'content cannot be written to /', { where: '/' });
+      const content = typeof input.content === 'string' ? Buffer.from(input.content, 'utf8') : Buffer.from(input.content);
+      add({ kind: 'content', name, mode: input.executable ? EXEC_MODE : FILE_MODE, content }, '(generated content)');
+      continue;
+    }
+    let st: Awaited<ReturnType<typeof stat>>;
+    try {
+      st = await stat(input.hostPath);
+    } catch (cause) {
+      throw new BuildError('image.input-missing', `cannot read ${input.hostPath} for ${input.imagePath}`, {
+        where: input.hostPath,
+        cause,
+        hint: 'build the artifact first (`nabla-build build <target>`)',
+      });
+    }
+    if (st.isDirectory()) {
+      if (name !== '') add({ kind: 'dir', name }, input.hostPath);
+      await walk(input.hostPath, name, add);
+    } else if (st.isFile()) {
+      if (name === '') throw new UsageError('image.bad-path', `a file (${input.hostPath}) cannot be copied to /`, { where: '/' });
+      add({ kind: 'file', name, size: st.size, mode: normalisedFileMode(st.mode), hostPath: input.hostPath }, input.hostPath);
+    } else {
+      throw unsupported(input.hostPath);
+    }
+  }
+
+  for (const name of [...entries.keys()]) {
+    for (const parent of ancestors(name)) {
+      const existing = entries.get(parent);
+      if (!existing) {
+        entries.set(parent, { kind: 'dir', name: parent });
+      } else if (existing.kind !== 'dir') {
+        throw new UsageError('image.path-conflict', `/${parent} is a ${existing.kind} but /${name} is inside it`, {
+          where: `/${name}`,
+        });
+      }
+    }
+  }
+  return [...entries.values()].sort((a, b) => compareNames(a.name, b.name));
+}
+
+async function walk(hostDir: string, prefix: string, add: (e: LayerEntry, from: string) => void): Promise<void> {
+  const names = (await readdir(hostDir)).sort(compareNames);
+  for (const child of names) {
+    const hostPath = join(hostDir, child);
+    const name = prefix === '' ? child : `${prefix}/${child}`;
+    const st = await lstat(hostPath);
+    if (st.isSymbolicLink()) {
+      const target = await readlink(hostPath);
+      if (symlinkEscapesRoot(name, target)) {
+        throw new BuildError('image.symlink-escape', `symlink /${name} -> ${target} points outside the image root`, {
+          where: hostPath,
+          hint: 'make the link relative to a path inside the image, or copy the file it points to',
+        });
+      }
+      add({ kind: 'symlink', name, target }, hostPath);
+    } else if (st.isDirectory()) {
+      add({ kind: 'dir', name }, hostPath);
+      await walk(hostPath, name, add);
+    } else if (st.isFile()) {
+      add({ kind: 'file', name, size: st.size, mode: normalisedFileMode(st.mode), hostPath }, hostPath);
+    } else {
+      throw unsupported(hostPath);
+    }
+  }
+}
+
+function unsupported(hostPath: string): BuildError {
+  return new BuildError('image.unsupported-file', `${hostPath} is not a regular file, directory or symlink`, {
+    where: hostPath,
+    hint: 'remove sockets, fifos and device nodes from the artifact tree',
+  });
+}

@@ -1,0 +1,2 @@
+export { expandTargets, type PlanInput, planBuild, type PublishOptions, STEP_SCHEMA, sourceIdentity } from './plan.js';
+export { resolveSource } from './resolve.js';

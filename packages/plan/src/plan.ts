@@ -1,0 +1,161 @@
+import {
+  type BuildPlan,
+  contentKey,
+  type GitSourceSpec,
+  type HostFacts,
+  type Lockfile,
+  type PatchSeriesSpec,
+  type PlanStep,
+  type RecipeSet,
+  type SourceOverride,
+  type SourceSpec,
+  type StepKind,
+  type TargetRecipe,
+  UsageError,
+} from '@nabla-build/model';
+import { resolveSource } from './resolve.js';
+
+/** Bumped when what a step produces changes for the same inputs: every key changes with it. */
+export const STEP_SCHEMA = 'nabla-build/steps/1';
+
+/** What happens after the image is assembled: publishing is a step of its own, never cached. */
+export interface PublishOptions {
+  load: boolean;
+  push: boolean;
+  /** `oci:<dir>` and `tar:<file>` outputs. */
+  outputs: string[];
+  /** Fully qualified references for each target, e.g. `docker.io/acme/lkl-nabla-python3-base:3.5.2`. */
+  tags: Record<string, string[]>;
+}
+
+export interface PlanInput {
+  recipes: RecipeSet;
+  targets: string[];
+  /** `undefined` means `--unlocked`: recipe pins are used as they are. */
+  lock: Lockfile | undefined;
+  overrides: Record<string, SourceOverride>;
+  host: HostFacts;
+  /** Digest of each project patch series, by its `dir` under patches/ (computed by the caller from files). */
+  projectPatchDigests: Record<string, string>;
+  /** SOURCE_DATE_EPOCH when set; otherwise images take the newest source commit time (resolved at build). */
+  sourceDateEpoch?: number;
+  publish?: PublishOptions;
+}
+
+/**
+ * Turns targets into a DAG of steps: fetch → patch → toolchain → package → image → publish. Pure: the same
+ * input always gives the same plan and the same keys. A key covers the step's own inputs and the keys of the
+ * steps it reads, so a change anywhere upstream changes every key downstream of it, and nothing else.
+ */
+export function planBuild(input: PlanInput): BuildPlan {
+  const steps = new Map<string, PlanStep>();
+  const add = (kind: StepKind, subject: string, deps: string[], inputs: Record<string, unknown>, cacheable = true): string => {
+    const id = `${kind}:${subject}`;
+    if (steps.has(id)) return id;
+    const depKeys = Object.fromEntries(deps.map((d) => [d, (steps.get(d) as PlanStep).key]));
+    const key = contentKey({ schema: STEP_SCHEMA, kind, inputs, deps: depKeys });
+    steps.set(id, { id, kind, subject, deps, key, inputs, cacheable });
+    return id;
+  };
+  const resolved = new Map<string, SourceSpec>();
+  const source = (spec: SourceSpec): SourceSpec => {
+    let r = resolved.get(spec.name);
+    if (!r) {
+      r = resolveSource(spec, input.lock, input.overrides);
+      resolved.set(spec.name, r);
+    }
+    return r;
+  };
+  const fetch = (spec: SourceSpec): string => add('fetch', spec.name, [], { source: sourceIdentity(source(spec)) });
+  const prepareTree = (tree: GitSourceSpec, series: PatchSeriesSpec[], owner: string | undefined): string => {
+    const git = source(tree) as GitSourceSpec;
+    const subject = owner ? `${git.name}@${owner}` : git.name;
+    return add('patch', subject, [fetch(tree)], {
+      tree: git.name,
+      patches: series.map((s) => ({ ...s, digest: seriesDigest(s, git, input.projectPatchDigests) })),
+    });
+  };
+
+  const targets = expandTargets(input.recipes, input.targets);
+  for (const name of targets) {
+    const target = input.recipes.targets.get(name) as TargetRecipe;
+    const chain = input.recipes.toolchains.get(target.toolchain);
+    if (!chain) throw new UsageError('plan.toolchain', `target "${name}" needs toolchain "${target.toolchain}", which no recipe defines`);
+    const chainTree = chain.sources.find((s) => s.name === chain.tree) as GitSourceSpec;
+    const patched = prepareTree(chainTree, chain.patches, undefined);
+    const toolchain = add('toolchain', chain.name, [patched], {
+      recipe: chain.name,
+      version: chain.version,
+      commands: chain.commands,
+      outputs: chain.outputs,
+      host: input.host,
+    });
+
+    const deps = [toolchain];
+    let tree: string | undefined;
+    if (target.build.tree !== 'toolchain') {
+      const spec = target.sources.find((s) => s.name === target.build.tree) as GitSourceSpec;
+      tree = prepareTree(spec, target.patches, target.patches.length ? target.name : undefined);
+      deps.push(tree);
+    }
+    const tarballs = target.sources.filter((s) => s.kind === 'tarball');
+    for (const t of tarballs) deps.push(fetch(t));
+    const pkg = add('package', target.name, deps, {
+      recipe: target.name,
+      version: target.version,
+      tree: target.build.tree,
+      configMk: target.build.configMk,
+      commands: target.build.commands,
+      artifacts: target.artifacts,
+      tarballs: tarballs.map((t) => ({ name: t.name, file: t.kind === 'tarball' ? t.file : '', placeIn: t.kind === 'tarball' ? t.placeIn : '' })),
+      host: input.host,
+    });
+    if (!target.image) continue;
+    const sourcesForLabels = [chainTree, ...target.sources].map((s) => sourceIdentity(source(s)));
+    const image = add('image', target.name, [pkg], {
+      recipe: target.name,
+      version: target.version,
+      license: target.license,
+      homepage: target.homepage,
+      description: target.description,
+      image: target.image,
+      toolchain: { name: chain.name, facts: chain.facts, key: (steps.get(toolchain) as PlanStep).key },
+      sources: sourcesForLabels,
+      created: input.sourceDateEpoch ?? 'newest-source-commit',
+    });
+    if (input.publish) {
+      add('publish', target.name, [image], { ...input.publish, tags: input.publish.tags[target.name] ?? [] }, false);
+    }
+  }
+  return { targets, steps: [...steps.values()] };
+}
+
+/** `world` and `all` mean every target; unknown names are a usage error listing the known ones. */
+export function expandTargets(recipes: RecipeSet, names: string[]): string[] {
+  const out: string[] = [];
+  for (const n of names) {
+    if (n === 'world' || n === 'all') out.push(...[...recipes.targets.keys()].sort());
+    else if (recipes.targets.has(n)) out.push(n);
+    else
+      throw new UsageError('plan.unknown-target', `unknown target "${n}"`, {
+        hint: `nabla-build list  (known: ${[...recipes.targets.keys()].sort().join(', ')}, world)`,
+      });
+  }
+  return [...new Set(out)];
+}
+
+/** What identifies a source's content: commits and checksums, not where it is downloaded from. */
+export function sourceIdentity(spec: SourceSpec): Record<string, unknown> {
+  if (spec.kind === 'tarball') return { name: spec.name, sha256: spec.sha256, file: spec.file };
+  const subs = (list: GitSourceSpec['submodules']): unknown =>
+    list.map((s) => ({ path: s.path, rev: s.rev, clone: s.clone, sparse: s.sparse, submodules: subs(s.submodules) }));
+  return { name: spec.name, rev: spec.rev, sparse: spec.sparse, submodules: subs(spec.submodules) };
+}
+
+function seriesDigest(s: PatchSeriesSpec, tree: GitSourceSpec, project: Record<string, string>): string {
+  if (s.from === 'upstream') return `${tree.name}@${tree.rev}:${s.dir}`;
+  const d = project[s.dir];
+  if (d === undefined)
+    throw new UsageError('plan.patches', `patch series patches/${s.dir} was not read`, { hint: `check that patches/${s.dir} exists` });
+  return d;
+}

@@ -1,0 +1,2 @@
+export { loadRecipes, parseRecipeFile } from './load.js';
+export { recipeJsonSchema, recipeFileSchema } from './schema.js';

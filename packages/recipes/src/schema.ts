@@ -1,0 +1,137 @@
+import { z } from 'zod';
+
+/**
+ * The one schema of recipes/*.yaml. Everything a build needs to know about an upstream lives in these files;
+ * TypeScript holds no URL, revision, patch list, artifact path or image field.
+ */
+
+const sha1 = z.string().regex(/^[0-9a-f]{40}$/, 'must be a full 40-hex commit SHA');
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a 64-hex sha256');
+const name = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be lower-case letters, digits, ".", "_" or "-"');
+const relPath = z
+  .string()
+  .min(1)
+  .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a relative path without ".."');
+const absPath = z.string().regex(/^\//, 'must be an absolute path in the image');
+const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'invalid variable name'), z.string());
+
+const submodule: z.ZodType<SubmoduleInput> = z.lazy(() =>
+  z.strictObject({
+    path: relPath,
+    git: z.string().min(1),
+    rev: sha1,
+    clone: z.enum(['submodule', 'full']).default('submodule'),
+    sparse: z.array(relPath).min(1).optional(),
+    submodules: z.array(submodule).default([]),
+  }),
+);
+interface SubmoduleInput {
+  path: string;
+  git: string;
+  rev: string;
+  clone: 'submodule' | 'full';
+  sparse?: string[] | undefined;
+  submodules: SubmoduleInput[];
+}
+
+export const gitSourceSchema = z.strictObject({
+  name,
+  git: z.string().min(1),
+  branch: z.string().optional(),
+  rev: sha1,
+  submodules: z.array(submodule).default([]),
+  sparse: z.array(relPath).min(1).optional(),
+});
+
+export const tarballSourceSchema = z.strictObject({
+  name,
+  file: z.string().regex(/^[^/]+$/, 'must be a file name without "/"'),
+  urls: z.array(z.url()).min(1),
+  sha256,
+  placeIn: relPath.optional(),
+});
+
+export const sourcesFileSchema = z.strictObject({
+  kind: z.literal('sources'),
+  sources: z.array(z.union([gitSourceSchema, tarballSourceSchema])),
+});
+
+const command = z.strictObject({
+  run: z.array(z.string().min(1)).min(1),
+  cwd: relPath.default('.'),
+  env: envMap.default({}),
+  unset: z.array(z.string()).default([]),
+});
+
+const patchSeries = z.strictObject({
+  from: z.enum(['upstream', 'project']),
+  dir: relPath,
+  applyIn: z.string().default('.'),
+  strip: z.number().int().min(0).default(1),
+  maxFuzz: z.number().int().min(0).default(0),
+  maxOffset: z.number().int().min(0).default(50),
+});
+
+export const toolchainSchema = z.strictObject({
+  kind: z.literal('toolchain'),
+  name,
+  version: z.string().min(1),
+  description: z.string().default(''),
+  tree: name,
+  sources: z.array(name).min(1),
+  patches: z.array(patchSeries).default([]),
+  commands: z.array(command).min(1),
+  outputs: z.array(relPath).min(1),
+  facts: z.record(z.string(), z.string()).default({}),
+  phases: z.array(z.strictObject({ match: z.string(), phase: z.string() })).default([]),
+  hints: z.array(z.strictObject({ match: z.string(), hint: z.string() })).default([]),
+});
+
+const image = z.strictObject({
+  repository: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, 'must be a valid repository name'),
+  entrypoint: z.array(z.string()).min(1),
+  cmd: z.array(z.string()).default([]),
+  env: envMap.default({}),
+  copy: z.array(z.strictObject({ from: relPath, to: absPath })).min(1),
+  labels: z.record(z.string(), z.string()).default({}),
+  workdir: absPath.optional(),
+  exposedPorts: z.array(z.string().regex(/^\d+\/(tcp|udp)$/, 'must look like 80/tcp')).default([]),
+});
+
+export const targetSchema = z.strictObject({
+  kind: z.literal('target'),
+  name,
+  version: z.string().min(1),
+  description: z.string().default(''),
+  license: z.string().optional(),
+  homepage: z.url().optional(),
+  toolchain: name,
+  sources: z.array(name).default([]),
+  patches: z.array(patchSeries).default([]),
+  requires: z.array(z.string()).default([]),
+  build: z.strictObject({
+    tree: name,
+    configMk: z.record(z.string(), z.string()).default({}),
+    commands: z.array(command).default([]),
+  }),
+  artifacts: z.array(z.strictObject({ from: relPath, to: relPath })).min(1),
+  image: image.optional(),
+  smoke: z
+    .strictObject({
+      args: z.array(z.string()).default([]),
+      expect: z.string().optional(),
+      probe: z.strictObject({ kind: z.enum(['redis-ping', 'http-get']), port: z.number().int() }).optional(),
+      timeoutSeconds: z.number().positive().default(30),
+    })
+    .optional(),
+});
+
+/** Any file under recipes/: the discriminant is `kind`. */
+export const recipeFileSchema = z.discriminatedUnion('kind', [sourcesFileSchema, toolchainSchema, targetSchema]);
+
+export type RecipeFileInput = z.infer<typeof recipeFileSchema>;
+
+/** JSON Schema of recipe files, for editors (`# yaml-language-server: $schema=./recipe.schema.json`). */
+export function recipeJsonSchema(): unknown {
+  return z.toJSONSchema(recipeFileSchema, { io: 'input', unrepresentable: 'any' });
+}
