@@ -14,6 +14,7 @@ import {
   UsageError,
 } from '@nabla-build/model';
 import { resolveSource } from './resolve.js';
+import type { NamingOptions } from './tags.js';
 
 /** Bumped when what a step produces changes for the same inputs: every key changes with it. */
 export const STEP_SCHEMA = 'nabla-build/steps/1';
@@ -24,8 +25,8 @@ export interface PublishOptions {
   push: boolean;
   /** `oci:<dir>` and `tar:<file>` outputs. */
   outputs: string[];
-  /** Fully qualified references for each target, e.g. `docker.io/acme/lkl-nabla-python3-base:3.5.2`. */
-  tags: Record<string, string[]>;
+  /** Where images go and which extra tags they get; the tags themselves derive from version and image key. */
+  naming: NamingOptions;
 }
 
 export interface PlanInput {
@@ -124,7 +125,7 @@ export function planBuild(input: PlanInput): BuildPlan {
       created: input.sourceDateEpoch ?? 'newest-source-commit',
     });
     if (input.publish) {
-      add('publish', target.name, [image], { ...input.publish, tags: input.publish.tags[target.name] ?? [] }, false);
+      add('publish', target.name, [image], { ...input.publish, repository: target.image.repository, version: target.version }, false);
     }
   }
   return { targets, steps: [...steps.values()] };

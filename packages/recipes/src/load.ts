@@ -129,7 +129,7 @@ export function parseRecipeFile(path: string): ParsedFile {
   const doc = parseDocument(text, { lineCounter: counter, prettyErrors: false, uniqueKeys: true });
   const yamlError = doc.errors[0];
   if (yamlError) {
-    const line = yamlError.linePos?.[0]?.line;
+    const line = counter.linePos(yamlError.pos[0]).line;
     throw new InputFileError(display, line, undefined, `invalid YAML: ${yamlError.message.split('\n')[0]}`);
   }
   const result = recipeFileSchema.safeParse(doc.toJS());
@@ -144,6 +144,16 @@ export function parseRecipeFile(path: string): ParsedFile {
 
 function pickIssue(issues: z.core.$ZodIssue[]): z.core.$ZodIssue {
   const first = issues[0] as z.core.$ZodIssue;
+  // A mistyped field shows up as an unknown key plus a missing one: report the key the user wrote.
+  const unknown = issues.find((i) => i.code === 'unrecognized_keys');
+  if (unknown && unknown.code === 'unrecognized_keys') {
+    const key = unknown.keys[0] as string;
+    const missing = issues
+      .filter((i) => i.code === 'invalid_type' && i.path.length === unknown.path.length + 1 && i.message.includes('received undefined'))
+      .map((i) => String(i.path[i.path.length - 1]));
+    const guess = missing.find((m) => similar(m, key));
+    return { ...unknown, path: [...unknown.path, key], message: `unknown field${guess ? ` (did you mean "${guess}"?)` : ''}` } as z.core.$ZodIssue;
+  }
   if (first.code !== 'invalid_union' || first.errors.length === 0) return first;
   // A union reports every branch; the branch with the fewest problems is the one the user meant.
   const best = [...first.errors].sort((a, b) => a.length - b.length)[0] ?? [];
@@ -152,10 +162,23 @@ function pickIssue(issues: z.core.$ZodIssue[]): z.core.$ZodIssue {
   return { ...inner, path: [...first.path, ...inner.path] };
 }
 
+/** Edit distance <= 2: close enough to suggest. */
+function similar(a: string, b: string): boolean {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) (d[0] as number[])[j] = j;
+  for (let i = 1; i <= a.length; i++)
+    for (let j = 1; j <= b.length; j++) {
+      const row = d[i] as number[];
+      const prev = d[i - 1] as number[];
+      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+  return ((d[a.length] as number[])[b.length] as number) <= 2;
+}
+
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return 'is required';
   if (issue.code === 'invalid_type') return issue.message.replace(/^Invalid input: /, '').concat(' (quote the value in YAML)');
-  if (issue.code === 'unrecognized_keys') return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
+  if (issue.code === 'unrecognized_keys') return issue.message;
   return issue.message.replace(/^Invalid input: /, '');
 }
 

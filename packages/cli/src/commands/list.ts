@@ -1,0 +1,24 @@
+import type { CommandModule } from 'yargs';
+import { type GlobalArgs, loadProject } from '../context.js';
+import type { CommandResult } from '../main.js';
+import { out, table } from '../output.js';
+
+export function listCommand(result: CommandResult): CommandModule<object, GlobalArgs> {
+  return {
+    command: 'list',
+    describe: 'list targets with their application versions',
+    builder: (y) => y.option('json', { type: 'boolean', describe: 'print JSON' }),
+    handler: async (args) => {
+      const { recipes } = await loadProject({ ...args, unlocked: true });
+      const targets = [...recipes.targets.values()].sort((a, b) => a.name.localeCompare(b.name));
+      if (args.json) {
+        out(JSON.stringify(targets.map((t) => ({ name: t.name, version: t.version, toolchain: t.toolchain, image: t.image?.repository ?? null, description: t.description })), null, 2));
+      } else {
+        const rows = [['TARGET', 'VERSION', 'IMAGE', 'DESCRIPTION']];
+        for (const t of targets) rows.push([t.name, t.version, t.image?.repository ?? '(no image)', t.description]);
+        out(table(rows));
+      }
+      result.exitCode = 0;
+    },
+  };
+}

@@ -1,0 +1,34 @@
+import { cacheStatus } from '@nabla-build/engine';
+import type { CommandModule } from 'yargs';
+import { type GlobalArgs, loadProject } from '../context.js';
+import type { CommandResult } from '../main.js';
+import { out, table } from '../output.js';
+import { makePlan } from '../planning.js';
+
+interface PlanArgs extends GlobalArgs {
+  targets: string[];
+}
+
+export function planCommand(result: CommandResult): CommandModule<object, PlanArgs> {
+  return {
+    command: 'plan <targets..>',
+    describe: 'print the resolved build DAG with content keys and cache status, without building',
+    builder: (y) =>
+      y
+        .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'targets, or world' })
+        .option('json', { type: 'boolean', describe: 'print the plan as JSON (with every step input)' }) as never,
+    handler: async (args) => {
+      const project = await loadProject(args);
+      const plan = await makePlan(project, args.targets, { load: true, push: false, outputs: [], naming: { extraTags: [] } });
+      const status = await cacheStatus(plan, project.settings.cacheDir);
+      if (args.json) {
+        out(JSON.stringify({ targets: plan.targets, steps: plan.steps.map((s) => ({ ...s, status: status.get(s.id) })) }, null, 2));
+      } else {
+        const rows = [['STEP', 'KEY', 'STATUS', 'NEEDS']];
+        for (const s of plan.steps) rows.push([s.id, s.key.slice(0, 16), status.get(s.id) ?? '', s.deps.join(' ')]);
+        out(table(rows));
+      }
+      result.exitCode = 0;
+    },
+  };
+}

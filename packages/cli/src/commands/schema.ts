@@ -1,0 +1,16 @@
+import { recipeJsonSchema } from '@nabla-build/recipes';
+import type { CommandModule } from 'yargs';
+import type { GlobalArgs } from '../context.js';
+import type { CommandResult } from '../main.js';
+import { out } from '../output.js';
+
+export function schemaCommand(result: CommandResult): CommandModule<object, GlobalArgs> {
+  return {
+    command: 'schema',
+    describe: 'print the JSON Schema of recipe files (for editors)',
+    handler: () => {
+      out(JSON.stringify(recipeJsonSchema(), null, 2));
+      result.exitCode = 0;
+    },
+  };
+}

@@ -1,0 +1,28 @@
+import { CommandError } from '@nabla-build/exec';
+import { CancelledError, InternalError, NablaError } from '@nabla-build/model';
+
+/**
+ * The one place errors become output and exit codes: usage 2, build failure 1, internal 70, cancelled 130.
+ * User errors print `error: <where>: <what>` plus the hint; no stack trace unless --verbose.
+ */
+export function reportError(err: unknown, write: (s: string) => void, verbose: boolean): number {
+  if (err instanceof NablaError && !(err instanceof InternalError)) {
+    const where = err.where ? `${err.where}: ` : '';
+    write(`error: ${where}${err.message}\n`);
+    if (err instanceof CommandError && err.tail.length) {
+      write(`  last lines of output:\n${err.tail.slice(-15).map((l) => `    ${l}`).join('\n')}\n`);
+    }
+    if (err.logPath) write(`  full log: ${err.logPath}\n`);
+    if (err.hint) write(`  hint: ${err.hint}\n`);
+    if (verbose && err.stack) write(`${err.stack}\n`);
+    return err.exitCode;
+  }
+  if (err instanceof CancelledError) {
+    write('cancelled\n');
+    return 130;
+  }
+  const e = err instanceof Error ? err : new Error(String(err));
+  write(`internal error: ${e.message}\n${e.stack ?? ''}\n`);
+  write('  this is a bug in nabla-build; please report it with the output above and `nabla-build --version`\n');
+  return 70;
+}

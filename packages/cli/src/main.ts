@@ -1,0 +1,74 @@
+import { UsageError } from '@nabla-build/model';
+import yargs, { type Argv } from 'yargs';
+import { buildCommand } from './commands/build.js';
+import { cleanCommand } from './commands/clean.js';
+import { doctorCommand } from './commands/doctor.js';
+import { fetchCommand } from './commands/fetch.js';
+import { listCommand } from './commands/list.js';
+import { lockCommand } from './commands/lock.js';
+import { planCommand } from './commands/plan.js';
+import { runCommand } from './commands/run.js';
+import { runtimeCommand } from './commands/runtime.js';
+import { schemaCommand } from './commands/schema.js';
+import { testCommand } from './commands/test.js';
+import { reportError } from './errors.js';
+import { VERSION } from './version.js';
+
+/** Every command registers itself on the parser and leaves its exit code here. */
+export interface CommandResult {
+  exitCode: number;
+}
+
+/** Runs the CLI; returns the exit code (the bin sets process.exitCode, so output is flushed before exit). */
+export async function main(argv: string[]): Promise<number> {
+  const result: CommandResult = { exitCode: 0 };
+  const verbose = argv.includes('--verbose') || argv.includes('-v');
+  const writeErr = (s: string) => process.stderr.write(s);
+  try {
+    const parser = globalOptions(yargs(argv))
+      .scriptName('nabla-build')
+      .usage('$0 <target...>  build LKL Nabla unikernels and their base images\n\nTargets: see `nabla-build list`; `world` (or `all`) builds every target.')
+      .command(buildCommand(result))
+      .command(listCommand(result))
+      .command(planCommand(result))
+      .command(fetchCommand(result))
+      .command(lockCommand(result))
+      .command(doctorCommand(result))
+      .command(runCommand(result))
+      .command(testCommand(result))
+      .command(runtimeCommand(result))
+      .command(cleanCommand(result))
+      .command(schemaCommand(result))
+      .demandCommand(1, 'name a target (see `nabla-build list`) or a command')
+      .strict()
+      .recommendCommands()
+      .version(VERSION)
+      .help()
+      .alias('h', 'help')
+      .wrap(Math.min(110, process.stderr.columns || 100))
+      .exitProcess(false)
+      .fail((msg, err) => {
+        throw err ?? new UsageError('usage', msg, { hint: 'nabla-build --help' });
+      });
+    await parser.parseAsync();
+    return result.exitCode;
+  } catch (err) {
+    return reportError(err, writeErr, verbose);
+  }
+}
+
+function globalOptions(y: Argv): Argv {
+  return y
+    .option('cache-dir', { type: 'string', describe: 'cache directory (default: $XDG_CACHE_HOME/nabla-build)', global: true })
+    .option('jobs', { alias: 'j', type: 'number', describe: 'steps run at once, and -j of native builds', global: true })
+    .option('verbose', { alias: 'v', type: 'boolean', describe: 'stream build output; stack traces on errors', global: true })
+    .option('config', { type: 'string', describe: 'config file (default: $XDG_CONFIG_HOME/nabla-build/config.yaml)', global: true })
+    .option('mirror', { type: 'string', array: true, describe: 'URL prefix rewrite, PREFIX=REPLACEMENT (repeatable)', global: true })
+    .option('recipes', { type: 'string', describe: 'recipes directory (default: the shipped recipes/)', global: true })
+    .option('offline', { type: 'boolean', describe: 'never touch the network; fail naming what is missing', global: true })
+    .option('unlocked', { type: 'boolean', describe: 'use recipe pins without checking recipes/nabla.lock', global: true })
+    .check((a) => {
+      if (a.jobs !== undefined && (!Number.isInteger(a.jobs) || (a.jobs as number) < 1)) throw new UsageError('usage', `--jobs must be a positive integer, got ${a.jobs}`);
+      return true;
+    }, true);
+}

@@ -1,0 +1,36 @@
+import { join } from 'node:path';
+import type { BuildPlan, HostFacts } from '@nabla-build/model';
+import { listSeries, seriesDigest } from '@nabla-build/patches';
+import { planBuild, type PublishOptions } from '@nabla-build/plan';
+import { hostFacts } from '@nabla-build/toolchain';
+import type { Project } from './context.js';
+
+/** Reads what the pure planner needs from the outside world (patch files, compiler), then plans. */
+export async function makePlan(project: Project, targets: string[], publish?: PublishOptions): Promise<BuildPlan> {
+  const { recipes, settings } = project;
+  const digests: Record<string, string> = {};
+  for (const r of [...recipes.toolchains.values(), ...recipes.targets.values()]) {
+    for (const s of r.patches) {
+      if (s.from === 'project' && digests[s.dir] === undefined) {
+        digests[s.dir] = await seriesDigest(await listSeries(join(settings.patchesDir, s.dir)));
+      }
+    }
+  }
+  const epoch = process.env.SOURCE_DATE_EPOCH;
+  return planBuild({
+    recipes,
+    targets,
+    lock: project.lock,
+    overrides: settings.config.overrides,
+    host: await cachedHostFacts(),
+    projectPatchDigests: digests,
+    ...(epoch !== undefined && /^\d+$/.test(epoch) ? { sourceDateEpoch: Number(epoch) } : {}),
+    ...(publish ? { publish } : {}),
+  });
+}
+
+let facts: Promise<HostFacts> | undefined;
+function cachedHostFacts(): Promise<HostFacts> {
+  facts ??= hostFacts();
+  return facts;
+}

@@ -1,0 +1,115 @@
+import type { EngineEvent } from '@nabla-build/engine';
+import type { BuildPlan, PlanStep } from '@nabla-build/model';
+import { Listr, type ListrTask, ProcessOutput } from 'listr2';
+
+type Outcome = { kind: 'cached' | 'done'; note?: string } | { kind: 'failed'; error: unknown } | { kind: 'unused' };
+
+interface Deferred {
+  promise: Promise<Outcome>;
+  resolve(o: Outcome): void;
+}
+
+/**
+ * Shows engine events with listr2: the live renderer on a terminal, plain lines (listr2's `simple` renderer)
+ * when CI is set or stderr is not a TTY. Every step of the plan is a task that waits for its events; steps
+ * never visited (because something after them was cached) end as "not needed". All output goes to stderr.
+ */
+export class Progress {
+  private readonly pending = new Map<string, Deferred>();
+  private readonly tasks = new Map<string, { output?: string; title: string }>();
+  private listr: Promise<unknown> | undefined;
+
+  constructor(private readonly opts: { verbose: boolean; env?: NodeJS.ProcessEnv }) {}
+
+  start(plan: BuildPlan): void {
+    const env = this.opts.env ?? process.env;
+    const plain = Boolean(env.CI) || !process.stderr.isTTY || this.opts.verbose;
+    const output = new ProcessOutput(process.stderr, process.stderr);
+    const tasks: ListrTask[] = plan.steps.map((step) => {
+      const d = deferred();
+      this.pending.set(step.id, d);
+      return {
+        title: title(step),
+        task: async (_ctx, task) => {
+          this.tasks.set(step.id, task as never);
+          const outcome = await d.promise;
+          if (outcome.kind === 'cached') task.title = `${title(step)} (cached)`;
+          else if (outcome.kind === 'unused') task.skip(`${title(step)} (not needed)`);
+          else if (outcome.kind === 'done') task.title = `${title(step)}${outcome.note ? ` (${outcome.note})` : ''}`;
+          else throw outcome.error instanceof Error ? new Error(outcome.error.message) : new Error(String(outcome.error));
+        },
+      };
+    });
+    const listr = new Listr(tasks, {
+      concurrent: true,
+      exitOnError: false,
+      registerSignalListeners: false,
+      renderer: 'default',
+      fallbackRenderer: 'simple',
+      fallbackRendererCondition: () => plain,
+      rendererOptions: { processOutput: output, collapseSubtasks: false, collapseErrors: true, showErrorMessage: false },
+      fallbackRendererOptions: { processOutput: output },
+    } as never);
+    this.listr = listr.run().catch(() => undefined);
+  }
+
+  onEvent = (e: EngineEvent): void => {
+    const d = this.pending.get(e.step.id);
+    const task = this.tasks.get(e.step.id);
+    switch (e.type) {
+      case 'cached':
+        d?.resolve({ kind: 'cached' });
+        break;
+      case 'done':
+        d?.resolve({ kind: 'done', note: seconds(e.durationMs) });
+        break;
+      case 'failed':
+        d?.resolve({ kind: 'failed', error: e.error });
+        break;
+      case 'phase':
+        if (task) task.title = `${title(e.step)}: ${e.phase}`;
+        break;
+      case 'output':
+        if (task && this.opts.verbose) task.output = e.line;
+        break;
+      case 'waiting':
+        if (task) task.output = `waiting for ${e.holder}, which is building the same step`;
+        break;
+      case 'corrupt':
+        if (task) task.output = `cache entry failed its integrity check (${e.reason}): rebuilding`;
+        break;
+      case 'start':
+        if (task && e.resumed) task.output = 'resuming an interrupted attempt';
+        break;
+    }
+  };
+
+  async finish(): Promise<void> {
+    for (const d of this.pending.values()) d.resolve({ kind: 'unused' });
+    await this.listr;
+  }
+}
+
+function title(step: PlanStep): string {
+  return `${step.kind.padEnd(9)} ${step.subject}`;
+}
+
+function seconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+function deferred(): Deferred {
+  let resolve!: (o: Outcome) => void;
+  let settled = false;
+  const promise = new Promise<Outcome>((r) => {
+    resolve = r;
+  });
+  return {
+    promise,
+    resolve: (o) => {
+      if (settled) return;
+      settled = true;
+      resolve(o);
+    },
+  };
+}
