@@ -1,0 +1,147 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cacheStatus, type EngineEvent, runPlan, type StepExecutor } from '@nabla-build/engine';
+import { type BuildPlan, CancelledError, contentKey, type PlanStep, type StepKind } from '@nabla-build/model';
+import { describe, expect, it } from 'vitest';
+
+function step(kind: StepKind, subject: string, deps: PlanStep[], salt = ''): PlanStep {
+  const inputs = { subject, salt };
+  return { id: `${kind}:${subject}`, kind, subject, deps: deps.map((d) => d.id), key: contentKey({ inputs, deps: deps.map((d) => d.key) }), inputs, cacheable: kind !== 'publish' };
+}
+
+/** fetch → toolchain → 4 packages → 4 images: the shape of `world`. */
+function worldPlan(salt = ''): BuildPlan {
+  const fetch = step('fetch', 'src', []);
+  const tc = step('toolchain', 'tc', [fetch], salt);
+  const steps: PlanStep[] = [fetch, tc];
+  for (const n of ['a', 'b', 'c', 'd']) {
+    const p = step('package', n, [tc]);
+    steps.push(p, step('image', n, [p]));
+  }
+  return { targets: ['a', 'b', 'c', 'd'], steps };
+}
+
+/** Executors that write one file per step and record what ran, optionally slowly. */
+function recorder(delayMs = 0) {
+  const ran: string[] = [];
+  let active = 0;
+  let maxActive = 0;
+  const exec: StepExecutor = {
+    run: async (s, ctx) => {
+      ran.push(s.id);
+      active++;
+      maxActive = Math.max(maxActive, active);
+      try {
+        await new Promise((r) => setTimeout(r, delayMs));
+        if (ctx.signal.aborted) throw new CancelledError();
+        for (const d of s.deps) expect(ctx.deps.get(d)?.result).toEqual({ id: d });
+        await mkdir(join(ctx.dir, 'out'), { recursive: true });
+        await writeFile(join(ctx.dir, 'out', 'artifact'), `${s.id}\n`);
+        return { roots: ['out'], result: { id: s.id } };
+      } finally {
+        active--;
+      }
+    },
+  };
+  const executors = { fetch: exec, toolchain: exec, package: exec, image: exec, publish: exec };
+  return { ran, executors, maxActive: () => maxActive };
+}
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'nb-engine-'));
+
+describe('runPlan', () => {
+  it('runs every step once, deps first, within the concurrency limit', async () => {
+    const r = recorder(20);
+    const cacheDir = tmp();
+    await runPlan(worldPlan(), { cacheDir, executors: r.executors, jobs: 2 });
+    expect(r.ran.slice(0, 2)).toEqual(['fetch:src', 'toolchain:tc']);
+    expect(r.ran).toHaveLength(10);
+    expect(r.maxActive()).toBe(2);
+  });
+
+  it('a second run executes nothing and looks only at the final steps', async () => {
+    const cacheDir = tmp();
+    await runPlan(worldPlan(), { cacheDir, executors: recorder().executors, jobs: 2 });
+    const second = recorder();
+    const events: EngineEvent[] = [];
+    await runPlan(worldPlan(), { cacheDir, executors: second.executors, jobs: 2, onEvent: (e) => events.push(e) });
+    expect(second.ran).toEqual([]);
+    expect(events.filter((e) => e.type === 'cached').map((e) => e.step.id).sort()).toEqual(['image:a', 'image:b', 'image:c', 'image:d']);
+    const status = await cacheStatus(worldPlan(), cacheDir);
+    expect([...status.values()].every((s) => s === 'cached')).toBe(true);
+  });
+
+  it('a changed toolchain input rebuilds the toolchain and everything after it, not the fetch', async () => {
+    const cacheDir = tmp();
+    await runPlan(worldPlan(), { cacheDir, executors: recorder().executors, jobs: 2 });
+    const r = recorder();
+    await runPlan(worldPlan('patched'), { cacheDir, executors: r.executors, jobs: 2 });
+    expect(r.ran).not.toContain('fetch:src');
+    expect(r.ran).toContain('toolchain:tc');
+    expect(r.ran).toHaveLength(9);
+  });
+
+  it('detects a corrupted entry and rebuilds it', async () => {
+    const cacheDir = tmp();
+    const plan = worldPlan();
+    const first = await runPlan(plan, { cacheDir, executors: recorder().executors, jobs: 2 });
+    const image = first.get('image:a');
+    const pkg = first.get('package:a');
+    // The image changes size (found by the quick check of a final step); the package keeps its size and is
+    // found by the full check it gets as the input of the image rebuild.
+    writeFileSync(join(image?.dir ?? '', 'out', 'artifact'), 'short\n');
+    writeFileSync(join(pkg?.dir ?? '', 'out', 'artifact'), 'package:X\n');
+    const r = recorder();
+    const events: EngineEvent[] = [];
+    await runPlan(plan, { cacheDir, executors: r.executors, jobs: 2, onEvent: (e) => events.push(e) });
+    expect(events.filter((e) => e.type === 'corrupt').map((e) => e.step.id).sort()).toEqual(['image:a', 'package:a']);
+    expect(r.ran.sort()).toEqual(['image:a', 'package:a']);
+    expect(readFileSync(join(pkg?.dir ?? '', 'out', 'artifact'), 'utf8')).toBe('package:a\n');
+  });
+
+  it('cancellation leaves no entry for the interrupted step and the next run resumes', async () => {
+    const cacheDir = tmp();
+    const controller = new AbortController();
+    const r = recorder(100);
+    const events: EngineEvent[] = [];
+    const run = runPlan(worldPlan(), {
+      cacheDir,
+      executors: r.executors,
+      jobs: 2,
+      signal: controller.signal,
+      onEvent: (e) => {
+        events.push(e);
+        if (e.type === 'start' && e.step.id === 'package:a') controller.abort();
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(CancelledError);
+    const status = await cacheStatus(worldPlan(), cacheDir);
+    expect(status.get('toolchain:tc')).toBe('cached');
+    expect(status.get('package:a')).toBe('partial');
+    const again = recorder();
+    await runPlan(worldPlan(), { cacheDir, executors: again.executors, jobs: 2 });
+    expect(again.ran).not.toContain('toolchain:tc');
+    expect(again.ran).toContain('package:a');
+  });
+
+  it('one failure stops the build and names the step', async () => {
+    const cacheDir = tmp();
+    const r = recorder(10);
+    const failing: StepExecutor = { run: async () => Promise.reject(new Error('boom')) };
+    await expect(runPlan(worldPlan(), { cacheDir, executors: { ...r.executors, toolchain: failing }, jobs: 2 })).rejects.toThrow('boom');
+    expect(r.ran).toEqual(['fetch:src']);
+  });
+
+  it('two runs sharing one cache build a shared step once', async () => {
+    const cacheDir = tmp();
+    const r = recorder(150);
+    await Promise.all([
+      runPlan(worldPlan(), { cacheDir, executors: r.executors, jobs: 2 }),
+      runPlan(worldPlan(), { cacheDir, executors: r.executors, jobs: 2 }),
+    ]);
+    expect(r.ran.filter((id) => id === 'toolchain:tc')).toHaveLength(1);
+    expect(new Set(r.ran).size).toBe(r.ran.length);
+  });
+});
