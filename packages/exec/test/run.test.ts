@@ -1,0 +1,58 @@
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CommandError, run } from '@nabla-build/exec';
+import { CancelledError } from '@nabla-build/model';
+import { describe, expect, it } from 'vitest';
+
+const tmp = () => mkdtempSync(join(tmpdir(), 'nb-exec-'));
+
+describe('run', () => {
+  it('passes arguments as an array: shell syntax arrives verbatim', async () => {
+    const nasty = ['a b', '$(touch pwned)', '`id`', "'quoted'", 'x;y', '"d"'];
+    const cwd = tmp();
+    const r = await run('printf', ['%s\\n', ...nasty], { cwd });
+    expect(r.stdout.split('\n').slice(0, nasty.length)).toEqual(nasty);
+    expect(existsSync(join(cwd, 'pwned'))).toBe(false);
+  });
+
+  it('logs full output to a file and fails with command, exit code, tail and log path', async () => {
+    const cwd = tmp();
+    const logFile = join(cwd, 'logs', 'step.log');
+    const err = await run('sh', ['-c', 'for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; exit 3'], { cwd, logFile, tailLines: 3, hintFor: (tail) => (tail.includes('oops') ? 'do the thing' : undefined) }).catch((e) => e);
+    expect(err).toBeInstanceOf(CommandError);
+    expect(err.exitCode_).toBe(3);
+    expect(err.tail).toEqual(['line4', 'line5', 'oops']);
+    expect(err.logPath).toBe(logFile);
+    expect(err.hint).toBe('do the thing');
+    expect(err.message).toContain('exited with code 3');
+    const log = readFileSync(logFile, 'utf8');
+    expect(log).toContain('line1');
+    expect(log).toContain('oops');
+  });
+
+  it('names a missing program with a hint', async () => {
+    const err = await run('no-such-program-nb', [], { cwd: tmp() }).catch((e) => e);
+    expect(err).toBeInstanceOf(CommandError);
+    expect(err.hint).toContain('doctor');
+  });
+
+  it('cancellation stops the whole process tree', async () => {
+    const cwd = tmp();
+    // A unique sleep duration identifies the grandchild in ps.
+    const marker = `37.${process.pid}`;
+    const controller = new AbortController();
+    // A shell that starts a grandchild which would outlive a plain kill of the direct child.
+    const p = run('sh', ['-c', `sleep ${marker} & echo started; wait`], { cwd, signal: controller.signal, onLine: (l) => l === 'started' && controller.abort() });
+    await expect(p).rejects.toBeInstanceOf(CancelledError);
+    await new Promise((r) => setTimeout(r, 200));
+    const ps = await run('ps', ['-eo', 'pid,ppid,args'], { cwd });
+    expect(ps.stdout).not.toContain(`sleep ${marker}`);
+  });
+
+  it('removes variables set to undefined', async () => {
+    process.env.NB_EXEC_TEST_VAR = 'inherited';
+    const r = await run('sh', ['-c', 'echo "[$NB_EXEC_TEST_VAR]"'], { cwd: tmp(), env: { NB_EXEC_TEST_VAR: undefined } });
+    expect(r.stdout.trim()).toBe('[]');
+  });
+});
