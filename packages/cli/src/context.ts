@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { availableParallelism, homedir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lockfile, MirrorRule, RecipeSet } from '@nabla-build/model';
@@ -32,6 +32,8 @@ export interface Settings {
   recipesDir: string;
   patchesDir: string;
   lockPath: string;
+  /** Registries reached over plain HTTP (loopback ones always are): NABLA_BUILD_INSECURE_REGISTRIES. */
+  insecureRegistries: string[];
 }
 
 export interface Project {
@@ -64,6 +66,7 @@ export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = proce
     recipesDir,
     patchesDir: join(recipesDir, '..', 'patches'),
     lockPath: join(recipesDir, 'nabla.lock'),
+    insecureRegistries: (env.NABLA_BUILD_INSECURE_REGISTRIES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
   };
 }
 
@@ -79,6 +82,5 @@ function defaultConfigPath(env: NodeJS.ProcessEnv): string {
 }
 
 function defaultJobs(): number {
-  // os.availableParallelism is Node >= 18.14.
-  return Math.max(1, Math.min(8, (globalThis as { navigator?: { hardwareConcurrency?: number } }).navigator?.hardwareConcurrency ?? 2));
+  return Math.max(1, availableParallelism());
 }

@@ -31,6 +31,6 @@ export async function makePlan(project: Project, targets: string[], publish?: Pu
 
 let facts: Promise<HostFacts> | undefined;
 function cachedHostFacts(): Promise<HostFacts> {
-  facts ??= hostFacts();
+  if (!facts) facts = hostFacts();
   return facts;
 }

@@ -45,6 +45,8 @@ export interface EngineOptions {
   jobs: number;
   signal?: AbortSignal;
   onEvent?: EventSink;
+  /** Step ids to complete (default: the plan's final steps, those nothing else depends on). */
+  want?: string[];
 }
 
 /**
@@ -143,8 +145,8 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     }
   };
 
-  const finals = plan.steps.filter((s) => !plan.steps.some((o) => o.deps.includes(s.id)));
-  const settled = await Promise.allSettled(finals.map((s) => need(s.id, false)));
+  const finals = opts.want ?? plan.steps.filter((s) => !plan.steps.some((o) => o.deps.includes(s.id))).map((s) => s.id);
+  const settled = await Promise.allSettled(finals.map((id) => need(id, false)));
   const failure = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof CancelledError));
   if (failure && failure.status === 'rejected') throw failure.reason;
   const cancelled = settled.find((r) => r.status === 'rejected');

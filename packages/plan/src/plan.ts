@@ -112,7 +112,14 @@ export function planBuild(input: PlanInput): BuildPlan {
       host: input.host,
     });
     if (!target.image) continue;
-    const sourcesForLabels = [chainTree, ...target.sources].map((s) => sourceIdentity(source(s)));
+    // Labels and the SBOM name where things came from, so URLs are inputs of the image step (only).
+    const components = [chainTree, ...target.sources].map((s) => {
+      const r = source(s);
+      return r.kind === 'git'
+        ? { ...sourceIdentity(r), url: r.git, submodules: flattenSubmodules(r.submodules) }
+        : { ...sourceIdentity(r), url: r.urls[0] };
+    });
+    const origin = source(target.build.tree === 'toolchain' ? chainTree : (target.sources.find((s) => s.name === target.build.tree) as GitSourceSpec)) as GitSourceSpec;
     const image = add('image', target.name, [pkg], {
       recipe: target.name,
       version: target.version,
@@ -121,11 +128,14 @@ export function planBuild(input: PlanInput): BuildPlan {
       description: target.description,
       image: target.image,
       toolchain: { name: chain.name, facts: chain.facts, key: (steps.get(toolchain) as PlanStep).key },
-      sources: sourcesForLabels,
+      patchesDigest: `sha256:${contentKey([(steps.get(patched) as PlanStep).inputs.patches, tree ? (steps.get(tree) as PlanStep).inputs.patches : []])}`,
+      origin: { name: origin.name, git: origin.git, rev: origin.rev },
+      components,
       created: input.sourceDateEpoch ?? 'newest-source-commit',
     });
     if (input.publish) {
-      add('publish', target.name, [image], { ...input.publish, repository: target.image.repository, version: target.version }, false);
+      // The toolchain is a dep so the smoke boot before a push can use the tender built with the same Solo5.
+      add('publish', target.name, [image, toolchain], { ...input.publish, repository: target.image.repository, version: target.version }, false);
     }
   }
   return { targets, steps: [...steps.values()] };
@@ -151,6 +161,10 @@ export function sourceIdentity(spec: SourceSpec): Record<string, unknown> {
   const subs = (list: GitSourceSpec['submodules']): unknown =>
     list.map((s) => ({ path: s.path, rev: s.rev, clone: s.clone, sparse: s.sparse, submodules: subs(s.submodules) }));
   return { name: spec.name, rev: spec.rev, sparse: spec.sparse, submodules: subs(spec.submodules) };
+}
+
+function flattenSubmodules(list: GitSourceSpec['submodules'], prefix = ''): { path: string; url: string; rev: string }[] {
+  return list.flatMap((s) => [{ path: prefix + s.path, url: s.git, rev: s.rev }, ...flattenSubmodules(s.submodules, `${prefix}${s.path}/`)]);
 }
 
 function seriesDigest(s: PatchSeriesSpec, tree: GitSourceSpec, project: Record<string, string>): string {

@@ -94,7 +94,7 @@ export const CHECKS: Check[] = [
     neededBy: 'default output (load into the local engine)',
     fix: 'start dockerd or set DOCKER_HOST; without an engine, use --output oci:<dir> or --push',
     probe: async () => {
-      const { dockerClient } = await import('@nabla-build/registry');
+      const { dockerClient } = await import('@nabla-build/steps');
       try {
         const v = await dockerClient().version();
         return { ok: true, detail: `Docker ${v.Version} (API ${v.ApiVersion})` };

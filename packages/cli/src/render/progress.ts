@@ -35,8 +35,8 @@ export class Progress {
           const outcome = await d.promise;
           if (outcome.kind === 'cached') task.title = `${title(step)} (cached)`;
           else if (outcome.kind === 'unused') task.skip(`${title(step)} (not needed)`);
-          else if (outcome.kind === 'done') task.title = `${title(step)}${outcome.note ? ` (${outcome.note})` : ''}`;
-          else throw outcome.error instanceof Error ? new Error(outcome.error.message) : new Error(String(outcome.error));
+          else if (outcome.kind === 'failed') throw outcome.error instanceof Error ? new Error(outcome.error.message) : new Error(String(outcome.error));
+          else task.title = `${title(step)}${outcome.note ? ` (${outcome.note})` : ''}`;
         },
       };
     });

@@ -1,0 +1,80 @@
+import { UsageError } from '@nabla-build/model';
+import { dockerReachable } from '@nabla-build/steps';
+import type { CommandModule } from 'yargs';
+import { type GlobalArgs, loadProject } from '../context.js';
+import type { CommandResult } from '../main.js';
+import { note, out, table } from '../output.js';
+import { runSession } from '../session.js';
+
+export interface BuildArgs extends GlobalArgs {
+  targets: string[];
+  load?: boolean;
+  push?: boolean;
+  output?: string[];
+  tag?: string[];
+  namespace?: string;
+  registry?: string;
+  test?: boolean;
+  json?: boolean;
+}
+
+export function buildCommand(result: CommandResult): CommandModule<object, BuildArgs> {
+  return {
+    command: ['$0 <targets..>', 'build <targets..>'],
+    describe: 'build targets (world = all) into base images; by default load them into the local Docker engine',
+    builder: (y) =>
+      y
+        .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'targets (see `list`), or world/all' })
+        .option('load', { type: 'boolean', describe: 'load images into the Docker engine (default when one is reachable and nothing else is asked)' })
+        .option('push', { type: 'boolean', describe: 'push images to the registry (--registry/--namespace or config)' })
+        .option('output', { alias: 'o', type: 'string', array: true, describe: 'also write oci:<dir> or tar:<file> (repeatable)' })
+        .option('tag', { alias: 't', type: 'string', array: true, describe: 'extra tag for every image (repeatable)' })
+        .option('namespace', { type: 'string', describe: 'registry namespace (Docker Hub user or organisation)' })
+        .option('registry', { type: 'string', describe: 'registry host (default docker.io when --namespace is set)' })
+        .option('test', { type: 'boolean', default: true, describe: 'boot-test each image before pushing it (--no-test skips)' })
+        .option('json', { type: 'boolean', describe: 'print a JSON summary on stdout' }) as never,
+    handler: async (args) => {
+      result.exitCode = await build(args);
+    },
+  };
+}
+
+export async function build(args: BuildArgs): Promise<number> {
+  const project = await loadProject(args);
+  const { settings } = project;
+  for (const o of args.output ?? []) {
+    if (!/^(oci|tar):.+/.test(o)) throw new UsageError('usage', `--output ${o}: expected oci:<dir> or tar:<file>`, { hint: 'nabla-build --help' });
+  }
+  const registry = args.registry ?? settings.config.registry ?? (args.namespace ?? settings.config.namespace ? 'docker.io' : undefined);
+  const namespace = args.namespace ?? settings.config.namespace;
+  if (args.push && !registry) throw new UsageError('usage', '--push needs a destination', { hint: 'add --registry <host> and/or --namespace <user>, or set them in the config' });
+  const explicit = args.load !== undefined || args.push || (args.output?.length ?? 0) > 0;
+  const load = args.load ?? (!explicit && (await dockerReachable()));
+  const publish = {
+    load,
+    push: args.push ?? false,
+    outputs: args.output ?? [],
+    naming: { extraTags: args.tag ?? [], ...(registry ? { registry } : {}), ...(namespace ? { namespace } : {}) },
+  };
+  const { plan, steps, published } = await runSession(project, args.targets, { publish, smokeBeforePush: args.test ?? true });
+  const images = [...steps.values()].filter((s) => s.step.kind === 'image' || (s.step.kind === 'package' && !plan.steps.some((o) => o.deps.includes(s.step.id))));
+  if (args.json) {
+    out(JSON.stringify({ targets: plan.targets, published, steps: [...steps.values()].map((s) => ({ id: s.step.id, key: s.step.key, cached: s.cached, dir: s.dir, result: s.result })) }, null, 2));
+  } else {
+    for (const p of published) out(p.reference);
+    const rows = [['STEP', 'KEY', 'SIZE', 'WHERE']];
+    for (const s of images) {
+      const r = s.result as { bytes?: number; artifacts?: { name: string; bytes: number }[] };
+      const bytes = r.bytes ?? r.artifacts?.reduce((a, b) => a + b.bytes, 0) ?? 0;
+      rows.push([s.step.id, s.step.key.slice(0, 16), human(bytes), s.dir]);
+    }
+    note(table(rows));
+  }
+  return 0;
+}
+
+function human(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+}

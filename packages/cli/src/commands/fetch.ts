@@ -1,0 +1,26 @@
+import type { CommandModule } from 'yargs';
+import { type GlobalArgs, loadProject } from '../context.js';
+import type { CommandResult } from '../main.js';
+import { note } from '../output.js';
+import { runSession } from '../session.js';
+
+interface FetchArgs extends GlobalArgs {
+  targets: string[];
+}
+
+/** Runs only the fetch steps of a plan: afterwards the same build works with --offline. */
+export function fetchCommand(result: CommandResult): CommandModule<object, FetchArgs> {
+  return {
+    command: 'fetch <targets..>',
+    describe: 'fill every source cache (git mirrors, verified tarballs) the targets need, so builds can run --offline',
+    builder: (y) => y.positional('targets', { type: 'string', array: true, demandOption: true }) as never,
+    handler: async (args) => {
+      const project = await loadProject(args);
+      const { plan, steps } = await runSession(project, args.targets, { only: ['fetch'] });
+      let bytes = 0;
+      for (const s of steps.values()) if (!s.cached) bytes += (s.result as { bytesFetched?: number }).bytesFetched ?? 0;
+      note(`sources for ${plan.targets.join(', ')} are in ${project.settings.cacheDir} (${bytes} bytes fetched)`);
+      result.exitCode = 0;
+    },
+  };
+}

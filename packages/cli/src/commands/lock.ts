@@ -1,0 +1,63 @@
+import type { Lockfile, SourceSpec } from '@nabla-build/model';
+import { listSeries, seriesDigest } from '@nabla-build/patches';
+import { formatLockfile, lockSources, writeLockfile } from '@nabla-build/sources';
+import { readFile } from 'node:fs/promises';
+import { join, relative } from 'node:path';
+import type { CommandModule } from 'yargs';
+import { type GlobalArgs, loadProject } from '../context.js';
+import type { CommandResult } from '../main.js';
+import { note } from '../output.js';
+
+interface LockArgs extends GlobalArgs {
+  update?: string[];
+  check?: boolean;
+}
+
+/**
+ * Writes recipes/nabla.lock: every git source (and submodule) at a full commit, every tarball with its sha256,
+ * every project patch with its digest. Pins are checked against their remotes (through mirrors), so a pin
+ * that no longer exists is found here, not in the middle of a build.
+ */
+export function lockCommand(result: CommandResult): CommandModule<object, LockArgs> {
+  return {
+    command: 'lock',
+    describe: 'resolve and record every source pin, tarball checksum and patch digest in recipes/nabla.lock',
+    builder: (y) =>
+      y
+        .option('update', { type: 'string', array: true, describe: 'move these git sources to the tip of their branch' })
+        .option('check', { type: 'boolean', describe: 'exit 1 if the lockfile is not up to date (writes nothing)' }) as never,
+    handler: async (args) => {
+      const project = await loadProject({ ...args, unlocked: true });
+      const { settings, recipes } = project;
+      const specs: SourceSpec[] = [];
+      for (const r of [...recipes.toolchains.values(), ...recipes.targets.values()]) specs.push(...r.sources);
+      const resolved = await lockSources(specs, {
+        cacheDir: settings.cacheDir,
+        mirrors: settings.mirrors,
+        allowLocal: settings.config.allowLocal,
+        offline: settings.offline,
+        overrides: settings.config.overrides,
+        onProgress: (l) => settings.verbose && note(l),
+      }, args.update?.length ? { update: args.update } : {});
+      const patches: Record<string, string> = {};
+      const root = join(settings.patchesDir, '..');
+      for (const r of [...recipes.toolchains.values(), ...recipes.targets.values()]) {
+        for (const s of r.patches.filter((p) => p.from === 'project')) {
+          for (const p of await listSeries(join(settings.patchesDir, s.dir))) patches[relative(root, p.path)] = await seriesDigest([p]);
+        }
+      }
+      const lock: Lockfile = { version: 1, git: resolved.git, tarballs: resolved.tarballs, patches };
+      const text = formatLockfile(lock);
+      const current = await readFile(settings.lockPath, 'utf8').catch(() => '');
+      if (args.check) {
+        result.exitCode = current === text ? 0 : 1;
+        note(current === text ? `${settings.lockPath} is up to date` : `${settings.lockPath} is out of date: run \`nabla-build lock\``);
+        return;
+      }
+      if (current !== text) await writeLockfile(settings.lockPath, lock);
+      for (const u of resolved.updated) note(`${u.name}: ${u.from.slice(0, 12)} → ${u.to.slice(0, 12)} (${u.ref})`);
+      note(current === text ? `${settings.lockPath} unchanged` : `wrote ${settings.lockPath}`);
+      result.exitCode = 0;
+    },
+  };
+}

@@ -1,0 +1,66 @@
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UsageError } from '@nabla-build/model';
+import { bootCommand, bootImage } from '@nabla-build/steps';
+import type { CommandModule } from 'yargs';
+import { type GlobalArgs, loadProject } from '../context.js';
+import { resolveImage } from '../image-source.js';
+import type { CommandResult } from '../main.js';
+import { note, out } from '../output.js';
+
+interface RunArgs extends GlobalArgs {
+  image: string;
+  dryRun?: boolean;
+  net?: boolean;
+  mem?: number;
+  tender?: string;
+  '--'?: string[];
+}
+
+/** Where runnc installs the tender. */
+export const DEFAULT_TENDER = '/opt/runnc/bin/nabla-run';
+
+export function runCommand(result: CommandResult): CommandModule<object, RunArgs> {
+  return {
+    command: 'run <image>',
+    describe: 'boot a target or oci:<dir> image with the nabla-run tender as runnc would (args after --)',
+    builder: (y) =>
+      y
+        .positional('image', { type: 'string', demandOption: true, describe: 'a target (built if needed) or oci:<dir>' })
+        .option('dry-run', { type: 'boolean', describe: 'print the nabla-run command line instead of running it' })
+        .option('net', { type: 'boolean', describe: 'attach a tap in a network namespace of its own (root; 169.254.x.y)' })
+        .option('mem', { type: 'number', describe: 'guest memory in MiB (at least 512, as runnc)' })
+        .option('tender', { type: 'string', describe: `spt tender (default: the target's own, else ${DEFAULT_TENDER})` })
+        .parserConfiguration({ 'populate--': true }) as never,
+    handler: async (args) => {
+      const project = await loadProject(args);
+      const image = await resolveImage(project, args.image);
+      const tender = args.tender ?? image.tender ?? DEFAULT_TENDER;
+      if (!args.dryRun && !existsSync(tender))
+        throw new UsageError('run.no-tender', `tender ${tender} does not exist`, { hint: 'nabla-build runtime install  (or --tender <path>)' });
+      const workDir = await mkdtemp(join(project.settings.cacheDir, 'run-'));
+      const boot = {
+        layoutDir: image.layoutDir,
+        tender,
+        workDir,
+        ...(args['--']?.length ? { args: args['--'].map(String) } : {}),
+        ...(args.mem ? { memMb: args.mem } : {}),
+        net: args.net ?? false,
+        onOutput: (line: string) => out(line),
+      };
+      try {
+        if (args.dryRun) {
+          out(await bootCommand(boot));
+          result.exitCode = 0;
+          return;
+        }
+        const r = await bootImage(boot);
+        if (!r.ok) note(`the unikernel ${r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`}`);
+        result.exitCode = r.ok ? 0 : (r.exitCode ?? 1);
+      } finally {
+        await rm(workDir, { recursive: true, force: true });
+      }
+    },
+  };
+}

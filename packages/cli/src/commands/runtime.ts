@@ -1,0 +1,64 @@
+import { copyFile, mkdir, rename } from 'node:fs/promises';
+import { join } from 'node:path';
+import { registerRuntime, writeTenderAbi } from '@nabla-build/runtime';
+import type { CommandModule } from 'yargs';
+import { type GlobalArgs, loadProject } from '../context.js';
+import type { CommandResult } from '../main.js';
+import { note, out } from '../output.js';
+import { runSession } from '../session.js';
+
+interface RegisterArgs extends GlobalArgs {
+  daemonJson: string;
+  name: string;
+  path: string;
+}
+
+interface InstallArgs extends GlobalArgs {
+  prefix: string;
+}
+
+export function runtimeCommand(result: CommandResult): CommandModule<object, GlobalArgs> {
+  return {
+    command: 'runtime <command>',
+    describe: 'install the nabla-run tender and register runnc with Docker',
+    builder: (y) =>
+      y
+        .command<RegisterArgs>({
+          command: 'register',
+          describe: 'merge a runnc entry into daemon.json (backup first; idempotent)',
+          builder: (r) =>
+            r
+              .option('daemon-json', { type: 'string', default: '/etc/docker/daemon.json', describe: 'the engine config to edit' })
+              .option('name', { type: 'string', default: 'runnc', describe: 'runtime name (docker run --runtime=<name>)' })
+              .option('path', { type: 'string', default: '/opt/runnc/bin/runnc', describe: 'path of the runnc binary' }) as never,
+          handler: async (a) => {
+            const r = await registerRuntime({ daemonJson: a.daemonJson, name: a.name, path: a.path });
+            out(`${r.status} ${r.file}`);
+            if (r.backup) note(`backup: ${r.backup}`);
+            if (r.reloadHint) note(`reload the engine: ${r.reloadHint}`);
+            result.exitCode = 0;
+          },
+        })
+        .command<InstallArgs>({
+          command: 'install',
+          describe: 'build the nabla-run tender and install it into the prefix runnc uses',
+          builder: (r) => r.option('prefix', { type: 'string', default: '/opt/runnc/bin', describe: 'install directory' }) as never,
+          handler: async (a) => {
+            const project = await loadProject(a);
+            const { steps } = await runSession(project, ['nabla-run']);
+            const pkg = steps.get('package:nabla-run');
+            const chain = project.recipes.toolchains.get(project.recipes.targets.get('nabla-run')?.toolchain ?? '');
+            if (!pkg || !chain) throw new Error('nabla-run was not built');
+            await mkdir(a.prefix, { recursive: true });
+            const dest = join(a.prefix, 'nabla-run');
+            await copyFile(join(pkg.dir, 'out', 'nabla-run'), `${dest}.tmp`);
+            await rename(`${dest}.tmp`, dest);
+            await writeTenderAbi(dest, Number(chain.facts['solo5.spt-abi'] ?? 0));
+            out(dest);
+            result.exitCode = 0;
+          },
+        })
+        .demandCommand(1, 'name a runtime command: register or install') as never,
+    handler: () => {},
+  };
+}

@@ -1,0 +1,98 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { extractRootfs, readLayout } from '@nabla-build/image';
+import { type SmokeSpec, UsageError } from '@nabla-build/model';
+import {
+  createTapNetwork,
+  destroyTapNetwork,
+  dryRun,
+  type LaunchNet,
+  type LaunchOptions,
+  type LaunchResult,
+  launchUnikernel,
+  makeRootfsImage,
+  runSmoke,
+  type SmokeResult,
+} from '@nabla-build/runtime';
+
+export interface BootOptions {
+  /** OCI layout of the image to boot. */
+  layoutDir: string;
+  /** The spt tender (nabla-run). */
+  tender: string;
+  /** Scratch directory for the unpacked rootfs and its ext4 image. */
+  workDir: string;
+  /** Arguments replacing the image's Cmd (after `--`). */
+  args?: string[];
+  memMb?: number;
+  /** Give the unikernel a tap in a network namespace of its own (needs root). */
+  net?: boolean;
+  signal?: AbortSignal;
+  logFile?: string;
+  onOutput?: (line: string) => void;
+}
+
+/** Turns an image into what the tender needs, as runnc does: rootfs dir → ext4 image; entrypoint, env, cmd. */
+async function prepare(o: BootOptions): Promise<Omit<LaunchOptions, 'net'>> {
+  const image = await readLayout(o.layoutDir);
+  const cfg = image.config.config ?? {};
+  const entry = cfg.Entrypoint?.[0];
+  if (!entry?.endsWith('.nabla'))
+    throw new UsageError('run.not-nabla', `the image's entrypoint ${JSON.stringify(cfg.Entrypoint ?? [])} is not a .nabla file`, {
+      hint: 'runnc runs only images whose ENTRYPOINT is /<name>.nabla',
+    });
+  await mkdir(o.workDir, { recursive: true });
+  const rootfs = join(o.workDir, 'rootfs');
+  await extractRootfs(o.layoutDir, rootfs);
+  const img = await makeRootfsImage(rootfs, join(o.workDir, 'rootfs.img'), {
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.logFile ? { logFile: o.logFile } : {}),
+  });
+  return {
+    tender: o.tender,
+    kernel: join(rootfs, entry),
+    rootfsImg: img.path,
+    env: cfg.Env ?? [],
+    args: o.args ?? [...(cfg.Entrypoint?.slice(1) ?? []), ...(cfg.Cmd ?? [])],
+    ...(o.memMb ? { memMb: o.memMb } : {}),
+    ...(o.signal ? { signal: o.signal } : {}),
+    ...(o.logFile ? { logFile: o.logFile } : {}),
+    ...(o.onOutput ? { onOutput: o.onOutput } : {}),
+  };
+}
+
+async function withNet<T>(o: BootOptions, fn: (net: LaunchNet | undefined) => Promise<T>): Promise<T> {
+  if (!o.net) return fn(undefined);
+  const id = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`.slice(0, 12);
+  const tap = await createTapNetwork({ id, ...(o.signal ? { signal: o.signal } : {}) });
+  try {
+    return await fn({ tap: tap.tap, netns: tap.netns, ip: tap.guestIp, masklen: tap.masklen, gateway: tap.hostIp });
+  } finally {
+    await destroyTapNetwork(tap.netns);
+  }
+}
+
+/** Boots the image's unikernel and waits for it to exit. */
+export async function bootImage(o: BootOptions): Promise<LaunchResult> {
+  const launch = await prepare(o);
+  return withNet(o, (net) => launchUnikernel({ ...launch, ...(net ? { net } : {}) }));
+}
+
+/** The command `bootImage` would run, for `--dry-run` (the rootfs image is still built: its path is in it). */
+export async function bootCommand(o: BootOptions): Promise<string> {
+  const launch = await prepare(o);
+  const net = o.net ? { tap: 'tap0', netns: 'nb-<id>', ip: '169.254.1.2', masklen: 24, gateway: '169.254.1.1' } : undefined;
+  return dryRun({ ...launch, ...(net ? { net } : {}), checkAbi: false }).display;
+}
+
+/** Boots the image with its recipe's smoke check. */
+export async function smokeImage(o: BootOptions & { spec: SmokeSpec }): Promise<SmokeResult> {
+  const launch = await prepare({ ...o, args: o.args ?? o.spec.args });
+  const needsNet = o.net ?? Boolean(o.spec.probe);
+  try {
+    return await withNet({ ...o, net: needsNet }, (net) => runSmoke({ ...launch, spec: o.spec, ...(net ? { net } : {}) }));
+  } finally {
+    await rm(join(o.workDir, 'rootfs.img'), { force: true });
+  }
+}
+

@@ -1,0 +1,63 @@
+import type { MirrorRule, RecipeSet, SourceOverride } from '@nabla-build/model';
+import type { PublishedImage } from './publish.js';
+
+/**
+ * What the executors need from the CLI, resolved once: where things are, what the user allowed, and how to
+ * reach Docker and registries. Adapters get these as arguments; nothing here reads env or flags.
+ */
+export interface StepEnvironment {
+  recipes: RecipeSet;
+  cacheDir: string;
+  patchesDir: string;
+  mirrors: MirrorRule[];
+  allowLocal: boolean;
+  offline: boolean;
+  overrides: Record<string, SourceOverride>;
+  /** Target names being built (for the `nabla-build fetch <target>` hint of offline errors). */
+  targets: string[];
+  publish: PublishEnvironment;
+}
+
+export interface PublishEnvironment {
+  /** Registries reached over plain HTTP besides loopback ones. */
+  insecureRegistries: string[];
+  /** Boot the unikernel (nabla-build test) before pushing it. */
+  smokeBeforePush: boolean;
+  /** Called once per published image (push, load, oci dir, tarball), for stdout and --json. */
+  onPublished(published: PublishedImage): void;
+}
+
+/** The JSON result each step kind records in its cache entry (what later steps read). */
+export interface FetchResult {
+  kind: 'git' | 'tarball';
+  locked?: { git: string; rev: string; submodules: Record<string, { git: string; rev: string }> };
+  path?: string;
+  sha256?: string;
+  bytesFetched: number;
+}
+
+export interface TreeResult {
+  /** Relative to the step directory. */
+  tree: string;
+  /** Newest commit time (seconds) of the tree and its submodules: the default image creation time. */
+  sourceEpoch: number;
+  patches: { name: string; status: string }[];
+}
+
+export interface ToolchainResult {
+  tree: string;
+  sourceEpoch: number;
+}
+
+export interface PackageResult {
+  out: string;
+  sourceEpoch: number;
+  artifacts: { name: string; bytes: number }[];
+}
+
+export interface ImageResult {
+  layout: string;
+  manifestDigest: string;
+  configDigest: string;
+  bytes: number;
+}

@@ -1,0 +1,62 @@
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
+import type { TarballSourceSpec, TargetRecipe } from '@nabla-build/model';
+import { fetchTarball } from '@nabla-build/sources';
+import { buildPackage, collectArtifacts } from '@nabla-build/toolchain';
+import { copyTree } from './copy-tree.js';
+import type { PackageResult, StepEnvironment, ToolchainResult, TreeResult } from './environment.js';
+import { findSource } from './fetch.js';
+import { sourceContext } from './source-context.js';
+
+/**
+ * Builds one target's artifacts: for rumprun packages, a copy of the prepared tree with config.mk written, the
+ * verified tarballs placed where the Makefiles look (so their own unverified downloads never run) and the
+ * toolchain's rump/bin first on PATH; for toolchain targets (hello, nabla-run), a copy out of the toolchain
+ * tree. Only the declared artifacts are kept, under out/.
+ */
+export function packageExecutor(env: StepEnvironment): StepExecutor {
+  return {
+    run: async (step, ctx) => {
+      const target = env.recipes.targets.get(step.subject) as TargetRecipe;
+      const deps = [...ctx.deps.values()];
+      const toolchain = deps.find((d) => d.step.kind === 'toolchain') as CompletedStep;
+      const toolchainTree = join(toolchain.dir, (toolchain.result as ToolchainResult).tree);
+      const out = join(ctx.dir, 'out');
+      let sourceEpoch = (toolchain.result as ToolchainResult).sourceEpoch;
+      let from = toolchainTree;
+      let work: string | undefined;
+      if (target.build.tree !== 'toolchain') {
+        const prepared = deps.find((d) => d.step.kind === 'patch') as CompletedStep;
+        const tree = prepared.result as TreeResult;
+        sourceEpoch = Math.max(sourceEpoch, tree.sourceEpoch);
+        work = join(ctx.dir, 'work');
+        await copyTree(join(prepared.dir, tree.tree), work, ctx.signal, ctx.logFile);
+        const sctx = sourceContext(env, ctx);
+        const tarballs = [];
+        for (const s of target.sources) {
+          if (s.kind !== 'tarball') continue;
+          // Re-verified (size and sha256) on every use: the download cache is shared and may be tampered with.
+          const t = await fetchTarball(findSource(env, s.name) as TarballSourceSpec, sctx);
+          tarballs.push({ name: s.name, file: s.file, placeIn: s.placeIn ?? '.', path: t.path });
+        }
+        await buildPackage({
+          target,
+          treeDir: work,
+          toolchainDir: toolchainTree,
+          tarballs,
+          jobs: ctx.jobs,
+          logFile: ctx.logFile,
+          signal: ctx.signal,
+          onLine: ctx.output,
+        });
+        from = work;
+      }
+      const collected = await collectArtifacts(target, from, out);
+      if (work && existsSync(work)) await rm(work, { recursive: true, force: true });
+      const result: PackageResult = { out: 'out', sourceEpoch, artifacts: collected };
+      return { roots: ['out'], result };
+    },
+  };
+}

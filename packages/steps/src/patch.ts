@@ -1,0 +1,46 @@
+import { join } from 'node:path';
+import type { StepExecutor } from '@nabla-build/engine';
+import { type GitSourceSpec, UsageError } from '@nabla-build/model';
+import { applySeries, listSeries } from '@nabla-build/patches';
+import { checkoutGit, fetchGit } from '@nabla-build/sources';
+import type { StepEnvironment, TreeResult } from './environment.js';
+import { findSource } from './fetch.js';
+import { sourceContext } from './source-context.js';
+import { commitEpoch } from './source-epoch.js';
+
+/**
+ * Prepares a source tree: a checkout at the pinned commits (submodules placed as the recipe says: full clones,
+ * sparse trees), then every patch series of the recipe, strictly, in order. The tree is never built in; build
+ * steps copy it.
+ */
+export function patchExecutor(env: StepEnvironment): StepExecutor {
+  return {
+    run: async (step, ctx) => {
+      const treeName = String(step.inputs.tree);
+      const spec = findSource(env, treeName) as GitSourceSpec;
+      const sctx = sourceContext(env, ctx);
+      // A no-op when the fetch step already filled the mirrors; refills them if the cache was pruned.
+      const fetched = await fetchGit(spec, sctx);
+      const tree = join(ctx.dir, 'tree');
+      const checkout = await checkoutGit(spec, fetched.locked, tree, sctx);
+      const series = step.inputs.patches as { from: 'upstream' | 'project'; dir: string; applyIn: string; strip: number; maxFuzz: number; maxOffset: number }[];
+      const applied: TreeResult['patches'] = [];
+      for (const s of series) {
+        const dir = s.from === 'upstream' ? join(tree, s.dir) : join(env.patchesDir, s.dir);
+        const patches = await listSeries(dir);
+        if (patches.length === 0 && s.from === 'project')
+          throw new UsageError('patch.empty-series', `patch series ${dir} has no *.patch files`, { hint: 'remove the series from the recipe or add the patches' });
+        ctx.phase(`patches ${s.from === 'upstream' ? `${treeName}:${s.dir}` : `patches/${s.dir}`}`);
+        const r = await applySeries(tree, { patches, applyIn: s.applyIn, strip: s.strip, maxFuzz: s.maxFuzz, maxOffset: s.maxOffset }, { logFile: ctx.logFile, signal: ctx.signal });
+        for (const p of r) {
+          applied.push({ name: p.name, status: p.status });
+          ctx.output(`${p.status.padEnd(15)} ${p.name}`);
+        }
+      }
+      const result: TreeResult = { tree: 'tree', sourceEpoch: await commitEpoch(checkout.trees.map((t) => join(tree, t.path))), patches: applied };
+      // The tree is verified through git (checkouts are read back by build steps), not hashed file by file:
+      // a kernel tree has ~70 000 files.
+      return { roots: [], result };
+    },
+  };
+}

@@ -1,0 +1,96 @@
+import { join } from 'node:path';
+import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
+import { BuildError, type TargetRecipe } from '@nabla-build/model';
+import { imageName, imageTags, type NamingOptions } from '@nabla-build/plan';
+import { dockerCredentials, loadIntoDocker, pushImage, writeOciDir, writeTarball } from '@nabla-build/registry';
+import { smokeImage } from './boot.js';
+import { dockerClient } from './docker.js';
+import type { ImageResult, StepEnvironment, ToolchainResult } from './environment.js';
+
+/** One thing a publish step produced, printed on stdout: a digest reference, a loaded tag, a file. */
+export interface PublishedImage {
+  target: string;
+  kind: 'push' | 'load' | 'oci' | 'tar';
+  /** `name@sha256:…` for pushes, `name:tag` for loads, `oci:<dir>` / `tar:<file>` otherwise. */
+  reference: string;
+  tags: string[];
+  manifestDigest: string;
+  bytesUploaded?: number;
+}
+
+interface PublishInputs {
+  load: boolean;
+  push: boolean;
+  outputs: string[];
+  naming: NamingOptions;
+  repository: string;
+  version: string;
+}
+
+/**
+ * Sends an assembled image where the user asked: the local engine (docker load), a registry (push over the
+ * distribution API, no daemon), an OCI directory, a tarball. A push is preceded by a smoke boot of the image
+ * unless disabled; a failing boot stops the push before anything is uploaded.
+ */
+export function publishExecutor(env: StepEnvironment): StepExecutor {
+  return {
+    run: async (step, ctx) => {
+      const i = step.inputs as unknown as PublishInputs;
+      const target = env.recipes.targets.get(step.subject) as TargetRecipe;
+      const imageStep = [...ctx.deps.values()].find((d) => d.step.kind === 'image') as CompletedStep;
+      const image = imageStep.result as ImageResult;
+      const layout = join(imageStep.dir, image.layout);
+      const tags = imageTags(i.version, imageStep.step.key, i.naming);
+      const several = env.targets.length > 1;
+      const done = (p: Omit<PublishedImage, 'target' | 'manifestDigest'>) =>
+        env.publish.onPublished({ target: step.subject, manifestDigest: image.manifestDigest, ...p });
+
+      if (i.push && env.publish.smokeBeforePush && target.smoke) {
+        const toolchain = [...ctx.deps.values()].find((d) => d.step.kind === 'toolchain') as CompletedStep;
+        const tender = join(toolchain.dir, (toolchain.result as ToolchainResult).tree, 'solo5/tenders/spt/solo5-spt');
+        ctx.phase('smoke boot before push');
+        const r = await smokeImage({ layoutDir: layout, tender, workDir: join(env.cacheDir, 'tmp', `smoke-${step.key.slice(0, 12)}-${process.pid}`), spec: target.smoke, signal: ctx.signal, logFile: ctx.logFile, onOutput: ctx.output });
+        if (!r.passed)
+          throw new BuildError('publish.smoke-failed', `smoke test of ${step.subject} failed, so it was not pushed: ${r.reason}`, {
+            where: target.file,
+            logPath: ctx.logFile,
+            hint: `nabla-build test ${step.subject}  (or --no-test to push anyway)`,
+          });
+      }
+      for (const o of i.outputs) {
+        const [kind, path] = [o.slice(0, 3), o.slice(4)] as ['oci' | 'tar', string];
+        const dest = several ? perTarget(path, step.subject, kind) : path;
+        if (kind === 'oci') await writeOciDir(layout, dest);
+        else await writeTarball(layout, dest, tags.map((t) => `${imageName(i.repository, i.naming)}:${t}`));
+        done({ kind, reference: `${kind}:${dest}`, tags });
+      }
+      if (i.load) {
+        const local = imageName(i.repository, { ...(i.naming.registry ? { registry: i.naming.registry } : {}), ...(i.naming.namespace ? { namespace: i.naming.namespace } : {}) });
+        const refs = tags.map((t) => `${local}:${t}`);
+        ctx.phase('docker load');
+        await loadIntoDocker(layout, refs, { docker: dockerClient() });
+        done({ kind: 'load', reference: refs[refs.length - 1] as string, tags });
+      }
+      if (i.push) {
+        const name = imageName(i.repository, i.naming);
+        ctx.phase(`push to ${name}`);
+        const r = await pushImage(layout, tags.map((t) => `${name}:${t}`), {
+          credentials: dockerCredentials(),
+          insecure: (registry) => env.publish.insecureRegistries.includes(registry),
+          signal: ctx.signal,
+          onEvent: (e) => {
+            if (e.kind === 'blob') ctx.output(`${e.action} ${e.digest.slice(0, 19)} (${e.size} bytes)`);
+            else if (e.kind === 'tagged') ctx.output(`tagged ${e.reference}`);
+          },
+        });
+        done({ kind: 'push', reference: `${name}@${r.manifestDigest}`, tags, bytesUploaded: r.stats.bytesUploaded });
+      }
+      return { roots: [] };
+    },
+  };
+}
+
+function perTarget(path: string, target: string, kind: 'oci' | 'tar'): string {
+  if (kind === 'oci') return join(path, target);
+  return path.endsWith('.tar') ? `${path.slice(0, -4)}-${target}.tar` : `${path}-${target}`;
+}
