@@ -1,0 +1,13 @@
+export * from './abi.js';
+export * from './daemon-json.js';
+export * from './guest-cmdline.js';
+export * from './json-location.js';
+export * from './launcher.js';
+export * from './lkl-config.js';
+export * from './nabla-run-args.js';
+export * from './netns.js';
+export * from './probe.js';
+export * from './rootfs.js';
+export * from './shell-quote.js';
+export * from './smoke.js';
+export { writeFileAtomic } from './atomic-file.js';

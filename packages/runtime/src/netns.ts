@@ -1,0 +1,103 @@
+/**
+ * A private network for one unikernel: a network namespace `nb-<id>` holding a tap device with a link-local
+ * (169.254.x.0/24) host address. The tender runs inside the namespace (`ip netns exec`), so nothing touches the
+ * host's own interfaces, and teardown is one `ip netns del`. Needs root.
+ */
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { run } from '@nabla-build/exec';
+import { UsageError } from '@nabla-build/model';
+import type { LklNetSettings } from './lkl-config.js';
+
+/** Prefix of every namespace we create; teardown only ever deletes names with it. */
+export const NETNS_PREFIX = 'nb-';
+
+export interface TapNetwork {
+  /** Network namespace name, `nb-<id>`. */
+  netns: string;
+  /** Tap device inside the namespace. */
+  tap: string;
+  /** Host side of the tap (the guest's gateway): 169.254.x.1. */
+  hostIp: string;
+  /** The guest's address: 169.254.x.2. */
+  guestIp: string;
+  masklen: number;
+}
+
+export interface TapNetworkOptions {
+  /** Short id, [a-z0-9-], 1-12 characters; the namespace is `nb-<id>`. */
+  id: string;
+  /** The x in 169.254.x.0/24 (1-254); default derived from the id. */
+  subnet?: number;
+  /** Tap name inside the namespace; default `tap0` (each namespace has its own names). */
+  tap?: string;
+  signal?: AbortSignal;
+  logFile?: string;
+}
+
+/** Names and addresses for a tap network, without creating anything. */
+export function planTapNetwork(opts: TapNetworkOptions): TapNetwork {
+  if (!/^[a-z0-9][a-z0-9-]{0,11}$/.test(opts.id)) {
+    throw new UsageError('netns.invalid-id', `network id \`${opts.id}\` must be 1-12 of a-z, 0-9 and -`);
+  }
+  const x = opts.subnet ?? 1 + ((createHash('sha256').update(opts.id).digest()[0] as number) % 254);
+  if (!Number.isInteger(x) || x < 1 || x > 254) {
+    throw new UsageError('netns.invalid-subnet', `subnet ${x} must be 1-254 (169.254.x.0/24)`);
+  }
+  const tap = opts.tap ?? 'tap0';
+  if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tap))
+    throw new UsageError('netns.invalid-tap', `tap name \`${tap}\` is not valid`);
+  return { netns: `${NETNS_PREFIX}${opts.id}`, tap, hostIp: `169.254.${x}.1`, guestIp: `169.254.${x}.2`, masklen: 24 };
+}
+
+/** The guest side of a tap network, for `buildLklConfig({net})`. */
+export function lklNetOf(net: TapNetwork): LklNetSettings {
+  return { ip: net.guestIp, masklen: net.masklen, gateway: net.hostIp };
+}
+
+/** Throws a UsageError unless running as root. */
+export function assertRoot(action: string): void {
+  if (process.getuid?.() !== 0) {
+    throw new UsageError('netns.not-root', `${action} needs root (network namespaces and tap devices)`, {
+      hint: 'run as root (e.g. with sudo), or run without a network: console output still works',
+    });
+  }
+}
+
+/** Creates the namespace, brings up `lo`, creates the tap and gives it the host address. Cleans up on failure. */
+export async function createTapNetwork(opts: TapNetworkOptions): Promise<TapNetwork> {
+  const net = planTapNetwork(opts);
+  assertRoot(`creating network namespace ${net.netns}`);
+  if (existsSync(`/run/netns/${net.netns}`)) {
+    throw new UsageError('netns.exists', `network namespace ${net.netns} already exists`, {
+      hint: `ip netns del ${net.netns}`,
+    });
+  }
+  const ro = {
+    cwd: '/',
+    ...(opts.signal ? { signal: opts.signal } : {}),
+    ...(opts.logFile ? { logFile: opts.logFile } : {}),
+  };
+  await run('ip', ['netns', 'add', net.netns], ro);
+  try {
+    await run('ip', ['-n', net.netns, 'link', 'set', 'lo', 'up'], ro);
+    await run('ip', ['-n', net.netns, 'tuntap', 'add', 'dev', net.tap, 'mode', 'tap'], ro);
+    await run('ip', ['-n', net.netns, 'addr', 'add', `${net.hostIp}/${net.masklen}`, 'dev', net.tap], ro);
+    await run('ip', ['-n', net.netns, 'link', 'set', net.tap, 'up'], ro);
+  } catch (err) {
+    await destroyTapNetwork(net.netns).catch(() => undefined);
+    throw err;
+  }
+  return net;
+}
+
+/** Deletes a namespace we created (its tap goes with it). Returns false when it did not exist. */
+export async function destroyTapNetwork(netns: string, opts: { logFile?: string } = {}): Promise<boolean> {
+  if (!netns.startsWith(NETNS_PREFIX) || netns.includes('/')) {
+    throw new UsageError('netns.invalid-id', `refusing to delete \`${netns}\`: not a ${NETNS_PREFIX}* namespace`);
+  }
+  if (!existsSync(`/run/netns/${netns}`)) return false;
+  assertRoot(`deleting network namespace ${netns}`);
+  await run('ip', ['netns', 'del', netns], { cwd: '/', ...(opts.logFile ? { logFile: opts.logFile } : {}) });
+  return true;
+}

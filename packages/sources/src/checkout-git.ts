@@ -1,0 +1,278 @@
+import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative } from 'node:path';
+import { BuildError, type GitSourceSpec, type LockedGit, type SubmoduleSpec } from '@nabla-build/model';
+import { gitMirrorDir } from './cache.js';
+import { fetchHint, type SourceContext } from './context.js';
+import { exists, removeStaleTemps } from './fsutil.js';
+import { git, gitOk, gitOut } from './git.js';
+import { gitOpts, missingBlobs } from './mirror.js';
+
+/** One git working tree inside a checkout. */
+export interface CheckoutTree {
+  /** Relative to the checkout root; `''` for the superproject. */
+  path: string;
+  git: string;
+  rev: string;
+  /** `root`: the superproject; `submodule`: `.git` is a gitlink file; `full`: `.git` is a directory. */
+  kind: 'root' | 'submodule' | 'full';
+  sparse?: string[];
+}
+
+export interface CheckoutResult {
+  dest: string;
+  /** Every git tree, superproject first, then submodules top-down (patch series target these). */
+  trees: CheckoutTree[];
+}
+
+/**
+ * Materialises `locked` (as returned by fetchGit or read from the lockfile) at `dest`, from the cache mirrors
+ * only: no network. The tree is built in `<dest>.tmp-<pid>` and renamed into place, so `dest` either does not
+ * exist or is complete. Objects are borrowed from the mirrors through `objects/info/alternates` (like
+ * `git clone --shared`): the checkout stays valid as long as the cache does.
+ *
+ * Submodules: `clone: submodule` gets the usual layout (`<path>/.git` is a file pointing into the parent's
+ * `.git/modules/<name>`); `clone: full` gets its own `.git` directory with the mirror's tags (Solo5's
+ * gen_version_h.sh tests `-d .git` and runs `git describe`). `sparse` uses cone-mode sparse checkout.
+ * `.gitmodules` is left untouched; each submodule's URL in `.git/config` points at its local mirror.
+ */
+export async function checkoutGit(
+  spec: GitSourceSpec,
+  locked: LockedGit,
+  dest: string,
+  ctx: SourceContext,
+): Promise<CheckoutResult> {
+  if (await exists(dest)) {
+    throw new BuildError(
+      'source.checkout-exists',
+      `cannot check out ${spec.name} at ${dest}: the path already exists`,
+      {
+        where: dest,
+        hint: `remove ${dest} first`,
+      },
+    );
+  }
+  await mkdir(dirname(dest), { recursive: true });
+  await removeStaleTemps(dest);
+  const tmp = `${dest}.tmp-${process.pid}`;
+  await rm(tmp, { recursive: true, force: true });
+  const trees: CheckoutTree[] = [];
+  try {
+    await mkdir(tmp);
+    await git(tmp, ['init', '-q'], gitOpts(ctx));
+    await populate(
+      ctx,
+      spec.name,
+      { worktree: tmp, gitDir: join(tmp, '.git') },
+      locked.git,
+      locked.rev,
+      spec.sparse,
+      false,
+    );
+    trees.push({
+      path: '',
+      git: locked.git,
+      rev: locked.rev,
+      kind: 'root',
+      ...(spec.sparse ? { sparse: spec.sparse } : {}),
+    });
+    await checkoutSubmodules(
+      ctx,
+      spec.name,
+      locked,
+      { worktree: tmp, gitDir: join(tmp, '.git') },
+      '',
+      spec.submodules,
+      trees,
+    );
+    const status = await git(tmp, ['status', '--porcelain', '--ignore-submodules=none'], gitOpts(ctx));
+    if (status.stdout.trim() !== '') {
+      throw new BuildError(
+        'source.checkout-dirty',
+        `checkout of ${spec.name}@${locked.rev.slice(0, 12)} is not clean: ${status.stdout.trim().split('\n').slice(0, 5).join('; ')}`,
+        { where: tmp, hint: `the cache may be damaged: run \`${fetchHint(ctx)}\` again` },
+      );
+    }
+    await rename(tmp, dest);
+  } catch (e) {
+    await rm(tmp, { recursive: true, force: true });
+    throw e;
+  }
+  return { dest, trees };
+}
+
+interface RepoLoc {
+  worktree: string;
+  gitDir: string;
+}
+
+async function checkoutSubmodules(
+  ctx: SourceContext,
+  source: string,
+  locked: LockedGit,
+  parent: RepoLoc,
+  parentPath: string,
+  subs: SubmoduleSpec[],
+  trees: CheckoutTree[],
+): Promise<void> {
+  const names = await submoduleNames(parent.worktree, ctx);
+  for (const sub of subs) {
+    const fullPath = parentPath ? `${parentPath}/${sub.path}` : sub.path;
+    const pin = locked.submodules[fullPath];
+    if (!pin) {
+      throw new BuildError('source.lock-mismatch', `the lock of ${source} has no entry for submodule ${fullPath}`, {
+        where: `${source}/${fullPath}`,
+        hint: `run \`${fetchHint(ctx)}\` (or \`nabla-build lock\`) again`,
+      });
+    }
+    const name = names.get(sub.path.replace(/\/+$/, '')) ?? sub.path;
+    const worktree = join(parent.worktree, sub.path);
+    await mkdir(worktree, { recursive: true });
+    let loc: RepoLoc;
+    if (sub.clone === 'full') {
+      await git(worktree, ['init', '-q'], gitOpts(ctx));
+      loc = { worktree, gitDir: join(worktree, '.git') };
+    } else {
+      const gitDir = join(parent.gitDir, 'modules', name);
+      await mkdir(dirname(gitDir), { recursive: true });
+      await git(worktree, ['init', '-q', `--separate-git-dir=${gitDir}`], gitOpts(ctx));
+      // Relative links both ways, as `git submodule absorbgitdirs` writes them, so the tree can be renamed.
+      await writeFile(join(worktree, '.git'), `gitdir: ${relative(worktree, gitDir)}\n`);
+      await git(worktree, ['config', 'core.worktree', relative(gitDir, worktree)], gitOpts(ctx));
+      loc = { worktree, gitDir };
+    }
+    const label = `${source}/${fullPath}`;
+    const mirror = await populate(ctx, label, loc, pin.git, pin.rev, sub.sparse, sub.clone === 'full');
+    await git(parent.worktree, ['config', `submodule.${name}.url`, mirror], gitOpts(ctx));
+    await git(parent.worktree, ['config', `submodule.${name}.active`, 'true'], gitOpts(ctx));
+    trees.push({
+      path: fullPath,
+      git: pin.git,
+      rev: pin.rev,
+      kind: sub.clone === 'full' ? 'full' : 'submodule',
+      ...(sub.sparse ? { sparse: sub.sparse } : {}),
+    });
+    await checkoutSubmodules(ctx, source, locked, loc, fullPath, sub.submodules, trees);
+  }
+}
+
+/** path → name, from the checked-out `.gitmodules` of a tree (empty if it has none). */
+async function submoduleNames(worktree: string, ctx: SourceContext): Promise<Map<string, string>> {
+  const map = new Map<string, string>();
+  if (!(await exists(join(worktree, '.gitmodules')))) return map;
+  const out = await gitOut(
+    worktree,
+    ['config', '-f', '.gitmodules', '--get-regexp', '^submodule\\..*\\.path$'],
+    gitOpts(ctx),
+  );
+  for (const line of (out ?? '').split('\n')) {
+    const m = /^submodule\.(.+)\.path (.+)$/.exec(line.trim());
+    if (m?.[1] && m[2]) map.set(m[2].replace(/\/+$/, ''), m[1]);
+  }
+  return map;
+}
+
+/** Points an empty repository at the mirror's objects and checks out `rev` (detached). Returns the mirror dir. */
+async function populate(
+  ctx: SourceContext,
+  label: string,
+  loc: RepoLoc,
+  url: string,
+  rev: string,
+  sparse: string[] | undefined,
+  withTags: boolean,
+): Promise<string> {
+  const o = gitOpts(ctx);
+  const mirror = gitMirrorDir(ctx.cacheDir, url);
+  const notFetched = (why: string) =>
+    new BuildError('source.not-fetched', `${label}@${rev.slice(0, 12)} is not in the cache (${why})`, {
+      where: mirror,
+      hint: `run \`${fetchHint(ctx)}\` first`,
+    });
+  if (!(await exists(mirror))) throw notFetched('no mirror');
+  if (!(await gitOk(mirror, ['cat-file', '-e', `${rev}^{commit}`], o))) throw notFetched('commit missing');
+  if ((await gitOut(mirror, ['config', '--get', 'extensions.partialclone'], o))?.trim() === 'origin') {
+    const missing = await missingBlobs(mirror, { rev, ...(sparse ? { sparse } : {}) }, ctx);
+    if (missing.length > 0) throw notFetched(`${missing.length} blobs of the checked-out paths missing`);
+  }
+  await mkdir(join(loc.gitDir, 'objects', 'info'), { recursive: true });
+  await writeFile(join(loc.gitDir, 'objects', 'info', 'alternates'), `${join(mirror, 'objects')}\n`);
+  if (await exists(join(mirror, 'shallow'))) await copyFile(join(mirror, 'shallow'), join(loc.gitDir, 'shallow'));
+  await git(loc.worktree, ['config', 'remote.origin.url', mirror], o);
+  await git(loc.worktree, ['config', 'remote.origin.fetch', '+refs/heads/*:refs/remotes/origin/*'], o);
+  if (withTags) {
+    const tags = await git(mirror, ['for-each-ref', '--format=%(objectname) %(refname)', 'refs/tags'], o);
+    const cmds = tags.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => {
+        const [oid, ref] = l.split(' ');
+        return `create ${ref} ${oid}`;
+      });
+    if (cmds.length > 0) await git(loc.worktree, ['update-ref', '--stdin'], { ...o, input: `${cmds.join('\n')}\n` });
+  }
+  if (sparse && sparse.length > 0) {
+    await git(loc.worktree, ['sparse-checkout', 'set', '--cone', ...sparse], o);
+  }
+  await git(loc.worktree, ['checkout', '-q', '--detach', rev], o);
+  return mirror;
+}
+
+export interface VerifyCheckoutOptions {
+  /** Accept local modifications (a tree whose patches were applied). Default false. */
+  allowDirty?: boolean;
+}
+
+/**
+ * Checks a checkout made earlier (a cached build tree) against its lock: every tree at its pin, `.git` of the
+ * right kind, objects reachable (the cache mirrors it borrows from are intact), clean unless `allowDirty`.
+ * Returns the problems found; empty means usable.
+ */
+export async function verifyCheckout(
+  spec: GitSourceSpec,
+  locked: LockedGit,
+  dest: string,
+  ctx: SourceContext,
+  opts: VerifyCheckoutOptions = {},
+): Promise<string[]> {
+  const problems: string[] = [];
+  const o = gitOpts(ctx);
+  if (!(await exists(dest))) return [`${dest} does not exist`];
+  const check = async (path: string, rev: string, kind: CheckoutTree['kind']) => {
+    const wt = path ? join(dest, path) : dest;
+    const where = path || '.';
+    let st: import('node:fs').Stats;
+    try {
+      st = await stat(join(wt, '.git'));
+    } catch {
+      problems.push(`${where}: no .git`);
+      return;
+    }
+    if (kind === 'full' && !st.isDirectory()) problems.push(`${where}: .git must be a directory (clone: full)`);
+    if (kind === 'submodule' && st.isDirectory()) problems.push(`${where}: .git should be a gitlink file`);
+    if (kind === 'submodule' && st.isFile()) {
+      const target = (await readFile(join(wt, '.git'), 'utf8')).replace(/^gitdir:\s*/, '').trim();
+      if (!(await exists(join(wt, target)))) problems.push(`${where}: .git points at a missing ${target}`);
+    }
+    const head = (await gitOut(wt, ['rev-parse', 'HEAD'], o))?.trim();
+    if (head !== rev) problems.push(`${where}: HEAD is ${head ?? 'unreadable'}, expected ${rev}`);
+    else if (!(await gitOk(wt, ['cat-file', '-e', 'HEAD^{tree}'], o)))
+      problems.push(`${where}: objects of HEAD are missing (damaged cache?)`);
+  };
+  await check('', locked.rev, 'root');
+  const walk = async (subs: SubmoduleSpec[], parentPath: string) => {
+    for (const sub of subs) {
+      const full = parentPath ? `${parentPath}/${sub.path}` : sub.path;
+      const pin = locked.submodules[full];
+      if (!pin) problems.push(`${full}: not in the lock`);
+      else await check(full, pin.rev, sub.clone === 'full' ? 'full' : 'submodule');
+      await walk(sub.submodules, full);
+    }
+  };
+  await walk(spec.submodules, '');
+  if (!opts.allowDirty && problems.length === 0) {
+    const status = await gitOut(dest, ['status', '--porcelain', '--ignore-submodules=none'], o);
+    if (status === undefined) problems.push('git status failed');
+    else if (status.trim()) problems.push(`not clean: ${status.trim().split('\n').slice(0, 5).join('; ')}`);
+  }
+  return problems;
+}

@@ -1,0 +1,27 @@
+export { measureFirstFetch, type FetchMeasurement, type FirstFetchMeasurement, type MeasureOptions } from './bench.js';
+export { canonicalGitUrl, downloadPath, gitMirrorDir, repoBasename } from './cache.js';
+export {
+  type CheckoutResult,
+  type CheckoutTree,
+  checkoutGit,
+  type VerifyCheckoutOptions,
+  verifyCheckout,
+} from './checkout-git.js';
+export { offlineError, type SourceContext } from './context.js';
+export { type FetchGitOptions, fetchGit, type GitFetchResult, readGitlink } from './fetch-git.js';
+export { type LockSourcesOptions, type LockSourcesResult, lockSources, resolveRef } from './lock.js';
+export { formatLockfile, parseLockfile, readLockfile, writeLockfile } from './lockfile.js';
+export { type FetchOp, inCone } from './mirror.js';
+export {
+  applyMirrors,
+  DEFAULT_MIRROR_RULES,
+  isLocalLocation,
+  type MirrorOptions,
+  type MirrorResolution,
+  mirrorsFromEnv,
+  parseMirrorList,
+  parseMirrorSpec,
+  resolveMirror,
+  validateMirrorRules,
+} from './mirrors.js';
+export { fetchTarball, type TarballFetchResult } from './tarball.js';

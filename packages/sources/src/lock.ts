@@ -1,0 +1,167 @@
+import {
+  BuildError,
+  type GitSourceSpec,
+  type LockedGit,
+  type LockedTarball,
+  type SourceSpec,
+  type SubmoduleSpec,
+  UsageError,
+} from '@nabla-build/model';
+import { FULL_SHA, offlineError, SHA256_HEX, type SourceContext } from './context.js';
+import { fetchGit } from './fetch-git.js';
+import { git, gitTail } from './git.js';
+import { resolveMirror } from './mirrors.js';
+
+export interface LockSourcesOptions {
+  /** Git sources whose pin is re-resolved from their `branch` (or HEAD) with `git ls-remote`. */
+  update?: string[];
+}
+
+export interface LockSourcesResult {
+  git: Record<string, LockedGit>;
+  tarballs: Record<string, LockedTarball>;
+  /** Pins that `update` moved (superprojects only; their submodules follow the new gitlinks). */
+  updated: { name: string; from: string; to: string; ref: string }[];
+  bytesFetched: number;
+}
+
+/**
+ * Resolves every source to exact pins for the lockfile. Without `update`, every recipe pin must be a full SHA
+ * that exists upstream (fetched into the cache if needed; `source.pin-missing` otherwise) and every submodule
+ * pin must match the superproject's gitlink. Sources named in `update` are re-resolved from their branch/tag.
+ * Tarballs are recorded as the recipe says (first URL, sha256); `fetch` verifies them.
+ */
+export async function lockSources(
+  specs: SourceSpec[],
+  ctx: SourceContext,
+  opts: LockSourcesOptions = {},
+): Promise<LockSourcesResult> {
+  const unique = new Map<string, SourceSpec>();
+  for (const s of specs) {
+    const prev = unique.get(s.name);
+    if (prev && JSON.stringify(prev) !== JSON.stringify(s)) {
+      throw new UsageError('source.conflict', `source ${s.name} is declared twice with different contents`, {
+        where: s.name,
+        hint: 'give one of them another name, or make both declarations identical',
+      });
+    }
+    unique.set(s.name, s);
+  }
+  const update = new Set(opts.update ?? []);
+  for (const u of update) {
+    const s = unique.get(u);
+    if (!s)
+      throw new UsageError('lock.unknown-source', `lock --update: no source named ${u}`, {
+        hint: `known sources: ${[...unique.keys()].sort().join(', ')}`,
+      });
+    if (s.kind !== 'git')
+      throw new UsageError(
+        'lock.not-git',
+        `lock --update ${u}: only git sources have a branch to follow; ${u} is a tarball`,
+      );
+  }
+  const result: LockSourcesResult = { git: {}, tarballs: {}, updated: [], bytesFetched: 0 };
+  const names = [...unique.keys()].sort();
+  for (const name of names) {
+    const s = unique.get(name) as SourceSpec;
+    if (s.kind === 'tarball') {
+      const ov = ctx.overrides?.[name];
+      const url = ov?.url ?? s.urls[0];
+      const sha256 = (ov?.sha256 ?? s.sha256).toLowerCase();
+      if (!url) throw new UsageError('source.no-url', `source ${name} has no URL`, { where: name });
+      if (!SHA256_HEX.test(sha256))
+        throw new UsageError('source.sha256-invalid', `source ${name}: sha256 \`${sha256}\` is not 64 hex digits`, {
+          where: name,
+        });
+      result.tarballs[name] = { url, sha256 };
+      continue;
+    }
+    let spec: GitSourceSpec = s;
+    if (update.has(name)) {
+      const ov = ctx.overrides?.[name];
+      const url = ov?.git ?? s.git;
+      const ref = s.branch ?? 'HEAD';
+      const rev = ov?.rev ?? (await resolveRef(name, url, ref, ctx));
+      if (rev !== s.rev) result.updated.push({ name, from: s.rev, to: rev, ref });
+      spec = { ...s, rev };
+      const r = await fetchGit(spec, ctx, { trustGitlinks: true });
+      result.git[name] = r.locked;
+      result.bytesFetched += r.bytesFetched;
+      continue;
+    }
+    const bad = firstBadPin(s);
+    if (bad) {
+      throw new UsageError(
+        'source.rev-invalid',
+        `source ${bad.label}: rev \`${bad.rev}\` is not a full 40-hex commit SHA`,
+        {
+          where: bad.label,
+          hint: `pin a full SHA, or run \`nabla-build lock --update ${name}\` to resolve \`${s.branch ?? bad.rev}\``,
+        },
+      );
+    }
+    const r = await fetchGit(spec, ctx);
+    result.git[name] = r.locked;
+    result.bytesFetched += r.bytesFetched;
+  }
+  return result;
+}
+
+function firstBadPin(s: GitSourceSpec): { label: string; rev: string } | undefined {
+  if (!FULL_SHA.test(s.rev)) return { label: s.name, rev: s.rev };
+  const walk = (subs: SubmoduleSpec[], prefix: string): { label: string; rev: string } | undefined => {
+    for (const sub of subs) {
+      const p = prefix ? `${prefix}/${sub.path}` : sub.path;
+      if (!FULL_SHA.test(sub.rev)) return { label: `${s.name}/${p}`, rev: sub.rev };
+      const deeper = walk(sub.submodules, p);
+      if (deeper) return deeper;
+    }
+    return undefined;
+  };
+  return walk(s.submodules, '');
+}
+
+/**
+ * The full SHA a branch or tag of `url` points at (`git ls-remote`; annotated tags are peeled). Goes through the
+ * mirror rules; under `--offline` fails at once.
+ */
+export async function resolveRef(name: string, url: string, ref: string, ctx: SourceContext): Promise<string> {
+  if (FULL_SHA.test(ref)) return ref;
+  const fetchUrl = resolveMirror(url, ctx.mirrors ?? [], { allowLocal: ctx.allowLocal ?? false }).url;
+  if (ctx.offline) throw offlineError(ctx, name, fetchUrl, `needs the network to resolve \`${ref}\``);
+  const patterns = ref === 'HEAD' ? ['HEAD'] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/tags/${ref}^{}`];
+  let out: string;
+  try {
+    out = (
+      await git(process.cwd(), ['ls-remote', fetchUrl, ...patterns], {
+        ...(ctx.logFile ? { logFile: ctx.logFile } : {}),
+        ...(ctx.signal ? { signal: ctx.signal } : {}),
+      })
+    ).stdout;
+  } catch (e) {
+    throw new BuildError(
+      'source.ls-remote-failed',
+      `source ${name}: \`git ls-remote ${fetchUrl}\` failed: ${gitTail(e)}`,
+      {
+        where: fetchUrl,
+        hint: 'check the URL and the network, or add a mirror rule',
+      },
+    );
+  }
+  const refs = new Map<string, string>();
+  for (const line of out.split('\n')) {
+    const [sha, r] = line.trim().split(/\s+/);
+    if (sha && r && FULL_SHA.test(sha)) refs.set(r, sha);
+  }
+  const found =
+    ref === 'HEAD'
+      ? refs.get('HEAD')
+      : (refs.get(`refs/heads/${ref}`) ?? refs.get(`refs/tags/${ref}^{}`) ?? refs.get(`refs/tags/${ref}`));
+  if (!found) {
+    throw new BuildError('source.ref-missing', `source ${name}: ${fetchUrl} has no branch or tag \`${ref}\``, {
+      where: fetchUrl,
+      hint: "fix the recipe's branch, or point the source at the repository that has it",
+    });
+  }
+  return found;
+}

@@ -1,0 +1,398 @@
+import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { BuildError } from '@nabla-build/model';
+import { gitMirrorDir } from './cache.js';
+import { offlineError, progress, type SourceContext } from './context.js';
+import { dirSize, exists, removeStaleTemps, tempSibling, withLock } from './fsutil.js';
+import { git, gitOk, gitOut, gitTail } from './git.js';
+import { resolveMirror } from './mirrors.js';
+
+/** What one repository of a git source needs in its mirror. */
+export interface MirrorNeed {
+  /** `frankenlibc` or `frankenlibc/solo5`, for messages. */
+  label: string;
+  /** Canonical (recipe or override) URL: the cache key. */
+  url: string;
+  rev: string;
+  /**
+   * Paths that will be checked out (cone mode) when the mirror is a partial clone; `undefined` = everything.
+   * A non-empty list makes a new mirror a partial clone (`--filter=blob:none`).
+   */
+  sparse?: string[];
+  /** A `clone: full` submodule: complete history and tags (so `git describe` works in the clone). */
+  full: boolean;
+}
+
+/** One network operation, for progress reports and the benchmark. */
+export interface FetchOp {
+  label: string;
+  url: string;
+  kind: 'shallow' | 'full' | 'unshallow' | 'blobs' | 'recreate';
+}
+
+export interface MirrorResult {
+  dir: string;
+  bytesFetched: number;
+  ops: FetchOp[];
+}
+
+const PIN_REF = (rev: string) => `refs/nabla/pins/${rev}`;
+
+/** Makes sure the mirror of `need.url` holds `need.rev` (and what checkout will read), fetching only what is missing. */
+export async function ensureMirror(need: MirrorNeed, ctx: SourceContext): Promise<MirrorResult> {
+  const dir = gitMirrorDir(ctx.cacheDir, need.url);
+  await mkdir(dirname(dir), { recursive: true });
+  return withLock(dir, ctx.signal, async () => {
+    await removeStaleTemps(dir);
+    await cleanInterrupted(dir);
+    const state = await inspectMirror(dir, need, ctx);
+    if (state.kind === 'complete') return { dir, bytesFetched: 0, ops: [] };
+    const fetchUrl = resolveMirror(need.url, ctx.mirrors ?? [], { allowLocal: ctx.allowLocal ?? false }).url;
+    if (ctx.offline) {
+      throw offlineError(
+        ctx,
+        need.label,
+        fetchUrl,
+        state.kind === 'corrupt'
+          ? `has a damaged cache entry (${state.reason})`
+          : `@${need.rev.slice(0, 12)} is not in the cache`,
+      );
+    }
+    const ops: FetchOp[] = [];
+    const recreate = async (reason: string) => {
+      progress(ctx, `${need.label}: cached mirror is damaged (${reason}); re-creating ${dir}`);
+      ops.push({ label: need.label, url: fetchUrl, kind: 'recreate' });
+      const trash = tempSibling(dir);
+      await rename(dir, trash);
+      await rm(trash, { recursive: true, force: true });
+    };
+    if (state.kind === 'incomplete') {
+      const before = await dirSize(join(dir, 'objects'));
+      try {
+        await fillMirror(dir, fetchUrl, need, ctx, ops);
+        const after = await dirSize(join(dir, 'objects'));
+        return { dir, bytesFetched: Math.max(0, after - before), ops };
+      } catch (e) {
+        // A fetch into a damaged repository fails in odd ways ("bad object", "pin missing"): if the whole mirror
+        // no longer passes fsck, start again from an empty one; otherwise the error stands.
+        if (
+          !(e instanceof BuildError) ||
+          (await gitOk(dir, ['fsck', '--connectivity-only', '--no-dangling', '--no-progress'], gitOpts(ctx)))
+        )
+          throw e;
+        await recreate('git fsck failed after a failed fetch');
+      }
+    } else if (state.kind === 'corrupt') {
+      await recreate(state.reason);
+    }
+    const tmp = tempSibling(dir);
+    try {
+      await initMirror(tmp, need, ctx);
+      await fillMirror(tmp, fetchUrl, need, ctx, ops);
+      await rename(tmp, dir);
+    } catch (e) {
+      await rm(tmp, { recursive: true, force: true });
+      throw e;
+    }
+    return { dir, bytesFetched: await dirSize(join(dir, 'objects')), ops };
+  });
+}
+
+/**
+ * A git killed mid-fetch leaves lock files (which make the next ref update fail) and temp packs. Every writer of
+ * a mirror holds our lock, so under it any such file is stale.
+ */
+async function cleanInterrupted(dir: string): Promise<void> {
+  if (!(await exists(dir))) return;
+  const walk = async (d: string): Promise<void> => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await readdir(d, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) await walk(p);
+      else if (e.name.endsWith('.lock')) await rm(p, { force: true });
+    }
+  };
+  await walk(join(dir, 'refs'));
+  for (const f of ['packed-refs.lock', 'shallow.lock', 'config.lock', 'HEAD.lock', 'FETCH_HEAD.lock', 'index.lock']) {
+    await rm(join(dir, f), { force: true });
+  }
+  try {
+    for (const f of await readdir(join(dir, 'objects', 'pack'))) {
+      if (f.startsWith('tmp_') || f.startsWith('.tmp-')) await rm(join(dir, 'objects', 'pack', f), { force: true });
+    }
+    for (const f of await readdir(join(dir, 'objects'))) {
+      if (f.startsWith('incoming-') || f.startsWith('tmp_objdir'))
+        await rm(join(dir, 'objects', f), { recursive: true, force: true });
+    }
+  } catch {
+    // No objects dir: inspectMirror calls it damaged.
+  }
+}
+
+type MirrorState =
+  | { kind: 'missing' }
+  | { kind: 'corrupt'; reason: string }
+  | { kind: 'incomplete' }
+  | { kind: 'complete' };
+
+async function inspectMirror(dir: string, need: MirrorNeed, ctx: SourceContext): Promise<MirrorState> {
+  if (!(await exists(dir))) return { kind: 'missing' };
+  const o = gitOpts(ctx);
+  const gitDir = await gitOut(dir, ['rev-parse', '--is-bare-repository'], o);
+  if (gitDir?.trim() !== 'true') return { kind: 'corrupt', reason: 'not a bare git repository' };
+  if (!(await gitOk(dir, ['cat-file', '-e', `${need.rev}^{commit}`], o))) {
+    // We recorded this pin once: its commit vanishing means objects were lost, not that it was never fetched.
+    const pinned = await gitOut(dir, ['rev-parse', '--verify', '-q', PIN_REF(need.rev)], o);
+    if (pinned?.trim() === need.rev)
+      return { kind: 'corrupt', reason: `commit ${need.rev.slice(0, 12)} is referenced but missing` };
+    return { kind: 'incomplete' };
+  }
+  // The commit is there: everything reachable from it (within the shallow boundary; missing blobs of a partial
+  // clone are allowed) must be too, or the mirror is damaged (a deleted object, a truncated pack).
+  if (!(await gitOk(dir, ['fsck', '--connectivity-only', '--no-dangling', '--no-progress', need.rev], o))) {
+    return { kind: 'corrupt', reason: `\`git fsck --connectivity-only ${need.rev.slice(0, 12)}\` failed` };
+  }
+  if (need.full && (await exists(join(dir, 'shallow')))) return { kind: 'incomplete' };
+  if (await isPartial(dir, ctx)) {
+    const missing = await missingBlobs(dir, need, ctx);
+    if (missing.length > 0) return { kind: 'incomplete' };
+  }
+  // Keep the pin referenced (older mirrors, or a commit that arrived with a branch fetch).
+  await git(dir, ['update-ref', PIN_REF(need.rev), need.rev], o);
+  return { kind: 'complete' };
+}
+
+function gitOpts(ctx: SourceContext) {
+  return { ...(ctx.logFile ? { logFile: ctx.logFile } : {}), ...(ctx.signal ? { signal: ctx.signal } : {}) };
+}
+
+async function isPartial(dir: string, ctx: SourceContext): Promise<boolean> {
+  return (await gitOut(dir, ['config', '--get', 'extensions.partialclone'], gitOpts(ctx)))?.trim() === 'origin';
+}
+
+async function initMirror(dir: string, need: MirrorNeed, ctx: SourceContext): Promise<void> {
+  const o = gitOpts(ctx);
+  await mkdir(dir, { recursive: true });
+  await git(dir, ['init', '-q', '--bare'], o);
+  // The remote URL is deliberately NOT stored (it is passed with -c to each fetch we run): a partial clone
+  // lazily fetches missing objects from its promisor remote on any read, and without a URL such an accidental
+  // fetch fails at once instead of touching the network. nabla.url only documents where the mirror came from.
+  await git(dir, ['config', 'nabla.url', need.url], o);
+  await git(dir, ['config', 'gc.auto', '0'], o);
+  await git(dir, ['config', 'maintenance.auto', 'false'], o);
+  if (need.sparse && need.sparse.length > 0) {
+    await git(dir, ['config', 'core.repositoryformatversion', '1'], o);
+    await git(dir, ['config', 'extensions.partialclone', 'origin'], o);
+    await git(dir, ['config', 'remote.origin.promisor', 'true'], o);
+    await git(dir, ['config', 'remote.origin.partialclonefilter', 'blob:none'], o);
+  }
+}
+
+async function fillMirror(
+  dir: string,
+  url: string,
+  need: MirrorNeed,
+  ctx: SourceContext,
+  ops: FetchOp[],
+): Promise<void> {
+  const o = gitOpts(ctx);
+  const remote = ['-c', `remote.origin.url=${url}`];
+  const partial = await isPartial(dir, ctx);
+  const filter = partial ? ['--filter=blob:none'] : [];
+  const has = () => gitOk(dir, ['cat-file', '-e', `${need.rev}^{commit}`], o);
+  const errors: string[] = [];
+
+  if (!(await has()) && !need.full) {
+    // Exactly the pinned commit: works where the server allows a SHA in `want` (protocol v2 servers such as
+    // GitHub, or uploadpack.allowReachableSHA1InWant / allowAnySHA1InWant). Depth 1, unless the mirror already
+    // has complete history (a `clone: full` user of the same repository): then only the missing delta comes.
+    const complete =
+      !(await exists(join(dir, 'shallow'))) && !!(await gitOut(dir, ['for-each-ref', '--count=1'], o))?.trim();
+    const depth = complete ? [] : ['--depth=1'];
+    progress(ctx, `${need.label}: fetching ${need.rev.slice(0, 12)}${complete ? '' : ' (depth 1)'} from ${url}`);
+    ops.push({ label: need.label, url, kind: 'shallow' });
+    try {
+      await git(
+        dir,
+        [...remote, 'fetch', '-q', '--no-tags', ...depth, ...filter, 'origin', `+${need.rev}:${PIN_REF(need.rev)}`],
+        o,
+      );
+    } catch (e) {
+      errors.push(`shallow fetch: ${gitTail(e)}`);
+    }
+  }
+  const shallow = await exists(join(dir, 'shallow'));
+  if (!(await has()) || (need.full && shallow)) {
+    // Fallback (or a `clone: full` submodule): all branches and tags.
+    progress(ctx, `${need.label}: fetching all branches and tags from ${url}`);
+    ops.push({ label: need.label, url, kind: shallow ? 'unshallow' : 'full' });
+    let fullOk = false;
+    try {
+      await git(
+        dir,
+        [
+          ...remote,
+          'fetch',
+          '-q',
+          ...(shallow ? ['--unshallow'] : []),
+          ...filter,
+          'origin',
+          '+refs/heads/*:refs/heads/*',
+          '+refs/tags/*:refs/tags/*',
+        ],
+        o,
+      );
+      fullOk = true;
+    } catch (e) {
+      errors.push(`full fetch: ${gitTail(e)}`);
+    }
+    if (!(await has()) && !fullOk) {
+      // The server could not be read at all (network, authentication, a damaged upstream): that is not proof
+      // that the commit is gone.
+      throw new BuildError(
+        'source.fetch-failed',
+        `source ${need.label}: fetching ${need.rev} from ${url} failed: ${errors.join('; ')}`,
+        {
+          where: url,
+          hint: 'check the URL and the network, or fetch from a mirror (--mirror <prefix>=<replacement>)',
+        },
+      );
+    }
+    if (!(await has())) {
+      throw new BuildError(
+        'source.pin-missing',
+        `source ${need.label}: commit ${need.rev} does not exist in ${url} (not on any branch or tag there, and the server would not send it by id)`,
+        {
+          where: url,
+          hint: 'the pin may have been force-pushed away or live in a fork: point the source at a URL that has it (--mirror or an override), or `nabla-build lock --update <source>`',
+        },
+      );
+    }
+    if (need.full && (await exists(join(dir, 'shallow')))) {
+      throw new BuildError(
+        'source.fetch-failed',
+        `source ${need.label}: could not fetch the full history from ${url}`,
+        {
+          where: url,
+          hint: errors.join('; ') || 'check the URL and the network',
+        },
+      );
+    }
+  }
+  await git(dir, ['update-ref', PIN_REF(need.rev), need.rev], o);
+
+  if (partial) {
+    const missing = await missingBlobs(dir, need, ctx);
+    if (missing.length > 0) {
+      progress(ctx, `${need.label}: fetching ${missing.length} blobs for the sparse paths from ${url}`);
+      ops.push({ label: need.label, url, kind: 'blobs' });
+      try {
+        await git(
+          dir,
+          [
+            ...remote,
+            '-c',
+            'fetch.negotiationAlgorithm=noop',
+            'fetch',
+            '-q',
+            '--no-tags',
+            '--no-write-fetch-head',
+            '--recurse-submodules=no',
+            '--filter=blob:none',
+            '--stdin',
+            'origin',
+          ],
+          { ...o, input: `${missing.join('\n')}\n` },
+        );
+      } catch (e) {
+        throw new BuildError(
+          'source.fetch-failed',
+          `source ${need.label}: fetching the blobs of ${need.sparse?.join(', ') ?? 'the tree'} failed: ${gitTail(e)}`,
+          {
+            where: url,
+            hint: 'the server must allow partial clone (uploadpack.allowFilter) and fetching objects by id',
+          },
+        );
+      }
+      const still = await missingBlobs(dir, need, ctx);
+      if (still.length > 0) {
+        throw new BuildError(
+          'source.fetch-failed',
+          `source ${need.label}: ${still.length} blobs are still missing after fetching them from ${url}`,
+          { where: url },
+        );
+      }
+    }
+  }
+  if (!(await gitOk(dir, ['fsck', '--connectivity-only', '--no-dangling', '--no-progress', need.rev], o))) {
+    throw new BuildError(
+      'source.fetch-failed',
+      `source ${need.label}: the fetched history of ${need.rev} is incomplete (git fsck failed)`,
+      {
+        where: dir,
+        hint: `remove ${dir} and run the fetch again`,
+      },
+    );
+  }
+}
+
+/**
+ * Blobs a checkout of `need.rev` with cone-mode sparse paths `need.sparse` reads and the (partial) mirror lacks.
+ * Cone mode takes every file at the top level, the files directly inside each ancestor of a listed directory,
+ * and everything below the listed directories.
+ */
+export async function missingBlobs(
+  dir: string,
+  need: Pick<MirrorNeed, 'rev' | 'sparse'>,
+  ctx: SourceContext,
+): Promise<string[]> {
+  const out = await git(dir, ['rev-list', '--objects', '--no-walk', '--missing=print', need.rev], gitOpts(ctx));
+  const missing = new Set<string>();
+  for (const line of out.stdout.split('\n')) if (line.startsWith('?')) missing.add(line.slice(1).trim());
+  if (missing.size === 0) return [];
+  const tree = await git(dir, ['ls-tree', '-r', '-z', '--full-tree', need.rev], gitOpts(ctx));
+  const wanted: string[] = [];
+  for (const entry of tree.stdout.split('\0')) {
+    if (!entry) continue;
+    const tab = entry.indexOf('\t');
+    const [, type, oid] = entry.slice(0, tab).split(' ');
+    const path = entry.slice(tab + 1);
+    if (type !== 'blob' || !oid || !missing.has(oid)) continue;
+    if (inCone(path, need.sparse)) wanted.push(oid);
+  }
+  return [...new Set(wanted)];
+}
+
+/** Whether cone-mode sparse checkout of `cone` materialises the file `path`. */
+export function inCone(path: string, cone: string[] | undefined): boolean {
+  if (!cone || cone.length === 0) return true;
+  const slash = path.lastIndexOf('/');
+  const parent = slash < 0 ? '' : path.slice(0, slash);
+  if (parent === '') return true;
+  for (const raw of cone) {
+    const c = raw.replace(/^\/+|\/+$/g, '');
+    if (c === '' || path.startsWith(`${c}/`)) return true;
+    // Files directly inside an ancestor directory of a cone entry.
+    if (c === parent || c.startsWith(`${parent}/`)) return true;
+  }
+  return false;
+}
+
+/** Is `rev` (a commit) in the mirror of `url`? No network. */
+export async function mirrorHas(
+  cacheDir: string,
+  url: string,
+  rev: string,
+  ctx: SourceContext,
+): Promise<string | undefined> {
+  const dir = gitMirrorDir(cacheDir, url);
+  if (!(await exists(dir))) return undefined;
+  return (await gitOk(dir, ['cat-file', '-e', `${rev}^{commit}`], gitOpts(ctx))) ? dir : undefined;
+}
+
+export { gitOpts };
