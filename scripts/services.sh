@@ -118,7 +118,7 @@ dockerd_pid() { live_pid "$S/dockerd.pid" dockerd "--exec-root $EXEC "; }
 
 dockerd_log_tail() {
   echo "--- last lines of $S/dockerd.log:" >&2
-  tail -n 25 "$S/dockerd.log" >&2 2>/dev/null || true
+  grep -v 'module=grpc' "$S/dockerd.log" 2>/dev/null | tail -n 25 >&2 || true
 }
 
 wait_for_docker() {
@@ -152,30 +152,41 @@ ensure_bridge() {
   ip link set "$BRIDGE" up
 }
 
-# Kills what a crashed or killed dockerd left behind, by the PIDs containerd recorded under our exec-root:
-# container init processes (only when their parent is one of our shims), the shims, then containerd.
+# Kills what a crashed or killed dockerd left behind, found through what containerd and runc recorded under our
+# exec-root: each task's bundle has init.pid (the container's init, whose parent is its shim) and address (the
+# shim's socket). A shim counts as ours only when its command line names our containerd socket. Inits die
+# first (SIGKILL), then the shims, then containerd itself (containerd.pid).
 kill_engine_leftovers() {
-  local f pid shims=() inits=() s
+  local bundle pid ppid sock shim_needle="-address $EXEC/containerd/containerd.sock" inits=() shims=() p
   [[ -d $EXEC ]] || return 0
-  while IFS= read -r f; do
-    pid=$(<"$f") || continue
-    pid_matches "$pid" '' "$EXEC/" && shims+=("$pid")
-  done < <(find "$EXEC" -name shim.pid -type f 2>/dev/null)
-  while IFS= read -r f; do
-    pid=$(<"$f") || continue
-    alive "$pid" || continue
-    for s in "${shims[@]}"; do
-      [[ $(ppid_of "$pid") == "$s" ]] && inits+=("$pid")
-    done
-  done < <(find "$EXEC" -name init.pid -type f 2>/dev/null)
-  for pid in "${inits[@]}"; do kill -KILL "$pid" 2>/dev/null || true; done
-  for pid in "${shims[@]}"; do terminate "$pid" containerd-shim 5; done
-  for f in "$EXEC/containerd/containerd.pid" "$EXEC/containerd/daemon/containerd.pid"; do
-    if pid=$(live_pid "$f" containerd "$EXEC/"); then
-      log "stopping containerd left behind by a previous dockerd (pid $pid)"
-      terminate "$pid" containerd 10
+  while IFS= read -r bundle; do
+    if [[ -s $bundle/init.pid ]]; then
+      pid=$(<"$bundle/init.pid")
+      if alive "$pid" && ppid=$(ppid_of "$pid") && pid_matches "$ppid" '' "$shim_needle"; then
+        inits+=("$pid")
+        shims+=("$ppid")
+      fi
     fi
+    if [[ -s $bundle/address ]]; then
+      sock=$(<"$bundle/address")
+      sock=${sock#unix://}
+      pid=$(ss -Hxlp 2>/dev/null | awk -v s="$sock" '$5 == s { if (match($0, /pid=[0-9]+/)) print substr($0, RSTART + 4, RLENGTH - 4); exit }')
+      [[ -n $pid ]] && pid_matches "$pid" '' "$shim_needle" && shims+=("$pid")
+    fi
+  done < <(find "$EXEC/containerd" -mindepth 4 -maxdepth 4 -type d -path '*/io.containerd.runtime.v2.task/*' 2>/dev/null)
+  for pid in "${inits[@]}"; do
+    log "killing container process left behind (pid $pid)"
+    kill -KILL "$pid" 2>/dev/null || true
   done
+  for pid in $(printf '%s\n' "${shims[@]}" | sort -un); do
+    log "stopping containerd-shim left behind (pid $pid)"
+    terminate "$pid" containerd-shim 5
+  done
+  if pid=$(live_pid "$EXEC/containerd/containerd.pid" containerd "$EXEC/"); then
+    log "stopping containerd left behind by a previous dockerd (pid $pid)"
+    terminate "$pid" containerd 10
+  fi
+  return 0
 }
 
 # Unmounts every mount point under the state directory, deepest first (overlay, shm, netns leftovers).
@@ -232,7 +243,7 @@ EOF
     --pidfile "$EXEC/dockerd.pid" \
     --bridge "$BRIDGE" \
     --iptables=false --ip-masq=false --ip-forward=false \
-    </dev/null >"$S/dockerd.log" 2>&1 &
+    </dev/null >"$S/dockerd.log" 2>&1 9>&- &
   pid=$!
   echo "$pid" >"$S/dockerd.pid"
   wait_for_docker "$pid"
@@ -337,7 +348,7 @@ start_registry() {
   write_registry_config "$name" "$port"
   rm -f "$d/port"
   [[ -f $d/registry.log ]] && mv -f "$d/registry.log" "$d/registry.log.prev"
-  env -i PATH="$PATH" HOME=/root setsid docker-registry serve "$d/config.yml" </dev/null >"$d/registry.log" 2>&1 &
+  env -i PATH="$PATH" HOME=/root setsid docker-registry serve "$d/config.yml" </dev/null >"$d/registry.log" 2>&1 9>&- &
   pid=$!
   echo "$pid" >"$d/registry.pid"
   deadline=$((SECONDS + TIMEOUT))
@@ -378,7 +389,11 @@ stop_registry() {
 # ---------------------------------------------------------------------------------------------------- env
 
 print_env() {
-  local reg auth
+  local reg auth name
+  dockerd_pid >/dev/null || die "dockerd is not running (state: $S); run: bash scripts/services.sh start"
+  for name in "${REGISTRIES[@]}"; do
+    registry_pid "$name" >/dev/null || die "$name is not running (state: $S); run: bash scripts/services.sh start"
+  done
   reg=$(cat "$S/registry/port" 2>/dev/null) || die "not started (no $S/registry/port); run: bash scripts/services.sh start"
   auth=$(cat "$S/auth-registry/port" 2>/dev/null) || die "not started (no $S/auth-registry/port); run: bash scripts/services.sh start"
   printf 'export DOCKER_HOST=%q\n' "unix://$SOCK"
@@ -400,8 +415,9 @@ healthy() {
 
 lock() {
   mkdir -p "$S"
-  exec 9>"$S/lock"
-  flock -w 300 9 || die "another scripts/services.sh holds $S/lock"
+  exec 9>"$S/services.lock"
+  # Daemons are started with fd 9 closed (9>&-): an inherited lock fd would hold the lock for their lifetime.
+  flock -w 300 9 || die "another scripts/services.sh has held $S/services.lock for 300s"
 }
 
 need_root_and_tools() {
