@@ -1,4 +1,4 @@
-import type { Lockfile, SourceSpec } from '@nabla-build/model';
+import type { Lockfile, SourceSpec, SubmoduleSpec } from '@nabla-build/model';
 import { listSeries, seriesDigest } from '@nabla-build/patches';
 import { formatLockfile, lockSources, writeLockfile } from '@nabla-build/sources';
 import { readFile } from 'node:fs/promises';
@@ -11,6 +11,7 @@ import { note } from '../output.js';
 interface LockArgs extends GlobalArgs {
   update?: string[];
   check?: boolean;
+  verify?: boolean;
 }
 
 /**
@@ -25,13 +26,14 @@ export function lockCommand(result: CommandResult): CommandModule<object, LockAr
     builder: (y) =>
       y
         .option('update', { type: 'string', array: true, describe: 'move these git sources to the tip of their branch' })
-        .option('check', { type: 'boolean', describe: 'exit 1 if the lockfile is not up to date (writes nothing)' }) as never,
+        .option('check', { type: 'boolean', describe: 'exit 1 if the lockfile is not up to date (writes nothing)' })
+        .option('verify', { type: 'boolean', default: true, describe: 'check every pin against its remote (--no-verify: record the recipe pins as they are)' }) as never,
     handler: async (args) => {
       const project = await loadProject({ ...args, unlocked: true });
       const { settings, recipes } = project;
       const specs: SourceSpec[] = [];
       for (const r of [...recipes.toolchains.values(), ...recipes.targets.values()]) specs.push(...r.sources);
-      const resolved = await lockSources(specs, {
+      const resolved = args.verify === false ? fromRecipes(specs) : await lockSources(specs, {
         cacheDir: settings.cacheDir,
         mirrors: settings.mirrors,
         allowLocal: settings.config.allowLocal,
@@ -60,4 +62,26 @@ export function lockCommand(result: CommandResult): CommandModule<object, LockAr
       result.exitCode = 0;
     },
   };
+}
+
+/** The lock as the recipes state it, without asking any remote (`--no-verify`: offline machines, CI checks). */
+function fromRecipes(specs: SourceSpec[]): Pick<Lockfile, 'git' | 'tarballs'> & { updated: [] } {
+  const git: Lockfile['git'] = {};
+  const tarballs: Lockfile['tarballs'] = {};
+  const subs = (list: SubmoduleSpec[], prefix: string, out: Record<string, { git: string; rev: string }>): void => {
+    for (const s of list) {
+      out[prefix + s.path] = { git: s.git, rev: s.rev };
+      subs(s.submodules, `${prefix}${s.path}/`, out);
+    }
+  };
+  for (const s of specs) {
+    if (s.kind === 'git') {
+      const submodules: Record<string, { git: string; rev: string }> = {};
+      subs(s.submodules, '', submodules);
+      git[s.name] = { git: s.git, rev: s.rev, submodules };
+    } else {
+      tarballs[s.name] = { url: s.urls[0] as string, sha256: s.sha256 };
+    }
+  }
+  return { git, tarballs, updated: [] };
 }
