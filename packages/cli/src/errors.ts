@@ -1,4 +1,3 @@
-import { CommandError } from '@nabla-build/exec';
 import { CancelledError, InternalError, NablaError } from '@nabla-build/model';
 
 /**
@@ -9,8 +8,10 @@ export function reportError(err: unknown, write: (s: string) => void, verbose: b
   if (err instanceof NablaError && !(err instanceof InternalError)) {
     const where = err.where ? `${err.where}: ` : '';
     write(`error: ${where}${err.message}\n`);
-    if (err instanceof CommandError && err.tail.length) {
-      write(`  last lines of output:\n${err.tail.slice(-15).map((l) => `    ${l}`).join('\n')}\n`);
+    // A CommandError (from exec) carries the output tail; matched by shape so this module stays light.
+    const tail = (err as { tail?: unknown }).tail;
+    if (Array.isArray(tail) && tail.length) {
+      write(`  last lines of output:\n${(tail as string[]).slice(-15).map((l) => `    ${l}`).join('\n')}\n`);
     }
     if (err.logPath) write(`  full log: ${err.logPath}\n`);
     if (err.hint) write(`  hint: ${err.hint}\n`);

@@ -61,7 +61,9 @@ export async function assembleImage(input: AssembleInput, outDir: string): Promi
       mediaType: MediaType.ociManifest,
       config: config.descriptor,
       layers: [{ mediaType: layer.mediaType, digest: layer.digest, size: layer.size }],
-      ...(input.annotations && Object.keys(input.annotations).length > 0 ? { annotations: { ...input.annotations } } : {}),
+      ...(input.annotations && Object.keys(input.annotations).length > 0
+        ? { annotations: { ...input.annotations } }
+        : {}),
     };
     const written = await writeJsonBlob(dir, MediaType.ociManifest, manifest);
     const manifestDescriptor = {

@@ -20,13 +20,16 @@ export function containerConfig(c: ImageRuntimeConfig): ContainerConfig {
         where: `image.env.${k}`,
       });
     }
-    if (typeof v !== 'string') throw new UsageError('image.bad-env', `env ${k} must be a string`, { where: `image.env.${k}` });
+    if (typeof v !== 'string')
+      throw new UsageError('image.bad-env', `env ${k} must be a string`, { where: `image.env.${k}` });
   }
   if (env.length > 0) out.Env = env.map(([k, v]) => `${k}=${v}`);
   if (Object.keys(c.labels).length > 0) out.Labels = { ...c.labels };
   if (c.workdir !== undefined) {
     if (!c.workdir.startsWith('/')) {
-      throw new UsageError('image.bad-workdir', `workdir ${JSON.stringify(c.workdir)} must be absolute`, { where: 'image.workdir' });
+      throw new UsageError('image.bad-workdir', `workdir ${JSON.stringify(c.workdir)} must be absolute`, {
+        where: 'image.workdir',
+      });
     }
     out.WorkingDir = c.workdir;
   }

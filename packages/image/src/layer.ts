@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm } from 'node:fs/promises';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGzip } from 'node:zlib';
 import { BuildError } from '@nabla-build/model';
-import tar from 'tar-stream';
+import tar, { type Header } from 'tar-stream';
+
+type TarHeader = Partial<Header> & Pick<Header, 'name'>;
 import { MediaType } from './media-types.js';
 import type { LayerEntry } from './tree.js';
 
@@ -17,7 +19,7 @@ import type { LayerEntry } from './tree.js';
  */
 export type LayerCompression = 'gzip' | 'none';
 
-/** gzip level used for layers. Level 9 costs ~2× the time of 6 for ~1% smaller layers (measured, README). */
+/** gzip level used for layers. Level 9 took 5.6× as long as 6 for a 1 % smaller layer (measured, README). */
 export const GZIP_LEVEL = 6;
 
 /**
@@ -27,6 +29,9 @@ export const GZIP_LEVEL = 6;
 export function layerCompressionFingerprint(compression: LayerCompression): string {
   return compression === 'gzip' ? `gzip-${GZIP_LEVEL}/zlib-${process.versions.zlib}` : 'none';
 }
+
+/** Files up to this size are read whole; larger ones are streamed. */
+const SMALL_FILE = 256 * 1024;
 
 export interface WrittenLayer {
   mediaType: string;
@@ -55,7 +60,7 @@ export async function writeLayer(
   const stages: NodeJS.ReadWriteStream[] = [diff.stream];
   if (opts.compression === 'gzip') stages.push(createGzip({ level: GZIP_LEVEL }));
   stages.push(blob.stream);
-  const written = pipeline(pack as unknown as NodeJS.ReadableStream, ...stages, createWriteStream(tmp));
+  const written = pipeline([pack as unknown as NodeJS.ReadableStream, ...stages, createWriteStream(tmp)]);
   const fed = feed(pack, entries, opts.mtime).catch((err: unknown) => {
     pack.destroy(err instanceof Error ? err : new Error(String(err)));
     throw err;
@@ -82,7 +87,7 @@ export async function writeLayer(
   };
 }
 
-async function feed(pack: tar.Pack, entries: readonly LayerEntry[], mtime: Date): Promise<void> {
+async function feed(pack: ReturnType<typeof tar.pack>, entries: readonly LayerEntry[], mtime: Date): Promise<void> {
   const base = { uid: 0, gid: 0, uname: '', gname: '', mtime };
   for (const e of entries) {
     switch (e.kind) {
@@ -96,14 +101,25 @@ async function feed(pack: tar.Pack, entries: readonly LayerEntry[], mtime: Date)
         await addEntry(pack, { ...base, name: e.name, type: 'file', mode: e.mode, size: e.content.length }, e.content);
         break;
       case 'file': {
-        const sink = pack.entry({ ...base, name: e.name, type: 'file', mode: e.mode, size: e.size });
+        const header = { ...base, name: e.name, type: 'file' as const, mode: e.mode, size: e.size };
         try {
-          await pipeline(createReadStream(e.hostPath), sink as unknown as NodeJS.WritableStream);
+          if (e.size <= SMALL_FILE) {
+            // One read instead of a stream per file: most of a 2000-file tree is small files.
+            const bytes = await readFile(e.hostPath);
+            if (bytes.length !== e.size) throw new Error(`size changed from ${e.size} to ${bytes.length} bytes`);
+            await addEntry(pack, header, bytes);
+          } else {
+            await pipeline(createReadStream(e.hostPath), pack.entry(header) as unknown as NodeJS.WritableStream);
+          }
         } catch (cause) {
-          throw new BuildError('image.input-changed', `reading ${e.hostPath} into /${e.name} failed (did it change during assembly?)`, {
-            where: e.hostPath,
-            cause,
-          });
+          throw new BuildError(
+            'image.input-changed',
+            `reading ${e.hostPath} into /${e.name} failed (did it change during assembly?)`,
+            {
+              where: e.hostPath,
+              cause,
+            },
+          );
         }
         break;
       }
@@ -112,7 +128,7 @@ async function feed(pack: tar.Pack, entries: readonly LayerEntry[], mtime: Date)
   pack.finalize();
 }
 
-function addEntry(pack: tar.Pack, header: tar.Headers, body?: Buffer): Promise<void> {
+function addEntry(pack: ReturnType<typeof tar.pack>, header: TarHeader, body?: Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
     const cb = (err?: Error | null) => (err ? reject(err) : resolve());
     if (body) pack.entry(header, body, cb);

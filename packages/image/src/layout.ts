@@ -5,7 +5,9 @@ import { basename, dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BuildError, UsageError, canonicalJson } from '@nabla-build/model';
-import tar from 'tar-stream';
+import tar, { type Header } from 'tar-stream';
+
+type TarHeader = Partial<Header> & Pick<Header, 'name'>;
 import { MediaType, OCI_LAYOUT_VERSION, REF_NAME_ANNOTATION } from './media-types.js';
 import type { Descriptor, DockerArchiveEntry, ImageConfig, ImageIndex, ImageManifest } from './oci.js';
 
@@ -25,7 +27,11 @@ export function blobPath(layoutDir: string, digest: string): string {
 }
 
 /** Writes JSON (keys sorted, no whitespace) as a blob and returns its descriptor. */
-export async function writeJsonBlob(layoutDir: string, mediaType: string, value: unknown): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
+export async function writeJsonBlob(
+  layoutDir: string,
+  mediaType: string,
+  value: unknown,
+): Promise<{ descriptor: Descriptor; bytes: Buffer }> {
   const bytes = Buffer.from(canonicalJson(value), 'utf8');
   const digest = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
   await writeFile(blobPath(layoutDir, digest), bytes);
@@ -35,7 +41,9 @@ export async function writeJsonBlob(layoutDir: string, mediaType: string, value:
 /** Docker's `manifest.json` for a layout, so `docker load` (20.10) accepts the layout's tar. */
 export function dockerArchiveManifest(manifest: ImageManifest, repoTags: string[] | null): DockerArchiveEntry[] {
   const rel = (d: string) => `blobs/sha256/${d.slice(7)}`;
-  return [{ Config: rel(manifest.config.digest), RepoTags: repoTags, Layers: manifest.layers.map((l) => rel(l.digest)) }];
+  return [
+    { Config: rel(manifest.config.digest), RepoTags: repoTags, Layers: manifest.layers.map((l) => rel(l.digest)) },
+  ];
 }
 
 /** Writes `oci-layout`, `index.json` and `manifest.json` of a single-image layout. */
@@ -143,7 +151,10 @@ export async function readLayout(dir: string, opts: ReadLayoutOptions = {}): Pro
     throw bad(`index.json holds ${index.manifests.length} manifests (${names.join(', ')}); pass refName`);
   }
   if (!manifestDescriptor) throw bad('index.json lists no manifest');
-  if (manifestDescriptor.mediaType !== MediaType.ociManifest && manifestDescriptor.mediaType !== MediaType.dockerManifest) {
+  if (
+    manifestDescriptor.mediaType !== MediaType.ociManifest &&
+    manifestDescriptor.mediaType !== MediaType.dockerManifest
+  ) {
     throw bad(`manifest media type ${manifestDescriptor.mediaType} is not a single-platform image manifest`);
   }
   const manifestBytes = await readVerifiedBlob(dir, manifestDescriptor);
@@ -154,7 +165,9 @@ export async function readLayout(dir: string, opts: ReadLayoutOptions = {}): Pro
   const configBytes = await readVerifiedBlob(dir, manifest.config);
   const config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
   if (config.rootfs?.diff_ids?.length !== manifest.layers.length) {
-    throw bad(`config ${manifest.config.digest} lists ${config.rootfs?.diff_ids?.length ?? 0} diff_ids for ${manifest.layers.length} layers`);
+    throw bad(
+      `config ${manifest.config.digest} lists ${config.rootfs?.diff_ids?.length ?? 0} diff_ids for ${manifest.layers.length} layers`,
+    );
   }
   for (const layer of manifest.layers) {
     let st: Awaited<ReturnType<typeof stat>>;
@@ -163,7 +176,8 @@ export async function readLayout(dir: string, opts: ReadLayoutOptions = {}): Pro
     } catch (cause) {
       throw bad(`layer blob ${layer.digest} is missing`, cause);
     }
-    if (st.size !== layer.size) throw bad(`layer blob ${layer.digest} has ${st.size} bytes, the manifest says ${layer.size}`);
+    if (st.size !== layer.size)
+      throw bad(`layer blob ${layer.digest} has ${st.size} bytes, the manifest says ${layer.size}`);
   }
   return {
     dir,
@@ -189,10 +203,14 @@ async function readVerifiedBlob(dir: string, d: Descriptor): Promise<Buffer> {
   }
   const actual = `sha256:${createHash('sha256').update(bytes).digest('hex')}`;
   if (actual !== d.digest || bytes.length !== d.size) {
-    throw new BuildError('image.corrupt-blob', `blob ${d.digest} in ${dir} has digest ${actual} and ${bytes.length} bytes`, {
-      where: dir,
-      hint: 'assemble the image again',
-    });
+    throw new BuildError(
+      'image.corrupt-blob',
+      `blob ${d.digest} in ${dir} has digest ${actual} and ${bytes.length} bytes`,
+      {
+        where: dir,
+        hint: 'assemble the image again',
+      },
+    );
   }
   return bytes;
 }
@@ -220,7 +238,7 @@ export function layoutToTarStream(dir: string, repoTags: string[]): Readable {
     const pack = tar.pack();
     const piped = pipeline(pack as unknown as NodeJS.ReadableStream, out);
     const base = { uid: 0, gid: 0, uname: '', gname: '', mtime };
-    const add = (h: tar.Headers, body?: Buffer) =>
+    const add = (h: TarHeader, body?: Buffer) =>
       new Promise<void>((resolve, reject) => {
         const cb = (err?: Error | null) => (err ? reject(err) : resolve());
         if (body) pack.entry({ ...base, ...h }, body, cb);
@@ -233,10 +251,20 @@ export function layoutToTarStream(dir: string, repoTags: string[]): Readable {
         .filter((d, i, all) => all.findIndex((x) => x.digest === d.digest) === i)
         .sort((a, b) => (a.digest < b.digest ? -1 : a.digest > b.digest ? 1 : 0));
       for (const d of blobs) {
-        const sink = pack.entry({ ...base, name: `blobs/sha256/${d.digest.slice(7)}`, type: 'file', mode: 0o644, size: d.size });
+        const sink = pack.entry({
+          ...base,
+          name: `blobs/sha256/${d.digest.slice(7)}`,
+          type: 'file',
+          mode: 0o644,
+          size: d.size,
+        });
         await pipeline(createReadStream(blobPath(dir, d.digest)), sink as unknown as NodeJS.WritableStream);
       }
-      const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [image.manifestDescriptor] };
+      const index: ImageIndex = {
+        schemaVersion: 2,
+        mediaType: MediaType.ociIndex,
+        manifests: [image.manifestDescriptor],
+      };
       await add({ name: 'index.json', type: 'file', mode: 0o644 }, Buffer.from(canonicalJson(index)));
       const dockerManifest = dockerArchiveManifest(image.manifest, repoTags.length > 0 ? repoTags : null);
       await add({ name: 'manifest.json', type: 'file', mode: 0o644 }, Buffer.from(canonicalJson(dockerManifest)));

@@ -28,7 +28,6 @@ export type LayerEntry =
   | { kind: 'content'; name: string; mode: number; content: Buffer }
   | { kind: 'symlink'; name: string; target: string };
 
-const DIR_MODE = 0o755;
 const EXEC_MODE = 0o755;
 const FILE_MODE = 0o644;
 
@@ -50,10 +49,14 @@ export async function collectEntries(inputs: readonly ImageFileInput[]): Promise
     const existing = entries.get(entry.name);
     if (existing) {
       if (existing.kind === 'dir' && entry.kind === 'dir') return;
-      throw new UsageError('image.duplicate-path', `two inputs write /${entry.name}: ${origin.get(entry.name)} and ${from}`, {
-        where: `/${entry.name}`,
-        hint: 'give each copy in the image spec a distinct destination',
-      });
+      throw new UsageError(
+        'image.duplicate-path',
+        `two inputs write /${entry.name}: ${origin.get(entry.name)} and ${from}`,
+        {
+          where: `/${entry.name}`,
+          hint: 'give each copy in the image spec a distinct destination',
+        },
+      );
     }
     entries.set(entry.name, entry);
     origin.set(entry.name, from);
@@ -62,14 +65,19 @@ export async function collectEntries(inputs: readonly ImageFileInput[]): Promise
   for (const input of inputs) {
     const name = imagePathToEntryName(input.imagePath);
     if (name === undefined) {
-      throw new UsageError('image.bad-path', `image path ${JSON.stringify(input.imagePath)} is not a clean absolute path`, {
-        where: input.imagePath,
-        hint: 'use an absolute path without `..`, e.g. /hello.nabla',
-      });
+      throw new UsageError(
+        'image.bad-path',
+        `image path ${JSON.stringify(input.imagePath)} is not a clean absolute path`,
+        {
+          where: input.imagePath,
+          hint: 'use an absolute path without `..`, e.g. /hello.nabla',
+        },
+      );
     }
     if ('content' in input) {
       if (name === '') throw new UsageError('image.bad-path', 'content cannot be written to /', { where: '/' });
-      const content = typeof input.content === 'string' ? Buffer.from(input.content, 'utf8') : Buffer.from(input.content);
+      const content =
+        typeof input.content === 'string' ? Buffer.from(input.content, 'utf8') : Buffer.from(input.content);
       add({ kind: 'content', name, mode: input.executable ? EXEC_MODE : FILE_MODE, content }, '(generated content)');
       continue;
     }
@@ -87,8 +95,12 @@ export async function collectEntries(inputs: readonly ImageFileInput[]): Promise
       if (name !== '') add({ kind: 'dir', name }, input.hostPath);
       await walk(input.hostPath, name, add);
     } else if (st.isFile()) {
-      if (name === '') throw new UsageError('image.bad-path', `a file (${input.hostPath}) cannot be copied to /`, { where: '/' });
-      add({ kind: 'file', name, size: st.size, mode: normalisedFileMode(st.mode), hostPath: input.hostPath }, input.hostPath);
+      if (name === '')
+        throw new UsageError('image.bad-path', `a file (${input.hostPath}) cannot be copied to /`, { where: '/' });
+      add(
+        { kind: 'file', name, size: st.size, mode: normalisedFileMode(st.mode), hostPath: input.hostPath },
+        input.hostPath,
+      );
     } else {
       throw unsupported(input.hostPath);
     }

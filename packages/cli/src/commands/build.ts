@@ -1,10 +1,8 @@
 import { UsageError } from '@nabla-build/model';
-import { dockerReachable } from '@nabla-build/steps';
 import type { CommandModule } from 'yargs';
-import { type GlobalArgs, loadProject } from '../context.js';
+import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { note, out, table } from '../output.js';
-import { runSession } from '../session.js';
 
 export interface BuildArgs extends GlobalArgs {
   targets: string[];
@@ -40,6 +38,7 @@ export function buildCommand(result: CommandResult): CommandModule<object, Build
 }
 
 export async function build(args: BuildArgs): Promise<number> {
+  const [{ loadProject }, { runSession }, { dockerReachable }] = await Promise.all([import('../context.js'), import('../session.js'), import('@nabla-build/steps')]);
   const project = await loadProject(args);
   const { settings } = project;
   for (const o of args.output ?? []) {

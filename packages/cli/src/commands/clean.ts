@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { type GlobalArgs, resolveSettings } from '../context.js';
+import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { note } from '../output.js';
 
@@ -15,6 +15,7 @@ export function cleanCommand(result: CommandResult): CommandModule<object, Clean
     describe: 'remove built steps and logs from the cache (--all: also git mirrors and downloads)',
     builder: (y) => y.option('all', { type: 'boolean', describe: 'remove the whole cache, sources included' }) as never,
     handler: async (args) => {
+      const { resolveSettings } = await import('../context.js');
       const { cacheDir } = resolveSettings(args);
       const targets = args.all ? [cacheDir] : ['steps', 'logs', 'locks', 'tmp'].map((d) => join(cacheDir, d));
       for (const t of targets) await rm(t, { recursive: true, force: true });

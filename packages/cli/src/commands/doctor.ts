@@ -1,6 +1,5 @@
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import { CHECKS } from '../doctor/checks.js';
 import type { CommandResult } from '../main.js';
 import { out, table } from '../output.js';
 
@@ -10,6 +9,7 @@ export function doctorCommand(result: CommandResult): CommandModule<object, Glob
     describe: 'check the host prerequisites of the real pipeline; exits 1 when a required one is missing',
     builder: (y) => y.option('json', { type: 'boolean', describe: 'print JSON' }),
     handler: async (args) => {
+      const { CHECKS } = await import('../doctor/checks.js');
       const results = await Promise.all(CHECKS.map(async (c) => ({ check: c, result: await c.probe() })));
       const missing = results.filter((r) => !r.result.ok && r.check.required);
       if (args.json) {

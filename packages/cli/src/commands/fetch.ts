@@ -1,8 +1,7 @@
 import type { CommandModule } from 'yargs';
-import { type GlobalArgs, loadProject } from '../context.js';
+import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { note } from '../output.js';
-import { runSession } from '../session.js';
 
 interface FetchArgs extends GlobalArgs {
   targets: string[];
@@ -15,6 +14,7 @@ export function fetchCommand(result: CommandResult): CommandModule<object, Fetch
     describe: 'fill every source cache (git mirrors, verified tarballs) the targets need, so builds can run --offline',
     builder: (y) => y.positional('targets', { type: 'string', array: true, demandOption: true }) as never,
     handler: async (args) => {
+      const [{ loadProject }, { runSession }] = await Promise.all([import('../context.js'), import('../session.js')]);
       const project = await loadProject(args);
       const { plan, steps } = await runSession(project, args.targets, { only: ['fetch'] });
       let bytes = 0;

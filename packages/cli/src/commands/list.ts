@@ -1,5 +1,5 @@
 import type { CommandModule } from 'yargs';
-import { type GlobalArgs, loadProject } from '../context.js';
+import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { out, table } from '../output.js';
 
@@ -9,6 +9,7 @@ export function listCommand(result: CommandResult): CommandModule<object, Global
     describe: 'list targets with their application versions',
     builder: (y) => y.option('json', { type: 'boolean', describe: 'print JSON' }),
     handler: async (args) => {
+      const { loadProject } = await import('../context.js');
       const { recipes } = await loadProject({ ...args, unlocked: true });
       const targets = [...recipes.targets.values()].sort((a, b) => a.name.localeCompare(b.name));
       if (args.json) {

@@ -1,10 +1,8 @@
 import type { Lockfile, SourceSpec, SubmoduleSpec } from '@nabla-build/model';
-import { listSeries, seriesDigest } from '@nabla-build/patches';
-import { formatLockfile, lockSources, writeLockfile } from '@nabla-build/sources';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { CommandModule } from 'yargs';
-import { type GlobalArgs, loadProject } from '../context.js';
+import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { note } from '../output.js';
 
@@ -29,6 +27,11 @@ export function lockCommand(result: CommandResult): CommandModule<object, LockAr
         .option('check', { type: 'boolean', describe: 'exit 1 if the lockfile is not up to date (writes nothing)' })
         .option('verify', { type: 'boolean', default: true, describe: 'check every pin against its remote (--no-verify: record the recipe pins as they are)' }) as never,
     handler: async (args) => {
+      const [{ loadProject }, { listSeries, seriesDigest }, { formatLockfile, lockSources, writeLockfile }] = await Promise.all([
+        import('../context.js'),
+        import('@nabla-build/patches'),
+        import('@nabla-build/sources'),
+      ]);
       const project = await loadProject({ ...args, unlocked: true });
       const { settings, recipes } = project;
       const specs: SourceSpec[] = [];

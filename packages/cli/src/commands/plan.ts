@@ -1,9 +1,7 @@
-import { cacheStatus } from '@nabla-build/engine';
 import type { CommandModule } from 'yargs';
-import { type GlobalArgs, loadProject } from '../context.js';
+import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { out, table } from '../output.js';
-import { makePlan } from '../planning.js';
 
 interface PlanArgs extends GlobalArgs {
   targets: string[];
@@ -18,6 +16,7 @@ export function planCommand(result: CommandResult): CommandModule<object, PlanAr
         .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'targets, or world' })
         .option('json', { type: 'boolean', describe: 'print the plan as JSON (with every step input)' }) as never,
     handler: async (args) => {
+      const [{ loadProject }, { makePlan }, { cacheStatus }] = await Promise.all([import('../context.js'), import('../planning.js'), import('@nabla-build/engine')]);
       const project = await loadProject(args);
       const plan = await makePlan(project, args.targets, { load: true, push: false, outputs: [], naming: { extraTags: [] } });
       const status = await cacheStatus(plan, project.settings.cacheDir);

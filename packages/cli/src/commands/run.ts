@@ -2,10 +2,8 @@ import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '@nabla-build/model';
-import { bootCommand, bootImage } from '@nabla-build/steps';
 import type { CommandModule } from 'yargs';
-import { type GlobalArgs, loadProject } from '../context.js';
-import { resolveImage } from '../image-source.js';
+import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { note, out } from '../output.js';
 
@@ -34,6 +32,7 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
         .option('tender', { type: 'string', describe: `spt tender (default: the target's own, else ${DEFAULT_TENDER})` })
         .parserConfiguration({ 'populate--': true }) as never,
     handler: async (args) => {
+      const [{ loadProject }, { resolveImage }, { bootCommand, bootImage }] = await Promise.all([import('../context.js'), import('../image-source.js'), import('@nabla-build/steps')]);
       const project = await loadProject(args);
       const image = await resolveImage(project, args.image);
       const tender = args.tender ?? image.tender ?? DEFAULT_TENDER;

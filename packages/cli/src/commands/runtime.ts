@@ -1,11 +1,9 @@
 import { copyFile, mkdir, rename } from 'node:fs/promises';
 import { join } from 'node:path';
-import { registerRuntime, writeTenderAbi } from '@nabla-build/runtime';
 import type { CommandModule } from 'yargs';
-import { type GlobalArgs, loadProject } from '../context.js';
+import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { note, out } from '../output.js';
-import { runSession } from '../session.js';
 
 interface RegisterArgs extends GlobalArgs {
   daemonJson: string;
@@ -32,6 +30,7 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
               .option('name', { type: 'string', default: 'runnc', describe: 'runtime name (docker run --runtime=<name>)' })
               .option('path', { type: 'string', default: '/opt/runnc/bin/runnc', describe: 'path of the runnc binary' }) as never,
           handler: async (a) => {
+            const { registerRuntime } = await import('@nabla-build/runtime');
             const r = await registerRuntime({ daemonJson: a.daemonJson, name: a.name, path: a.path });
             out(`${r.status} ${r.file}`);
             if (r.backup) note(`backup: ${r.backup}`);
@@ -44,6 +43,7 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
           describe: 'build the nabla-run tender and install it into the prefix runnc uses',
           builder: (r) => r.option('prefix', { type: 'string', default: '/opt/runnc/bin', describe: 'install directory' }) as never,
           handler: async (a) => {
+            const [{ loadProject }, { runSession }, { writeTenderAbi }] = await Promise.all([import('../context.js'), import('../session.js'), import('@nabla-build/runtime')]);
             const project = await loadProject(a);
             const { steps } = await runSession(project, ['nabla-run']);
             const pkg = steps.get('package:nabla-run');

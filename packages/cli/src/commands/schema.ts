@@ -1,4 +1,3 @@
-import { recipeJsonSchema } from '@nabla-build/recipes';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
@@ -8,7 +7,8 @@ export function schemaCommand(result: CommandResult): CommandModule<object, Glob
   return {
     command: 'schema',
     describe: 'print the JSON Schema of recipe files (for editors)',
-    handler: () => {
+    handler: async () => {
+      const { recipeJsonSchema } = await import('@nabla-build/recipes');
       out(JSON.stringify(recipeJsonSchema(), null, 2));
       result.exitCode = 0;
     },

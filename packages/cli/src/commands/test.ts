@@ -1,10 +1,8 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError, UsageError } from '@nabla-build/model';
-import { smokeImage } from '@nabla-build/steps';
 import type { CommandModule } from 'yargs';
-import { type GlobalArgs, loadProject } from '../context.js';
-import { resolveImage } from '../image-source.js';
+import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { note, out } from '../output.js';
 
@@ -24,6 +22,7 @@ export function testCommand(result: CommandResult): CommandModule<object, TestAr
         .option('net', { type: 'boolean', describe: 'attach a tap network (needed by TCP probes; root)' })
         .option('tender', { type: 'string', describe: "spt tender (default: the target's own)" }) as never,
     handler: async (args) => {
+      const [{ loadProject }, { resolveImage }, { smokeImage }] = await Promise.all([import('../context.js'), import('../image-source.js'), import('@nabla-build/steps')]);
       const project = await loadProject(args);
       const recipe = project.recipes.targets.get(args.target);
       if (recipe && !recipe.smoke) throw new UsageError('test.no-smoke', `target ${args.target} declares no smoke test`, { where: recipe.file, hint: 'add a `smoke:` section to the recipe' });

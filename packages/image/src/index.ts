@@ -1,0 +1,11 @@
+export * from './assemble.js';
+export * from './config.js';
+export * from './extract.js';
+export * from './labels.js';
+export * from './layer.js';
+export * from './layout.js';
+export * from './media-types.js';
+export type * from './oci.js';
+export * from './paths.js';
+export * from './sbom.js';
+export * from './tree.js';

@@ -1,0 +1,146 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { BuildError } from '@nabla-build/model';
+import tar, { type Header } from 'tar-stream';
+import { describe, expect, it } from 'vitest';
+import { blobPath, extractRootfs, MediaType, writeJsonBlob, writeLayoutFiles } from '../src/index.js';
+import { tempDir } from './helpers.js';
+
+type Entry = Partial<Header> & { name: string; body?: string };
+
+async function tarBytes(entries: Entry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const collected = (async () => {
+    for await (const c of pack) chunks.push(c as Buffer);
+  })();
+  for (const { body, ...h } of entries) {
+    await new Promise<void>((resolve, reject) => {
+      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (body !== undefined) pack.entry({ mtime: new Date(0), ...h }, body, cb);
+      else pack.entry({ mtime: new Date(0), ...h }, cb);
+    });
+  }
+  pack.finalize();
+  await collected;
+  return Buffer.concat(chunks);
+}
+
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+/** A layout whose layers hold exactly the given (possibly hostile) tar entries, written by hand. */
+async function craftLayout(dir: string, layers: Entry[][], gzip = true): Promise<void> {
+  await mkdir(join(dir, 'blobs/sha256'), { recursive: true });
+  const descriptors = [];
+  const diffIds = [];
+  for (const entries of layers) {
+    const raw = await tarBytes(entries);
+    const blob = gzip ? gzipSync(raw) : raw;
+    await writeFile(blobPath(dir, sha(blob)), blob);
+    descriptors.push({
+      mediaType: gzip ? MediaType.ociLayerGzip : MediaType.ociLayer,
+      digest: sha(blob),
+      size: blob.length,
+    });
+    diffIds.push(sha(raw));
+  }
+  const config = await writeJsonBlob(dir, MediaType.ociConfig, {
+    architecture: 'amd64',
+    os: 'linux',
+    config: {},
+    rootfs: { type: 'layers', diff_ids: diffIds },
+  });
+  const manifest = {
+    schemaVersion: 2 as const,
+    mediaType: MediaType.ociManifest,
+    config: config.descriptor,
+    layers: descriptors,
+  };
+  const m = await writeJsonBlob(dir, MediaType.ociManifest, manifest);
+  await writeLayoutFiles(dir, m.descriptor, manifest);
+}
+
+describe('extractRootfs refuses hostile layers', () => {
+  const cases: [string, Entry[]][] = [
+    ['a path climbing out of the root', [{ name: '../evil', body: 'x' }]],
+    ['an absolute path climbing out', [{ name: '/a/../../evil', body: 'x' }]],
+    ['a relative symlink leaving the root', [{ name: 'link', type: 'symlink', linkname: '../../evil' }]],
+    ['a symlink to the parent of the root', [{ name: 'up', type: 'symlink', linkname: '..' }]],
+    [
+      'a write through a symlink already in the tree',
+      [
+        { name: 'etc', type: 'symlink', linkname: '/' },
+        { name: 'etc/evil', body: 'x' },
+      ],
+    ],
+    ['a hard link to outside', [{ name: 'h', type: 'link', linkname: '../evil' }]],
+    ['a device node', [{ name: 'null', type: 'character-device', devmajor: 1, devminor: 3 }]],
+  ];
+  for (const [what, entries] of cases) {
+    it(`refuses ${what}`, async () => {
+      const tmp = await tempDir();
+      const layout = join(tmp, 'work/layout');
+      await craftLayout(layout, [[{ name: 'ok', body: 'fine' }, ...entries]]);
+      const dest = join(tmp, 'work/rootfs');
+      const err = await extractRootfs(layout, dest).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(BuildError);
+      expect(err).toMatchObject({ code: 'image.unsafe-entry', hint: expect.any(String) });
+      expect((err as Error).message).toContain(JSON.stringify(entries.at(-1)?.name));
+      // Nothing was written outside, and the partial rootfs was thrown away.
+      expect((await readdir(join(tmp, 'work'))).sort()).toEqual(['layout']);
+      expect(await readdir(tmp)).toEqual(['work']);
+    });
+  }
+
+  it('allows absolute symlinks that stay inside the root, and applies whiteouts across layers', async () => {
+    const tmp = await tempDir();
+    const layout = join(tmp, 'layout');
+    await craftLayout(layout, [
+      [
+        { name: './bin/', type: 'directory', mode: 0o755 },
+        { name: './bin/tool', body: '#!', mode: 0o755 },
+        { name: './lib/', type: 'directory' },
+        { name: './lib/a', body: 'a' },
+        { name: './lib/b', body: 'b' },
+        { name: './old', body: 'old' },
+        { name: './sbin', type: 'symlink', linkname: '/bin' },
+        { name: './bin/again', type: 'link', linkname: 'bin/tool' },
+      ],
+      [
+        { name: 'lib/.wh..wh..opq', body: '' },
+        { name: 'lib/c', body: 'c' },
+        { name: '.wh.old', body: '' },
+      ],
+    ]);
+    const r = await extractRootfs(layout, join(tmp, 'rootfs'));
+    const root = join(tmp, 'rootfs');
+    expect((await readdir(root)).sort()).toEqual(['bin', 'lib', 'sbin']);
+    expect(await readdir(join(root, 'lib'))).toEqual(['c']);
+    expect(await readlink(join(root, 'sbin'))).toBe('/bin');
+    expect(await readFile(join(root, 'bin/again'), 'utf8')).toBe('#!');
+    expect(r.manifestDigest).toMatch(/^sha256:/);
+  });
+
+  it('detects a layer whose bytes do not match its digest', async () => {
+    const tmp = await tempDir();
+    const layout = join(tmp, 'layout');
+    await craftLayout(layout, [[{ name: 'file', body: 'A'.repeat(100) }]], false);
+    // Flip one content byte of the uncompressed layer (same size, still a valid tar).
+    let flipped = 0;
+    for (const name of await readdir(join(layout, 'blobs/sha256'))) {
+      const p = join(layout, 'blobs/sha256', name);
+      const bytes = await readFile(p);
+      const at = bytes.indexOf('AAAA');
+      if (at >= 0) {
+        bytes[at] = 0x42;
+        await writeFile(p, bytes);
+        flipped++;
+      }
+    }
+    expect(flipped).toBe(1);
+    await expect(extractRootfs(layout, join(tmp, 'rootfs'))).rejects.toMatchObject({ code: 'image.corrupt-blob' });
+    expect(await readdir(tmp)).toEqual(['layout']);
+  });
+});

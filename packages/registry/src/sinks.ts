@@ -1,0 +1,47 @@
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
+import { createWriteStream } from 'node:fs';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { constants } from 'node:fs';
+import {
+  blobPath,
+  dockerArchiveManifest,
+  layoutToTarStream,
+  OCI_LAYOUT_VERSION,
+  readLayout,
+  replaceDirAtomically,
+  replaceFileAtomically,
+} from '@nabla-build/image';
+import { canonicalJson } from '@nabla-build/model';
+
+/**
+ * Copies the image of a layout to `dest` as a clean OCI layout (only the blobs it references, plus Docker's
+ * manifest.json), replacing `dest` atomically. Blobs are reflinked where the filesystem can.
+ */
+export async function writeOciDir(layoutDir: string, dest: string): Promise<{ manifestDigest: string }> {
+  const image = await readLayout(layoutDir);
+  await replaceDirAtomically(dest, async (tmp) => {
+    await mkdir(join(tmp, 'blobs', 'sha256'), { recursive: true });
+    for (const d of [image.manifestDescriptor, ...image.blobs]) {
+      await copyFile(blobPath(layoutDir, d.digest), blobPath(tmp, d.digest), constants.COPYFILE_FICLONE);
+    }
+    await writeFile(join(tmp, 'oci-layout'), canonicalJson({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
+    await writeFile(join(tmp, 'index.json'), canonicalJson({ ...image.index, manifests: [image.manifestDescriptor] }));
+    await writeFile(join(tmp, 'manifest.json'), canonicalJson(dockerArchiveManifest(image.manifest, null)));
+  });
+  return { manifestDigest: image.manifestDigest };
+}
+
+/**
+ * Writes the layout as one tar that `docker load -i` and `skopeo … docker-archive:`/`oci-archive:` read,
+ * tagged `repoTags`; atomic (temporary file, then rename). Same layout and tags give the same bytes.
+ */
+export async function writeTarball(
+  layoutDir: string,
+  file: string,
+  repoTags: string[],
+): Promise<{ manifestDigest: string }> {
+  const image = await readLayout(layoutDir);
+  await replaceFileAtomically(file, (tmp) => pipeline(layoutToTarStream(layoutDir, repoTags), createWriteStream(tmp)));
+  return { manifestDigest: image.manifestDigest };
+}

@@ -1,0 +1,193 @@
+import type { IncomingMessage } from 'node:http';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type PushEvent, pushImage, RegistryClient, RegistryError, staticCredentials } from '../src/index.js';
+import { helloImage } from './fixtures.js';
+import { type FaultAction, type FaultProxy, startFaultProxy } from './proxy.js';
+import { services, skipWithoutServices, type TestServices, tempDir, uniqueRepo } from './services.js';
+
+const suite = skipWithoutServices ? describe.skip : describe;
+const isBlobPut = (req: IncomingMessage) => req.method === 'PUT' && /\/blobs\/uploads\//.test(req.url ?? '');
+const isUploadStart = (req: IncomingMessage) => req.method === 'POST' && /\/blobs\/uploads\/(\?|$)/.test(req.url ?? '');
+/** Fast retries so fault tests take milliseconds, not seconds (Retry-After still wins). */
+const retry = { attempts: 4, baseDelayMs: 20, maxDelayMs: 100 };
+
+suite('push through faults injected in front of the real registry', () => {
+  let svc: TestServices;
+  let proxy: FaultProxy | undefined;
+  beforeAll(() => {
+    svc = services();
+  });
+  afterEach(async () => {
+    await proxy?.close();
+    proxy = undefined;
+  });
+
+  /** Injects `action` into the first `times` requests that match. */
+  const once = (match: (r: IncomingMessage) => boolean, action: FaultAction, times = 1) => {
+    let left = times;
+    return (req: IncomingMessage) => {
+      if (left > 0 && match(req)) {
+        left -= 1;
+        return action;
+      }
+      return undefined;
+    };
+  };
+
+  /** The tag as the real registry (not the proxy) sees it. */
+  const tagOnRegistry = (repo: string, tag: string) =>
+    new RegistryClient({ registry: svc.registry }).getManifest(repo, tag);
+
+  it('retries a blob PUT answered with 500 and completes', async () => {
+    const image = await helloImage(await tempDir());
+    proxy = await startFaultProxy(svc.registry, once(isBlobPut, { kind: 'status', status: 500 }));
+    const repo = uniqueRepo('fault-500');
+    const events: PushEvent[] = [];
+    const r = await pushImage(image.layoutDir, [`${proxy.address}/${repo}:1`], {
+      retry,
+      onEvent: (e) => events.push(e),
+    });
+    expect(r.stats.retries).toBe(1);
+    expect(r.stats.blobsUploaded).toBe(2);
+    const [notice] = events.flatMap((e) => (e.kind === 'retry' ? [e.notice] : []));
+    expect(notice?.error.status).toBe(500);
+    expect(notice?.error.temporary).toBe(true);
+    expect((await tagOnRegistry(repo, '1'))?.digest).toBe(image.manifestDigest);
+  });
+
+  it('honours Retry-After on a 429', async () => {
+    const image = await helloImage(await tempDir());
+    proxy = await startFaultProxy(
+      svc.registry,
+      once(isUploadStart, {
+        kind: 'status',
+        status: 429,
+        headers: { 'retry-after': '1' },
+        body: '{"errors":[{"code":"TOOMANYREQUESTS","message":"slow down"}]}',
+      }),
+    );
+    const repo = uniqueRepo('fault-429');
+    const events: PushEvent[] = [];
+    const started = Date.now();
+    const r = await pushImage(image.layoutDir, [`${proxy.address}/${repo}:1`], {
+      retry,
+      onEvent: (e) => events.push(e),
+    });
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+    const notices = events.flatMap((e) => (e.kind === 'retry' ? [e.notice] : []));
+    expect(notices.map((n) => [n.error.status, n.error.codes, n.delayMs])).toEqual([[429, ['TOOMANYREQUESTS'], 1000]]);
+    expect(r.stats.retries).toBe(1);
+  });
+
+  it('retries when the connection drops in the middle of a blob upload', async () => {
+    const image = await helloImage(await tempDir(), undefined, 1024 * 1024);
+    proxy = await startFaultProxy(svc.registry, once(isBlobPut, { kind: 'drop', afterBytes: 64 * 1024 }));
+    const repo = uniqueRepo('fault-drop');
+    const events: PushEvent[] = [];
+    const r = await pushImage(image.layoutDir, [`${proxy.address}/${repo}:1`], {
+      retry,
+      onEvent: (e) => events.push(e),
+      concurrency: 1,
+    });
+    const [notice] = events.flatMap((e) => (e.kind === 'retry' ? [e.notice] : []));
+    expect(notice?.error.status).toBeUndefined();
+    expect(notice?.error.code).toBe('registry.network');
+    expect(r.stats.retries).toBe(1);
+    // The dropped attempt's bytes are counted too: more than the blobs' sizes were sent.
+    expect(r.stats.bytesUploaded).toBeGreaterThan(image.sizes.config + (image.sizes.layers[0] ?? 0));
+    expect((await tagOnRegistry(repo, '1'))?.digest).toBe(image.manifestDigest);
+  });
+
+  it('gives up after bounded retries with a temporary RegistryError and leaves no tag', async () => {
+    const image = await helloImage(await tempDir());
+    proxy = await startFaultProxy(svc.registry, once(isBlobPut, { kind: 'status', status: 503 }, 1000));
+    const repo = uniqueRepo('fault-fail');
+    const err = await pushImage(image.layoutDir, [`${proxy.address}/${repo}:1`, `${proxy.address}/${repo}:latest`], {
+      retry: { ...retry, attempts: 3 },
+      concurrency: 1,
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect(err).toMatchObject({ status: 503, temporary: true, code: 'registry.unavailable' });
+    expect((err as Error).message).toMatch(
+      new RegExp(`^uploading blob sha256:[0-9a-f]{12} on ${proxy.address}/${repo}: HTTP 503`),
+    );
+    expect((err as Error).message).toContain('gave up after 3 attempts');
+    expect(proxy.log.filter((l) => l.startsWith('PUT') && l.includes('/manifests/'))).toEqual([]);
+    expect(await tagOnRegistry(repo, '1')).toBeUndefined();
+    expect(await tagOnRegistry(repo, 'latest')).toBeUndefined();
+  });
+
+  it('does not retry a permanent error (400)', async () => {
+    const image = await helloImage(await tempDir());
+    proxy = await startFaultProxy(
+      svc.registry,
+      once(isBlobPut, {
+        kind: 'status',
+        status: 400,
+        body: '{"errors":[{"code":"DIGEST_INVALID","message":"digest did not match"}]}',
+      }),
+    );
+    const err = await pushImage(image.layoutDir, [`${proxy.address}/${uniqueRepo('fault-400')}:1`], {
+      retry,
+      concurrency: 1,
+    }).catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 400, temporary: false, codes: ['DIGEST_INVALID'] });
+    expect(proxy.log.filter((l) => l.startsWith('PUT'))).toHaveLength(1);
+  });
+});
+
+suite('bearer token authentication (token server in front of the real registry)', () => {
+  let svc: TestServices;
+  let proxy: FaultProxy | undefined;
+  beforeAll(() => {
+    svc = services();
+  });
+  afterEach(async () => {
+    await proxy?.close();
+    proxy = undefined;
+  });
+  const front = { user: 'robot', password: 'bearer-secret-5d1e', refreshToken: 'refresh-token-99aa01' };
+
+  it('gets a pull,push token with basic credentials and pushes', async () => {
+    const image = await helloImage(await tempDir());
+    proxy = await startFaultProxy(svc.registry, () => undefined, front);
+    const repo = uniqueRepo('bearer');
+    const r = await pushImage(image.layoutDir, [`${proxy.address}/${repo}:1`], {
+      credentials: staticCredentials(front.user, front.password),
+    });
+    expect(r.stats.blobsUploaded).toBe(2);
+    expect(new Set(proxy.tokenScopes)).toEqual(new Set([`repository:${repo}:pull,push`]));
+    // One token serves the whole push: the token endpoint is asked once.
+    expect(proxy.log.filter((l) => l.startsWith('GET /token'))).toHaveLength(1);
+    const client = new RegistryClient({
+      registry: proxy.address,
+      credentials: staticCredentials(front.user, front.password),
+    });
+    expect((await client.getManifest(repo, '1'))?.digest).toBe(image.manifestDigest);
+  });
+
+  it('uses an identity token (refresh-token grant)', async () => {
+    const image = await helloImage(await tempDir());
+    proxy = await startFaultProxy(svc.registry, () => undefined, front);
+    const r = await pushImage(image.layoutDir, [`${proxy.address}/${uniqueRepo('bearer-idt')}:1`], {
+      credentials: { get: async () => ({ identityToken: front.refreshToken, source: 'test' }) },
+    });
+    expect(r.references).toHaveLength(1);
+    expect(proxy.log.filter((l) => l === 'POST /token')).toHaveLength(1);
+  });
+
+  it('reports a wrong password as a 401 from the token endpoint, without secrets', async () => {
+    const image = await helloImage(await tempDir());
+    proxy = await startFaultProxy(svc.registry, () => undefined, front);
+    const repo = uniqueRepo('bearer-wrong');
+    const wrong = 'wrong-bearer-pass-31b7';
+    const err = (await pushImage(image.layoutDir, [`${proxy.address}/${repo}:1`], {
+      credentials: staticCredentials(front.user, wrong),
+    }).catch((e: unknown) => e)) as RegistryError;
+    expect(err).toBeInstanceOf(RegistryError);
+    expect(err).toMatchObject({ status: 401, hint: `docker login ${proxy.address}` });
+    expect(err.message).toContain('getting a token');
+    expect(`${err.message} ${JSON.stringify(err)}`).not.toContain(wrong);
+    expect(await new RegistryClient({ registry: svc.registry }).getManifest(repo, '1')).toBeUndefined();
+  });
+});
