@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { layerCompressionFingerprint } from '@nabla-build/image';
 import type { BuildPlan, HostFacts } from '@nabla-build/model';
 import { listSeries, seriesDigest } from '@nabla-build/patches';
 import { planBuild, type PublishOptions } from '@nabla-build/plan';
@@ -26,6 +27,7 @@ export async function makePlan(project: Project, targets: string[], publish?: Pu
     projectPatchDigests: digests,
     ...(epoch !== undefined && /^\d+$/.test(epoch) ? { sourceDateEpoch: Number(epoch) } : {}),
     ...(publish ? { publish } : {}),
+    imageFormat: layerCompressionFingerprint('gzip'),
   });
 }
 

@@ -41,6 +41,8 @@ export interface PlanInput {
   /** SOURCE_DATE_EPOCH when set; otherwise images take the newest source commit time (resolved at build). */
   sourceDateEpoch?: number;
   publish?: PublishOptions;
+  /** How layers are written (compressor and its version): digests depend on it, so it is part of image keys. */
+  imageFormat?: string;
 }
 
 /**
@@ -132,6 +134,7 @@ export function planBuild(input: PlanInput): BuildPlan {
       origin: { name: origin.name, git: origin.git, rev: origin.rev },
       components,
       created: input.sourceDateEpoch ?? 'newest-source-commit',
+      format: input.imageFormat ?? 'default',
     });
     if (input.publish) {
       // The toolchain is a dep so the smoke boot before a push can use the tender built with the same Solo5.
