@@ -12,6 +12,7 @@ import { runtimeCommand } from './commands/runtime.js';
 import { schemaCommand } from './commands/schema.js';
 import { testCommand } from './commands/test.js';
 import { reportError } from './errors.js';
+import { invocation } from './fast-path.js';
 import { VERSION } from './version.js';
 
 /** Every command registers itself on the parser and leaves its exit code here. */
@@ -22,6 +23,7 @@ export interface CommandResult {
 /** Runs the CLI; returns the exit code (the bin sets process.exitCode, so output is flushed before exit). */
 export async function main(argv: string[]): Promise<number> {
   const result: CommandResult = { exitCode: 0 };
+  invocation.argv = argv;
   const verbose = argv.includes('--verbose') || argv.includes('-v');
   const writeErr = (s: string) => process.stderr.write(s);
   try {

@@ -136,9 +136,10 @@ export function planBuild(input: PlanInput): BuildPlan {
       created: input.sourceDateEpoch ?? 'newest-source-commit',
       format: input.imageFormat ?? 'default',
     });
-    if (input.publish) {
-      // The toolchain is a dep so the smoke boot before a push can use the tender built with the same Solo5.
-      add('publish', target.name, [image, toolchain], { ...input.publish, repository: target.image.repository, version: target.version }, false);
+    const p = input.publish;
+    if (p && (p.load || p.push || p.outputs.length > 0)) {
+      // A push boots the image first, with the tender built from the same Solo5: the toolchain is then a dep.
+      add('publish', target.name, p.push ? [image, toolchain] : [image], { ...p, repository: target.image.repository, version: target.version }, false);
     }
   }
   return { targets, steps: [...steps.values()] };
