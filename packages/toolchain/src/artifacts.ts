@@ -1,0 +1,129 @@
+import { chmod, copyFile, lstat, mkdir, readdir, readlink, realpath, rm, symlink } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
+import { BuildError, type TargetRecipe } from '@nabla-build/model';
+import { inside } from './build-toolchain.js';
+
+export interface CollectedArtifact {
+  /** The recipe's `from` and `to`. */
+  from: string;
+  to: string;
+  /** Absolute source and destination. */
+  source: string;
+  dest: string;
+  kind: 'file' | 'directory';
+  /** Regular files copied (1 for a file artifact). */
+  files: number;
+  /** Bytes of regular files copied. */
+  bytes: number;
+}
+
+/**
+ * Copies each artifact of `target` from its build tree into `outDir` under its `to` name: files with their
+ * permission bits, directories recursively, symbolic links as links. A link inside a directory artifact must
+ * stay inside that directory (relative, not escaping), so the copy is self-contained; a top-level artifact that
+ * is a link is followed if it stays in the tree. Devices, fifos and sockets are refused.
+ */
+export async function collectArtifacts(
+  target: TargetRecipe,
+  fromDir: string,
+  outDir: string,
+): Promise<CollectedArtifact[]> {
+  const tree = resolve(fromDir);
+  const out = resolve(outDir);
+  await mkdir(out, { recursive: true });
+  const collected: CollectedArtifact[] = [];
+  for (const a of target.artifacts) {
+    const where = `${target.file}: artifact ${a.from}`;
+    let source = inside(tree, a.from, where);
+    const dest = inside(out, a.to, `${target.file}: artifact ${a.from} → ${a.to}`);
+    let st = await lstat(source).catch(() => undefined);
+    if (st?.isSymbolicLink()) {
+      const real = await realpath(source).catch(() => undefined);
+      const realTree = await realpath(tree);
+      const r = real === undefined ? '' : relative(realTree, real);
+      if (real !== undefined && (r.startsWith('..') || isAbsolute(r))) {
+        throw new BuildError(
+          'artifact.link-escapes',
+          `${where}: ${source} is a symbolic link to ${real}, outside the build tree ${tree}`,
+          {
+            where: target.file,
+          },
+        );
+      }
+      st = real === undefined ? undefined : await lstat(real);
+      if (real !== undefined) source = real;
+    }
+    if (!st) {
+      throw new BuildError('artifact.missing', `${where} (→ ${a.to}) was not produced: ${source} does not exist`, {
+        where: target.file,
+        hint: `check the build log; if the upstream build puts it elsewhere, fix \`artifacts\` in ${target.file}`,
+      });
+    }
+    await rm(dest, { recursive: true, force: true });
+    await mkdir(dirname(dest), { recursive: true });
+    const counts = { files: 0, bytes: 0 };
+    if (st.isDirectory()) {
+      await copyTree(source, dest, source, { file: target.file, where }, counts);
+      collected.push({ from: a.from, to: a.to, source, dest, kind: 'directory', ...counts });
+    } else if (st.isFile()) {
+      await copyFile(source, dest);
+      await chmod(dest, st.mode & 0o7777);
+      collected.push({ from: a.from, to: a.to, source, dest, kind: 'file', files: 1, bytes: st.size });
+    } else {
+      throw new BuildError('artifact.special', `${where}: ${source} is not a regular file or directory`, {
+        where: target.file,
+      });
+    }
+  }
+  return collected;
+}
+
+interface Ctx {
+  file: string;
+  where: string;
+}
+
+async function copyTree(
+  src: string,
+  dest: string,
+  root: string,
+  ctx: Ctx,
+  counts: { files: number; bytes: number },
+): Promise<void> {
+  const st = await lstat(src);
+  await mkdir(dest, { recursive: true });
+  const entries = (await readdir(src)).sort();
+  for (const name of entries) {
+    const s = join(src, name);
+    const d = join(dest, name);
+    const e = await lstat(s);
+    if (e.isDirectory()) {
+      await copyTree(s, d, root, ctx, counts);
+    } else if (e.isFile()) {
+      await copyFile(s, d);
+      await chmod(d, e.mode & 0o7777);
+      counts.files++;
+      counts.bytes += e.size;
+    } else if (e.isSymbolicLink()) {
+      const link = await readlink(s);
+      const r = relative(root, resolve(dirname(s), link));
+      if (isAbsolute(link) || r.startsWith('..') || isAbsolute(r)) {
+        throw new BuildError(
+          'artifact.link-escapes',
+          `${ctx.where}: ${s} is a symbolic link to ${link}, which leaves the artifact directory ${root}`,
+          { where: ctx.file, hint: 'only relative links that stay inside the artifact are kept' },
+        );
+      }
+      await symlink(link, d);
+    } else {
+      throw new BuildError(
+        'artifact.special',
+        `${ctx.where}: ${s} is a device, fifo or socket, which cannot be an artifact`,
+        {
+          where: ctx.file,
+        },
+      );
+    }
+  }
+  await chmod(dest, st.mode & 0o7777);
+}

@@ -1,0 +1,145 @@
+import { constants } from 'node:fs';
+import { appendFile, chmod, copyFile, mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { run } from '@nabla-build/exec';
+import { BuildError, type TargetRecipe, UsageError, withContext } from '@nabla-build/model';
+import { substituteArgv } from './argv.js';
+import { inside, requireDirectory } from './build-toolchain.js';
+import { buildEnv, removedVariables } from './env.js';
+
+/** A verified tarball from the download cache, and where the package Makefile expects it. */
+export interface PackageTarball {
+  /** Source name (recipes/sources.yaml). */
+  name: string;
+  /** File name the Makefile looks for (e.g. `Python-3.5.2.tar.xz`). */
+  file: string;
+  /** Directory relative to the build tree (e.g. `python3/dl`); default the tree root. */
+  placeIn?: string;
+  /** The file itself (e.g. `<cache>/downloads/<sha256>/Python-3.5.2.tar.xz`). */
+  path: string;
+}
+
+export interface BuildPackageOptions {
+  target: TargetRecipe;
+  /** The checked-out package tree (rumprun-packages). */
+  treeDir: string;
+  /** The built toolchain tree: its `rump/bin` goes first on PATH. */
+  toolchainDir: string;
+  tarballs: PackageTarball[];
+  /** Substituted for `${jobs}` where the recipe asks for it; never added to make on its own. */
+  jobs: number;
+  logFile: string;
+  signal?: AbortSignal;
+  onLine?: (line: string) => void;
+  /** Extra environment (applied after scrubbing, before the recipe command's own `env` and `unset`). */
+  env?: Record<string, string | undefined>;
+}
+
+export interface BuildPackageResult {
+  /** The config.mk written, if the recipe has `configMk`. */
+  configMk?: string;
+  /** Where each tarball was put. */
+  placed: string[];
+  durationMs: number;
+  logFile: string;
+}
+
+const MAKE_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * Builds a target in its package tree: writes `config.mk` (rumprun-packages' contract), puts every tarball where
+ * the Makefile looks for it (so its own download step never runs), and runs the recipe's commands with the
+ * toolchain's `rump/bin` first on PATH, in a scrubbed environment (see SCRUBBED_ENV). `-j` is not added: not
+ * every package Makefile is parallel-safe, so parallelism happens only where a command says `${jobs}`.
+ */
+export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPackageResult> {
+  const { target } = opts;
+  const started = Date.now();
+  const tree = resolve(opts.treeDir);
+  const subject = `building ${target.name} (${target.file})`;
+  await requireDirectory(tree, `${subject}: the package tree`, target.file);
+  await mkdir(dirname(opts.logFile), { recursive: true });
+  const result: BuildPackageResult = { placed: [], durationMs: 0, logFile: opts.logFile };
+
+  const entries = Object.entries(target.build.configMk);
+  if (entries.length > 0) {
+    for (const [k, v] of entries) {
+      if (!MAKE_VAR.test(k) || /[\r\n]/.test(v)) {
+        throw new UsageError(
+          'recipe.config-mk',
+          `${target.file}: build.configMk.${k}: not a valid make variable assignment`,
+          {
+            where: target.file,
+            hint: 'names are letters, digits and _; values are one line',
+          },
+        );
+      }
+    }
+    const file = join(tree, 'config.mk');
+    const text = `# Written by nabla-build for ${target.name} (${target.file}).\n${entries.map(([k, v]) => `${k}=${v}`).join('\n')}\n`;
+    await writeFile(`${file}.tmp`, text);
+    await rename(`${file}.tmp`, file);
+    result.configMk = file;
+  }
+
+  for (const t of opts.tarballs) {
+    const dest = inside(tree, join(t.placeIn ?? '.', t.file), `${target.file}: source ${t.name} placeIn`);
+    try {
+      await stat(t.path);
+    } catch {
+      throw new BuildError('package.tarball-missing', `${subject}: tarball ${t.name} is not at ${t.path}`, {
+        where: t.path,
+        hint: `run \`nabla-build fetch ${target.name}\``,
+      });
+    }
+    await mkdir(dirname(dest), { recursive: true });
+    // A copy (a reflink where the filesystem can), never a hard link: a Makefile that touches or rewrites its
+    // download must not be able to alter the verified file in the cache.
+    await copyFile(t.path, `${dest}.tmp`, constants.COPYFILE_FICLONE);
+    await chmod(`${dest}.tmp`, 0o644);
+    await rename(`${dest}.tmp`, dest);
+    result.placed.push(dest);
+  }
+
+  const bin = join(resolve(opts.toolchainDir), 'rump', 'bin');
+  if (target.build.commands.length > 0) await requireDirectory(bin, `${subject}: the toolchain's`, target.file);
+  for (const [i, cmd] of target.build.commands.entries()) {
+    const where = `${target.file}: build.commands[${i}]`;
+    const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
+    const cwd = inside(tree, cmd.cwd, where);
+    const env = buildEnv({ pathPrepend: [bin], extra: opts.env, recipeEnv: cmd.env, unset: cmd.unset });
+    await appendFile(
+      opts.logFile,
+      `# nabla-build: ${subject}, command ${i + 1}/${target.build.commands.length} in ${cwd}; PATH starts with ${bin}; removed from the environment: ${removedVariables(env).join(' ') || '(nothing)'}\n`,
+    );
+    const [command, ...args] = argv as [string, ...string[]];
+    try {
+      await run(command, args, {
+        cwd,
+        env,
+        logFile: opts.logFile,
+        tailLines: 40,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        ...(opts.onLine ? { onLine: opts.onLine } : {}),
+        hintFor: (tail) => packageHint(tail, target),
+      });
+    } catch (err) {
+      // CommandError (with its hint, tail and log) or CancelledError, prefixed with what was being built.
+      throw withContext(err, subject);
+    }
+  }
+  result.durationMs = Date.now() - started;
+  return result;
+}
+
+/** Hints for failures every package build can hit. */
+function packageHint(tail: readonly string[], target: TargetRecipe): string | undefined {
+  const text = tail.join('\n');
+  if (/scripts\/fetch\.sh|download attempted|wget|curl: \(\d+\)/.test(text))
+    return `the Makefile tried to download a file: a source it needs is missing from \`sources\` in ${target.file} (or its placeIn is wrong)`;
+  if (/rumprun-linux-(cc|c\+\+|gcc|g\+\+)(: command)? not found|rumprun-linux-(cc|c\+\+).*No such file/.test(text))
+    return 'the toolchain wrappers are not on PATH: rebuild the toolchain (`nabla-build build <target> --rebuild toolchain`)';
+  if (/Please set RUMPRUN_TOOLCHAIN_TUPLE/.test(text))
+    return `set build.configMk.RUMPRUN_TOOLCHAIN_TUPLE in ${target.file}`;
+  return undefined;
+}

@@ -1,0 +1,123 @@
+import { appendFile, mkdir, stat } from 'node:fs/promises';
+import { dirname, isAbsolute, relative, resolve } from 'node:path';
+import { run } from '@nabla-build/exec';
+import { BuildError, type ToolchainRecipe, withContext } from '@nabla-build/model';
+import { substituteArgv } from './argv.js';
+import { buildEnv, removedVariables } from './env.js';
+import { matchHint, PhaseTracker } from './phases.js';
+
+export interface BuildToolchainOptions {
+  recipe: ToolchainRecipe;
+  /** The checked-out, patched toolchain tree (frankenlibc with its submodules). */
+  treeDir: string;
+  /** Substituted for `${jobs}` in the recipe's commands. */
+  jobs: number;
+  /** Every command's output is appended here; errors name it. */
+  logFile: string;
+  signal?: AbortSignal;
+  /** Each output line, as it arrives. */
+  onLine?: (line: string) => void;
+  /** Called when the log enters the next phase the recipe declares (phases only move forward). */
+  onPhase?: (phase: string, index: number, total: number) => void;
+  /** Extra environment for the commands (applied after scrubbing, before the recipe's own `env`). */
+  env?: Record<string, string | undefined>;
+}
+
+export interface BuildToolchainResult {
+  /** Absolute paths of the recipe's outputs, all verified to exist. */
+  outputs: string[];
+  /** Phases entered, in order. */
+  phases: string[];
+  durationMs: number;
+  logFile: string;
+}
+
+/**
+ * Runs a toolchain recipe's commands in its tree (`bash build.sh -k linux -j ${jobs} notests solo5`), then
+ * checks that every declared output exists.
+ *
+ * A failing command raises the CommandError of @nabla-build/exec (exit code, output tail, log path) with the
+ * recipe's hint for the failure signature found in the tail, prefixed with the recipe. Cancellation through
+ * `signal` stops the whole process group and raises CancelledError.
+ */
+export async function buildToolchain(opts: BuildToolchainOptions): Promise<BuildToolchainResult> {
+  const { recipe } = opts;
+  const started = Date.now();
+  const tree = resolve(opts.treeDir);
+  const subject = `building toolchain ${recipe.name} (${recipe.file})`;
+  await requireDirectory(tree, `${subject}: the tree`, recipe.file);
+  await mkdir(dirname(opts.logFile), { recursive: true });
+  const phases = new PhaseTracker(recipe.phases, opts.onPhase);
+  for (const [i, cmd] of recipe.commands.entries()) {
+    const where = `${recipe.file}: commands[${i}]`;
+    const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
+    const cwd = inside(tree, cmd.cwd, where);
+    const env = buildEnv({ extra: opts.env, recipeEnv: cmd.env, unset: cmd.unset });
+    await appendFile(
+      opts.logFile,
+      `# nabla-build: ${subject}, command ${i + 1}/${recipe.commands.length} in ${cwd}; removed from the environment: ${removedVariables(env).join(' ') || '(nothing)'}\n`,
+    );
+    const [command, ...args] = argv as [string, ...string[]];
+    try {
+      await run(command, args, {
+        cwd,
+        env,
+        logFile: opts.logFile,
+        tailLines: 40,
+        ...(opts.signal ? { signal: opts.signal } : {}),
+        onLine: (line) => {
+          phases.line(line);
+          opts.onLine?.(line);
+        },
+        hintFor: (tail) => matchHint(recipe.hints, tail),
+      });
+    } catch (err) {
+      // CommandError (with its hint, tail and log) or CancelledError, prefixed with what was being built.
+      throw withContext(err, subject);
+    }
+  }
+  const outputs: string[] = [];
+  for (const out of recipe.outputs) {
+    const abs = inside(tree, out, `${recipe.file}: outputs`);
+    try {
+      await stat(abs);
+    } catch {
+      throw new BuildError(
+        'toolchain.output-missing',
+        `${subject}: the build succeeded but did not produce ${out} (expected at ${abs})`,
+        {
+          where: recipe.file,
+          logPath: opts.logFile,
+          hint: `read the end of ${opts.logFile}; if the output moved upstream, update \`outputs\` in ${recipe.file}`,
+        },
+      );
+    }
+    outputs.push(abs);
+  }
+  return { outputs, phases: [...phases.reached], durationMs: Date.now() - started, logFile: opts.logFile };
+}
+
+/** `rel` resolved under `root`; a recipe path leaving the tree is a recipe error. */
+export function inside(root: string, rel: string, where: string): string {
+  const abs = resolve(root, rel);
+  const r = relative(root, abs);
+  if (r.startsWith('..') || isAbsolute(r)) {
+    throw new BuildError('recipe.path-escapes', `${where}: path ${rel} leaves the build tree ${root}`, { where });
+  }
+  return abs;
+}
+
+export async function requireDirectory(dir: string, what: string, where: string): Promise<void> {
+  let ok = false;
+  try {
+    ok = (await stat(dir)).isDirectory();
+  } catch {
+    ok = false;
+  }
+  if (!ok) {
+    throw new BuildError('build.tree-missing', `${what} ${dir} does not exist or is not a directory`, {
+      where,
+      hint: 'run `nabla-build fetch` for the target first',
+    });
+  }
+}

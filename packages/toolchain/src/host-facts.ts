@@ -1,0 +1,37 @@
+import { machine } from 'node:os';
+import { CommandError, run } from '@nabla-build/exec';
+import { BuildError, type HostFacts } from '@nabla-build/model';
+
+let cached: Promise<HostFacts> | undefined;
+
+/**
+ * Facts about the build host that change native outputs (they are part of toolchain and package keys):
+ * the machine (`uname -m`, e.g. `x86_64`) and the first line of `cc --version`. Computed once per process.
+ */
+export function hostFacts(): Promise<HostFacts> {
+  cached ??= probe().catch((err) => {
+    cached = undefined;
+    throw err;
+  });
+  return cached;
+}
+
+async function probe(): Promise<HostFacts> {
+  let out: string;
+  try {
+    out = (await run('cc', ['--version'], { cwd: process.cwd(), env: { LC_ALL: 'C' } })).stdout;
+  } catch (err) {
+    if (err instanceof CommandError) {
+      throw new BuildError(
+        'host.no-cc',
+        `cannot identify the host C compiler: \`cc --version\` failed (${err.message})`,
+        {
+          hint: 'install gcc (apt-get install gcc libc6-dev), then `nabla-build doctor`',
+          cause: err,
+        },
+      );
+    }
+    throw err;
+  }
+  return { arch: machine(), cc: out.split('\n')[0]?.trim() ?? '' };
+}

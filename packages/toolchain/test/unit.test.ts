@@ -1,0 +1,109 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: recipe commands spell their placeholder ${jobs} literally.
+import { UsageError } from '@nabla-build/model';
+import { describe, expect, it } from 'vitest';
+import { buildEnv, matchHint, PhaseTracker, SCRUBBED_ENV, substituteArgv } from '../src/index.js';
+
+describe('substituteArgv', () => {
+  it('replaces ${jobs} anywhere in an argument', () => {
+    expect(substituteArgv(['bash', 'build.sh', '-j', '${jobs}', 'JOBS=${jobs}x'], { jobs: 6 }, 'r.yaml')).toEqual([
+      'bash',
+      'build.sh',
+      '-j',
+      '6',
+      'JOBS=6x',
+    ]);
+  });
+
+  it('rejects any other placeholder, naming the recipe', () => {
+    expect(() => substituteArgv(['make', '-j${job}'], { jobs: 2 }, 'recipes/x.yaml: commands[0]')).toThrow(UsageError);
+    try {
+      substituteArgv(['make', '-j${job}'], { jobs: 2 }, 'recipes/x.yaml: commands[0]');
+    } catch (e) {
+      expect((e as UsageError).where).toBe('recipes/x.yaml: commands[0]');
+      expect((e as UsageError).message).toContain('${job}');
+    }
+  });
+});
+
+describe('buildEnv', () => {
+  it('removes inherited compiler, flag and make variables, and forces the C locale', () => {
+    const env = buildEnv({ base: { PATH: '/usr/bin', CC: 'clang', MAKEFLAGS: '-j8' } });
+    for (const k of ['CC', 'CXX', 'CFLAGS', 'CPPFLAGS', 'CXXFLAGS', 'LDFLAGS', 'MAKEFLAGS', 'MFLAGS', 'MAKELEVEL']) {
+      expect(k in env && env[k] === undefined).toBe(true);
+    }
+    expect(SCRUBBED_ENV).toContain('CPP');
+    expect(env.LC_ALL).toBe('C');
+    expect(env.PATH).toBeUndefined();
+  });
+
+  it('prepends PATH, applies caller and recipe env, then the recipe unset list last', () => {
+    const env = buildEnv({
+      base: { PATH: '/usr/bin:/bin' },
+      pathPrepend: ['/t/rump/bin'],
+      extra: { ARCH: 'amd64', KEEP: '1' },
+      recipeEnv: { CC: 'x86_64-rumprun-linux-cc' },
+      unset: ['ARCH'],
+    });
+    expect(env.PATH).toBe('/t/rump/bin:/usr/bin:/bin');
+    expect(env.CC).toBe('x86_64-rumprun-linux-cc');
+    expect(env.KEEP).toBe('1');
+    expect('ARCH' in env && env.ARCH === undefined).toBe(true);
+  });
+});
+
+describe('PhaseTracker', () => {
+  const phases = [
+    { match: 'configure\\.sh', phase: 'solo5' },
+    { match: 'buildrump\\.sh', phase: 'buildrump' },
+    { match: 'libc\\.a', phase: 'libc' },
+    { match: 'make.* -C tests', phase: 'tests' },
+  ];
+
+  it('moves forward only, reporting each phase once and in recipe order', () => {
+    const seen: [string, number, number][] = [];
+    const t = new PhaseTracker(phases, (p, i, n) => seen.push([p, i, n]));
+    for (const l of [
+      '+ cd solo5 && ./configure.sh',
+      'CC x',
+      '+ ./buildrump/buildrump.sh -j 2',
+      './configure.sh again',
+      '+ ar cr libc.a',
+      'libc.a again',
+      '+ make -j 2 -C tests',
+    ])
+      t.line(l);
+    expect(seen).toEqual([
+      ['solo5', 0, 4],
+      ['buildrump', 1, 4],
+      ['libc', 2, 4],
+      ['tests', 3, 4],
+    ]);
+    expect(t.reached).toEqual(['solo5', 'buildrump', 'libc', 'tests']);
+    expect(t.current).toBe('tests');
+  });
+
+  it('may skip phases the log never announces', () => {
+    const t = new PhaseTracker(phases);
+    t.line('+ ./buildrump/buildrump.sh');
+    t.line('+ make -C tests');
+    expect(t.reached).toEqual(['buildrump', 'tests']);
+  });
+});
+
+describe('matchHint', () => {
+  const hints = [
+    { match: "Only 'gcc' 4.x\\+ is supported", hint: 'gcc' },
+    { match: 'seccomp\\.h|libseccomp', hint: 'seccomp' },
+  ];
+
+  it('prefers the match nearest the end of the tail', () => {
+    expect(
+      matchHint(hints, ['warning: libseccomp is old', "./configure.sh: error: Only 'gcc' 4.x+ is supported on Linux"]),
+    ).toBe('gcc');
+    expect(matchHint(hints, ["Only 'gcc' 4.x+ is supported", 'fatal error: seccomp.h: No such file'])).toBe('seccomp');
+  });
+
+  it('returns undefined when nothing matches', () => {
+    expect(matchHint(hints, ['make: *** [x] Error 1'])).toBeUndefined();
+  });
+});
