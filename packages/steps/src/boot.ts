@@ -88,7 +88,9 @@ export async function bootCommand(o: BootOptions): Promise<string> {
 /** Boots the image with its recipe's smoke check. */
 export async function smokeImage(o: BootOptions & { spec: SmokeSpec }): Promise<SmokeResult> {
   const launch = await prepare({ ...o, args: o.args ?? o.spec.args });
-  const needsNet = o.net ?? Boolean(o.spec.probe);
+  // Real frankenlibc unikernels declare a `tap` device and the tender refuses to start without it; creating
+  // one needs root. So: a network whenever we can make one, or when a TCP probe needs it (and fails clearly).
+  const needsNet = o.net ?? (Boolean(o.spec.probe) || process.getuid?.() === 0);
   try {
     return await withNet({ ...o, net: needsNet }, (net) => runSmoke({ ...launch, spec: o.spec, ...(net ? { net } : {}) }));
   } finally {

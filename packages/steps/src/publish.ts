@@ -1,3 +1,4 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
 import { BuildError, type TargetRecipe } from '@nabla-build/model';
@@ -49,7 +50,10 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
         const toolchain = [...ctx.deps.values()].find((d) => d.step.kind === 'toolchain') as CompletedStep;
         const tender = join(toolchain.dir, (toolchain.result as ToolchainResult).tree, 'solo5/tenders/spt/solo5-spt');
         ctx.phase('smoke boot before push');
-        const r = await smokeImage({ layoutDir: layout, tender, workDir: join(env.cacheDir, 'tmp', `smoke-${step.key.slice(0, 12)}-${process.pid}`), spec: target.smoke, signal: ctx.signal, logFile: ctx.logFile, onOutput: ctx.output });
+        const workDir = join(env.cacheDir, 'tmp', `smoke-${step.key.slice(0, 12)}-${process.pid}`);
+        const r = await smokeImage({ layoutDir: layout, tender, workDir, spec: target.smoke, signal: ctx.signal, logFile: ctx.logFile, onOutput: ctx.output }).finally(() =>
+          rm(workDir, { recursive: true, force: true }),
+        );
         if (!r.passed)
           throw new BuildError('publish.smoke-failed', `smoke test of ${step.subject} failed, so it was not pushed: ${r.reason}`, {
             where: target.file,

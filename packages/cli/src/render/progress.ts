@@ -34,7 +34,7 @@ export class Progress {
           this.tasks.set(step.id, task as never);
           const outcome = await d.promise;
           if (outcome.kind === 'cached') task.title = `${title(step)} (cached)`;
-          else if (outcome.kind === 'unused') task.skip(`${title(step)} (not needed)`);
+          else if (outcome.kind === 'unused') task.skip('not needed: a later step is cached');
           else if (outcome.kind === 'failed') throw outcome.error instanceof Error ? new Error(outcome.error.message) : new Error(String(outcome.error));
           else task.title = `${title(step)}${outcome.note ? ` (${outcome.note})` : ''}`;
         },

@@ -1,0 +1,52 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createFixtureUpstreams, type FixtureUpstreams } from '@nabla-build/testing';
+import { type CliResult, cli } from './helpers.js';
+
+/** Fixture upstreams plus a CLI runner pointed at them (through the user config, like a user would). */
+export interface FixtureWorld {
+  upstreams: FixtureUpstreams;
+  /** A fresh, empty cache directory. */
+  newCache(): string;
+  /** Runs nabla-build with the fixture config; `trace` collects every command nabla-build spawned. */
+  run(args: string[], opts?: { cache?: string; env?: Record<string, string | undefined>; trace?: string }): Promise<CliResult>;
+  /** Commands recorded in a trace file, one JSON object per line. */
+  traced(trace: string): { command: string; args: string[] }[];
+}
+
+export async function fixtureWorld(): Promise<FixtureWorld> {
+  const root = mkdtempSync(join(tmpdir(), 'nb-e2e-'));
+  const upstreams = await createFixtureUpstreams(join(root, 'upstreams'));
+  let n = 0;
+  return {
+    upstreams,
+    newCache: () => join(root, `cache-${n++}`),
+    run: (args, opts = {}) =>
+      cli(opts.cache ? [...args, '--cache-dir', opts.cache] : args, {
+        env: {
+          NABLA_BUILD_CONFIG: upstreams.configFile,
+          ...(opts.trace ? { NABLA_BUILD_TRACE_EXEC: opts.trace } : {}),
+          ...opts.env,
+        },
+      }),
+    traced: (trace) => {
+      let text = '';
+      try {
+        text = readFileSync(trace, 'utf8');
+      } catch {
+        return [];
+      }
+      return text
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { command: string; args: string[] });
+    },
+  };
+}
+
+export function emptyFile(dir: string, name: string): string {
+  const p = join(dir, name);
+  writeFileSync(p, '');
+  return p;
+}
