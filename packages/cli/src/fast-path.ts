@@ -28,6 +28,9 @@ export interface SimpleBuild {
 
 const TARGET = /^[a-z0-9][a-z0-9._-]*$/;
 
+/** The variables the CLI reads that can change a plan (tracing and this check's own switch cannot). */
+const PLAN_ENV = ['NABLA_BUILD_CONFIG', 'NABLA_BUILD_RECIPES', 'NABLA_BUILD_MIRRORS', 'NABLA_BUILD_CACHE', 'SOURCE_DATE_EPOCH', 'PATH'];
+
 /** The argv main() was called with (stamps are only written for command lines the fast path can read). */
 export const invocation: { argv: string[] } = { argv: [] };
 const COMMANDS = new Set(['list', 'plan', 'fetch', 'lock', 'doctor', 'run', 'test', 'runtime', 'clean', 'schema', 'help']);
@@ -76,7 +79,7 @@ export function fingerprint(b: SimpleBuild, env: NodeJS.ProcessEnv = process.env
     }
     addTree(add, join(b.recipesDir, '..', 'patches'), 'patches');
     add('config', existsSync(b.configPath) ? readFileSync(b.configPath) : '');
-    for (const k of Object.keys(env).sort()) if (k.startsWith('NABLA_BUILD_') || k === 'SOURCE_DATE_EPOCH') add(`env:${k}`, env[k] ?? '');
+    for (const k of PLAN_ENV) add(`env:${k}`, env[k] ?? '');
     add('cc', identity(which('cc', env.PATH ?? '')));
     add('node', `${process.version} zlib ${process.versions.zlib}`);
     add('self', selfIdentity());
