@@ -1,0 +1,128 @@
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emptyFile, type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { repoRoot } from './helpers.js';
+
+let world: FixtureWorld;
+beforeAll(async () => {
+  world = await fixtureWorld();
+});
+afterAll(async () => {
+  await world?.upstreams.close();
+});
+
+/** A copy of recipes/ and patches/ for a test to edit. */
+function projectCopy(): { recipes: string; patches: string } {
+  const root = mkdtempSync(join(tmpdir(), 'nb-project-'));
+  cpSync(join(repoRoot, 'recipes'), join(root, 'recipes'), { recursive: true });
+  cpSync(join(repoRoot, 'patches'), join(root, 'patches'), { recursive: true });
+  return { recipes: join(root, 'recipes'), patches: join(root, 'patches') };
+}
+
+const trace = () => emptyFile(mkdtempSync(join(tmpdir(), 'nb-trace-')), 'trace');
+const kinds = (cmds: { command: string; args: string[] }[]) => ({
+  toolchain: cmds.filter((c) => c.args.includes('build.sh')).length,
+  make: cmds.filter((c) => c.command === 'make').length,
+});
+
+function imageDigests(cache: string): Record<string, string> {
+  const dir = join(cache, 'steps', 'image');
+  const out: Record<string, string> = {};
+  for (const d of readdirSync(dir)) {
+    const m = JSON.parse(readFileSync(join(dir, d, 'entry.json'), 'utf8')) as { result: { manifestDigest: string } };
+    out[d] = m.result.manifestDigest;
+  }
+  return out;
+}
+
+describe('the content-addressed cache', () => {
+  it('touching one toolchain patch rebuilds the toolchain and dependent packages; an image env value rebuilds only images', async () => {
+    const p = projectCopy();
+    const cache = world.newCache();
+    const args = ['python3', 'redis', '--no-load', '--recipes', p.recipes];
+    expect((await world.run(args, { cache })).exitCode).toBe(0);
+
+    // A patch's header (not its hunks) changes: its digest changes, so the toolchain chain reruns.
+    const patch = join(p.patches, 'solo5', readdirSync(join(p.patches, 'solo5'))[0] as string);
+    writeFileSync(patch, readFileSync(patch, 'utf8').replace('Subject: [PATCH]', 'Subject: [PATCH] (reworded)'));
+    const t1 = trace();
+    const r1 = await world.run(args, { cache, trace: t1, env: { NABLA_BUILD_NO_FAST_PATH: '1' } });
+    expect(r1.exitCode, r1.stderr).toBe(0);
+    expect(kinds(world.traced(t1)).toolchain).toBe(1);
+    expect(kinds(world.traced(t1)).make).toBeGreaterThanOrEqual(2);
+
+    // An image env value: no native command at all, and only python3's image is new.
+    const before = imageDigests(cache);
+    const py = join(p.recipes, 'python3.yaml');
+    writeFileSync(py, readFileSync(py, 'utf8').replace("PYTHONHASHSEED: '1'", "PYTHONHASHSEED: '0'"));
+    const t2 = trace();
+    const r2 = await world.run(args, { cache, trace: t2 });
+    expect(r2.exitCode, r2.stderr).toBe(0);
+    expect(kinds(world.traced(t2))).toEqual({ toolchain: 0, make: 0 });
+    const after = imageDigests(cache);
+    expect(Object.keys(after).filter((k) => !(k in before)).map((k) => k.replace(/-[0-9a-f]{32}$/, ''))).toEqual(['python3']);
+  });
+
+  it('a corrupted cache entry is detected and rebuilt', async () => {
+    const cache = world.newCache();
+    expect((await world.run(['redis', '--no-load'], { cache })).exitCode).toBe(0);
+    const pkgDir = join(cache, 'steps', 'package', readdirSync(join(cache, 'steps', 'package')).find((d) => d.startsWith('redis-')) as string);
+    const bin = join(pkgDir, 'out', 'redis.nabla');
+    const original = readFileSync(bin);
+    writeFileSync(bin, Buffer.concat([original, Buffer.from('tampered')]));
+    // The image is intact, so only an input check finds it: change the image to force reading the package.
+    const imgDir = join(cache, 'steps', 'image');
+    const img = join(imgDir, readdirSync(imgDir)[0] as string, 'oci', 'index.json');
+    writeFileSync(img, '{}');
+    const t = trace();
+    const r = await world.run(['redis', '--no-load'], { cache, trace: t, env: { NABLA_BUILD_NO_FAST_PATH: '1' } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(kinds(world.traced(t)).make).toBeGreaterThan(0);
+    expect(readFileSync(bin)).toEqual(original);
+  });
+
+  it('two processes on one cache both succeed and build the shared toolchain once', async () => {
+    const cache = world.newCache();
+    const t = trace();
+    const [a, b] = await Promise.all([
+      world.run(['hello', '--no-load'], { cache, trace: t }),
+      world.run(['solo5-hello', '--no-load'], { cache, trace: t }),
+    ]);
+    expect(a.exitCode, a.stderr).toBe(0);
+    expect(b.exitCode, b.stderr).toBe(0);
+    expect(kinds(world.traced(t)).toolchain).toBe(1);
+  });
+
+  it('killing a build mid-way and rerunning it completes with the same artifacts as an uninterrupted build', async () => {
+    const reference = world.newCache();
+    expect((await world.run(['python3', '--no-load'], { cache: reference })).exitCode).toBe(0);
+    const cache = world.newCache();
+    for (const [signal, phase] of [['SIGINT', 'buildrump'], ['SIGKILL', 'platform']] as const) {
+      const child = execa(process.execPath, [join(repoRoot, 'packages/cli/bin/nabla-build.js'), 'python3', '--no-load', '--cache-dir', cache], {
+        env: { CI: 'true', NABLA_BUILD_CONFIG: world.upstreams.configFile, NABLA_FIXTURE_SLEEP: `${phase}:30` },
+        reject: false,
+      });
+      // Wait until the fixture build.sh sleeps in the phase, then stop nabla-build.
+      for (let i = 0; i < 200; i++) {
+        const ps = await execa('ps', ['-eo', 'args']);
+        if (ps.stdout.includes(`nabla-fixture-sleep:${cache}`)) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      child.kill(signal);
+      const r = await child;
+      if (signal === 'SIGINT') expect(r.exitCode).toBe(130);
+      await new Promise((r) => setTimeout(r, 300));
+      // SIGKILL cannot clean up: the orphaned build keeps sleeping; end it the way a user would (our own PIDs only).
+      const left = await execa('pgrep', ['-f', `nabla-fixture-sleep:${cache}`], { reject: false });
+      for (const pid of left.stdout.split('\n').filter(Boolean)) process.kill(Number(pid), 'SIGKILL');
+    }
+    const r = await world.run(['python3', '--no-load'], { cache });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const pkg = (c: string) => join(c, 'steps', 'package', readdirSync(join(c, 'steps', 'package')).find((d) => d.startsWith('python3-')) as string, 'out');
+    expect(readFileSync(join(pkg(cache), 'python3.nabla')).length).toBeGreaterThan(0);
+    expect(readdirSync(join(pkg(cache), 'python3.5')).sort()).toEqual(readdirSync(join(pkg(reference), 'python3.5')).sort());
+  });
+});
