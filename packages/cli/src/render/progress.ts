@@ -1,6 +1,6 @@
 import type { EngineEvent } from '@nabla-build/engine';
 import type { BuildPlan, PlanStep } from '@nabla-build/model';
-import { Listr, type ListrTask, ProcessOutput } from 'listr2';
+import { Listr, ListrLogger, ListrLogLevels, type ListrTask, ProcessOutput } from 'listr2';
 
 type Outcome = { kind: 'cached' | 'done'; note?: string } | { kind: 'failed'; error: unknown } | { kind: 'unused' };
 
@@ -48,7 +48,8 @@ export class Progress {
       fallbackRenderer: 'simple',
       fallbackRendererCondition: () => plain,
       rendererOptions: { processOutput: output, collapseSubtasks: false, collapseErrors: true, showErrorMessage: false },
-      fallbackRendererOptions: { processOutput: output },
+      // The simple renderer writes through a logger; give it one whose "stdout" is stderr too.
+      fallbackRendererOptions: { logger: new ListrLogger({ processOutput: output, toStderr: Object.values(ListrLogLevels) }) },
     } as never);
     this.listr = listr.run().catch(() => undefined);
   }
