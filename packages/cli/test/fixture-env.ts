@@ -23,7 +23,7 @@ export async function fixtureWorld(): Promise<FixtureWorld> {
     upstreams,
     newCache: () => join(root, `cache-${n++}`),
     run: (args, opts = {}) =>
-      cli(opts.cache ? [...args, '--cache-dir', opts.cache] : args, {
+      cli(opts.cache ? ['--cache-dir', opts.cache, ...args] : args, {
         env: {
           NABLA_BUILD_CONFIG: upstreams.configFile,
           ...(opts.trace ? { NABLA_BUILD_TRACE_EXEC: opts.trace } : {}),
