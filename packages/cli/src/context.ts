@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Lockfile, MirrorRule, RecipeSet } from '@nabla-build/model';
 import { emptyConfig, loadConfig, loadRecipes, type UserConfig } from '@nabla-build/recipes';
-import { mirrorsFromEnv, parseMirrorSpec, readLockfile } from '@nabla-build/sources';
+import { mirrorsFromEnv, parseMirrorSpec, readLockfile, validateMirrorRules } from '@nabla-build/sources';
 
 /** Global options, as yargs parses them. Read once here; nothing below the CLI reads env or flags. */
 export interface GlobalArgs {
@@ -73,6 +73,8 @@ export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = proce
 export async function loadProject(args: GlobalArgs): Promise<Project> {
   const settings = resolveSettings(args);
   const recipes = loadRecipes(settings.recipesDir, settings.patchesDir);
+  // Mirror rules are checked before anything runs (local paths need `allowLocal`).
+  validateMirrorRules(settings.mirrors, { allowLocal: settings.config.allowLocal });
   const lock = settings.unlocked ? undefined : await readLockfile(settings.lockPath);
   return { settings, recipes, lock };
 }

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { StepExecutor } from '@nabla-build/engine';
 import { type GitSourceSpec, UsageError } from '@nabla-build/model';
-import { applySeries, listSeries } from '@nabla-build/patches';
+import { applySeries, listSeries, PatchError } from '@nabla-build/patches';
 import { checkoutGit, fetchGit } from '@nabla-build/sources';
 import type { StepEnvironment, TreeResult } from './environment.js';
 import { findSource } from './fetch.js';
@@ -31,7 +31,12 @@ export function patchExecutor(env: StepEnvironment): StepExecutor {
         if (patches.length === 0 && s.from === 'project')
           throw new UsageError('patch.empty-series', `patch series ${dir} has no *.patch files`, { hint: 'remove the series from the recipe or add the patches' });
         ctx.phase(`patches ${s.from === 'upstream' ? `${treeName}:${s.dir}` : `patches/${s.dir}`}`);
-        const r = await applySeries(tree, { patches, applyIn: s.applyIn, strip: s.strip, maxFuzz: s.maxFuzz, maxOffset: s.maxOffset }, { logFile: ctx.logFile, signal: ctx.signal });
+        const r = await applySeries(tree, { patches, applyIn: s.applyIn, strip: s.strip, maxFuzz: s.maxFuzz, maxOffset: s.maxOffset }, { logFile: ctx.logFile, signal: ctx.signal }).catch((err: unknown) => {
+          // A patch file that is not a patch is bad input (exit 2), not a build failure.
+          if (err instanceof PatchError && err.kind === 'malformed')
+            throw new UsageError('patch.malformed', err.message, { where: err.patchPath, hint: 'regenerate the patch with `git diff` or `diff -u`' });
+          throw err;
+        });
         for (const p of r) {
           applied.push({ name: p.name, status: p.status });
           ctx.output(`${p.status.padEnd(15)} ${p.name}`);

@@ -52,6 +52,13 @@ export async function build(args: BuildArgs): Promise<number> {
   if (args.push && !registry) throw new UsageError('usage', '--push needs a destination', { hint: 'add --registry <host> and/or --namespace <user>, or set them in the config' });
   const explicit = args.load !== undefined || args.push || (args.output?.length ?? 0) > 0;
   const load = args.load ?? (!explicit && (await dockerReachable()));
+  // Catch a bad tag, registry or namespace now, not after the build.
+  const { imageName, imageTags } = await import('@nabla-build/plan');
+  imageTags('1.0.0', '0'.repeat(64), { extraTags: args.tag ?? [] });
+  if (args.push) {
+    const { parseReference } = await import('@nabla-build/registry');
+    parseReference(`${imageName('lkl-nabla-check-base', { ...(registry ? { registry } : {}), ...(namespace ? { namespace } : {}) })}:latest`);
+  }
   const publish = {
     load,
     push: args.push ?? false,
