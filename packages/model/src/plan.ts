@@ -69,4 +69,10 @@ export interface HostFacts {
   arch: string;
   /** First line of `cc --version`. */
   cc: string;
+  /**
+   * `canonical`: native builds run with their trees mounted at fixed paths (/mnt/nabla-build/...), so
+   * binaries do not depend on the cache directory; `host`: they run where they are (not reproducible across
+   * cache directories). A toolchain built one way only works for packages built the same way.
+   */
+  buildRoot: 'canonical' | 'host';
 }

@@ -12,7 +12,7 @@ function input(recipes: RecipeSet, patch = 'p1', targets = ['python3']): PlanInp
     targets,
     lock: undefined,
     overrides: {},
-    host: { arch: 'x86_64', cc: 'gcc (Debian 12.2.0-14) 12.2.0' },
+    host: { arch: 'x86_64', cc: 'gcc (Debian 12.2.0-14) 12.2.0', buildRoot: 'canonical' },
     projectPatchDigests: { solo5: patch },
     sourceDateEpoch: 1600000000,
     publish: { load: true, push: false, outputs: [], naming: { extraTags: [] } },

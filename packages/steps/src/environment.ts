@@ -47,6 +47,8 @@ export interface TreeResult {
 export interface ToolchainResult {
   tree: string;
   sourceEpoch: number;
+  /** Built in the canonical build root: packages must be built there too. */
+  canonical?: boolean;
 }
 
 export interface PackageResult {

@@ -45,6 +45,7 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
           target,
           treeDir: work,
           toolchainDir: toolchainTree,
+          ...((toolchain.result as ToolchainResult).canonical ? { canonical: { toolchain: toolchainTree, work } } : {}),
           tarballs,
           jobs: ctx.jobs,
           logFile: ctx.logFile,

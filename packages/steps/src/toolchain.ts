@@ -7,10 +7,11 @@ import type { StepEnvironment, ToolchainResult, TreeResult } from './environment
 import { existsSync } from 'node:fs';
 
 /**
- * Builds the toolchain in its own, content-keyed directory. The wrappers in rump/bin hold absolute paths, so
- * this directory is the toolchain's final home: it is never moved, and a finished entry is never built in
- * again (its key changes with any input). An interrupted attempt is resumed in place: build.sh reuses
- * rumpobj/ and always recreates rump/.
+ * Builds the toolchain in its own, content-keyed directory, mounted at a fixed path (/mnt/nabla-build/toolchain)
+ * in a private mount namespace when the host allows it, so the absolute paths build.sh writes into the rump/bin
+ * wrappers and the debug info of every binary are the same in any cache directory on any machine. Packages are
+ * then built in the same canonical root. A finished entry is never built in again (its key changes with any
+ * input); an interrupted attempt is resumed in place: build.sh reuses rumpobj/ and always recreates rump/.
  */
 export function toolchainExecutor(env: StepEnvironment): StepExecutor {
   return {
@@ -24,16 +25,18 @@ export function toolchainExecutor(env: StepEnvironment): StepExecutor {
         ctx.phase('copying the prepared tree');
         await copyTree(join(prepared.dir, (prepared.result as TreeResult).tree), tree, ctx.signal, ctx.logFile);
       }
-      await buildToolchain({
+      const built = await buildToolchain({
         recipe,
         treeDir: tree,
+        ...(step.inputs.host && (step.inputs.host as { buildRoot?: string }).buildRoot === 'canonical' ? { canonical: { toolchain: tree } } : {}),
         jobs: ctx.jobs,
         logFile: ctx.logFile,
         signal: ctx.signal,
         onLine: ctx.output,
         onPhase: ctx.phase,
       });
-      const result: ToolchainResult = { tree: 'tree', sourceEpoch: (prepared.result as TreeResult).sourceEpoch };
+      if (!built.canonical) ctx.output('warning: built outside a canonical build root: binaries embed this cache path (not reproducible across cache directories)');
+      const result: ToolchainResult = { tree: 'tree', sourceEpoch: (prepared.result as TreeResult).sourceEpoch, canonical: built.canonical };
       return { roots: recipe.outputs.map((o) => join('tree', o)), result };
     },
   };

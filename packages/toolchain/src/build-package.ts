@@ -1,10 +1,16 @@
 import { constants } from 'node:fs';
 import { appendFile, chmod, copyFile, mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { run } from '@nabla-build/exec';
 import { BuildError, type TargetRecipe, UsageError, withContext } from '@nabla-build/model';
 import { substituteArgv } from './argv.js';
 import { inside, requireDirectory } from './build-toolchain.js';
+import {
+  CANONICAL_ROOT,
+  CANONICAL_TOOLCHAIN,
+  CANONICAL_WORK,
+  type CanonicalMount,
+  openBuildRoot,
+} from './canonical-root.js';
 import { buildEnv, removedVariables } from './env.js';
 
 /** A verified tarball from the download cache, and where the package Makefile expects it. */
@@ -33,6 +39,16 @@ export interface BuildPackageOptions {
   onLine?: (line: string) => void;
   /** Extra environment (applied after scrubbing, before the recipe command's own `env` and `unset`). */
   env?: Record<string, string | undefined>;
+  /**
+   * Build in a canonical build root: `toolchain` (the host directory of the toolchain tree, normally
+   * `toolchainDir`) is mounted at /mnt/nabla-build/toolchain and `work` (the package tree, normally `treeDir`)
+   * at /mnt/nabla-build/work; the commands run there with /mnt/nabla-build/toolchain/rump/bin first on PATH.
+   * Without `work`, `treeDir` must be inside the toolchain tree (targets built in it, like hello). config.mk
+   * and the tarballs are written on the host paths (the same files). Needed for a toolchain built with
+   * buildToolchain's `canonical`, whose wrappers name /mnt/nabla-build/toolchain. Where the host cannot enter
+   * a root (canonicalRootSupport() is `none`) the build runs as without this option (`canonical: false`).
+   */
+  canonical?: { toolchain: string; work?: string };
 }
 
 export interface BuildPackageResult {
@@ -42,6 +58,12 @@ export interface BuildPackageResult {
   placed: string[];
   durationMs: number;
   logFile: string;
+  /**
+   * Whether the commands ran in a canonical build root (true also when `canonical` was asked for and the
+   * recipe has no command). `false`: the binaries hold this cache directory's paths, so builds of the same
+   * inputs in two cache directories differ.
+   */
+  canonical: boolean;
 }
 
 const MAKE_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -59,7 +81,11 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
   const subject = `building ${target.name} (${target.file})`;
   await requireDirectory(tree, `${subject}: the package tree`, target.file);
   await mkdir(dirname(opts.logFile), { recursive: true });
-  const result: BuildPackageResult = { placed: [], durationMs: 0, logFile: opts.logFile };
+  const result: BuildPackageResult = { placed: [], durationMs: 0, logFile: opts.logFile, canonical: false };
+  const wanted: CanonicalMount[] | undefined = opts.canonical && [
+    { host: opts.canonical.toolchain, canonical: CANONICAL_TOOLCHAIN },
+    ...(opts.canonical.work ? [{ host: opts.canonical.work, canonical: CANONICAL_WORK }] : []),
+  ];
 
   const entries = Object.entries(target.build.configMk);
   if (entries.length > 0) {
@@ -102,26 +128,38 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
   }
 
   const bin = join(resolve(opts.toolchainDir), 'rump', 'bin');
-  if (target.build.commands.length > 0) await requireDirectory(bin, `${subject}: the toolchain's`, target.file);
+  if (target.build.commands.length === 0) {
+    // Nothing ran, so nothing recorded a host path.
+    result.canonical = opts.canonical !== undefined;
+    result.durationMs = Date.now() - started;
+    return result;
+  }
+  await requireDirectory(bin, `${subject}: the toolchain's`, target.file);
+  const root = await openBuildRoot(wanted, subject);
+  result.canonical = root.canonical;
+  root.path(tree); // the tree must be inside one of the canonical root's directories
+  // The PATH entry is the one the commands see: in a canonical root, /mnt/nabla-build/toolchain/rump/bin,
+  // where the wrappers of a canonically built toolchain find their headers and libraries.
+  const pathBin = root.path(bin);
   for (const [i, cmd] of target.build.commands.entries()) {
     const where = `${target.file}: build.commands[${i}]`;
     const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
     const cwd = inside(tree, cmd.cwd, where);
-    const env = buildEnv({ pathPrepend: [bin], extra: opts.env, recipeEnv: cmd.env, unset: cmd.unset });
+    const env = buildEnv({ pathPrepend: [pathBin], extra: opts.env, recipeEnv: cmd.env, unset: cmd.unset });
     await appendFile(
       opts.logFile,
-      `# nabla-build: ${subject}, command ${i + 1}/${target.build.commands.length} in ${cwd}; PATH starts with ${bin}; removed from the environment: ${removedVariables(env).join(' ') || '(nothing)'}\n`,
+      `# nabla-build: ${subject}, command ${i + 1}/${target.build.commands.length} in ${root.describe(cwd)}; PATH starts with ${pathBin}; removed from the environment: ${removedVariables(env).join(' ') || '(nothing)'}\n`,
     );
     const [command, ...args] = argv as [string, ...string[]];
     try {
-      await run(command, args, {
+      await root.run(command, args, {
         cwd,
         env,
         logFile: opts.logFile,
         tailLines: 40,
         ...(opts.signal ? { signal: opts.signal } : {}),
         ...(opts.onLine ? { onLine: opts.onLine } : {}),
-        hintFor: (tail) => packageHint(tail, target),
+        hintFor: (tail) => packageHint(tail, target, root.canonical),
       });
     } catch (err) {
       // CommandError (with its hint, tail and log) or CancelledError, prefixed with what was being built.
@@ -133,8 +171,10 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
 }
 
 /** Hints for failures every package build can hit. */
-function packageHint(tail: readonly string[], target: TargetRecipe): string | undefined {
+function packageHint(tail: readonly string[], target: TargetRecipe, canonical: boolean): string | undefined {
   const text = tail.join('\n');
+  if (!canonical && text.includes(`${CANONICAL_ROOT}/`))
+    return `the toolchain was built in a canonical build root (its wrappers name ${CANONICAL_TOOLCHAIN}), which this build could not enter: build the package with the \`canonical\` option on a host that supports it, or rebuild the toolchain without it (\`nabla-build build <target> --rebuild toolchain\`)`;
   if (/scripts\/fetch\.sh|download attempted|wget|curl: \(\d+\)/.test(text))
     return `the Makefile tried to download a file: a source it needs is missing from \`sources\` in ${target.file} (or its placeIn is wrong)`;
   if (/rumprun-linux-(cc|c\+\+|gcc|g\+\+)(: command)? not found|rumprun-linux-(cc|c\+\+).*No such file/.test(text))

@@ -1,8 +1,8 @@
 import { appendFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { run } from '@nabla-build/exec';
 import { BuildError, type ToolchainRecipe, withContext } from '@nabla-build/model';
 import { substituteArgv } from './argv.js';
+import { CANONICAL_TOOLCHAIN, openBuildRoot } from './canonical-root.js';
 import { buildEnv, removedVariables } from './env.js';
 import { matchHint, PhaseTracker } from './phases.js';
 
@@ -21,6 +21,15 @@ export interface BuildToolchainOptions {
   onPhase?: (phase: string, index: number, total: number) => void;
   /** Extra environment for the commands (applied after scrubbing, before the recipe's own `env`). */
   env?: Record<string, string | undefined>;
+  /**
+   * Build in a canonical build root: `toolchain` (the host directory of the toolchain tree, normally
+   * `treeDir`) is mounted at /mnt/nabla-build/toolchain and the commands run there, so the wrappers build.sh
+   * writes into rump/bin, and every path compiled into the toolchain, name /mnt/nabla-build/toolchain whatever
+   * the cache directory. Such a toolchain only works in a canonical root: build packages with it through
+   * buildPackage's `canonical` too. Where the host cannot enter one (canonicalRootSupport() is `none`) the
+   * build runs as without this option and the result says `canonical: false`.
+   */
+  canonical?: { toolchain: string };
 }
 
 export interface BuildToolchainResult {
@@ -30,6 +39,12 @@ export interface BuildToolchainResult {
   phases: string[];
   durationMs: number;
   logFile: string;
+  /**
+   * Whether the commands ran in a canonical build root (only with the `canonical` option, on a host that
+   * supports it). `false`: the outputs hold this cache directory's paths, so builds of the same inputs in two
+   * cache directories differ.
+   */
+  canonical: boolean;
 }
 
 /**
@@ -39,6 +54,9 @@ export interface BuildToolchainResult {
  * A failing command raises the CommandError of @nabla-build/exec (exit code, output tail, log path) with the
  * recipe's hint for the failure signature found in the tail, prefixed with the recipe. Cancellation through
  * `signal` stops the whole process group and raises CancelledError.
+ *
+ * With `canonical`, the commands run in a canonical build root (see canonical-root.ts) where the host
+ * supports one; the outputs are verified, and returned, as host paths either way.
  */
 export async function buildToolchain(opts: BuildToolchainOptions): Promise<BuildToolchainResult> {
   const { recipe } = opts;
@@ -48,6 +66,11 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
   await requireDirectory(tree, `${subject}: the tree`, recipe.file);
   await mkdir(dirname(opts.logFile), { recursive: true });
   const phases = new PhaseTracker(recipe.phases, opts.onPhase);
+  const root = await openBuildRoot(
+    opts.canonical && [{ host: opts.canonical.toolchain, canonical: CANONICAL_TOOLCHAIN }],
+    subject,
+  );
+  root.path(tree); // the tree must be inside the canonical root's toolchain directory
   for (const [i, cmd] of recipe.commands.entries()) {
     const where = `${recipe.file}: commands[${i}]`;
     const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
@@ -55,11 +78,11 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
     const env = buildEnv({ extra: opts.env, recipeEnv: cmd.env, unset: cmd.unset });
     await appendFile(
       opts.logFile,
-      `# nabla-build: ${subject}, command ${i + 1}/${recipe.commands.length} in ${cwd}; removed from the environment: ${removedVariables(env).join(' ') || '(nothing)'}\n`,
+      `# nabla-build: ${subject}, command ${i + 1}/${recipe.commands.length} in ${root.describe(cwd)}; removed from the environment: ${removedVariables(env).join(' ') || '(nothing)'}\n`,
     );
     const [command, ...args] = argv as [string, ...string[]];
     try {
-      await run(command, args, {
+      await root.run(command, args, {
         cwd,
         env,
         logFile: opts.logFile,
@@ -94,7 +117,13 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
     }
     outputs.push(abs);
   }
-  return { outputs, phases: [...phases.reached], durationMs: Date.now() - started, logFile: opts.logFile };
+  return {
+    outputs,
+    phases: [...phases.reached],
+    durationMs: Date.now() - started,
+    logFile: opts.logFile,
+    canonical: root.canonical,
+  };
 }
 
 /** `rel` resolved under `root`; a recipe path leaving the tree is a recipe error. */

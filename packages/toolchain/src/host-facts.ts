@@ -1,12 +1,14 @@
 import { machine } from 'node:os';
 import { CommandError, run } from '@nabla-build/exec';
 import { BuildError, type HostFacts } from '@nabla-build/model';
+import { canonicalRootSupport } from './canonical-root.js';
 
 let cached: Promise<HostFacts> | undefined;
 
 /**
  * Facts about the build host that change native outputs (they are part of toolchain and package keys):
- * the machine (`uname -m`, e.g. `x86_64`) and the first line of `cc --version`. Computed once per process.
+ * the machine (`uname -m`, e.g. `x86_64`), the first line of `cc --version`, and whether native builds run in
+ * the canonical build root. Computed once per process.
  */
 export function hostFacts(): Promise<HostFacts> {
   cached ??= probe().catch((err) => {
@@ -33,5 +35,6 @@ async function probe(): Promise<HostFacts> {
     }
     throw err;
   }
-  return { arch: machine(), cc: out.split('\n')[0]?.trim() ?? '' };
+  const root = await canonicalRootSupport();
+  return { arch: machine(), cc: out.split('\n')[0]?.trim() ?? '', buildRoot: root === 'none' ? 'host' : 'canonical' };
 }

@@ -1,6 +1,24 @@
 export { type CollectedArtifact, collectArtifacts } from './artifacts.js';
 export { type CommandVars, substituteArgv } from './argv.js';
 export {
+  type BuildRoot,
+  CANONICAL_ROOT,
+  CANONICAL_ROOT_ENV,
+  CANONICAL_ROOT_SCRIPT,
+  CANONICAL_TOOLCHAIN,
+  CANONICAL_WORK,
+  type CanonicalMount,
+  type CanonicalRootSupport,
+  type CanonicalRunOptions,
+  canonicalRootArgv,
+  canonicalRootSupport,
+  openBuildRoot,
+  type ResolvedMount,
+  resolveMounts,
+  runInCanonicalRoot,
+  toCanonical,
+} from './canonical-root.js';
+export {
   type BuildPackageOptions,
   type BuildPackageResult,
   buildPackage,

@@ -1,4 +1,5 @@
-import { readdir, readFile, readlink } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '@nabla-build/exec';
 import { FIXTURE_GIT_ENV, type FixtureUpstreams } from '@nabla-build/testing';
@@ -79,4 +80,44 @@ export async function until<T>(what: string, f: () => Promise<T | undefined>, ms
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
+}
+
+/**
+ * PIDs of processes whose environment holds `NAME=value` (`marker`). Every process of a build inherits the
+ * environment it was started with, wherever it runs (also in another mount namespace, where its working
+ * directory is not a host path), so a unique value is a marker of a build's whole process tree.
+ */
+export async function processesWithEnv(marker: string): Promise<number[]> {
+  const pids: number[] = [];
+  const needle = Buffer.from(`\0${marker}\0`);
+  for (const e of await readdir('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      const env = Buffer.concat([Buffer.from([0]), await readFile(`/proc/${e}/environ`), Buffer.from([0])]);
+      if (env.includes(needle)) pids.push(Number(e));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+/** sha256 of every regular file and the target of every link under `dir`, by relative path (sorted). */
+export async function treeDigest(dir: string): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  const walk = async (d: string, rel: string): Promise<void> => {
+    for (const name of (await readdir(d)).sort()) {
+      const p = join(d, name);
+      const r = rel ? `${rel}/${name}` : name;
+      const st = await lstat(p);
+      if (st.isDirectory()) await walk(p, r);
+      else if (st.isSymbolicLink()) out[r] = `-> ${await readlink(p)}`;
+      else
+        out[r] = `${(st.mode & 0o7777).toString(8)} ${createHash('sha256')
+          .update(await readFile(p))
+          .digest('hex')}`;
+    }
+  };
+  await walk(dir, '');
+  return out;
 }

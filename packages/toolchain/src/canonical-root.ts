@@ -1,0 +1,318 @@
+import { realpath, stat } from 'node:fs/promises';
+import { isAbsolute, posix, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { CommandError, type RunOptions, type RunResult, run } from '@nabla-build/exec';
+import { BuildError, CancelledError } from '@nabla-build/model';
+
+/**
+ * A canonical build root: the build's trees are bind-mounted at fixed paths in a private mount namespace, so
+ * that every absolute path a build records (DWARF `DW_AT_comp_dir` and include directories, the toolchain's
+ * `rump/bin` wrappers, paths compiled into programs) is the same whatever the cache directory and the machine.
+ *
+ * Why `/mnt/nabla-build`: the path must exist on every host without nabla-build creating anything there (the
+ * root file system is not ours to change, and an unprivileged user cannot), and be the same everywhere. `/mnt`
+ * is in the FHS and present on Debian, Ubuntu, Fedora, Arch and Alpine, also in their container images. In the
+ * namespace a tmpfs is mounted on `/mnt`, the host's entries of `/mnt` are put back at their paths (so a cache
+ * directory under `/mnt`, e.g. a cloud VM's data disk or WSL's `/mnt/c`, still works) and the trees are bound
+ * under `/mnt/nabla-build`. Nothing changes outside the namespace. `/tmp` or `/var/tmp` would be the usual
+ * alternatives but are where cache directories and checkouts live; covering them costs more than covering /mnt.
+ */
+export const CANONICAL_ROOT = '/mnt/nabla-build';
+/** Where buildToolchain and buildPackage put the toolchain tree. */
+export const CANONICAL_TOOLCHAIN = `${CANONICAL_ROOT}/toolchain`;
+/** Where buildPackage puts the package work tree. */
+export const CANONICAL_WORK = `${CANONICAL_ROOT}/work`;
+
+/**
+ * How this process can enter a canonical build root: `root` (uid 0 and `unshare --mount` works), `userns`
+ * (an unprivileged user namespace with a mount namespace: `unshare --user --map-root-user --mount`), or `none`.
+ */
+export type CanonicalRootSupport = 'root' | 'userns' | 'none';
+
+/** A host directory and the fixed path it is mounted at (under CANONICAL_ROOT). */
+export interface CanonicalMount {
+  host: string;
+  canonical: string;
+}
+
+/** The helper that sets up the mounts inside the namespace (shipped in packages/toolchain/scripts). */
+export const CANONICAL_ROOT_SCRIPT = fileURLToPath(new URL('../scripts/canonical-root.sh', import.meta.url));
+
+/** Setting this to `off` makes canonicalRootSupport() report `none` (to build, or test, without the root). */
+export const CANONICAL_ROOT_ENV = 'NABLA_BUILD_CANONICAL_ROOT';
+
+let probed: Promise<CanonicalRootSupport> | undefined;
+
+/**
+ * Whether, and how, this process can run commands in a canonical build root. The probe runs the real helper
+ * (a tmpfs on /mnt, a bind mount, a read-only remount and a command in the mounted directory), not just
+ * `unshare … true`: on Ubuntu ≥ 23.10 AppArmor lets unprivileged users create user namespaces but denies
+ * mounting in them, and a host without /mnt cannot have the root either. The result is cached for the process;
+ * `NABLA_BUILD_CANONICAL_ROOT=off` in the environment forces `none` (checked on every call).
+ */
+export function canonicalRootSupport(): Promise<CanonicalRootSupport> {
+  if (process.env[CANONICAL_ROOT_ENV] === 'off') return Promise.resolve('none');
+  probed ??= probe();
+  return probed;
+}
+
+async function probe(): Promise<CanonicalRootSupport> {
+  const modes: Exclude<CanonicalRootSupport, 'none'>[] = process.getuid?.() === 0 ? ['root', 'userns'] : ['userns'];
+  const scripts = resolve(CANONICAL_ROOT_SCRIPT, '..');
+  const canonical = `${CANONICAL_ROOT}/probe`;
+  for (const mode of modes) {
+    const [command, args] = canonicalRootArgv(mode, [{ host: scripts, canonical }], canonical, 'test', [
+      '-f',
+      `${canonical}/canonical-root.sh`,
+    ]);
+    try {
+      await run(command, args, { cwd: '/', cleanEnv: true, env: { PATH: '/usr/local/bin:/usr/bin:/bin' } });
+      return mode;
+    } catch {
+      // Not this way (no unshare, no permission, no /mnt): try the next one.
+    }
+  }
+  return 'none';
+}
+
+/**
+ * The argv that runs `command args` with `mounts` in place and `cwd` (a canonical path) as working directory:
+ * `unshare --mount --propagation private [--user --map-root-user] sh canonical-root.sh CWD N HOST CANONICAL …
+ * COMMAND ARGS…`. Every value is a separate argument; none is ever interpreted by a shell.
+ */
+export function canonicalRootArgv(
+  support: Exclude<CanonicalRootSupport, 'none'>,
+  mounts: readonly CanonicalMount[],
+  cwd: string,
+  command: string,
+  args: readonly string[],
+): [string, string[]] {
+  checkMounts(mounts);
+  if (!underRoot(cwd))
+    throw new BuildError('canonical-root.path', `the working directory ${cwd} is not under ${CANONICAL_ROOT}`);
+  if (command === '')
+    throw new BuildError('canonical-root.command', 'the command to run in the canonical root is empty');
+  return [
+    'unshare',
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      ...(support === 'userns' ? ['--user', '--map-root-user'] : []),
+      'sh',
+      CANONICAL_ROOT_SCRIPT,
+      cwd,
+      String(mounts.length),
+      ...mounts.flatMap((m) => [m.host, m.canonical]),
+      command,
+      ...args,
+    ],
+  ];
+}
+
+function underRoot(p: string): boolean {
+  return p.startsWith(`${CANONICAL_ROOT}/`) && posix.normalize(p) === p && !p.endsWith('/');
+}
+
+function checkMounts(mounts: readonly CanonicalMount[]): void {
+  for (const [i, m] of mounts.entries()) {
+    if (!isAbsolute(m.host) || resolve(m.host) !== m.host) {
+      throw new BuildError(
+        'canonical-root.path',
+        `canonical root mount ${i}: the host path ${m.host} is not absolute and normalized`,
+      );
+    }
+    if (!underRoot(m.canonical)) {
+      throw new BuildError(
+        'canonical-root.path',
+        `canonical root mount ${i}: ${m.canonical} is not a normalized path under ${CANONICAL_ROOT}`,
+      );
+    }
+    if (m.host === CANONICAL_ROOT || m.host.startsWith(`${CANONICAL_ROOT}/`)) {
+      throw new BuildError(
+        'canonical-root.path',
+        `canonical root mount ${i}: the host directory ${m.host} is inside ${CANONICAL_ROOT}, which the canonical root hides`,
+        { hint: `use a cache directory outside ${CANONICAL_ROOT}` },
+      );
+    }
+    for (const o of mounts.slice(0, i)) {
+      if (inside(o.canonical, m.canonical) || inside(m.canonical, o.canonical)) {
+        throw new BuildError(
+          'canonical-root.path',
+          `canonical root mounts ${o.canonical} and ${m.canonical} overlap (one would be created inside a host directory)`,
+        );
+      }
+    }
+  }
+}
+
+function inside(dir: string, p: string): boolean {
+  return p === dir || p.startsWith(`${dir}/`);
+}
+
+/** A mount whose host directory is a real path, and the path it was asked for under (which may hold links). */
+export interface ResolvedMount extends CanonicalMount {
+  /** `host` as the caller gave it (made absolute); equal to `host` when it holds no symbolic link. */
+  given: string;
+}
+
+/**
+ * The canonical path of host path `p`, given the mounts; undefined when no mount contains it. A resolved
+ * mount matches under its real path and under the path it was given as.
+ */
+export function toCanonical(mounts: readonly (CanonicalMount | ResolvedMount)[], p: string): string | undefined {
+  const abs = resolve(p);
+  for (const m of mounts) {
+    for (const host of 'given' in m ? [m.host, m.given] : [m.host]) {
+      const r = relative(host, abs);
+      if (r === '') return m.canonical;
+      if (!r.startsWith('..') && !isAbsolute(r)) return posix.join(m.canonical, r);
+    }
+  }
+  return undefined;
+}
+
+/**
+ * Mounts with each host path replaced by its real path (what the bind mount shows anyway), checked to be
+ * existing directories.
+ */
+export async function resolveMounts(mounts: readonly CanonicalMount[]): Promise<ResolvedMount[]> {
+  const out: ResolvedMount[] = [];
+  for (const m of mounts) {
+    const given = resolve(m.host);
+    let real: string;
+    try {
+      real = await realpath(given);
+      if (!(await stat(real)).isDirectory()) throw new Error('not a directory');
+    } catch {
+      throw new BuildError(
+        'build.tree-missing',
+        `${given} (to be mounted at ${m.canonical}) does not exist or is not a directory`,
+        { hint: 'run `nabla-build fetch` for the target first' },
+      );
+    }
+    out.push({ host: real, canonical: m.canonical, given });
+  }
+  return out;
+}
+
+/**
+ * Where a build's commands run: on the host, or in a canonical build root. Build functions ask it for the
+ * paths the commands see and run every command through it.
+ */
+export interface BuildRoot {
+  /** True when commands run in a canonical build root. */
+  readonly canonical: boolean;
+  readonly mounts: readonly ResolvedMount[];
+  /** The path the commands see for host path `p` (`p` itself on the host). */
+  path(p: string): string;
+  /** Log text for a command's working directory. */
+  describe(cwd: string): string;
+  /** run() of @nabla-build/exec, in the root; `opts.cwd` is a host path. */
+  run(command: string, args: string[], opts: RunOptions): Promise<RunResult>;
+}
+
+/**
+ * A canonical build root with `wanted` mounted when asked for and the host supports one; otherwise the host
+ * itself (commands run exactly as run() runs them, `canonical: false`).
+ */
+export async function openBuildRoot(
+  wanted: readonly CanonicalMount[] | undefined,
+  subject: string,
+): Promise<BuildRoot> {
+  const support = wanted ? await canonicalRootSupport() : 'none';
+  if (!wanted || support === 'none') {
+    return { canonical: false, mounts: [], path: (p) => p, describe: (cwd) => cwd, run };
+  }
+  const mounts = await resolveMounts(wanted);
+  checkMounts(mounts);
+  const path = (p: string): string => {
+    const c = toCanonical(mounts, p);
+    if (c === undefined) {
+      throw new BuildError(
+        'canonical-root.path',
+        `${subject}: ${p} is outside the directories of the canonical build root (${mounts.map((m) => m.given).join(', ')})`,
+      );
+    }
+    return c;
+  };
+  return {
+    canonical: true,
+    mounts,
+    path,
+    describe: (cwd) => `${path(cwd)} (canonical build root; on the host ${cwd})`,
+    run: (command, args, opts) => {
+      path(opts.cwd);
+      return runInCanonicalRoot(command, args, { ...opts, mounts, support });
+    },
+  };
+}
+
+export interface CanonicalRunOptions extends RunOptions {
+  /** Host directories and their canonical paths. */
+  mounts: readonly CanonicalMount[];
+  /** How to enter the namespace (default: canonicalRootSupport(), which must not be `none`). */
+  support?: Exclude<CanonicalRootSupport, 'none'>;
+}
+
+/**
+ * Runs `command args` like @nabla-build/exec `run()`, but inside a canonical build root: `opts.cwd` is a HOST
+ * path, inside one of the (real-path) mounts, and the command runs in its canonical equivalent. Arguments and
+ * environment are passed as they are (translate paths in them with toCanonical()).
+ *
+ * `unshare` (without --fork) and the helper `exec` the command, so it keeps the PID and process group run()
+ * created: cancellation kills the whole tree, as it does outside. Errors are the ones run() raises, naming
+ * `command args` rather than the unshare wrapper; a root that cannot be set up fails with the helper's message.
+ */
+export async function runInCanonicalRoot(
+  command: string,
+  args: string[],
+  opts: CanonicalRunOptions,
+): Promise<RunResult> {
+  const { mounts, support: forced, ...runOpts } = opts;
+  const support = forced ?? (await canonicalRootSupport());
+  if (support === 'none') {
+    throw new BuildError(
+      'canonical-root.unsupported',
+      `\`${command}\` cannot run in a canonical build root: this host has no way to enter one`,
+      {
+        hint: `run nabla-build as root or allow unprivileged user namespaces with mounts (Debian: sysctl kernel.unprivileged_userns_clone=1; Ubuntu >= 23.10: kernel.apparmor_restrict_unprivileged_userns=0), or set ${CANONICAL_ROOT_ENV}=off`,
+      },
+    );
+  }
+  const cwd = toCanonical(mounts, opts.cwd);
+  if (cwd === undefined) {
+    throw new BuildError(
+      'canonical-root.path',
+      `the working directory ${opts.cwd} of \`${command}\` is in none of the canonical root's mounts (${mounts.map((m) => m.host).join(', ')})`,
+    );
+  }
+  if (opts.signal?.aborted) throw new CancelledError(`cancelled before \`${command}\` started`);
+  const [wrapper, wrapperArgs] = canonicalRootArgv(support, mounts, cwd, command, args);
+  try {
+    return await run(wrapper, wrapperArgs, { ...runOpts, cwd: '/' });
+  } catch (err) {
+    if (err instanceof CancelledError) throw new CancelledError(`\`${command}\` was stopped`);
+    if (err instanceof CommandError) {
+      const helperLine = [...err.tail].reverse().find((l) => l.startsWith('nabla-build canonical-root: '));
+      let hint = err.hint;
+      if (err.exitCode_ === 127 && helperLine?.endsWith(': command not found')) {
+        hint = `install \`${command}\` (see \`nabla-build doctor\`)`;
+      } else if (err.exitCode_ === 125 && helperLine) {
+        hint = `the canonical build root (${CANONICAL_ROOT}) could not be set up; to build without it (binaries then depend on the cache directory), set ${CANONICAL_ROOT_ENV}=off`;
+      }
+      throw new CommandError({
+        command,
+        args,
+        cwd: opts.cwd,
+        ...(err.exitCode_ !== undefined ? { exitCode: err.exitCode_ } : {}),
+        ...(err.signal !== undefined ? { signal: err.signal } : {}),
+        durationMs: err.durationMs,
+        tail: err.tail,
+        ...(err.logPath !== undefined ? { logPath: err.logPath } : {}),
+        ...(hint !== undefined ? { hint } : {}),
+      });
+    }
+    throw err;
+  }
+}
