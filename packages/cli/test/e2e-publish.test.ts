@@ -1,6 +1,7 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { requireDocker, type TestServices } from '@nabla-build/testing';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,6 +15,24 @@ beforeAll(async () => {
 afterAll(async () => {
   await world?.upstreams.close();
 });
+
+/** Files under dir (gzip blobs decompressed) whose bytes contain any of the needles. */
+function filesContaining(dir: string, needles: string[]): string[] {
+  const hits: string[] = [];
+  const walk = (d: string) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        let data = readFileSync(p);
+        if (data[0] === 0x1f && data[1] === 0x8b) data = gunzipSync(data);
+        if (needles.some((n) => data.includes(n))) hits.push(p);
+      }
+    }
+  };
+  walk(dir);
+  return hits;
+}
 
 const skopeo = (args: string[]) => execa('skopeo', args, { reject: false });
 const unique = () => `e2e${process.pid}${Date.now().toString(36)}`;
@@ -94,6 +113,8 @@ describe('publishing', () => {
     expect(good.stderr + good.stdout).not.toContain(services.authPassword);
     const listed = await skopeo(['list-tags', '--tls-verify=false', '--creds', creds, `docker://${services.authRegistry}/${ns}/lkl-nabla-hello-base`]);
     expect(JSON.parse(listed.stdout).Tags).toContain('1.0.0');
+    // Credentials never reach logs, cache entries, labels or layers (blobs are gzip: check them unpacked too).
+    expect(filesContaining(cache, [services.authPassword, 'wrong-password'])).toEqual([]);
   });
 
   it('--output oci:<dir> and tar:<file> write images an independent client reads', async () => {
