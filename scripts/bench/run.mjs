@@ -64,17 +64,62 @@ function generateTree(dir) {
 async function imageAssembly() {
   const tree = join(work, 'tree');
   const bytes = generateTree(tree);
-  const config = { entrypoint: ['/python3.nabla'], cmd: [], env: { PYTHONHOME: '/usr/local' }, labels: {}, exposedPorts: [] };
+  const config = {
+    entrypoint: ['/python3.nabla'],
+    cmd: [],
+    env: { PYTHONHOME: '/usr/local' },
+    labels: {},
+    exposedPorts: [],
+  };
   const files = [{ hostPath: tree, imagePath: '/' }];
-  const ours = await timeMedian(() => assembleImage({ files, config, created: new Date(1600000000000) }, join(work, 'img-gzip')), { reps });
-  const oursNone = await timeMedian(() => assembleImage({ files, config, created: new Date(1600000000000), compression: 'none' }, join(work, 'img-none')), { reps });
+  const ours = await timeMedian(
+    () => assembleImage({ files, config, created: new Date(1600000000000) }, join(work, 'img-gzip')),
+    { reps },
+  );
+  const oursNone = await timeMedian(
+    () =>
+      assembleImage({ files, config, created: new Date(1600000000000), compression: 'none' }, join(work, 'img-none')),
+    { reps },
+  );
   writeFileSync(join(work, 'Dockerfile'), 'FROM scratch\nCOPY tree/ /\nENTRYPOINT ["/python3.nabla"]\n');
-  const docker = await timeMedian(() => sh('docker', ['build', '-q', '--no-cache', '-t', 'nb-bench-assembly:latest', '-f', join(work, 'Dockerfile'), work], { env: dockerEnv }), { reps: quick ? 2 : 3 });
+  const docker = await timeMedian(
+    () =>
+      sh(
+        'docker',
+        ['build', '-q', '--no-cache', '-t', 'nb-bench-assembly:latest', '-f', join(work, 'Dockerfile'), work],
+        { env: dockerEnv },
+      ),
+    { reps: quick ? 2 : 3 },
+  );
   const floor = await timeMedian(() => sh('sh', ['-c', 'tar -C "$1" -cf - . | sha256sum', 'floor', tree]), { reps });
   const info = `${fmtBytes(bytes)} in 2,000 files`;
-  record({ name: 'image assembly vs docker build', detail: info, ours: fmtMs(ours.median), baseline: `docker build ${fmtMs(docker.median)}`, ratio: ratio(docker.median, ours.median), target: '≥ 3× faster', met: docker.median / ours.median >= 3 });
-  record({ name: 'image assembly vs tar | sha256sum (floor)', detail: `${info}; gzip layer (default)`, ours: fmtMs(ours.median), baseline: `floor ${fmtMs(floor.median)}`, ratio: ratio(ours.median, floor.median), target: '≤ 2× the floor', met: ours.median / floor.median <= 2 });
-  record({ name: 'image assembly (uncompressed layer) vs floor', detail: `${info}; --compression none`, ours: fmtMs(oursNone.median), baseline: `floor ${fmtMs(floor.median)}`, ratio: ratio(oursNone.median, floor.median), target: '≤ 2× the floor', met: oursNone.median / floor.median <= 2 });
+  record({
+    name: 'image assembly vs docker build',
+    detail: info,
+    ours: fmtMs(ours.median),
+    baseline: `docker build ${fmtMs(docker.median)}`,
+    ratio: ratio(docker.median, ours.median),
+    target: '≥ 3× faster',
+    met: docker.median / ours.median >= 3,
+  });
+  record({
+    name: 'image assembly vs tar | sha256sum (floor)',
+    detail: `${info}; gzip layer (default)`,
+    ours: fmtMs(ours.median),
+    baseline: `floor ${fmtMs(floor.median)}`,
+    ratio: ratio(ours.median, floor.median),
+    target: '≤ 2× the floor',
+    met: ours.median / floor.median <= 2,
+  });
+  record({
+    name: 'image assembly (uncompressed layer) vs floor',
+    detail: `${info}; --compression none`,
+    ours: fmtMs(oursNone.median),
+    baseline: `floor ${fmtMs(floor.median)}`,
+    ratio: ratio(oursNone.median, floor.median),
+    target: '≤ 2× the floor',
+    met: oursNone.median / floor.median <= 2,
+  });
 }
 
 async function noopWorld() {
@@ -93,13 +138,30 @@ async function noopWorld() {
   const node = await time(['-e', '0']);
   const fast = await time([cliBin, 'world', '--no-load', '--cache-dir', cache]);
   const full = await time([cliBin, 'world', '--no-load', '--cache-dir', cache], { NABLA_BUILD_NO_FAST_PATH: '1' });
-  record({ name: 'no-op `nabla-build world` vs `node -e 0`', detail: 'everything cached; answered by the up-to-date check', ours: fmtMs(fast), baseline: `node ${fmtMs(node)}`, ratio: ratio(fast, node), target: '≤ 3×', met: fast / node <= 3 });
-  record({ name: 'no-op world, full CLI (up-to-date check off)', detail: 'loads recipes, plans, checks every final entry', ours: fmtMs(full), baseline: `node ${fmtMs(node)}`, ratio: ratio(full, node), target: '(for reference)', met: true });
+  record({
+    name: 'no-op `nabla-build world` vs `node -e 0`',
+    detail: 'everything cached; answered by the up-to-date check',
+    ours: fmtMs(fast),
+    baseline: `node ${fmtMs(node)}`,
+    ratio: ratio(fast, node),
+    target: '≤ 3×',
+    met: fast / node <= 3,
+  });
+  record({
+    name: 'no-op world, full CLI (up-to-date check off)',
+    detail: 'loads recipes, plans, checks every final entry',
+    ours: fmtMs(full),
+    baseline: `node ${fmtMs(node)}`,
+    ratio: ratio(full, node),
+    target: '(for reference)',
+    met: true,
+  });
 }
 
 /** The same fixture scripts nabla-build runs, run by hand: clone, submodules, patches, build.sh, make. */
 function directBuild(dir) {
-  const git = (cwd, args) => sh('git', ['-c', 'protocol.file.allow=always', ...args], { cwd, env: { ...process.env, ...FIXTURE_GIT_ENV } });
+  const git = (cwd, args) =>
+    sh('git', ['-c', 'protocol.file.allow=always', ...args], { cwd, env: { ...process.env, ...FIXTURE_GIT_ENV } });
   const r = fx.repos;
   const fl = join(dir, 'frankenlibc');
   git('/', ['clone', '-q', r.frankenlibc.url, fl]);
@@ -108,7 +170,10 @@ function directBuild(dir) {
   git(fl, ['submodule', 'init']);
   for (const n of ['linux', 'musl', 'llvm', 'solo5']) git(fl, ['config', `submodule.${n}.url`, r[n].url]);
   git(fl, ['submodule', 'update', '-q']);
-  for (const p of sh('ls', [join(fl, 'patches', 'solo5')]).split('\n').filter(Boolean)) sh('patch', ['-p1', '-s', '-i', join(fl, 'patches', 'solo5', p)], { cwd: fl });
+  for (const p of sh('ls', [join(fl, 'patches', 'solo5')])
+    .split('\n')
+    .filter(Boolean))
+    sh('patch', ['-p1', '-s', '-i', join(fl, 'patches', 'solo5', p)], { cwd: fl });
   for (const p of fx.projectPatches) sh('patch', ['-p1', '-s', '-i', p], { cwd: join(fl, 'solo5') });
   sh('bash', ['build.sh', '-k', 'linux', '-j', '2', 'notests', 'solo5'], { cwd: fl });
   const pk = join(dir, 'rumprun-packages');
@@ -121,7 +186,13 @@ function directBuild(dir) {
     sh('cp', [tb.path, join(pk, tb.placeIn, tb.file)]);
   }
   const env = { ...process.env, PATH: `${join(fl, 'rump', 'bin')}:${process.env.PATH}` };
-  for (const args of [['-C', 'libressl'], ['-C', 'sqlite'], ['-C', 'zlib'], ['-C', 'python3', 'build/python']]) sh('make', args, { cwd: pk, env });
+  for (const args of [
+    ['-C', 'libressl'],
+    ['-C', 'sqlite'],
+    ['-C', 'zlib'],
+    ['-C', 'python3', 'build/python'],
+  ])
+    sh('make', args, { cwd: pk, env });
 }
 
 async function orchestrationOverhead() {
@@ -142,7 +213,15 @@ async function orchestrationOverhead() {
   }
   const ours = median(xs);
   const direct = median(ys);
-  record({ name: 'orchestration overhead (fixture toolchain + python3)', detail: 'fresh cache vs the same git/patch/build.sh/make steps by hand', ours: fmtMs(ours), baseline: `direct ${fmtMs(direct)}`, ratio: ratio(ours, direct), target: '≤ 1.05×', met: ours / direct <= 1.05 });
+  record({
+    name: 'orchestration overhead (fixture toolchain + python3)',
+    detail: 'fresh cache vs the same git/patch/build.sh/make steps by hand',
+    ours: fmtMs(ours),
+    baseline: `direct ${fmtMs(direct)}`,
+    ratio: ratio(ours, direct),
+    target: '≤ 1.05×',
+    met: ours / direct <= 1.05,
+  });
 }
 
 /**
@@ -157,7 +236,11 @@ function deepHistoryRepo(dir) {
     const blob = Buffer.alloc(48 * 1024);
     for (let j = 0; j < blob.length; j++) blob[j] = rnd() & 0xff;
     const msg = `commit ${i}`;
-    chunks.push(Buffer.from(`commit refs/heads/main\ncommitter Fixture <fixture@example.org> ${1500000000 + i * 3600} +0000\ndata ${msg.length}\n${msg}\n`));
+    chunks.push(
+      Buffer.from(
+        `commit refs/heads/main\ncommitter Fixture <fixture@example.org> ${1500000000 + i * 3600} +0000\ndata ${msg.length}\n${msg}\n`,
+      ),
+    );
     if (i > 1) chunks.push(Buffer.from('from refs/heads/main^0\n'));
     chunks.push(Buffer.from(`M 100644 inline data/file-${i % 40}.bin\ndata ${blob.length}\n`), blob, Buffer.from('\n'));
   }
@@ -171,10 +254,30 @@ function deepHistoryRepo(dir) {
 async function firstFetch() {
   const deep = deepHistoryRepo(join(work, 'deep.git'));
   const m = await measureFirstFetch(deep, { workDir: join(work, 'fetch-deep') });
-  record({ name: 'first fetch of a deep-history repository', detail: `600 commits; ours ${fmtMs(m.ours.ms)}, git clone ${fmtMs(m.clone.ms)}`, ours: fmtBytes(m.ours.bytes), baseline: `git clone ${fmtBytes(m.clone.bytes)}`, ratio: ratio(m.ours.bytes, m.clone.bytes), target: '≤ 0.20× the bytes', met: m.ours.bytes / m.clone.bytes <= 0.2 });
+  record({
+    name: 'first fetch of a deep-history repository',
+    detail: `600 commits; ours ${fmtMs(m.ours.ms)}, git clone ${fmtMs(m.clone.ms)}`,
+    ours: fmtBytes(m.ours.bytes),
+    baseline: `git clone ${fmtBytes(m.clone.bytes)}`,
+    ratio: ratio(m.ours.bytes, m.clone.bytes),
+    target: '≤ 0.20× the bytes',
+    met: m.ours.bytes / m.clone.bytes <= 0.2,
+  });
   const llvm = fx.repos.llvm;
-  const sparse = await measureFirstFetch(llvm.url, { rev: llvm.rev, sparse: ['libcxx', 'libcxxabi', 'libunwind', 'llvm/cmake', 'llvm/utils'], workDir: join(work, 'fetch-sparse') });
-  record({ name: 'first fetch, sparse (the libc++ paths of an llvm-like tree)', detail: `llvm fixture, ${llvm.commits} commits; ours ${fmtMs(sparse.ours.ms)}, git clone ${fmtMs(sparse.clone.ms)}`, ours: fmtBytes(sparse.ours.bytes), baseline: `git clone ${fmtBytes(sparse.clone.bytes)}`, ratio: ratio(sparse.ours.bytes, sparse.clone.bytes), target: '≤ 0.20× the bytes', met: sparse.ours.bytes / sparse.clone.bytes <= 0.2 });
+  const sparse = await measureFirstFetch(llvm.url, {
+    rev: llvm.rev,
+    sparse: ['libcxx', 'libcxxabi', 'libunwind', 'llvm/cmake', 'llvm/utils'],
+    workDir: join(work, 'fetch-sparse'),
+  });
+  record({
+    name: 'first fetch, sparse (the libc++ paths of an llvm-like tree)',
+    detail: `llvm fixture, ${llvm.commits} commits; ours ${fmtMs(sparse.ours.ms)}, git clone ${fmtMs(sparse.clone.ms)}`,
+    ours: fmtBytes(sparse.ours.bytes),
+    baseline: `git clone ${fmtBytes(sparse.clone.bytes)}`,
+    ratio: ratio(sparse.ours.bytes, sparse.clone.bytes),
+    target: '≤ 0.20× the bytes',
+    met: sparse.ours.bytes / sparse.clone.bytes <= 0.2,
+  });
 }
 
 async function rePush() {
@@ -182,7 +285,15 @@ async function rePush() {
   const ref = `${services.registry}/bench/assembly:${Date.now()}`;
   const first = await pushImage(layout, [ref]);
   const second = await pushImage(layout, [ref]);
-  record({ name: 're-push of an unchanged image', detail: `first push: ${fmtBytes(first.stats.bytesUploaded)} in ${first.stats.requests} requests`, ours: `${fmtBytes(second.stats.bytesUploaded)}, ${second.stats.requests} requests`, baseline: `first ${fmtBytes(first.stats.bytesUploaded)}`, ratio: ratio(second.stats.bytesUploaded, first.stats.bytesUploaded), target: '0 blob bytes', met: second.stats.bytesUploaded === 0 });
+  record({
+    name: 're-push of an unchanged image',
+    detail: `first push: ${fmtBytes(first.stats.bytesUploaded)} in ${first.stats.requests} requests`,
+    ours: `${fmtBytes(second.stats.bytesUploaded)}, ${second.stats.requests} requests`,
+    baseline: `first ${fmtBytes(first.stats.bytesUploaded)}`,
+    ratio: ratio(second.stats.bytesUploaded, first.stats.bytesUploaded),
+    target: '0 blob bytes',
+    met: second.stats.bytesUploaded === 0,
+  });
 }
 
 async function parallelWorld() {
@@ -203,7 +314,15 @@ async function parallelWorld() {
   }
   const par = median(xs);
   const seq = median(ys);
-  record({ name: '4 packages at --jobs 2 vs one by one', detail: 'python3, nginx, redis, node on a built toolchain', ours: fmtMs(par), baseline: `one by one ${fmtMs(seq)}`, ratio: ratio(par, seq), target: '≤ 0.65×', met: par / seq <= 0.65 });
+  record({
+    name: '4 packages at --jobs 2 vs one by one',
+    detail: 'python3, nginx, redis, node on a built toolchain',
+    ours: fmtMs(par),
+    baseline: `one by one ${fmtMs(seq)}`,
+    ratio: ratio(par, seq),
+    target: '≤ 0.65×',
+    met: par / seq <= 0.65,
+  });
 }
 
 function writeReport() {
@@ -222,7 +341,10 @@ function writeReport() {
     '',
     '| figure | nabla-build | baseline | ratio | target | |',
     '|---|---|---|---|---|---|',
-    ...results.map((r) => `| ${r.name}<br><sub>${r.detail}</sub> | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.met ? 'met' : '**missed**'} |`),
+    ...results.map(
+      (r) =>
+        `| ${r.name}<br><sub>${r.detail}</sub> | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.met ? 'met' : '**missed**'} |`,
+    ),
     '',
   ];
   const notes = join(repo, 'docs', 'benchmarks-notes.md');

@@ -53,9 +53,15 @@ export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = proce
   const configPath = args.config ?? env.NABLA_BUILD_CONFIG ?? defaultConfigPath(env);
   const config = configPath && existsSync(configPath) ? loadConfig(configPath) : emptyConfig();
   if (args.config && !existsSync(args.config)) loadConfig(args.config); // throws the "cannot read" error
-  const mirrors = [...config.mirrors, ...mirrorsFromEnv(env), ...(args.mirror ?? []).map((m) => parseMirrorSpec(m, '--mirror'))];
+  const mirrors = [
+    ...config.mirrors,
+    ...mirrorsFromEnv(env),
+    ...(args.mirror ?? []).map((m) => parseMirrorSpec(m, '--mirror')),
+  ];
   return {
-    cacheDir: resolve(args.cacheDir ?? env.NABLA_BUILD_CACHE ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'nabla-build')),
+    cacheDir: resolve(
+      args.cacheDir ?? env.NABLA_BUILD_CACHE ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'nabla-build'),
+    ),
     jobs: args.jobs ?? defaultJobs(),
     verbose: args.verbose ?? false,
     json: args.json ?? false,
@@ -66,7 +72,10 @@ export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = proce
     recipesDir,
     patchesDir: join(recipesDir, '..', 'patches'),
     lockPath: join(recipesDir, 'nabla.lock'),
-    insecureRegistries: (env.NABLA_BUILD_INSECURE_REGISTRIES ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    insecureRegistries: (env.NABLA_BUILD_INSECURE_REGISTRIES ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
   };
 }
 

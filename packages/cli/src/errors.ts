@@ -11,7 +11,12 @@ export function reportError(err: unknown, write: (s: string) => void, verbose: b
     // A CommandError (from exec) carries the output tail; matched by shape so this module stays light.
     const tail = (err as { tail?: unknown }).tail;
     if (Array.isArray(tail) && tail.length) {
-      write(`  last lines of output:\n${(tail as string[]).slice(-15).map((l) => `    ${l}`).join('\n')}\n`);
+      write(
+        `  last lines of output:\n${(tail as string[])
+          .slice(-15)
+          .map((l) => `    ${l}`)
+          .join('\n')}\n`,
+      );
     }
     if (err.logPath) write(`  full log: ${err.logPath}\n`);
     if (err.hint) write(`  hint: ${err.hint}\n`);

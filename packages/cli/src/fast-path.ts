@@ -29,11 +29,30 @@ export interface SimpleBuild {
 const TARGET = /^[a-z0-9][a-z0-9._-]*$/;
 
 /** The variables the CLI reads that can change a plan (tracing and this check's own switch cannot). */
-const PLAN_ENV = ['NABLA_BUILD_CONFIG', 'NABLA_BUILD_RECIPES', 'NABLA_BUILD_MIRRORS', 'NABLA_BUILD_CACHE', 'SOURCE_DATE_EPOCH', 'PATH'];
+const PLAN_ENV = [
+  'NABLA_BUILD_CONFIG',
+  'NABLA_BUILD_RECIPES',
+  'NABLA_BUILD_MIRRORS',
+  'NABLA_BUILD_CACHE',
+  'SOURCE_DATE_EPOCH',
+  'PATH',
+];
 
 /** The argv main() was called with (stamps are only written for command lines the fast path can read). */
 export const invocation: { argv: string[] } = { argv: [] };
-const COMMANDS = new Set(['list', 'plan', 'fetch', 'lock', 'doctor', 'run', 'test', 'runtime', 'clean', 'schema', 'help']);
+const COMMANDS = new Set([
+  'list',
+  'plan',
+  'fetch',
+  'lock',
+  'doctor',
+  'run',
+  'test',
+  'runtime',
+  'clean',
+  'schema',
+  'help',
+]);
 
 /** Parses argv when it is a plain build; undefined for anything else (the full CLI handles it). */
 export function parseSimpleBuild(argv: string[], env: NodeJS.ProcessEnv = process.env): SimpleBuild | undefined {
@@ -45,7 +64,8 @@ export function parseSimpleBuild(argv: string[], env: NodeJS.ProcessEnv = proces
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
     if (a === '--cache-dir' && args[i + 1]) cacheDir = args[++i];
-    else if ((a === '--jobs' || a === '-j') && args[i + 1] && /^[1-9]\d*$/.test(args[i + 1] as string)) jobs = args[++i];
+    else if ((a === '--jobs' || a === '-j') && args[i + 1] && /^[1-9]\d*$/.test(args[i + 1] as string))
+      jobs = args[++i];
     else if (a === '--no-load') noLoad = true;
     else if (TARGET.test(a) && !COMMANDS.has(a)) targets.push(a);
     else return undefined;
@@ -55,9 +75,12 @@ export function parseSimpleBuild(argv: string[], env: NodeJS.ProcessEnv = proces
   const root = installRoot();
   return {
     targets: [...new Set(targets)].sort(),
-    cacheDir: resolve(cacheDir ?? env.NABLA_BUILD_CACHE ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'nabla-build')),
+    cacheDir: resolve(
+      cacheDir ?? env.NABLA_BUILD_CACHE ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'nabla-build'),
+    ),
     recipesDir: resolve(env.NABLA_BUILD_RECIPES ?? join(root, 'recipes')),
-    configPath: env.NABLA_BUILD_CONFIG ?? join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'nabla-build', 'config.yaml'),
+    configPath:
+      env.NABLA_BUILD_CONFIG ?? join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'nabla-build', 'config.yaml'),
     ...(jobs ? { jobs } : {}),
     noLoad,
   };
@@ -124,14 +147,18 @@ export function tryFastPath(argv: string[], env: NodeJS.ProcessEnv = process.env
   }
   for (const dir of stamp.entries) if (!entryIntact(dir)) return undefined;
   process.stdout.write(stamp.stdout);
-  process.stderr.write(`nabla-build: ${b.targets.join(' ')} up to date (${stamp.entries.length} cached images, nothing to do)\n`);
+  process.stderr.write(
+    `nabla-build: ${b.targets.join(' ')} up to date (${stamp.entries.length} cached images, nothing to do)\n`,
+  );
   return 0;
 }
 
 /** The engine's quick check, on the manifest format of @nabla-build/engine's StepStore. */
 function entryIntact(dir: string): boolean {
   try {
-    const m = JSON.parse(readFileSync(join(dir, 'entry.json'), 'utf8')) as { files: { path: string; size: number; type: string }[] };
+    const m = JSON.parse(readFileSync(join(dir, 'entry.json'), 'utf8')) as {
+      files: { path: string; size: number; type: string }[];
+    };
     for (const f of m.files) {
       const st = statSync(join(dir, f.path), { throwIfNoEntry: false });
       if (!st || (f.type === 'file' && st.size !== f.size)) return false;

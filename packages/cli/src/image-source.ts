@@ -19,12 +19,17 @@ export interface ResolvedImage {
 export async function resolveImage(project: Project, what: string): Promise<ResolvedImage> {
   if (what.startsWith('oci:')) {
     const dir = resolve(what.slice(4));
-    if (!existsSync(join(dir, 'index.json'))) throw new UsageError('run.no-layout', `${dir} is not an OCI image layout (no index.json)`, { hint: 'nabla-build <target> --output oci:<dir>' });
+    if (!existsSync(join(dir, 'index.json')))
+      throw new UsageError('run.no-layout', `${dir} is not an OCI image layout (no index.json)`, {
+        hint: 'nabla-build <target> --output oci:<dir>',
+      });
     return { layoutDir: dir };
   }
   const target = project.recipes.targets.get(what);
   if (!target)
-    throw new UsageError('run.unknown-image', `"${what}" is neither a target nor oci:<dir>`, { hint: `nabla-build list  (targets: ${[...project.recipes.targets.keys()].join(', ')})` });
+    throw new UsageError('run.unknown-image', `"${what}" is neither a target nor oci:<dir>`, {
+      hint: `nabla-build list  (targets: ${[...project.recipes.targets.keys()].join(', ')})`,
+    });
   if (!target.image) throw new UsageError('run.no-image', `target ${what} has no image to run`, { where: target.file });
   const { steps } = await runSession(project, [what], {
     want: (plan) => plan.steps.filter((s) => s.id === `image:${what}` || s.kind === 'toolchain').map((s) => s.id),

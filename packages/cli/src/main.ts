@@ -29,7 +29,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     const parser = globalOptions(yargs(argv))
       .scriptName('nabla-build')
-      .usage('$0 <target...>  build LKL Nabla unikernels and their base images\n\nTargets: see `nabla-build list`; `world` (or `all`) builds every target.')
+      .usage(
+        '$0 <target...>  build LKL Nabla unikernels and their base images\n\nTargets: see `nabla-build list`; `world` (or `all`) builds every target.',
+      )
       .command(buildCommand(result))
       .command(listCommand(result))
       .command(planCommand(result))
@@ -61,16 +63,48 @@ export async function main(argv: string[]): Promise<number> {
 
 function globalOptions(y: Argv): Argv {
   return y
-    .option('cache-dir', { type: 'string', describe: 'cache directory (default: $XDG_CACHE_HOME/nabla-build)', global: true })
-    .option('jobs', { alias: 'j', type: 'number', describe: 'steps run at once, and -j of native builds', global: true })
-    .option('verbose', { alias: 'v', type: 'boolean', describe: 'stream build output; stack traces on errors', global: true })
-    .option('config', { type: 'string', describe: 'config file (default: $XDG_CONFIG_HOME/nabla-build/config.yaml)', global: true })
-    .option('mirror', { type: 'string', array: true, describe: 'URL prefix rewrite, PREFIX=REPLACEMENT (repeatable)', global: true })
+    .option('cache-dir', {
+      type: 'string',
+      describe: 'cache directory (default: $XDG_CACHE_HOME/nabla-build)',
+      global: true,
+    })
+    .option('jobs', {
+      alias: 'j',
+      type: 'number',
+      describe: 'steps run at once, and -j of native builds',
+      global: true,
+    })
+    .option('verbose', {
+      alias: 'v',
+      type: 'boolean',
+      describe: 'stream build output; stack traces on errors',
+      global: true,
+    })
+    .option('config', {
+      type: 'string',
+      describe: 'config file (default: $XDG_CONFIG_HOME/nabla-build/config.yaml)',
+      global: true,
+    })
+    .option('mirror', {
+      type: 'string',
+      array: true,
+      describe: 'URL prefix rewrite, PREFIX=REPLACEMENT (repeatable)',
+      global: true,
+    })
     .option('recipes', { type: 'string', describe: 'recipes directory (default: the shipped recipes/)', global: true })
-    .option('offline', { type: 'boolean', describe: 'never touch the network; fail naming what is missing', global: true })
-    .option('unlocked', { type: 'boolean', describe: 'use recipe pins without checking recipes/nabla.lock', global: true })
+    .option('offline', {
+      type: 'boolean',
+      describe: 'never touch the network; fail naming what is missing',
+      global: true,
+    })
+    .option('unlocked', {
+      type: 'boolean',
+      describe: 'use recipe pins without checking recipes/nabla.lock',
+      global: true,
+    })
     .check((a) => {
-      if (a.jobs !== undefined && (!Number.isInteger(a.jobs) || (a.jobs as number) < 1)) throw new UsageError('usage', `--jobs must be a positive integer, got ${a.jobs}`);
+      if (a.jobs !== undefined && (!Number.isInteger(a.jobs) || (a.jobs as number) < 1))
+        throw new UsageError('usage', `--jobs must be a positive integer, got ${a.jobs}`);
       return true;
     }, true);
 }

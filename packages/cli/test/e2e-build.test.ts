@@ -16,10 +16,13 @@ afterAll(async () => {
 
 /** `cc --version` and the canonical-root probe identify the host (part of keys); they build nothing. */
 const notHostProbe = (c: { command: string; args: string[] }) =>
-  !(c.command === 'cc' && c.args[0] === '--version') && !(c.command === 'unshare' && c.args.includes('/mnt/nabla-build/probe/canonical-root.sh'));
+  !(c.command === 'cc' && c.args[0] === '--version') &&
+  !(c.command === 'unshare' && c.args.includes('/mnt/nabla-build/probe/canonical-root.sh'));
 
 const planOf = async (target: string, cache: string) =>
-  JSON.parse((await world.run(['plan', target, '--json'], { cache })).stdout) as { steps: { id: string; key: string; status: string }[] };
+  JSON.parse((await world.run(['plan', target, '--json'], { cache })).stdout) as {
+    steps: { id: string; key: string; status: string }[];
+  };
 
 describe('nabla-build against fixture upstreams', () => {
   it('hello: fetch, build, package, load into the engine; docker run prints its line', async (ctx) => {
@@ -29,7 +32,10 @@ describe('nabla-build against fixture upstreams', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const ref = r.stdout.trim().split('\n').pop() as string;
     expect(ref).toMatch(/^lkl-nabla-hello-base:1\.0\.0-[0-9a-f]{12}$/);
-    const run = await execa('docker', ['run', '--rm', ref], { env: { DOCKER_HOST: services.dockerHost }, reject: false });
+    const run = await execa('docker', ['run', '--rm', ref], {
+      env: { DOCKER_HOST: services.dockerHost },
+      reject: false,
+    });
     expect(run.exitCode).toBe(0);
     expect(run.stderr + run.stdout).toContain('I beheld the wretch — the miserable monster whom I had created.');
     // The image's env reaches the unikernel (RUMP_VERBOSE=1 from the recipe).
@@ -49,7 +55,9 @@ describe('nabla-build against fixture upstreams', () => {
     expect(second.exitCode, second.stderr).toBe(0);
     expect(world.traced(trace).filter(notHostProbe)).toEqual([]);
     const plan = await planOf('python3', cache);
-    expect(plan.steps.map((s) => s.status)).toEqual(plan.steps.map((s) => (s.id.startsWith('publish:') ? 'always' : 'cached')));
+    expect(plan.steps.map((s) => s.status)).toEqual(
+      plan.steps.map((s) => (s.id.startsWith('publish:') ? 'always' : 'cached')),
+    );
     // And the up-to-date check answers a third run without loading the CLI at all.
     const third = await world.run(['python3', '--no-load'], { cache, trace });
     expect(third.stderr).toContain('up to date');
@@ -100,7 +108,8 @@ describe('nabla-build against fixture upstreams', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     const buildSh = world.traced(trace).filter((c) => c.args.includes('build.sh'));
     expect(buildSh).toHaveLength(1);
-    for (const t of ['hello', 'python3', 'nginx', 'redis', 'node', 'solo5-hello']) expect(r.stderr).toMatch(new RegExp(`image:${t}\\s+[0-9a-f]{16}\\s`));
+    for (const t of ['hello', 'python3', 'nginx', 'redis', 'node', 'solo5-hello'])
+      expect(r.stderr).toMatch(new RegExp(`image:${t}\\s+[0-9a-f]{16}\\s`));
     expect(r.stderr).toMatch(/package:nabla-run\s+[0-9a-f]{16}\s/);
   });
 });

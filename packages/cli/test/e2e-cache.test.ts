@@ -1,7 +1,6 @@
 import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { emptyFile, type FixtureWorld, fixtureWorld } from './fixture-env.js';
 import { repoRoot } from './helpers.js';
@@ -28,8 +27,6 @@ const kinds = (cmds: { command: string; args: string[] }[]) => ({
   toolchain: cmds.filter((c) => c.args.includes('build.sh')).length,
   make: cmds.filter((c) => c.command === 'make' || (c.command === 'unshare' && c.args.includes('make'))).length,
 });
-
-
 
 function imageDigests(cache: string): Record<string, string> {
   const dir = join(cache, 'steps', 'image');
@@ -66,7 +63,11 @@ describe('the content-addressed cache', () => {
     expect(r2.exitCode, r2.stderr).toBe(0);
     expect(kinds(world.traced(t2))).toEqual({ toolchain: 0, make: 0 });
     const after = imageDigests(cache);
-    expect(Object.keys(after).filter((k) => !(k in before)).map((k) => k.replace(/-[0-9a-f]{32}$/, ''))).toEqual(['python3']);
+    expect(
+      Object.keys(after)
+        .filter((k) => !(k in before))
+        .map((k) => k.replace(/-[0-9a-f]{32}$/, '')),
+    ).toEqual(['python3']);
   });
 
   it('two clean builds in different cache directories, at different times, give identical image digests', async () => {
@@ -83,7 +84,12 @@ describe('the content-addressed cache', () => {
   it('a corrupted cache entry is detected and rebuilt', async () => {
     const cache = world.newCache();
     expect((await world.run(['redis', '--no-load'], { cache })).exitCode).toBe(0);
-    const pkgDir = join(cache, 'steps', 'package', readdirSync(join(cache, 'steps', 'package')).find((d) => d.startsWith('redis-')) as string);
+    const pkgDir = join(
+      cache,
+      'steps',
+      'package',
+      readdirSync(join(cache, 'steps', 'package')).find((d) => d.startsWith('redis-')) as string,
+    );
     const bin = join(pkgDir, 'out', 'redis.nabla');
     const original = readFileSync(bin);
     writeFileSync(bin, Buffer.concat([original, Buffer.from('tampered')]));

@@ -59,7 +59,9 @@ describe('publishing', () => {
     expect(info.Labels['dev.nabla-build.tender']).toBe('spt');
     expect(info.Labels['dev.nabla-build.solo5.spt-abi']).toBe('1');
     expect(info.Labels['dev.nabla-build.commit.frankenlibc']).toBe(world.upstreams.repos.frankenlibc.rev);
-    const config = JSON.parse((await skopeo(['inspect', '--tls-verify=false', '--config', `docker://${ref}`])).stdout) as { config: { Entrypoint: string[]; Env: string[] } };
+    const config = JSON.parse(
+      (await skopeo(['inspect', '--tls-verify=false', '--config', `docker://${ref}`])).stdout,
+    ) as { config: { Entrypoint: string[]; Env: string[] } };
     expect(config.config.Entrypoint).toEqual(['/python3.nabla']);
     expect(config.config.Env).toEqual(['PYTHONHASHSEED=1', 'PYTHONHOME=/usr/local', 'HOME=/']);
 
@@ -68,15 +70,22 @@ describe('publishing', () => {
     cpSync(join(repoRoot, 'images', 'downstream'), ctx, { recursive: true });
     const env = { DOCKER_HOST: services.dockerHost, DOCKER_BUILDKIT: '0' };
     const tag = `${ns}/app:1`;
-    const build = await execa('docker', ['build', '--build-arg', `BASE=${ref}`, '-t', tag, ctx], { env, reject: false });
+    const build = await execa('docker', ['build', '--build-arg', `BASE=${ref}`, '-t', tag, ctx], {
+      env,
+      reject: false,
+    });
     expect(build.exitCode, build.stderr).toBe(0);
-    const app = JSON.parse((await execa('docker', ['inspect', tag], { env })).stdout)[0] as { Config: { Entrypoint: string[]; Env: string[]; Cmd: string[] } };
+    const app = JSON.parse((await execa('docker', ['inspect', tag], { env })).stdout)[0] as {
+      Config: { Entrypoint: string[]; Env: string[]; Cmd: string[] };
+    };
     expect(app.Config.Entrypoint).toEqual(['/python3.nabla']);
     expect(app.Config.Env).toEqual(expect.arrayContaining(['PYTHONHOME=/usr/local', 'PYTHONHASHSEED=1']));
     expect(app.Config.Cmd).toEqual(['/app/app.py']);
 
     // A re-push uploads no blob bytes (reported in the JSON summary).
-    const again = await world.run(['python3', '--push', '--registry', services.registry, '--namespace', ns, '--json'], { cache });
+    const again = await world.run(['python3', '--push', '--registry', services.registry, '--namespace', ns, '--json'], {
+      cache,
+    });
     expect(again.exitCode, again.stderr).toBe(0);
     const summary = JSON.parse(again.stdout) as { published: { kind: string; bytesUploaded?: number }[] };
     expect(summary.published.find((p) => p.kind === 'push')?.bytesUploaded).toBe(0);
@@ -88,12 +97,22 @@ describe('publishing', () => {
     cpSync(join(repoRoot, 'recipes'), join(root, 'recipes'), { recursive: true });
     cpSync(join(repoRoot, 'patches'), join(root, 'patches'), { recursive: true });
     const hello = join(root, 'recipes', 'hello.yaml');
-    writeFileSync(hello, readFileSync(hello, 'utf8').replace('expect: I beheld the wretch', 'expect: a line hello never prints'));
-    const r = await world.run(['hello', '--push', '--registry', services.registry, '--namespace', ns, '--recipes', join(root, 'recipes')], { cache: world.newCache() });
+    writeFileSync(
+      hello,
+      readFileSync(hello, 'utf8').replace('expect: I beheld the wretch', 'expect: a line hello never prints'),
+    );
+    const r = await world.run(
+      ['hello', '--push', '--registry', services.registry, '--namespace', ns, '--recipes', join(root, 'recipes')],
+      { cache: world.newCache() },
+    );
     expect(r.exitCode).toBe(1);
     expect(r.stderr).toMatch(/smoke test of hello failed, so it was not pushed/);
     expect(r.stderr).toContain('hint: nabla-build test hello');
-    const tags = await skopeo(['list-tags', '--tls-verify=false', `docker://${services.registry}/${ns}/lkl-nabla-hello-base`]);
+    const tags = await skopeo([
+      'list-tags',
+      '--tls-verify=false',
+      `docker://${services.registry}/${ns}/lkl-nabla-hello-base`,
+    ]);
     expect(tags.exitCode).not.toBe(0);
   });
 
@@ -101,17 +120,39 @@ describe('publishing', () => {
     const ns = unique();
     const cache = world.newCache();
     const args = ['hello', '--push', '--registry', services.authRegistry, '--namespace', ns, '--no-test'];
-    const bad = await world.run(args, { cache, env: { NABLA_REGISTRY_USER: services.authUser, NABLA_REGISTRY_PASSWORD: 'wrong-password' } });
+    const bad = await world.run(args, {
+      cache,
+      env: { NABLA_REGISTRY_USER: services.authUser, NABLA_REGISTRY_PASSWORD: 'wrong-password' },
+    });
     expect(bad.exitCode).toBe(1);
     expect(bad.stderr).toMatch(/401/);
     expect(bad.stderr).toContain(`docker login ${services.authRegistry}`);
     expect(bad.stderr).not.toContain('wrong-password');
     const creds = `${services.authUser}:${services.authPassword}`;
-    expect((await skopeo(['list-tags', '--tls-verify=false', '--creds', creds, `docker://${services.authRegistry}/${ns}/lkl-nabla-hello-base`])).exitCode).not.toBe(0);
-    const good = await world.run(args, { cache, env: { NABLA_REGISTRY_USER: services.authUser, NABLA_REGISTRY_PASSWORD: services.authPassword } });
+    expect(
+      (
+        await skopeo([
+          'list-tags',
+          '--tls-verify=false',
+          '--creds',
+          creds,
+          `docker://${services.authRegistry}/${ns}/lkl-nabla-hello-base`,
+        ])
+      ).exitCode,
+    ).not.toBe(0);
+    const good = await world.run(args, {
+      cache,
+      env: { NABLA_REGISTRY_USER: services.authUser, NABLA_REGISTRY_PASSWORD: services.authPassword },
+    });
     expect(good.exitCode, good.stderr).toBe(0);
     expect(good.stderr + good.stdout).not.toContain(services.authPassword);
-    const listed = await skopeo(['list-tags', '--tls-verify=false', '--creds', creds, `docker://${services.authRegistry}/${ns}/lkl-nabla-hello-base`]);
+    const listed = await skopeo([
+      'list-tags',
+      '--tls-verify=false',
+      '--creds',
+      creds,
+      `docker://${services.authRegistry}/${ns}/lkl-nabla-hello-base`,
+    ]);
     expect(JSON.parse(listed.stdout).Tags).toContain('1.0.0');
     // Credentials never reach logs, cache entries, labels or layers (blobs are gzip: check them unpacked too).
     expect(filesContaining(cache, [services.authPassword, 'wrong-password'])).toEqual([]);
@@ -119,10 +160,15 @@ describe('publishing', () => {
 
   it('--output oci:<dir> and tar:<file> write images an independent client reads', async () => {
     const out = mkdtempSync(join(tmpdir(), 'nb-out-'));
-    const r = await world.run(['redis', '--output', `oci:${join(out, 'oci')}`, '--output', `tar:${join(out, 'redis.tar')}`], { cache: world.newCache() });
+    const r = await world.run(
+      ['redis', '--output', `oci:${join(out, 'oci')}`, '--output', `tar:${join(out, 'redis.tar')}`],
+      { cache: world.newCache() },
+    );
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(`oci:${join(out, 'oci')}`);
-    const oci = JSON.parse((await skopeo(['inspect', '--config', `oci:${join(out, 'oci')}`])).stdout) as { config: { Entrypoint: string[] } };
+    const oci = JSON.parse((await skopeo(['inspect', '--config', `oci:${join(out, 'oci')}`])).stdout) as {
+      config: { Entrypoint: string[] };
+    };
     expect(oci.config.Entrypoint).toEqual(['/redis.nabla']);
     const tar = await skopeo(['inspect', '--config', `docker-archive:${join(out, 'redis.tar')}`]);
     expect(tar.exitCode, tar.stderr).toBe(0);

@@ -24,7 +24,12 @@ describe('the runtime side', () => {
     const tender = words.findIndex((w) => w.endsWith('/solo5/tenders/spt/solo5-spt'));
     expect(tender).toBeGreaterThanOrEqual(0);
     const argv = words.slice(tender);
-    expect(argv.slice(1, 5)).toEqual(['--x-exec-heap', '--mem=512', '--net:tap=tap0', expect.stringMatching(/^--block:rootfs=.*rootfs\.img$/)]);
+    expect(argv.slice(1, 5)).toEqual([
+      '--x-exec-heap',
+      '--mem=512',
+      '--net:tap=tap0',
+      expect.stringMatching(/^--block:rootfs=.*rootfs\.img$/),
+    ]);
     expect(argv[5]).toMatch(/\/hello\.nabla$/);
     expect(argv[6]).toBe('__RUMP_FDINFO_NET_tap=4');
     expect(argv[7]).toBe('RUMP_VERBOSE=1');
@@ -33,7 +38,10 @@ describe('the runtime side', () => {
   });
 
   it('run passes env, config and args to the unikernel intact (fixture tender)', async () => {
-    const r = await world.run(['run', 'python3', '--', '-c', "print('hello')"], { cache, env: { NABLA_BUILD_NO_FAST_PATH: '1' } });
+    const r = await world.run(['run', 'python3', '--', '-c', "print('hello')"], {
+      cache,
+      env: { NABLA_BUILD_NO_FAST_PATH: '1' },
+    });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain('argv[1]=-c');
     expect(r.stdout).toContain("argv[2]=print('hello')");
@@ -52,14 +60,20 @@ describe('the runtime side', () => {
   it('runtime register merges runnc into daemon.json, keeps other keys, backs up, and is idempotent', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nb-daemon-'));
     const file = join(dir, 'daemon.json');
-    writeFileSync(file, JSON.stringify({ 'log-level': 'warn', runtimes: { other: { path: '/usr/bin/other' } } }, null, 2));
+    writeFileSync(
+      file,
+      JSON.stringify({ 'log-level': 'warn', runtimes: { other: { path: '/usr/bin/other' } } }, null, 2),
+    );
     const first = await world.run(['runtime', 'register', '--daemon-json', file]);
     expect(first.exitCode, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/^updated /);
     expect(first.stderr).toMatch(/backup: .*daemon\.json\.bak-/);
     expect(first.stderr).toContain('reload the engine');
     const merged = JSON.parse(readFileSync(file, 'utf8'));
-    expect(merged).toEqual({ 'log-level': 'warn', runtimes: { other: { path: '/usr/bin/other' }, runnc: { path: '/opt/runnc/bin/runnc' } } });
+    expect(merged).toEqual({
+      'log-level': 'warn',
+      runtimes: { other: { path: '/usr/bin/other' }, runnc: { path: '/opt/runnc/bin/runnc' } },
+    });
     const second = await world.run(['runtime', 'register', '--daemon-json', file]);
     expect(second.exitCode).toBe(0);
     expect(second.stdout).toMatch(/^unchanged /);

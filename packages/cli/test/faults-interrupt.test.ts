@@ -20,7 +20,8 @@ function markedProcesses(mark: string): number[] {
   for (const e of readdirSync('/proc')) {
     if (!/^\d+$/.test(e) || Number(e) === process.pid) continue;
     try {
-      if (readFileSync(`/proc/${e}/environ`, 'latin1').split('\0').includes(`NB_TEST_MARK=${mark}`)) pids.push(Number(e));
+      if (readFileSync(`/proc/${e}/environ`, 'latin1').split('\0').includes(`NB_TEST_MARK=${mark}`))
+        pids.push(Number(e));
     } catch {
       // gone, or not readable
     }
@@ -36,11 +37,14 @@ function brokenEntries(cache: string): string[] {
     for (const d of readdirSync(join(steps, kind))) {
       const dir = join(steps, kind, d);
       if (!existsSync(join(dir, 'entry.json'))) continue;
-      const m = JSON.parse(readFileSync(join(dir, 'entry.json'), 'utf8')) as { files: { path: string; sha256: string; type: string }[] };
+      const m = JSON.parse(readFileSync(join(dir, 'entry.json'), 'utf8')) as {
+        files: { path: string; sha256: string; type: string }[];
+      };
       for (const f of m.files) {
         if (f.type !== 'file') continue;
         const p = join(dir, f.path);
-        if (!existsSync(p) || createHash('sha256').update(readFileSync(p)).digest('hex') !== f.sha256) bad.push(`${kind}/${d}/${f.path}`);
+        if (!existsSync(p) || createHash('sha256').update(readFileSync(p)).digest('hex') !== f.sha256)
+          bad.push(`${kind}/${d}/${f.path}`);
       }
     }
   }
@@ -51,12 +55,29 @@ function imageDigests(cache: string): string[] {
   const dir = join(cache, 'steps', 'image');
   return readdirSync(dir)
     .filter((d) => existsSync(join(dir, d, 'entry.json')))
-    .map((d) => (JSON.parse(readFileSync(join(dir, d, 'entry.json'), 'utf8')) as { result: { manifestDigest: string } }).result.manifestDigest)
+    .map(
+      (d) =>
+        (JSON.parse(readFileSync(join(dir, d, 'entry.json'), 'utf8')) as { result: { manifestDigest: string } }).result
+          .manifestDigest,
+    )
     .sort();
 }
 
 /** Build phases of the fixture toolchain (see packages/testing/src/fixtures/README.md). */
-const PHASES = ['solo5', 'tools', 'buildrump', 'lkl', 'musl', 'headers', 'platform', 'franken', 'libc', 'install', 'libcxx', 'tests'];
+const PHASES = [
+  'solo5',
+  'tools',
+  'buildrump',
+  'lkl',
+  'musl',
+  'headers',
+  'platform',
+  'franken',
+  'libc',
+  'install',
+  'libcxx',
+  'tests',
+];
 
 describe('interruptions', () => {
   it(`SIGINT and SIGKILL at ${PHASES.length} points of a world build: every rerun completes and no entry fails its integrity check`, async () => {
@@ -67,10 +88,19 @@ describe('interruptions', () => {
     for (const [i, phase] of PHASES.entries()) {
       const signal = i % 2 === 0 ? 'SIGINT' : 'SIGKILL';
       const mark = `${cache}:${phase}`;
-      const child = execa(process.execPath, [join(repoRoot, 'packages/cli/bin/nabla-build.js'), '--cache-dir', cache, ...targets, '--no-load'], {
-        env: { CI: 'true', NABLA_BUILD_CONFIG: world.upstreams.configFile, NABLA_FIXTURE_SLEEP: `${phase}:60`, NB_TEST_MARK: mark },
-        reject: false,
-      });
+      const child = execa(
+        process.execPath,
+        [join(repoRoot, 'packages/cli/bin/nabla-build.js'), '--cache-dir', cache, ...targets, '--no-load'],
+        {
+          env: {
+            CI: 'true',
+            NABLA_BUILD_CONFIG: world.upstreams.configFile,
+            NABLA_FIXTURE_SLEEP: `${phase}:60`,
+            NB_TEST_MARK: mark,
+          },
+          reject: false,
+        },
+      );
       let reached = false;
       for (let t = 0; t < 400 && !reached; t++) {
         for (const pid of markedProcesses(mark)) {

@@ -10,7 +10,10 @@ export interface FixtureWorld {
   /** A fresh, empty cache directory. */
   newCache(): string;
   /** Runs nabla-build with the fixture config; `trace` collects every command nabla-build spawned. */
-  run(args: string[], opts?: { cache?: string; env?: Record<string, string | undefined>; trace?: string }): Promise<CliResult>;
+  run(
+    args: string[],
+    opts?: { cache?: string; env?: Record<string, string | undefined>; trace?: string },
+  ): Promise<CliResult>;
   /** Commands recorded in a trace file, one JSON object per line. */
   traced(trace: string): { command: string; args: string[] }[];
 }

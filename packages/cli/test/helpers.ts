@@ -11,7 +11,10 @@ export interface CliResult {
 }
 
 /** Runs the compiled CLI as a user would (built by `npm test`'s pretest), never throwing on failure. */
-export async function cli(args: string[], opts: { env?: Record<string, string | undefined>; cwd?: string; timeout?: number } = {}): Promise<CliResult> {
+export async function cli(
+  args: string[],
+  opts: { env?: Record<string, string | undefined>; cwd?: string; timeout?: number } = {},
+): Promise<CliResult> {
   const r = await execa(process.execPath, [bin, ...args], {
     cwd: opts.cwd ?? repoRoot,
     env: { CI: 'true', NABLA_BUILD_CONFIG: '/nonexistent/nabla-build-config.yaml', ...opts.env },

@@ -19,10 +19,22 @@ describe('no recipe or CLI value ever reaches a shell', () => {
     cpSync(join(repoRoot, 'recipes'), join(root, 'recipes'), { recursive: true });
     cpSync(join(repoRoot, 'patches'), join(root, 'patches'), { recursive: true });
     const canary = join(root, 'PWNED');
-    const hostile = [`$(touch ${canary})`, `\`touch ${canary}\``, `; touch ${canary}`, `"quoted" 'single' with spaces`, `a\\b|c&d>e`];
+    const hostile = [
+      `$(touch ${canary})`,
+      `\`touch ${canary}\``,
+      `; touch ${canary}`,
+      `"quoted" 'single' with spaces`,
+      `a\\b|c&d>e`,
+    ];
     // A target whose build is a fixed script printing its positional arguments and one env value: if anything
     // interpreted the recipe's values, the canary file would appear or the printed values would differ.
-    const argv = ['sh', '-c', 'printf "%s\\n" "$@" > probe.out; printf "%s\\n" "$NB_HOSTILE" >> probe.out', 'probe', ...hostile];
+    const argv = [
+      'sh',
+      '-c',
+      'printf "%s\\n" "$@" > probe.out; printf "%s\\n" "$NB_HOSTILE" >> probe.out',
+      'probe',
+      ...hostile,
+    ];
     writeFileSync(
       join(root, 'recipes', 'probe.yaml'),
       [

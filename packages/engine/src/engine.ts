@@ -114,7 +114,9 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
           return { step, dir, result: now.result, cached: true };
         }
         const started = Date.now();
-        const prepared = step.cacheable ? await store.prepare(step, executor.resumable === true) : { dir, resumed: false };
+        const prepared = step.cacheable
+          ? await store.prepare(step, executor.resumable === true)
+          : { dir, resumed: false };
         emit({ type: 'start', step, resumed: prepared.resumed });
         const outcome = await executor.run(step, {
           dir: prepared.dir,
@@ -157,7 +159,10 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
 }
 
 /** Cache status of every step, without running anything (for `plan`). */
-export async function cacheStatus(plan: BuildPlan, cacheDir: string): Promise<Map<string, 'cached' | 'partial' | 'missing' | 'always'>> {
+export async function cacheStatus(
+  plan: BuildPlan,
+  cacheDir: string,
+): Promise<Map<string, 'cached' | 'partial' | 'missing' | 'always'>> {
   const store = new StepStore(cacheDir);
   const out = new Map<string, 'cached' | 'partial' | 'missing' | 'always'>();
   for (const s of plan.steps) {

@@ -41,7 +41,11 @@ export class StepStore {
   }
 
   logFor(step: PlanStep): string {
-    return join(this.cacheDir, 'logs', `${step.kind}-${step.subject.replace(/[^A-Za-z0-9._@-]/g, '_')}-${step.key.slice(0, 12)}.log`);
+    return join(
+      this.cacheDir,
+      'logs',
+      `${step.kind}-${step.subject.replace(/[^A-Za-z0-9._@-]/g, '_')}-${step.key.slice(0, 12)}.log`,
+    );
   }
 
   /** The entry's manifest if it exists and belongs to this key; does not check file contents. */
@@ -92,7 +96,14 @@ export class StepStore {
     const files: ManifestFile[] = [];
     for (const r of roots) await walk(dir, r, files);
     files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-    const m: EntryManifest = { key: step.key, step: step.id, completedAt: new Date().toISOString(), roots, files, result };
+    const m: EntryManifest = {
+      key: step.key,
+      step: step.id,
+      completedAt: new Date().toISOString(),
+      roots,
+      files,
+      result,
+    };
     const tmp = join(dir, `${MANIFEST}.tmp-${process.pid}`);
     await writeFile(tmp, `${JSON.stringify(m, null, 1)}\n`);
     await rename(tmp, join(dir, MANIFEST));

@@ -8,7 +8,15 @@ import { describe, expect, it } from 'vitest';
 
 function step(kind: StepKind, subject: string, deps: PlanStep[], salt = ''): PlanStep {
   const inputs = { subject, salt };
-  return { id: `${kind}:${subject}`, kind, subject, deps: deps.map((d) => d.id), key: contentKey({ inputs, deps: deps.map((d) => d.key) }), inputs, cacheable: kind !== 'publish' };
+  return {
+    id: `${kind}:${subject}`,
+    kind,
+    subject,
+    deps: deps.map((d) => d.id),
+    key: contentKey({ inputs, deps: deps.map((d) => d.key) }),
+    inputs,
+    cacheable: kind !== 'publish',
+  };
 }
 
 /** fetch → toolchain → 4 packages → 4 images: the shape of `world`. */
@@ -68,7 +76,12 @@ describe('runPlan', () => {
     const events: EngineEvent[] = [];
     await runPlan(worldPlan(), { cacheDir, executors: second.executors, jobs: 2, onEvent: (e) => events.push(e) });
     expect(second.ran).toEqual([]);
-    expect(events.filter((e) => e.type === 'cached').map((e) => e.step.id).sort()).toEqual(['image:a', 'image:b', 'image:c', 'image:d']);
+    expect(
+      events
+        .filter((e) => e.type === 'cached')
+        .map((e) => e.step.id)
+        .sort(),
+    ).toEqual(['image:a', 'image:b', 'image:c', 'image:d']);
     const status = await cacheStatus(worldPlan(), cacheDir);
     expect([...status.values()].every((s) => s === 'cached')).toBe(true);
   });
@@ -96,7 +109,12 @@ describe('runPlan', () => {
     const r = recorder();
     const events: EngineEvent[] = [];
     await runPlan(plan, { cacheDir, executors: r.executors, jobs: 2, onEvent: (e) => events.push(e) });
-    expect(events.filter((e) => e.type === 'corrupt').map((e) => e.step.id).sort()).toEqual(['image:a', 'package:a']);
+    expect(
+      events
+        .filter((e) => e.type === 'corrupt')
+        .map((e) => e.step.id)
+        .sort(),
+    ).toEqual(['image:a', 'package:a']);
     expect(r.ran.sort()).toEqual(['image:a', 'package:a']);
     expect(readFileSync(join(pkg?.dir ?? '', 'out', 'artifact'), 'utf8')).toBe('package:a\n');
   });
@@ -130,7 +148,9 @@ describe('runPlan', () => {
     const cacheDir = tmp();
     const r = recorder(10);
     const failing: StepExecutor = { run: async () => Promise.reject(new Error('boom')) };
-    await expect(runPlan(worldPlan(), { cacheDir, executors: { ...r.executors, toolchain: failing }, jobs: 2 })).rejects.toThrow('boom');
+    await expect(
+      runPlan(worldPlan(), { cacheDir, executors: { ...r.executors, toolchain: failing }, jobs: 2 }),
+    ).rejects.toThrow('boom');
     expect(r.ran).toEqual(['fetch:src']);
   });
 

@@ -52,7 +52,13 @@ export interface PlanInput {
  */
 export function planBuild(input: PlanInput): BuildPlan {
   const steps = new Map<string, PlanStep>();
-  const add = (kind: StepKind, subject: string, deps: string[], inputs: Record<string, unknown>, cacheable = true): string => {
+  const add = (
+    kind: StepKind,
+    subject: string,
+    deps: string[],
+    inputs: Record<string, unknown>,
+    cacheable = true,
+  ): string => {
     const id = `${kind}:${subject}`;
     if (steps.has(id)) return id;
     const depKeys = Object.fromEntries(deps.map((d) => [d, (steps.get(d) as PlanStep).key]));
@@ -83,7 +89,11 @@ export function planBuild(input: PlanInput): BuildPlan {
   for (const name of targets) {
     const target = input.recipes.targets.get(name) as TargetRecipe;
     const chain = input.recipes.toolchains.get(target.toolchain);
-    if (!chain) throw new UsageError('plan.toolchain', `target "${name}" needs toolchain "${target.toolchain}", which no recipe defines`);
+    if (!chain)
+      throw new UsageError(
+        'plan.toolchain',
+        `target "${name}" needs toolchain "${target.toolchain}", which no recipe defines`,
+      );
     const chainTree = chain.sources.find((s) => s.name === chain.tree) as GitSourceSpec;
     const patched = prepareTree(chainTree, chain.patches, undefined);
     const toolchain = add('toolchain', chain.name, [patched], {
@@ -110,7 +120,11 @@ export function planBuild(input: PlanInput): BuildPlan {
       configMk: target.build.configMk,
       commands: target.build.commands,
       artifacts: target.artifacts,
-      tarballs: tarballs.map((t) => ({ name: t.name, file: t.kind === 'tarball' ? t.file : '', placeIn: t.kind === 'tarball' ? t.placeIn : '' })),
+      tarballs: tarballs.map((t) => ({
+        name: t.name,
+        file: t.kind === 'tarball' ? t.file : '',
+        placeIn: t.kind === 'tarball' ? t.placeIn : '',
+      })),
       host: input.host,
     });
     if (!target.image) continue;
@@ -121,7 +135,11 @@ export function planBuild(input: PlanInput): BuildPlan {
         ? { ...sourceIdentity(r), url: r.git, submodules: flattenSubmodules(r.submodules) }
         : { ...sourceIdentity(r), url: r.urls[0] };
     });
-    const origin = source(target.build.tree === 'toolchain' ? chainTree : (target.sources.find((s) => s.name === target.build.tree) as GitSourceSpec)) as GitSourceSpec;
+    const origin = source(
+      target.build.tree === 'toolchain'
+        ? chainTree
+        : (target.sources.find((s) => s.name === target.build.tree) as GitSourceSpec),
+    ) as GitSourceSpec;
     const image = add('image', target.name, [pkg], {
       recipe: target.name,
       version: target.version,
@@ -139,7 +157,13 @@ export function planBuild(input: PlanInput): BuildPlan {
     const p = input.publish;
     if (p && (p.load || p.push || p.outputs.length > 0)) {
       // A push boots the image first, with the tender built from the same Solo5: the toolchain is then a dep.
-      add('publish', target.name, p.push ? [image, toolchain] : [image], { ...p, repository: target.image.repository, version: target.version }, false);
+      add(
+        'publish',
+        target.name,
+        p.push ? [image, toolchain] : [image],
+        { ...p, repository: target.image.repository, version: target.version },
+        false,
+      );
     }
   }
   return { targets, steps: [...steps.values()] };
@@ -167,14 +191,22 @@ export function sourceIdentity(spec: SourceSpec): Record<string, unknown> {
   return { name: spec.name, rev: spec.rev, sparse: spec.sparse, submodules: subs(spec.submodules) };
 }
 
-function flattenSubmodules(list: GitSourceSpec['submodules'], prefix = ''): { path: string; url: string; rev: string }[] {
-  return list.flatMap((s) => [{ path: prefix + s.path, url: s.git, rev: s.rev }, ...flattenSubmodules(s.submodules, `${prefix}${s.path}/`)]);
+function flattenSubmodules(
+  list: GitSourceSpec['submodules'],
+  prefix = '',
+): { path: string; url: string; rev: string }[] {
+  return list.flatMap((s) => [
+    { path: prefix + s.path, url: s.git, rev: s.rev },
+    ...flattenSubmodules(s.submodules, `${prefix}${s.path}/`),
+  ]);
 }
 
 function seriesDigest(s: PatchSeriesSpec, tree: GitSourceSpec, project: Record<string, string>): string {
   if (s.from === 'upstream') return `${tree.name}@${tree.rev}:${s.dir}`;
   const d = project[s.dir];
   if (d === undefined)
-    throw new UsageError('plan.patches', `patch series patches/${s.dir} was not read`, { hint: `check that patches/${s.dir} exists` });
+    throw new UsageError('plan.patches', `patch series patches/${s.dir} was not read`, {
+      hint: `check that patches/${s.dir} exists`,
+    });
   return d;
 }

@@ -21,20 +21,30 @@ export function resolveSource(
   return spec.kind === 'git' ? resolveGit(spec, lock, overrides) : resolveTarball(spec, lock, overrides);
 }
 
-function resolveGit(spec: GitSourceSpec, lock: Lockfile | undefined, overrides: Record<string, SourceOverride>): GitSourceSpec {
+function resolveGit(
+  spec: GitSourceSpec,
+  lock: Lockfile | undefined,
+  overrides: Record<string, SourceOverride>,
+): GitSourceSpec {
   const o = overrides[spec.name];
   const locked = lock?.git[spec.name];
   if (!o?.rev && lock) {
     if (!locked) throw notLocked(spec.name);
     if (locked.rev !== spec.rev)
-      throw new UsageError('lock.stale', `source "${spec.name}": the recipe pins ${spec.rev} but nabla.lock has ${locked.rev}`, {
-        where: 'recipes/nabla.lock',
-        hint: `nabla-build lock --update ${spec.name}`,
-      });
+      throw new UsageError(
+        'lock.stale',
+        `source "${spec.name}": the recipe pins ${spec.rev} but nabla.lock has ${locked.rev}`,
+        {
+          where: 'recipes/nabla.lock',
+          hint: `nabla-build lock --update ${spec.name}`,
+        },
+      );
   }
   const rev = o?.rev ?? spec.rev;
   const git = o?.git ?? spec.git;
-  const submodules = spec.submodules.map((s) => resolveSubmodule(spec.name, s, overrides, o?.rev ? undefined : locked?.submodules));
+  const submodules = spec.submodules.map((s) =>
+    resolveSubmodule(spec.name, s, overrides, o?.rev ? undefined : locked?.submodules),
+  );
   return { ...spec, git, rev, submodules };
 }
 
@@ -63,16 +73,24 @@ function resolveSubmodule(
   };
 }
 
-function resolveTarball(spec: TarballSourceSpec, lock: Lockfile | undefined, overrides: Record<string, SourceOverride>): TarballSourceSpec {
+function resolveTarball(
+  spec: TarballSourceSpec,
+  lock: Lockfile | undefined,
+  overrides: Record<string, SourceOverride>,
+): TarballSourceSpec {
   const o = overrides[spec.name];
   if (!o?.sha256 && lock) {
     const l = lock.tarballs[spec.name];
     if (!l) throw notLocked(spec.name);
     if (l.sha256 !== spec.sha256)
-      throw new UsageError('lock.stale', `tarball "${spec.name}": the recipe says sha256 ${spec.sha256} but nabla.lock has ${l.sha256}`, {
-        where: 'recipes/nabla.lock',
-        hint: `nabla-build lock --update ${spec.name}`,
-      });
+      throw new UsageError(
+        'lock.stale',
+        `tarball "${spec.name}": the recipe says sha256 ${spec.sha256} but nabla.lock has ${l.sha256}`,
+        {
+          where: 'recipes/nabla.lock',
+          hint: `nabla-build lock --update ${spec.name}`,
+        },
+      );
   }
   return { ...spec, urls: o?.url ? [o.url] : spec.urls, sha256: o?.sha256 ?? spec.sha256 };
 }

@@ -18,7 +18,9 @@ const TAG = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/;
 export function imageName(repository: string, opts: Pick<NamingOptions, 'registry' | 'namespace'>): string {
   const parts = [opts.registry, opts.namespace, repository].filter((p): p is string => Boolean(p));
   if (opts.registry && !opts.namespace && opts.registry === 'docker.io')
-    throw new UsageError('naming.namespace', 'pushing to Docker Hub needs a namespace', { hint: 'pass --namespace <user-or-org> or set `namespace:` in the config' });
+    throw new UsageError('naming.namespace', 'pushing to Docker Hub needs a namespace', {
+      hint: 'pass --namespace <user-or-org> or set `namespace:` in the config',
+    });
   return parts.join('/');
 }
 
@@ -43,7 +45,11 @@ export function imageTags(version: string, key: string, opts: NamingOptions): st
   }
   tags.push(immutable);
   for (const t of opts.extraTags) {
-    if (!TAG.test(t)) throw new UsageError('naming.tag', `--tag "${t}" is not a valid tag (letters, digits, "_", ".", "-"; at most 128)`);
+    if (!TAG.test(t))
+      throw new UsageError(
+        'naming.tag',
+        `--tag "${t}" is not a valid tag (letters, digits, "_", ".", "-"; at most 128)`,
+      );
     tags.push(t);
   }
   return [...new Set(tags)];

@@ -49,23 +49,38 @@ describe('planBuild on the shipped recipes', () => {
   });
 
   it('gives the same keys on every run', () => {
-    expect(keys(planBuild(input(loadRecipes(join(repo, 'recipes')))).steps)).toEqual(keys(planBuild(input(recipes)).steps));
+    expect(keys(planBuild(input(loadRecipes(join(repo, 'recipes')))).steps)).toEqual(
+      keys(planBuild(input(recipes)).steps),
+    );
   });
 
   it('a changed project patch changes the toolchain chain but not the fetches or the package tree', () => {
     const a = keys(planBuild(input(recipes, 'p1')).steps);
     const b = keys(planBuild(input(recipes, 'p2')).steps);
-    const changed = Object.keys(a).filter((id) => a[id] !== b[id]).sort();
-    expect(changed).toEqual(['image:python3', 'package:python3', 'patch:frankenlibc', 'publish:python3', 'toolchain:frankenlibc']);
+    const changed = Object.keys(a)
+      .filter((id) => a[id] !== b[id])
+      .sort();
+    expect(changed).toEqual([
+      'image:python3',
+      'package:python3',
+      'patch:frankenlibc',
+      'publish:python3',
+      'toolchain:frankenlibc',
+    ]);
   });
 
   it('a changed image env value changes only the image and publish steps', () => {
     const edited: RecipeSet = { ...recipes, targets: new Map(recipes.targets) };
     const py = recipes.targets.get('python3') as TargetRecipe;
-    edited.targets.set('python3', { ...py, image: { ...py.image!, env: { ...py.image!.env, PYTHONHASHSEED: '2' } } });
+    const image = py.image as NonNullable<TargetRecipe['image']>;
+    edited.targets.set('python3', { ...py, image: { ...image, env: { ...image.env, PYTHONHASHSEED: '2' } } });
     const a = keys(planBuild(input(recipes)).steps);
     const b = keys(planBuild(input(edited)).steps);
-    expect(Object.keys(a).filter((id) => a[id] !== b[id]).sort()).toEqual(['image:python3', 'publish:python3']);
+    expect(
+      Object.keys(a)
+        .filter((id) => a[id] !== b[id])
+        .sort(),
+    ).toEqual(['image:python3', 'publish:python3']);
   });
 
   it('world plans every target with one shared toolchain', () => {
@@ -91,6 +106,8 @@ describe('planBuild on the shipped recipes', () => {
   });
 
   it('with a lockfile, refuses sources it does not pin', () => {
-    expect(() => planBuild({ ...input(recipes), lock: { version: 1, git: {}, tarballs: {}, patches: {} } })).toThrow(/not in recipes\/nabla.lock/);
+    expect(() => planBuild({ ...input(recipes), lock: { version: 1, git: {}, tarballs: {}, patches: {} } })).toThrow(
+      /not in recipes\/nabla.lock/,
+    );
   });
 });

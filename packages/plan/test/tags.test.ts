@@ -14,8 +14,12 @@ describe('image naming and tags', () => {
     expect(imageTags('6.17.1', key, { extraTags: [], immutableOnly: true })).toEqual(['6.17.1-abcdef012345']);
   });
   it('names images for Docker Hub and other registries', () => {
-    expect(imageName('lkl-nabla-python3-base', { registry: 'docker.io', namespace: 'acme' })).toBe('docker.io/acme/lkl-nabla-python3-base');
-    expect(imageName('lkl-nabla-python3-base', { registry: '127.0.0.1:5000' })).toBe('127.0.0.1:5000/lkl-nabla-python3-base');
+    expect(imageName('lkl-nabla-python3-base', { registry: 'docker.io', namespace: 'acme' })).toBe(
+      'docker.io/acme/lkl-nabla-python3-base',
+    );
+    expect(imageName('lkl-nabla-python3-base', { registry: '127.0.0.1:5000' })).toBe(
+      '127.0.0.1:5000/lkl-nabla-python3-base',
+    );
     expect(imageName('lkl-nabla-python3-base', {})).toBe('lkl-nabla-python3-base');
     expect(() => imageName('x', { registry: 'docker.io' })).toThrow(/needs a namespace/);
   });

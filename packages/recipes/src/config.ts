@@ -9,9 +9,7 @@ import { fieldName, lineOf } from './locate.js';
  * `--config`): mirrors, per-source overrides, and publishing defaults. Flags override it.
  */
 export const configSchema = z.strictObject({
-  mirrors: z
-    .array(z.strictObject({ prefix: z.string().min(1), replace: z.string().min(1) }))
-    .default([]),
+  mirrors: z.array(z.strictObject({ prefix: z.string().min(1), replace: z.string().min(1) })).default([]),
   /** Allow `file://` and local-path mirrors and submodules. Off by default: a recipe cannot read the host. */
   allowLocal: z.boolean().default(false),
   overrides: z
@@ -19,14 +17,23 @@ export const configSchema = z.strictObject({
       z.string().regex(/^[a-z0-9][a-z0-9._-]*(\/[A-Za-z0-9._/-]+)?$/, 'must be a source name or source/submodule-path'),
       z.strictObject({
         git: z.string().min(1).optional(),
-        rev: z.string().regex(/^[0-9a-f]{40}$/, 'must be a full 40-hex commit SHA').optional(),
+        rev: z
+          .string()
+          .regex(/^[0-9a-f]{40}$/, 'must be a full 40-hex commit SHA')
+          .optional(),
         url: z.string().min(1).optional(),
-        sha256: z.string().regex(/^[0-9a-f]{64}$/, 'must be a 64-hex sha256').optional(),
+        sha256: z
+          .string()
+          .regex(/^[0-9a-f]{64}$/, 'must be a 64-hex sha256')
+          .optional(),
       }),
     )
     .default({}),
   registry: z.string().min(1).optional(),
-  namespace: z.string().regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, 'must be a valid Docker Hub namespace').optional(),
+  namespace: z
+    .string()
+    .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, 'must be a valid Docker Hub namespace')
+    .optional(),
 });
 
 export interface UserConfig {
@@ -46,21 +53,40 @@ export function loadConfig(path: string): UserConfig {
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new InputFileError(path, undefined, undefined, `cannot read config: ${(err as Error).message}`, 'check --config / NABLA_BUILD_CONFIG');
+    throw new InputFileError(
+      path,
+      undefined,
+      undefined,
+      `cannot read config: ${(err as Error).message}`,
+      'check --config / NABLA_BUILD_CONFIG',
+    );
   }
   const counter = new LineCounter();
   const doc = parseDocument(text, { lineCounter: counter, uniqueKeys: true });
   const yamlError = doc.errors[0];
-  if (yamlError) throw new InputFileError(path, yamlError.linePos?.[0]?.line, undefined, `invalid YAML: ${yamlError.message.split('\n')[0]}`);
+  if (yamlError)
+    throw new InputFileError(
+      path,
+      yamlError.linePos?.[0]?.line,
+      undefined,
+      `invalid YAML: ${yamlError.message.split('\n')[0]}`,
+    );
   const r = configSchema.safeParse(doc.toJS() ?? {});
   if (!r.success) {
     const issue = r.error.issues[0] as z.core.$ZodIssue;
-    const problem = issue.code === 'unrecognized_keys' ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}` : issue.message.replace(/^Invalid input: /, '');
+    const problem =
+      issue.code === 'unrecognized_keys'
+        ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`
+        : issue.message.replace(/^Invalid input: /, '');
     throw new InputFileError(path, lineOf(doc, counter, issue.path), fieldName(issue.path) || undefined, problem);
   }
   const c = r.data;
   const out: UserConfig = {
-    mirrors: c.mirrors.map((m, i) => ({ prefix: m.prefix, replacement: m.replace, origin: `${path}:${lineOf(doc, counter, ['mirrors', i]) ?? 1}` })),
+    mirrors: c.mirrors.map((m, i) => ({
+      prefix: m.prefix,
+      replacement: m.replace,
+      origin: `${path}:${lineOf(doc, counter, ['mirrors', i]) ?? 1}`,
+    })),
     allowLocal: c.allowLocal,
     overrides: Object.fromEntries(Object.entries(c.overrides).map(([k, v]) => [k, stripUndefined(v)])),
   };

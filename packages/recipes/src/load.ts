@@ -43,7 +43,8 @@ export function loadRecipes(recipesDir: string, patchesDir = join(recipesDir, '.
   const resolveSources = (file: ParsedFile, list: string[]): SourceSpec[] =>
     list.map((n, i) => {
       const found = sources.get(n);
-      if (!found) fail(file, ['sources', i], `unknown source "${n}" (defined sources: ${[...sources.keys()].join(', ')})`);
+      if (!found)
+        fail(file, ['sources', i], `unknown source "${n}" (defined sources: ${[...sources.keys()].join(', ')})`);
       return found.spec;
     });
   for (const file of files) {
@@ -81,7 +82,11 @@ export function loadRecipes(recipesDir: string, patchesDir = join(recipesDir, '.
       v.image?.copy.forEach((c, i) => {
         const head = c.from.split('/')[0] ?? '';
         if (!artifactNames.has(head) && !artifactNames.has(c.from))
-          fail(file, ['image', 'copy', i, 'from'], `"${c.from}" is not under an artifact (${[...artifactNames].join(', ')})`);
+          fail(
+            file,
+            ['image', 'copy', i, 'from'],
+            `"${c.from}" is not under an artifact (${[...artifactNames].join(', ')})`,
+          );
       });
       const recipe: TargetRecipe = {
         kind: 'target',
@@ -149,10 +154,19 @@ function pickIssue(issues: z.core.$ZodIssue[]): z.core.$ZodIssue {
   if (unknown && unknown.code === 'unrecognized_keys') {
     const key = unknown.keys[0] as string;
     const missing = issues
-      .filter((i) => i.code === 'invalid_type' && i.path.length === unknown.path.length + 1 && i.message.includes('received undefined'))
+      .filter(
+        (i) =>
+          i.code === 'invalid_type' &&
+          i.path.length === unknown.path.length + 1 &&
+          i.message.includes('received undefined'),
+      )
       .map((i) => String(i.path[i.path.length - 1]));
     const guess = missing.find((m) => similar(m, key));
-    return { ...unknown, path: [...unknown.path, key], message: `unknown field${guess ? ` (did you mean "${guess}"?)` : ''}` } as z.core.$ZodIssue;
+    return {
+      ...unknown,
+      path: [...unknown.path, key],
+      message: `unknown field${guess ? ` (did you mean "${guess}"?)` : ''}`,
+    } as z.core.$ZodIssue;
   }
   if (first.code !== 'invalid_union' || first.errors.length === 0) return first;
   // A union reports every branch; the branch with the fewest problems is the one the user meant.
@@ -170,25 +184,39 @@ function similar(a: string, b: string): boolean {
     for (let j = 1; j <= b.length; j++) {
       const row = d[i] as number[];
       const prev = d[i - 1] as number[];
-      row[j] = Math.min((prev[j] as number) + 1, (row[j - 1] as number) + 1, (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1));
+      row[j] = Math.min(
+        (prev[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (prev[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
     }
   return ((d[a.length] as number[])[b.length] as number) <= 2;
 }
 
 function describeIssue(issue: z.core.$ZodIssue): string {
   if (issue.code === 'invalid_type' && issue.message.includes('received undefined')) return 'is required';
-  if (issue.code === 'invalid_type') return issue.message.replace(/^Invalid input: /, '').concat(' (quote the value in YAML)');
+  if (issue.code === 'invalid_type')
+    return issue.message.replace(/^Invalid input: /, '').concat(' (quote the value in YAML)');
   if (issue.code === 'unrecognized_keys') return issue.message;
   return issue.message.replace(/^Invalid input: /, '');
 }
 
 function fail(file: ParsedFile, path: readonly PropertyKey[], problem: string): never {
   const line = lineOf(file.doc, file.counter, path);
-  throw new InputFileError(file.display, line, fieldName(path) || undefined, problem, 'fix the recipe, then run `nabla-build list` to check it');
+  throw new InputFileError(
+    file.display,
+    line,
+    fieldName(path) || undefined,
+    problem,
+    'fix the recipe, then run `nabla-build list` to check it',
+  );
 }
 
 function checkRegexes(file: ParsedFile, recipe: ToolchainRecipe): void {
-  for (const [key, list] of [['phases', recipe.phases], ['hints', recipe.hints]] as const) {
+  for (const [key, list] of [
+    ['phases', recipe.phases],
+    ['hints', recipe.hints],
+  ] as const) {
     list.forEach((entry, i) => {
       try {
         new RegExp(entry.match);
@@ -201,15 +229,35 @@ function checkRegexes(file: ParsedFile, recipe: ToolchainRecipe): void {
 
 function toSourceSpec(s: Extract<RecipeFileInput, { kind: 'sources' }>['sources'][number]): SourceSpec {
   if ('git' in s) {
-    const spec: GitSourceSpec = { kind: 'git', name: s.name, git: s.git, rev: s.rev, submodules: s.submodules.map(toSubmodule) };
+    const spec: GitSourceSpec = {
+      kind: 'git',
+      name: s.name,
+      git: s.git,
+      rev: s.rev,
+      submodules: s.submodules.map(toSubmodule),
+    };
     if (s.branch) spec.branch = s.branch;
     if (s.sparse) spec.sparse = s.sparse;
     return spec;
   }
-  return { kind: 'tarball', name: s.name, urls: s.urls, sha256: s.sha256, file: s.file, ...(s.placeIn ? { placeIn: s.placeIn } : {}) };
+  return {
+    kind: 'tarball',
+    name: s.name,
+    urls: s.urls,
+    sha256: s.sha256,
+    file: s.file,
+    ...(s.placeIn ? { placeIn: s.placeIn } : {}),
+  };
 }
 
-function toSubmodule(s: { path: string; git: string; rev: string; clone: 'submodule' | 'full'; sparse?: string[] | undefined; submodules: unknown[] }): SubmoduleSpec {
+function toSubmodule(s: {
+  path: string;
+  git: string;
+  rev: string;
+  clone: 'submodule' | 'full';
+  sparse?: string[] | undefined;
+  submodules: unknown[];
+}): SubmoduleSpec {
   return {
     path: s.path,
     git: s.git,
@@ -220,7 +268,14 @@ function toSubmodule(s: { path: string; git: string; rev: string; clone: 'submod
   };
 }
 
-function toPatchSeries(p: { from: 'upstream' | 'project'; dir: string; applyIn: string; strip: number; maxFuzz: number; maxOffset: number }): PatchSeriesSpec {
+function toPatchSeries(p: {
+  from: 'upstream' | 'project';
+  dir: string;
+  applyIn: string;
+  strip: number;
+  maxFuzz: number;
+  maxOffset: number;
+}): PatchSeriesSpec {
   return { ...p };
 }
 
@@ -229,7 +284,13 @@ function listYaml(dir: string): string[] {
   try {
     entries = readdirSync(dir);
   } catch (err) {
-    throw new InputFileError(displayPath(dir), undefined, undefined, `cannot read the recipes directory: ${(err as Error).message}`, 'pass --recipes <dir> or run from the nabla-build checkout');
+    throw new InputFileError(
+      displayPath(dir),
+      undefined,
+      undefined,
+      `cannot read the recipes directory: ${(err as Error).message}`,
+      'pass --recipes <dir> or run from the nabla-build checkout',
+    );
   }
   return entries.filter((f) => /\.ya?ml$/.test(f)).sort();
 }
@@ -238,5 +299,3 @@ function displayPath(path: string): string {
   const rel = relative(process.cwd(), path);
   return rel && !rel.startsWith('..') && rel.length < path.length ? rel : path;
 }
-
-

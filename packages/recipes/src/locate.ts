@@ -1,4 +1,4 @@
-import { isMap, isScalar, isSeq, LineCounter, type Document, type Node as YamlNode } from 'yaml';
+import { isMap, isScalar, isSeq, type LineCounter, type Document, type Node as YamlNode } from 'yaml';
 
 /**
  * Maps a path inside a parsed YAML document (`['build', 'commands', 0, 'run']`) to a 1-based line. When the

@@ -29,7 +29,15 @@ function loadError(dir: string): InputFileError {
 describe('loadRecipes', () => {
   it('loads every shipped target and the toolchain', () => {
     const set = loadRecipes(shipped);
-    expect([...set.targets.keys()].sort()).toEqual(['hello', 'nabla-run', 'nginx', 'node', 'python3', 'redis', 'solo5-hello']);
+    expect([...set.targets.keys()].sort()).toEqual([
+      'hello',
+      'nabla-run',
+      'nginx',
+      'node',
+      'python3',
+      'redis',
+      'solo5-hello',
+    ]);
     expect(set.targets.get('python3')?.version).toBe('3.5.2');
     const solo5 = set.toolchains.get('frankenlibc')?.sources[0];
     expect(solo5?.kind === 'git' && solo5.submodules.find((s) => s.path === 'solo5')?.clone).toBe('full');
@@ -37,12 +45,37 @@ describe('loadRecipes', () => {
 
   const cases: [string, string, (t: string) => string, RegExp][] = [
     ['missing field', 'python3.yaml', (t) => t.replace('version: 3.5.2\n', ''), /^version: is required$/],
-    ['mistyped field', 'python3.yaml', (t) => t.replace('artifacts:', 'artifact:'), /^artifact: unknown field \(did you mean "artifacts"\?\)$/],
-    ['bad sha', 'sources.yaml', (t) => t.replace('rev: 03b9191dc24ecd70552d8fe3eae62381cf4f4ed2', 'rev: 03b9191'), /full 40-hex commit SHA/],
-    ['unknown source', 'redis.yaml', (t) => t.replace('sources: [rumprun-packages, redis]', 'sources: [rumprun-packages, rediss]'), /unknown source "rediss"/],
-    ['copy outside artifacts', 'nginx.yaml', (t) => t.replace('from: data/www', 'from: html/www'), /not under an artifact/],
+    [
+      'mistyped field',
+      'python3.yaml',
+      (t) => t.replace('artifacts:', 'artifact:'),
+      /^artifact: unknown field \(did you mean "artifacts"\?\)$/,
+    ],
+    [
+      'bad sha',
+      'sources.yaml',
+      (t) => t.replace('rev: 03b9191dc24ecd70552d8fe3eae62381cf4f4ed2', 'rev: 03b9191'),
+      /full 40-hex commit SHA/,
+    ],
+    [
+      'unknown source',
+      'redis.yaml',
+      (t) => t.replace('sources: [rumprun-packages, redis]', 'sources: [rumprun-packages, rediss]'),
+      /unknown source "rediss"/,
+    ],
+    [
+      'copy outside artifacts',
+      'nginx.yaml',
+      (t) => t.replace('from: data/www', 'from: html/www'),
+      /not under an artifact/,
+    ],
     ['relative image path', 'hello.yaml', (t) => t.replace('to: /hello.nabla }', 'to: hello.nabla }'), /absolute path/],
-    ['bad regex', 'frankenlibc.yaml', (t) => t.replace("match: 'mawk is not supported'", "match: 'mawk ('"), /invalid regular expression/],
+    [
+      'bad regex',
+      'frankenlibc.yaml',
+      (t) => t.replace("match: 'mawk is not supported'", "match: 'mawk ('"),
+      /invalid regular expression/,
+    ],
     ['invalid yaml', 'redis.yaml', (t) => t.replace('kind: target', 'kind: [target'), /invalid YAML/],
   ];
   for (const [name, file, edit, problem] of cases) {
@@ -58,7 +91,10 @@ describe('loadRecipes', () => {
   it('points at the line of the bad field', () => {
     const dir = withEdit('python3.yaml', (t) => t.replace("PYTHONHASHSEED: '1'", 'PYTHONHASHSEED: 1'));
     const err = loadError(dir);
-    const line = readFileSync(join(dir, 'python3.yaml'), 'utf8').split('\n').findIndex((l) => l.includes('PYTHONHASHSEED')) + 1;
+    const line =
+      readFileSync(join(dir, 'python3.yaml'), 'utf8')
+        .split('\n')
+        .findIndex((l) => l.includes('PYTHONHASHSEED')) + 1;
     expect(err.line).toBe(line);
     expect(err.field).toBe('image.env.PYTHONHASHSEED');
   });
@@ -72,9 +108,16 @@ describe('loadRecipes', () => {
 describe('loadConfig', () => {
   it('reads mirrors and overrides with their origin', () => {
     const p = join(mkdtempSync(join(tmpdir(), 'nb-config-')), 'config.yaml');
-    writeFileSync(p, `mirrors:\n  - { prefix: 'https://github.com/', replace: 'https://git.example.org/' }\noverrides:\n  frankenlibc/solo5: { rev: ${'a'.repeat(40)} }\n`);
+    writeFileSync(
+      p,
+      `mirrors:\n  - { prefix: 'https://github.com/', replace: 'https://git.example.org/' }\noverrides:\n  frankenlibc/solo5: { rev: ${'a'.repeat(40)} }\n`,
+    );
     const c = loadConfig(p);
-    expect(c.mirrors[0]).toEqual({ prefix: 'https://github.com/', replacement: 'https://git.example.org/', origin: `${p}:2` });
+    expect(c.mirrors[0]).toEqual({
+      prefix: 'https://github.com/',
+      replacement: 'https://git.example.org/',
+      origin: `${p}:2`,
+    });
     expect(c.overrides['frankenlibc/solo5']?.rev).toBe('a'.repeat(40));
   });
   it('rejects unknown keys with a line', () => {

@@ -38,9 +38,13 @@ async function prepare(o: BootOptions): Promise<Omit<LaunchOptions, 'net'>> {
   const cfg = image.config.config ?? {};
   const entry = cfg.Entrypoint?.[0];
   if (!entry?.endsWith('.nabla'))
-    throw new UsageError('run.not-nabla', `the image's entrypoint ${JSON.stringify(cfg.Entrypoint ?? [])} is not a .nabla file`, {
-      hint: 'runnc runs only images whose ENTRYPOINT is /<name>.nabla',
-    });
+    throw new UsageError(
+      'run.not-nabla',
+      `the image's entrypoint ${JSON.stringify(cfg.Entrypoint ?? [])} is not a .nabla file`,
+      {
+        hint: 'runnc runs only images whose ENTRYPOINT is /<name>.nabla',
+      },
+    );
   await mkdir(o.workDir, { recursive: true });
   const rootfs = join(o.workDir, 'rootfs');
   await extractRootfs(o.layoutDir, rootfs);
@@ -81,7 +85,9 @@ export async function bootImage(o: BootOptions): Promise<LaunchResult> {
 /** The command `bootImage` would run, for `--dry-run` (the rootfs image is still built: its path is in it). */
 export async function bootCommand(o: BootOptions): Promise<string> {
   const launch = await prepare(o);
-  const net = o.net ? { tap: 'tap0', netns: 'nb-<id>', ip: '169.254.1.2', masklen: 24, gateway: '169.254.1.1' } : undefined;
+  const net = o.net
+    ? { tap: 'tap0', netns: 'nb-<id>', ip: '169.254.1.2', masklen: 24, gateway: '169.254.1.1' }
+    : undefined;
   return dryRun({ ...launch, ...(net ? { net } : {}), checkAbi: false }).display;
 }
 
@@ -92,9 +98,10 @@ export async function smokeImage(o: BootOptions & { spec: SmokeSpec }): Promise<
   // one needs root. So: a network whenever we can make one, or when a TCP probe needs it (and fails clearly).
   const needsNet = o.net ?? (Boolean(o.spec.probe) || process.getuid?.() === 0);
   try {
-    return await withNet({ ...o, net: needsNet }, (net) => runSmoke({ ...launch, spec: o.spec, ...(net ? { net } : {}) }));
+    return await withNet({ ...o, net: needsNet }, (net) =>
+      runSmoke({ ...launch, spec: o.spec, ...(net ? { net } : {}) }),
+    );
   } finally {
     await rm(join(o.workDir, 'rootfs.img'), { force: true });
   }
 }
-

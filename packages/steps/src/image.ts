@@ -44,7 +44,12 @@ export function imageExecutor(_env: StepEnvironment): StepExecutor {
       const components: SbomComponent[] = [];
       for (const c of i.components) {
         if (c.rev) commits[c.name] = c.rev;
-        components.push({ name: c.name, ...(c.url ? { url: c.url } : {}), ...(c.rev ? { commit: c.rev } : {}), ...(c.sha256 ? { sha256: c.sha256 } : {}) });
+        components.push({
+          name: c.name,
+          ...(c.url ? { url: c.url } : {}),
+          ...(c.rev ? { commit: c.rev } : {}),
+          ...(c.sha256 ? { sha256: c.sha256 } : {}),
+        });
         for (const s of c.submodules ?? []) {
           const name = TREE_NAMES[s.path] ?? `${c.name}/${s.path}`;
           commits[name] = s.rev;
@@ -79,7 +84,14 @@ export function imageExecutor(_env: StepEnvironment): StepExecutor {
             ...i.image.copy.map((c) => ({ hostPath: join(pkgOut, c.from), imagePath: c.to })),
             { content: doc.json, imagePath: '/sbom.spdx.json' },
           ],
-          config: { entrypoint: i.image.entrypoint, cmd: i.image.cmd, env: i.image.env, labels, exposedPorts: i.image.exposedPorts, ...(i.image.workdir ? { workdir: i.image.workdir } : {}) },
+          config: {
+            entrypoint: i.image.entrypoint,
+            cmd: i.image.cmd,
+            env: i.image.env,
+            labels,
+            exposedPorts: i.image.exposedPorts,
+            ...(i.image.workdir ? { workdir: i.image.workdir } : {}),
+          },
           created,
         },
         join(ctx.dir, 'oci'),

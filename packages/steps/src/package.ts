@@ -56,7 +56,11 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
       }
       const collected = await collectArtifacts(target, from, out);
       if (work && existsSync(work)) await rm(work, { recursive: true, force: true });
-      const result: PackageResult = { out: 'out', sourceEpoch, artifacts: collected.map((a) => ({ name: a.to, bytes: a.bytes })) };
+      const result: PackageResult = {
+        out: 'out',
+        sourceEpoch,
+        artifacts: collected.map((a) => ({ name: a.to, bytes: a.bytes })),
+      };
       return { roots: ['out'], result };
     },
   };

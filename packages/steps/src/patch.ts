@@ -23,18 +23,34 @@ export function patchExecutor(env: StepEnvironment): StepExecutor {
       const fetched = await fetchGit(spec, sctx);
       const tree = join(ctx.dir, 'tree');
       const checkout = await checkoutGit(spec, fetched.locked, tree, sctx);
-      const series = step.inputs.patches as { from: 'upstream' | 'project'; dir: string; applyIn: string; strip: number; maxFuzz: number; maxOffset: number }[];
+      const series = step.inputs.patches as {
+        from: 'upstream' | 'project';
+        dir: string;
+        applyIn: string;
+        strip: number;
+        maxFuzz: number;
+        maxOffset: number;
+      }[];
       const applied: TreeResult['patches'] = [];
       for (const s of series) {
         const dir = s.from === 'upstream' ? join(tree, s.dir) : join(env.patchesDir, s.dir);
         const patches = await listSeries(dir);
         if (patches.length === 0 && s.from === 'project')
-          throw new UsageError('patch.empty-series', `patch series ${dir} has no *.patch files`, { hint: 'remove the series from the recipe or add the patches' });
+          throw new UsageError('patch.empty-series', `patch series ${dir} has no *.patch files`, {
+            hint: 'remove the series from the recipe or add the patches',
+          });
         ctx.phase(`patches ${s.from === 'upstream' ? `${treeName}:${s.dir}` : `patches/${s.dir}`}`);
-        const r = await applySeries(tree, { patches, applyIn: s.applyIn, strip: s.strip, maxFuzz: s.maxFuzz, maxOffset: s.maxOffset }, { logFile: ctx.logFile, signal: ctx.signal }).catch((err: unknown) => {
+        const r = await applySeries(
+          tree,
+          { patches, applyIn: s.applyIn, strip: s.strip, maxFuzz: s.maxFuzz, maxOffset: s.maxOffset },
+          { logFile: ctx.logFile, signal: ctx.signal },
+        ).catch((err: unknown) => {
           // A patch file that is not a patch is bad input (exit 2), not a build failure.
           if (err instanceof PatchError && err.kind === 'malformed')
-            throw new UsageError('patch.malformed', err.message, { where: err.patchPath, hint: 'regenerate the patch with `git diff` or `diff -u`' });
+            throw new UsageError('patch.malformed', err.message, {
+              where: err.patchPath,
+              hint: 'regenerate the patch with `git diff` or `diff -u`',
+            });
           throw err;
         });
         for (const p of r) {
@@ -42,7 +58,11 @@ export function patchExecutor(env: StepEnvironment): StepExecutor {
           ctx.output(`${p.status.padEnd(15)} ${p.name}`);
         }
       }
-      const result: TreeResult = { tree: 'tree', sourceEpoch: await commitEpoch(checkout.trees.map((t) => join(tree, t.path))), patches: applied };
+      const result: TreeResult = {
+        tree: 'tree',
+        sourceEpoch: await commitEpoch(checkout.trees.map((t) => join(tree, t.path))),
+        patches: applied,
+      };
       // The tree is verified through git (checkouts are read back by build steps), not hashed file by file:
       // a kernel tree has ~70 000 files.
       return { roots: [], result };

@@ -51,25 +51,43 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
         const tender = join(toolchain.dir, (toolchain.result as ToolchainResult).tree, 'solo5/tenders/spt/solo5-spt');
         ctx.phase('smoke boot before push');
         const workDir = join(env.cacheDir, 'tmp', `smoke-${step.key.slice(0, 12)}-${process.pid}`);
-        const r = await smokeImage({ layoutDir: layout, tender, workDir, spec: target.smoke, signal: ctx.signal, logFile: ctx.logFile, onOutput: ctx.output }).finally(() =>
-          rm(workDir, { recursive: true, force: true }),
-        );
+        const r = await smokeImage({
+          layoutDir: layout,
+          tender,
+          workDir,
+          spec: target.smoke,
+          signal: ctx.signal,
+          logFile: ctx.logFile,
+          onOutput: ctx.output,
+        }).finally(() => rm(workDir, { recursive: true, force: true }));
         if (!r.passed)
-          throw new BuildError('publish.smoke-failed', `smoke test of ${step.subject} failed, so it was not pushed: ${r.reason}`, {
-            where: target.file,
-            logPath: ctx.logFile,
-            hint: `nabla-build test ${step.subject}  (or --no-test to push anyway)`,
-          });
+          throw new BuildError(
+            'publish.smoke-failed',
+            `smoke test of ${step.subject} failed, so it was not pushed: ${r.reason}`,
+            {
+              where: target.file,
+              logPath: ctx.logFile,
+              hint: `nabla-build test ${step.subject}  (or --no-test to push anyway)`,
+            },
+          );
       }
       for (const o of i.outputs) {
         const [kind, path] = [o.slice(0, 3), o.slice(4)] as ['oci' | 'tar', string];
         const dest = several ? perTarget(path, step.subject, kind) : path;
         if (kind === 'oci') await writeOciDir(layout, dest);
-        else await writeTarball(layout, dest, tags.map((t) => `${imageName(i.repository, i.naming)}:${t}`));
+        else
+          await writeTarball(
+            layout,
+            dest,
+            tags.map((t) => `${imageName(i.repository, i.naming)}:${t}`),
+          );
         done({ kind, reference: `${kind}:${dest}`, tags });
       }
       if (i.load) {
-        const local = imageName(i.repository, { ...(i.naming.registry ? { registry: i.naming.registry } : {}), ...(i.naming.namespace ? { namespace: i.naming.namespace } : {}) });
+        const local = imageName(i.repository, {
+          ...(i.naming.registry ? { registry: i.naming.registry } : {}),
+          ...(i.naming.namespace ? { namespace: i.naming.namespace } : {}),
+        });
         const refs = tags.map((t) => `${local}:${t}`);
         ctx.phase('docker load');
         await loadIntoDocker(layout, refs, { docker: dockerClient() });
@@ -78,15 +96,19 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
       if (i.push) {
         const name = imageName(i.repository, i.naming);
         ctx.phase(`push to ${name}`);
-        const r = await pushImage(layout, tags.map((t) => `${name}:${t}`), {
-          credentials: dockerCredentials(),
-          insecure: (registry) => env.publish.insecureRegistries.includes(registry),
-          signal: ctx.signal,
-          onEvent: (e) => {
-            if (e.kind === 'blob') ctx.output(`${e.action} ${e.digest.slice(0, 19)} (${e.size} bytes)`);
-            else if (e.kind === 'tagged') ctx.output(`tagged ${e.reference}`);
+        const r = await pushImage(
+          layout,
+          tags.map((t) => `${name}:${t}`),
+          {
+            credentials: dockerCredentials(),
+            insecure: (registry) => env.publish.insecureRegistries.includes(registry),
+            signal: ctx.signal,
+            onEvent: (e) => {
+              if (e.kind === 'blob') ctx.output(`${e.action} ${e.digest.slice(0, 19)} (${e.size} bytes)`);
+              else if (e.kind === 'tagged') ctx.output(`tagged ${e.reference}`);
+            },
           },
-        });
+        );
         done({ kind: 'push', reference: `${name}@${r.manifestDigest}`, tags, bytesUploaded: r.stats.bytesUploaded });
       }
       return { roots: [] };

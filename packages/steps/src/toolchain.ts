@@ -28,15 +28,24 @@ export function toolchainExecutor(env: StepEnvironment): StepExecutor {
       const built = await buildToolchain({
         recipe,
         treeDir: tree,
-        ...(step.inputs.host && (step.inputs.host as { buildRoot?: string }).buildRoot === 'canonical' ? { canonical: { toolchain: tree } } : {}),
+        ...(step.inputs.host && (step.inputs.host as { buildRoot?: string }).buildRoot === 'canonical'
+          ? { canonical: { toolchain: tree } }
+          : {}),
         jobs: ctx.jobs,
         logFile: ctx.logFile,
         signal: ctx.signal,
         onLine: ctx.output,
         onPhase: ctx.phase,
       });
-      if (!built.canonical) ctx.output('warning: built outside a canonical build root: binaries embed this cache path (not reproducible across cache directories)');
-      const result: ToolchainResult = { tree: 'tree', sourceEpoch: (prepared.result as TreeResult).sourceEpoch, canonical: built.canonical };
+      if (!built.canonical)
+        ctx.output(
+          'warning: built outside a canonical build root: binaries embed this cache path (not reproducible across cache directories)',
+        );
+      const result: ToolchainResult = {
+        tree: 'tree',
+        sourceEpoch: (prepared.result as TreeResult).sourceEpoch,
+        canonical: built.canonical,
+      };
       return { roots: recipe.outputs.map((o) => join('tree', o)), result };
     },
   };

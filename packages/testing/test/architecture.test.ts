@@ -19,7 +19,20 @@ const ALLOWED: Record<string, string[]> = {
   registry: ['model', 'image'],
   runtime: ['model', 'exec'],
   steps: ['model', 'engine', 'exec', 'plan', 'sources', 'patches', 'toolchain', 'image', 'registry', 'runtime'],
-  cli: ['model', 'engine', 'exec', 'plan', 'recipes', 'sources', 'patches', 'toolchain', 'image', 'registry', 'runtime', 'steps'],
+  cli: [
+    'model',
+    'engine',
+    'exec',
+    'plan',
+    'recipes',
+    'sources',
+    'patches',
+    'toolchain',
+    'image',
+    'registry',
+    'runtime',
+    'steps',
+  ],
   testing: ['model', 'exec'],
 };
 
@@ -35,7 +48,9 @@ function sourceFiles(dir: string): string[] {
 function importsOf(pkg: string): Map<string, string> {
   const found = new Map<string, string>();
   for (const f of sourceFiles(join(packagesDir, pkg, 'src'))) {
-    for (const m of readFileSync(f, 'utf8').matchAll(/from '@nabla-build\/([a-z-]+)'|import\('@nabla-build\/([a-z-]+)'\)/g)) {
+    for (const m of readFileSync(f, 'utf8').matchAll(
+      /from '@nabla-build\/([a-z-]+)'|import\('@nabla-build\/([a-z-]+)'\)/g,
+    )) {
       const name = (m[1] ?? m[2]) as string;
       if (!found.has(name)) found.set(name, f.slice(packagesDir.length + 1));
     }
@@ -44,7 +59,9 @@ function importsOf(pkg: string): Map<string, string> {
 }
 
 describe('package dependencies', () => {
-  const packages = readdirSync(packagesDir).filter((p) => statSync(join(packagesDir, p, 'src'), { throwIfNoEntry: false })?.isDirectory());
+  const packages = readdirSync(packagesDir).filter((p) =>
+    statSync(join(packagesDir, p, 'src'), { throwIfNoEntry: false })?.isDirectory(),
+  );
 
   it('every package has a rule', () => {
     expect(packages.sort()).toEqual(Object.keys(ALLOWED).sort());
@@ -56,7 +73,9 @@ describe('package dependencies', () => {
       expect(bad.map(([name, file]) => `${file} imports @nabla-build/${name}`)).toEqual([]);
     });
     it(`${pkg} declares what it imports`, () => {
-      const manifest = JSON.parse(readFileSync(join(packagesDir, pkg, 'package.json'), 'utf8')) as { dependencies?: Record<string, string> };
+      const manifest = JSON.parse(readFileSync(join(packagesDir, pkg, 'package.json'), 'utf8')) as {
+        dependencies?: Record<string, string>;
+      };
       const declared = Object.keys(manifest.dependencies ?? {});
       const missing = [...importsOf(pkg).keys()].filter((n) => n !== pkg && !declared.includes(`@nabla-build/${n}`));
       expect(missing).toEqual([]);

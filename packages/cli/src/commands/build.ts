@@ -25,14 +25,31 @@ export function buildCommand(result: CommandResult): CommandModule<object, Build
     describe: 'build targets (world = all) into base images; by default load them into the local Docker engine',
     builder: (y) =>
       y
-        .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'targets (see `list`), or world/all' })
-        .option('load', { type: 'boolean', describe: 'load images into the Docker engine (default when one is reachable and nothing else is asked)' })
+        .positional('targets', {
+          type: 'string',
+          array: true,
+          demandOption: true,
+          describe: 'targets (see `list`), or world/all',
+        })
+        .option('load', {
+          type: 'boolean',
+          describe: 'load images into the Docker engine (default when one is reachable and nothing else is asked)',
+        })
         .option('push', { type: 'boolean', describe: 'push images to the registry (--registry/--namespace or config)' })
-        .option('output', { alias: 'o', type: 'string', array: true, describe: 'also write oci:<dir> or tar:<file> (repeatable)' })
+        .option('output', {
+          alias: 'o',
+          type: 'string',
+          array: true,
+          describe: 'also write oci:<dir> or tar:<file> (repeatable)',
+        })
         .option('tag', { alias: 't', type: 'string', array: true, describe: 'extra tag for every image (repeatable)' })
         .option('namespace', { type: 'string', describe: 'registry namespace (Docker Hub user or organisation)' })
         .option('registry', { type: 'string', describe: 'registry host (default docker.io when --namespace is set)' })
-        .option('test', { type: 'boolean', default: true, describe: 'boot-test each image before pushing it (--no-test skips)' })
+        .option('test', {
+          type: 'boolean',
+          default: true,
+          describe: 'boot-test each image before pushing it (--no-test skips)',
+        })
         .option('json', { type: 'boolean', describe: 'print a JSON summary on stdout' }) as never,
     handler: async (args) => {
       result.exitCode = await build(args);
@@ -41,15 +58,26 @@ export function buildCommand(result: CommandResult): CommandModule<object, Build
 }
 
 export async function build(args: BuildArgs): Promise<number> {
-  const [{ loadProject }, { runSession }, { dockerReachable }] = await Promise.all([import('../context.js'), import('../session.js'), import('@nabla-build/steps')]);
+  const [{ loadProject }, { runSession }, { dockerReachable }] = await Promise.all([
+    import('../context.js'),
+    import('../session.js'),
+    import('@nabla-build/steps'),
+  ]);
   const project = await loadProject(args);
   const { settings } = project;
   for (const o of args.output ?? []) {
-    if (!/^(oci|tar):.+/.test(o)) throw new UsageError('usage', `--output ${o}: expected oci:<dir> or tar:<file>`, { hint: 'nabla-build --help' });
+    if (!/^(oci|tar):.+/.test(o))
+      throw new UsageError('usage', `--output ${o}: expected oci:<dir> or tar:<file>`, { hint: 'nabla-build --help' });
   }
-  const registry = args.registry ?? settings.config.registry ?? (args.namespace ?? settings.config.namespace ? 'docker.io' : undefined);
+  const registry =
+    args.registry ??
+    settings.config.registry ??
+    ((args.namespace ?? settings.config.namespace) ? 'docker.io' : undefined);
   const namespace = args.namespace ?? settings.config.namespace;
-  if (args.push && !registry) throw new UsageError('usage', '--push needs a destination', { hint: 'add --registry <host> and/or --namespace <user>, or set them in the config' });
+  if (args.push && !registry)
+    throw new UsageError('usage', '--push needs a destination', {
+      hint: 'add --registry <host> and/or --namespace <user>, or set them in the config',
+    });
   const explicit = args.load !== undefined || args.push || (args.output?.length ?? 0) > 0;
   const load = args.load ?? (!explicit && (await dockerReachable()));
   // Catch a bad tag, registry or namespace now, not after the build.
@@ -57,7 +85,9 @@ export async function build(args: BuildArgs): Promise<number> {
   imageTags('1.0.0', '0'.repeat(64), { extraTags: args.tag ?? [] });
   if (args.push) {
     const { parseReference } = await import('@nabla-build/registry');
-    parseReference(`${imageName('lkl-nabla-check-base', { ...(registry ? { registry } : {}), ...(namespace ? { namespace } : {}) })}:latest`);
+    parseReference(
+      `${imageName('lkl-nabla-check-base', { ...(registry ? { registry } : {}), ...(namespace ? { namespace } : {}) })}:latest`,
+    );
   }
   const publish = {
     load,
@@ -65,15 +95,37 @@ export async function build(args: BuildArgs): Promise<number> {
     outputs: args.output ?? [],
     naming: { extraTags: args.tag ?? [], ...(registry ? { registry } : {}), ...(namespace ? { namespace } : {}) },
   };
-  const { plan, steps, published } = await runSession(project, args.targets, { publish, smokeBeforePush: args.test ?? true });
-  const images = [...steps.values()].filter((s) => s.step.kind === 'image' || (s.step.kind === 'package' && !plan.steps.some((o) => o.deps.includes(s.step.id))));
+  const { plan, steps, published } = await runSession(project, args.targets, {
+    publish,
+    smokeBeforePush: args.test ?? true,
+  });
+  const images = [...steps.values()].filter(
+    (s) =>
+      s.step.kind === 'image' || (s.step.kind === 'package' && !plan.steps.some((o) => o.deps.includes(s.step.id))),
+  );
   const stdout: string[] = [];
   const print = (text: string) => {
     stdout.push(text.endsWith('\n') ? text : `${text}\n`);
     out(text);
   };
   if (args.json) {
-    print(JSON.stringify({ targets: plan.targets, published, steps: [...steps.values()].map((s) => ({ id: s.step.id, key: s.step.key, cached: s.cached, dir: s.dir, result: s.result })) }, null, 2));
+    print(
+      JSON.stringify(
+        {
+          targets: plan.targets,
+          published,
+          steps: [...steps.values()].map((s) => ({
+            id: s.step.id,
+            key: s.step.key,
+            cached: s.cached,
+            dir: s.dir,
+            result: s.result,
+          })),
+        },
+        null,
+        2,
+      ),
+    );
   } else {
     for (const p of published) print(p.reference);
     const rows = [['STEP', 'KEY', 'SIZE', 'WHERE']];

@@ -13,7 +13,20 @@ export function doctorCommand(result: CommandResult): CommandModule<object, Glob
       const results = await Promise.all(CHECKS.map(async (c) => ({ check: c, result: await c.probe() })));
       const missing = results.filter((r) => !r.result.ok && r.check.required);
       if (args.json) {
-        out(JSON.stringify(results.map(({ check, result: r }) => ({ name: check.name, ok: r.ok, required: check.required, detail: r.detail, neededBy: check.neededBy, fix: r.ok ? undefined : check.fix })), null, 2));
+        out(
+          JSON.stringify(
+            results.map(({ check, result: r }) => ({
+              name: check.name,
+              ok: r.ok,
+              required: check.required,
+              detail: r.detail,
+              neededBy: check.neededBy,
+              fix: r.ok ? undefined : check.fix,
+            })),
+            null,
+            2,
+          ),
+        );
       } else {
         const rows = [['CHECK', 'STATUS', 'DETAIL', 'NEEDED BY / FIX']];
         for (const { check, result: r } of results) {
@@ -21,7 +34,11 @@ export function doctorCommand(result: CommandResult): CommandModule<object, Glob
           rows.push([check.name, status, r.detail, r.ok ? check.neededBy : `fix: ${check.fix}`]);
         }
         out(table(rows));
-        out(missing.length ? `\n${missing.length} required prerequisite(s) missing: ${missing.map((m) => m.check.name).join(', ')}` : '\nall required prerequisites are present');
+        out(
+          missing.length
+            ? `\n${missing.length} required prerequisite(s) missing: ${missing.map((m) => m.check.name).join(', ')}`
+            : '\nall required prerequisites are present',
+        );
       }
       result.exitCode = missing.length ? 1 : 0;
     },

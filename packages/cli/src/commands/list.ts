@@ -13,7 +13,19 @@ export function listCommand(result: CommandResult): CommandModule<object, Global
       const { recipes } = await loadProject({ ...args, unlocked: true });
       const targets = [...recipes.targets.values()].sort((a, b) => a.name.localeCompare(b.name));
       if (args.json) {
-        out(JSON.stringify(targets.map((t) => ({ name: t.name, version: t.version, toolchain: t.toolchain, image: t.image?.repository ?? null, description: t.description })), null, 2));
+        out(
+          JSON.stringify(
+            targets.map((t) => ({
+              name: t.name,
+              version: t.version,
+              toolchain: t.toolchain,
+              image: t.image?.repository ?? null,
+              description: t.description,
+            })),
+            null,
+            2,
+          ),
+        );
       } else {
         const rows = [['TARGET', 'VERSION', 'IMAGE', 'DESCRIPTION']];
         for (const t of targets) rows.push([t.name, t.version, t.image?.repository ?? '(no image)', t.description]);

@@ -23,32 +23,45 @@ export function lockCommand(result: CommandResult): CommandModule<object, LockAr
     describe: 'resolve and record every source pin, tarball checksum and patch digest in recipes/nabla.lock',
     builder: (y) =>
       y
-        .option('update', { type: 'string', array: true, describe: 'move these git sources to the tip of their branch' })
+        .option('update', {
+          type: 'string',
+          array: true,
+          describe: 'move these git sources to the tip of their branch',
+        })
         .option('check', { type: 'boolean', describe: 'exit 1 if the lockfile is not up to date (writes nothing)' })
-        .option('verify', { type: 'boolean', default: true, describe: 'check every pin against its remote (--no-verify: record the recipe pins as they are)' }) as never,
+        .option('verify', {
+          type: 'boolean',
+          default: true,
+          describe: 'check every pin against its remote (--no-verify: record the recipe pins as they are)',
+        }) as never,
     handler: async (args) => {
-      const [{ loadProject }, { listSeries, seriesDigest }, { formatLockfile, lockSources, writeLockfile }] = await Promise.all([
-        import('../context.js'),
-        import('@nabla-build/patches'),
-        import('@nabla-build/sources'),
-      ]);
+      const [{ loadProject }, { listSeries, seriesDigest }, { formatLockfile, lockSources, writeLockfile }] =
+        await Promise.all([import('../context.js'), import('@nabla-build/patches'), import('@nabla-build/sources')]);
       const project = await loadProject({ ...args, unlocked: true });
       const { settings, recipes } = project;
       const specs: SourceSpec[] = [];
       for (const r of [...recipes.toolchains.values(), ...recipes.targets.values()]) specs.push(...r.sources);
-      const resolved = args.verify === false ? fromRecipes(specs) : await lockSources(specs, {
-        cacheDir: settings.cacheDir,
-        mirrors: settings.mirrors,
-        allowLocal: settings.config.allowLocal,
-        offline: settings.offline,
-        overrides: settings.config.overrides,
-        onProgress: (l) => settings.verbose && note(l),
-      }, args.update?.length ? { update: args.update } : {});
+      const resolved =
+        args.verify === false
+          ? fromRecipes(specs)
+          : await lockSources(
+              specs,
+              {
+                cacheDir: settings.cacheDir,
+                mirrors: settings.mirrors,
+                allowLocal: settings.config.allowLocal,
+                offline: settings.offline,
+                overrides: settings.config.overrides,
+                onProgress: (l) => settings.verbose && note(l),
+              },
+              args.update?.length ? { update: args.update } : {},
+            );
       const patches: Record<string, string> = {};
       const root = join(settings.patchesDir, '..');
       for (const r of [...recipes.toolchains.values(), ...recipes.targets.values()]) {
         for (const s of r.patches.filter((p) => p.from === 'project')) {
-          for (const p of await listSeries(join(settings.patchesDir, s.dir))) patches[relative(root, p.path)] = await seriesDigest([p]);
+          for (const p of await listSeries(join(settings.patchesDir, s.dir)))
+            patches[relative(root, p.path)] = await seriesDigest([p]);
         }
       }
       const lock: Lockfile = { version: 1, git: resolved.git, tarballs: resolved.tarballs, patches };
@@ -56,7 +69,11 @@ export function lockCommand(result: CommandResult): CommandModule<object, LockAr
       const current = await readFile(settings.lockPath, 'utf8').catch(() => '');
       if (args.check) {
         result.exitCode = current === text ? 0 : 1;
-        note(current === text ? `${settings.lockPath} is up to date` : `${settings.lockPath} is out of date: run \`nabla-build lock\``);
+        note(
+          current === text
+            ? `${settings.lockPath} is up to date`
+            : `${settings.lockPath} is out of date: run \`nabla-build lock\``,
+        );
         return;
       }
       if (current !== text) await writeLockfile(settings.lockPath, lock);

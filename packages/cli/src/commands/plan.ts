@@ -16,12 +16,27 @@ export function planCommand(result: CommandResult): CommandModule<object, PlanAr
         .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'targets, or world' })
         .option('json', { type: 'boolean', describe: 'print the plan as JSON (with every step input)' }) as never,
     handler: async (args) => {
-      const [{ loadProject }, { makePlan }, { cacheStatus }] = await Promise.all([import('../context.js'), import('../planning.js'), import('@nabla-build/engine')]);
+      const [{ loadProject }, { makePlan }, { cacheStatus }] = await Promise.all([
+        import('../context.js'),
+        import('../planning.js'),
+        import('@nabla-build/engine'),
+      ]);
       const project = await loadProject(args);
-      const plan = await makePlan(project, args.targets, { load: true, push: false, outputs: [], naming: { extraTags: [] } });
+      const plan = await makePlan(project, args.targets, {
+        load: true,
+        push: false,
+        outputs: [],
+        naming: { extraTags: [] },
+      });
       const status = await cacheStatus(plan, project.settings.cacheDir);
       if (args.json) {
-        out(JSON.stringify({ targets: plan.targets, steps: plan.steps.map((s) => ({ ...s, status: status.get(s.id) })) }, null, 2));
+        out(
+          JSON.stringify(
+            { targets: plan.targets, steps: plan.steps.map((s) => ({ ...s, status: status.get(s.id) })) },
+            null,
+            2,
+          ),
+        );
       } else {
         const rows = [['STEP', 'KEY', 'STATUS', 'NEEDS']];
         for (const s of plan.steps) rows.push([s.id, s.key.slice(0, 16), status.get(s.id) ?? '', s.deps.join(' ')]);

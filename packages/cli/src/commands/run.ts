@@ -25,19 +25,35 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
     describe: 'boot a target or oci:<dir> image with the nabla-run tender as runnc would (args after --)',
     builder: (y) =>
       y
-        .positional('image', { type: 'string', demandOption: true, describe: 'a target (built if needed) or oci:<dir>' })
+        .positional('image', {
+          type: 'string',
+          demandOption: true,
+          describe: 'a target (built if needed) or oci:<dir>',
+        })
         .option('dry-run', { type: 'boolean', describe: 'print the nabla-run command line instead of running it' })
-        .option('net', { type: 'boolean', describe: 'attach a tap in a network namespace of its own (root; 169.254.x.y)' })
+        .option('net', {
+          type: 'boolean',
+          describe: 'attach a tap in a network namespace of its own (root; 169.254.x.y)',
+        })
         .option('mem', { type: 'number', describe: 'guest memory in MiB (at least 512, as runnc)' })
-        .option('tender', { type: 'string', describe: `spt tender (default: the target's own, else ${DEFAULT_TENDER})` })
+        .option('tender', {
+          type: 'string',
+          describe: `spt tender (default: the target's own, else ${DEFAULT_TENDER})`,
+        })
         .parserConfiguration({ 'populate--': true }) as never,
     handler: async (args) => {
-      const [{ loadProject }, { resolveImage }, { bootCommand, bootImage }] = await Promise.all([import('../context.js'), import('../image-source.js'), import('@nabla-build/steps')]);
+      const [{ loadProject }, { resolveImage }, { bootCommand, bootImage }] = await Promise.all([
+        import('../context.js'),
+        import('../image-source.js'),
+        import('@nabla-build/steps'),
+      ]);
       const project = await loadProject(args);
       const image = await resolveImage(project, args.image);
       const tender = args.tender ?? image.tender ?? DEFAULT_TENDER;
       if (!args.dryRun && !existsSync(tender))
-        throw new UsageError('run.no-tender', `tender ${tender} does not exist`, { hint: 'nabla-build runtime install  (or --tender <path>)' });
+        throw new UsageError('run.no-tender', `tender ${tender} does not exist`, {
+          hint: 'nabla-build runtime install  (or --tender <path>)',
+        });
       const workDir = await mkdtemp(join(project.settings.cacheDir, 'run-'));
       const boot = {
         layoutDir: image.layoutDir,

@@ -26,9 +26,21 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
           describe: 'merge a runnc entry into daemon.json (backup first; idempotent)',
           builder: (r) =>
             r
-              .option('daemon-json', { type: 'string', default: '/etc/docker/daemon.json', describe: 'the engine config to edit' })
-              .option('name', { type: 'string', default: 'runnc', describe: 'runtime name (docker run --runtime=<name>)' })
-              .option('path', { type: 'string', default: '/opt/runnc/bin/runnc', describe: 'path of the runnc binary' }) as never,
+              .option('daemon-json', {
+                type: 'string',
+                default: '/etc/docker/daemon.json',
+                describe: 'the engine config to edit',
+              })
+              .option('name', {
+                type: 'string',
+                default: 'runnc',
+                describe: 'runtime name (docker run --runtime=<name>)',
+              })
+              .option('path', {
+                type: 'string',
+                default: '/opt/runnc/bin/runnc',
+                describe: 'path of the runnc binary',
+              }) as never,
           handler: async (a) => {
             const { registerRuntime } = await import('@nabla-build/runtime');
             const r = await registerRuntime({ daemonJson: a.daemonJson, name: a.name, path: a.path });
@@ -41,9 +53,14 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
         .command<InstallArgs>({
           command: 'install',
           describe: 'build the nabla-run tender and install it into the prefix runnc uses',
-          builder: (r) => r.option('prefix', { type: 'string', default: '/opt/runnc/bin', describe: 'install directory' }) as never,
+          builder: (r) =>
+            r.option('prefix', { type: 'string', default: '/opt/runnc/bin', describe: 'install directory' }) as never,
           handler: async (a) => {
-            const [{ loadProject }, { runSession }, { writeTenderAbi }] = await Promise.all([import('../context.js'), import('../session.js'), import('@nabla-build/runtime')]);
+            const [{ loadProject }, { runSession }, { writeTenderAbi }] = await Promise.all([
+              import('../context.js'),
+              import('../session.js'),
+              import('@nabla-build/runtime'),
+            ]);
             const project = await loadProject(a);
             const { steps } = await runSession(project, ['nabla-run']);
             const pkg = steps.get('package:nabla-run');

@@ -22,10 +22,18 @@ export function testCommand(result: CommandResult): CommandModule<object, TestAr
         .option('net', { type: 'boolean', describe: 'attach a tap network (needed by TCP probes; root)' })
         .option('tender', { type: 'string', describe: "spt tender (default: the target's own)" }) as never,
     handler: async (args) => {
-      const [{ loadProject }, { resolveImage }, { smokeImage }] = await Promise.all([import('../context.js'), import('../image-source.js'), import('@nabla-build/steps')]);
+      const [{ loadProject }, { resolveImage }, { smokeImage }] = await Promise.all([
+        import('../context.js'),
+        import('../image-source.js'),
+        import('@nabla-build/steps'),
+      ]);
       const project = await loadProject(args);
       const recipe = project.recipes.targets.get(args.target);
-      if (recipe && !recipe.smoke) throw new UsageError('test.no-smoke', `target ${args.target} declares no smoke test`, { where: recipe.file, hint: 'add a `smoke:` section to the recipe' });
+      if (recipe && !recipe.smoke)
+        throw new UsageError('test.no-smoke', `target ${args.target} declares no smoke test`, {
+          where: recipe.file,
+          hint: 'add a `smoke:` section to the recipe',
+        });
       const image = await resolveImage(project, args.target);
       const workDir = await mkdtemp(join(project.settings.cacheDir, 'test-'));
       try {
@@ -38,10 +46,17 @@ export function testCommand(result: CommandResult): CommandModule<object, TestAr
           onOutput: project.settings.verbose ? (l) => note(l) : () => {},
         });
         if (!r.passed)
-          throw new BuildError('test.failed', `smoke test of ${args.target} failed: ${r.reason}\n${r.tail.slice(-10).map((l) => `    ${l}`).join('\n')}`, {
-            where: recipe?.file ?? args.target,
-            hint: `nabla-build run ${args.target}  to see the whole console`,
-          });
+          throw new BuildError(
+            'test.failed',
+            `smoke test of ${args.target} failed: ${r.reason}\n${r.tail
+              .slice(-10)
+              .map((l) => `    ${l}`)
+              .join('\n')}`,
+            {
+              where: recipe?.file ?? args.target,
+              hint: `nabla-build run ${args.target}  to see the whole console`,
+            },
+          );
         out(`ok ${args.target}: ${r.reason} (${r.durationMs} ms)`);
         result.exitCode = 0;
       } finally {

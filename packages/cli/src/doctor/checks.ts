@@ -64,7 +64,9 @@ export const CHECKS: Check[] = [
       const v = await version('awk', ['--version']);
       if (v.ok && /GNU Awk/.test(v.detail)) return v;
       const g = await version('gawk');
-      return g.ok ? { ok: true, detail: `${g.detail} (awk is not GNU awk: LKL runs awk, make gawk the default)` } : { ok: false, detail: 'awk is mawk or missing' };
+      return g.ok
+        ? { ok: true, detail: `${g.detail} (awk is not GNU awk: LKL runs awk, make gawk the default)` }
+        : { ok: false, detail: 'awk is mawk or missing' };
     },
   },
   tool('bison', 'LKL kernel build', 'bison'),
@@ -83,7 +85,10 @@ export const CHECKS: Check[] = [
         return { ok: true, detail: `libseccomp ${r.stdout.trim()}` };
       } catch {
         const header = await exists('/usr/include/seccomp.h');
-        return { ok: false, detail: header ? 'seccomp.h present but pkg-config does not find libseccomp' : 'libseccomp headers missing' };
+        return {
+          ok: false,
+          detail: header ? 'seccomp.h present but pkg-config does not find libseccomp' : 'libseccomp headers missing',
+        };
       }
     },
   },
@@ -126,7 +131,9 @@ export const CHECKS: Check[] = [
     probe: async () => {
       const status = await readFile('/proc/self/status', 'utf8').catch(() => '');
       const line = /^Seccomp:\s*(\d)/m.exec(status);
-      return line ? { ok: true, detail: `supported (this process: mode ${line[1]})` } : { ok: false, detail: 'no Seccomp field in /proc/self/status' };
+      return line
+        ? { ok: true, detail: `supported (this process: mode ${line[1]})` }
+        : { ok: false, detail: 'no Seccomp field in /proc/self/status' };
     },
   },
   tool('go', 'runnc (retrage/runnc lkl-musl)', 'golang-go', false, ['version']),

@@ -35,7 +35,8 @@ export class Progress {
           const outcome = await d.promise;
           if (outcome.kind === 'cached') task.title = `${title(step)} (cached)`;
           else if (outcome.kind === 'unused') task.skip('not needed: a later step is cached');
-          else if (outcome.kind === 'failed') throw outcome.error instanceof Error ? new Error(outcome.error.message) : new Error(String(outcome.error));
+          else if (outcome.kind === 'failed')
+            throw outcome.error instanceof Error ? new Error(outcome.error.message) : new Error(String(outcome.error));
           else task.title = `${title(step)}${outcome.note ? ` (${outcome.note})` : ''}`;
         },
       };
@@ -47,9 +48,16 @@ export class Progress {
       renderer: 'default',
       fallbackRenderer: 'simple',
       fallbackRendererCondition: () => plain,
-      rendererOptions: { processOutput: output, collapseSubtasks: false, collapseErrors: true, showErrorMessage: false },
+      rendererOptions: {
+        processOutput: output,
+        collapseSubtasks: false,
+        collapseErrors: true,
+        showErrorMessage: false,
+      },
       // The simple renderer writes through a logger; give it one whose "stdout" is stderr too.
-      fallbackRendererOptions: { logger: new ListrLogger({ processOutput: output, toStderr: Object.values(ListrLogLevels) }) },
+      fallbackRendererOptions: {
+        logger: new ListrLogger({ processOutput: output, toStderr: Object.values(ListrLogLevels) }),
+      },
     } as never);
     this.listr = listr.run().catch(() => undefined);
   }
