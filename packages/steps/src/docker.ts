@@ -1,13 +1,17 @@
-import Dockerode from 'dockerode';
+import type Dockerode from 'dockerode';
 
-/** A client for the engine DOCKER_HOST names (or the default socket), as the docker CLI would use. */
-export function dockerClient(): Dockerode {
-  return new Dockerode();
+/**
+ * A client for the engine DOCKER_HOST names (or the default socket), as the docker CLI would use. dockerode is
+ * loaded only when an engine is actually used: it is a tenth of a second of start-up for every other command.
+ */
+export async function dockerClient(): Promise<Dockerode> {
+  const { default: Docker } = await import('dockerode');
+  return new Docker();
 }
 
 /** True when an engine answers /_ping within a second (decides the default output). */
 export async function dockerReachable(): Promise<boolean> {
-  const ping = dockerClient().ping();
+  const ping = dockerClient().then((d) => d.ping());
   const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref());
   return Promise.race([ping, timeout]).then(
     () => true,

@@ -90,7 +90,7 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
         });
         const refs = tags.map((t) => `${local}:${t}`);
         ctx.phase('docker load');
-        await loadIntoDocker(layout, refs, { docker: dockerClient() });
+        await loadIntoDocker(layout, refs, { docker: await dockerClient() });
         done({ kind: 'load', reference: refs[refs.length - 1] as string, tags });
       }
       if (i.push) {

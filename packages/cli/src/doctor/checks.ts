@@ -101,7 +101,7 @@ export const CHECKS: Check[] = [
     probe: async () => {
       const { dockerClient } = await import('@nabla-build/steps');
       try {
-        const v = await dockerClient().version();
+        const v = await (await dockerClient()).version();
         return { ok: true, detail: `Docker ${v.Version} (API ${v.ApiVersion})` };
       } catch (err) {
         return { ok: false, detail: `not reachable: ${(err as Error).message.split('\n')[0]}` };
