@@ -123,9 +123,10 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
 
 /**
  * When NABLA_BUILD_TRACE_EXEC names a file, every spawned command is appended to it. Tests use this to
- * assert that a cached rerun spawns no native command at all.
+ * assert that a cached rerun spawns no native command at all. Code that spawns through another library
+ * (simple-git in @nabla-build/sources) calls it too, so the trace stays complete.
  */
-function traceSpawn(command: string, args: string[], cwd: string): void {
+export function traceSpawn(command: string, args: string[], cwd: string): void {
   const file = process.env.NABLA_BUILD_TRACE_EXEC;
   if (file) appendFileSync(file, `${JSON.stringify({ command, args, cwd })}\n`);
 }

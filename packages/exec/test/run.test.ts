@@ -19,7 +19,12 @@ describe('run', () => {
   it('logs full output to a file and fails with command, exit code, tail and log path', async () => {
     const cwd = tmp();
     const logFile = join(cwd, 'logs', 'step.log');
-    const err = await run('sh', ['-c', 'for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; exit 3'], { cwd, logFile, tailLines: 3, hintFor: (tail) => (tail.includes('oops') ? 'do the thing' : undefined) }).catch((e) => e);
+    const err = await run('sh', ['-c', 'for i in 1 2 3 4 5; do echo line$i; done; echo oops >&2; exit 3'], {
+      cwd,
+      logFile,
+      tailLines: 3,
+      hintFor: (tail) => (tail.includes('oops') ? 'do the thing' : undefined),
+    }).catch((e) => e);
     expect(err).toBeInstanceOf(CommandError);
     expect(err.exitCode_).toBe(3);
     expect(err.tail).toEqual(['line4', 'line5', 'oops']);
@@ -43,7 +48,11 @@ describe('run', () => {
     const marker = `37.${process.pid}`;
     const controller = new AbortController();
     // A shell that starts a grandchild which would outlive a plain kill of the direct child.
-    const p = run('sh', ['-c', `sleep ${marker} & echo started; wait`], { cwd, signal: controller.signal, onLine: (l) => l === 'started' && controller.abort() });
+    const p = run('sh', ['-c', `sleep ${marker} & echo started; wait`], {
+      cwd,
+      signal: controller.signal,
+      onLine: (l) => l === 'started' && controller.abort(),
+    });
     await expect(p).rejects.toBeInstanceOf(CancelledError);
     await new Promise((r) => setTimeout(r, 200));
     const ps = await run('ps', ['-eo', 'pid,ppid,args'], { cwd });
@@ -52,7 +61,10 @@ describe('run', () => {
 
   it('removes variables set to undefined', async () => {
     process.env.NB_EXEC_TEST_VAR = 'inherited';
-    const r = await run('sh', ['-c', 'echo "[$NB_EXEC_TEST_VAR]"'], { cwd: tmp(), env: { NB_EXEC_TEST_VAR: undefined } });
+    const r = await run('sh', ['-c', 'echo "[$NB_EXEC_TEST_VAR]"'], {
+      cwd: tmp(),
+      env: { NB_EXEC_TEST_VAR: undefined },
+    });
     expect(r.stdout.trim()).toBe('[]');
   });
 });
