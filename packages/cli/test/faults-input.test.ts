@@ -248,6 +248,16 @@ const cases: Case[] = [
     args: ['fetch', 'hello'],
     where: /config\.yaml:\d+: .*points at a local path, which is not allowed/,
   },
+  {
+    name: 'source: file:// URL without allowLocal',
+    setup: (p) => {
+      edit(R(p, 'sources.yaml'), 'git: https://github.com/retrage/frankenlibc.git', 'git: file:///nonexistent/frankenlibc.git');
+      writeFileSync(p.config, '');
+      return undefined;
+    },
+    args: ['fetch', 'hello'],
+    where: /file:\/\/\/nonexistent\/frankenlibc\.git is a local path, which sources may only name when the config allows it/,
+  },
   // image references
   {
     name: 'reference: bad registry',

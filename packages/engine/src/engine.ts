@@ -99,6 +99,7 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     const executor = opts.executors[step.kind];
     if (!executor) throw new Error(`no executor for ${step.kind} steps`);
     const release = await limit.acquire(signal);
+    let attempted = false;
     try {
       const lock = step.cacheable
         ? await acquireLock(join(opts.cacheDir, 'locks', `${step.key}.lock`), {
@@ -117,6 +118,7 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
         const prepared = step.cacheable
           ? await store.prepare(step, executor.resumable === true)
           : { dir, resumed: false };
+        attempted = step.cacheable;
         emit({ type: 'start', step, resumed: prepared.resumed });
         const outcome = await executor.run(step, {
           dir: prepared.dir,
@@ -137,6 +139,8 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
       }
     } catch (err) {
       if (!(err instanceof CancelledError)) {
+        // A failed attempt leaves nothing behind, unless the executor resumes from its leftovers (native builds).
+        if (attempted && executor.resumable !== true) await store.discard(step).catch(() => {});
         emit({ type: 'failed', step, error: err });
         // One failure stops the build: siblings in flight are cancelled, their entries stay incomplete.
         controller.abort(err);

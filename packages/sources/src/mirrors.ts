@@ -77,9 +77,23 @@ export function resolveMirror(url: string, rules: readonly MirrorRule[], opts: M
       const out = rewrite(mid, second, opts);
       return { url: out, rules: [builtin, second], local: isLocalLocation(out) };
     }
-    return { url: mid, rules: [builtin], local: isLocalLocation(mid) };
+    return { url: mid, rules: [builtin], local: localAllowed(mid, opts) };
   }
-  return { url, rules: [], local: isLocalLocation(url) };
+  return { url, rules: [], local: localAllowed(url, opts) };
+}
+
+/**
+ * A source (or submodule) URL that names the local file system directly (`file://`, an absolute path) reads
+ * the host: like a local mirror rule, it needs `allowLocal`, so a recipe cannot pull files off the machine.
+ */
+function localAllowed(url: string, opts: MirrorOptions): boolean {
+  if (!isLocalLocation(url)) return false;
+  if (!opts.allowLocal)
+    throw new UsageError('source.local-forbidden', `${url} is a local path, which sources may only name when the config allows it`, {
+      where: url,
+      hint: 'set `allowLocal: true` in the nabla-build config (or use a remote URL)',
+    });
+  return true;
 }
 
 /** The URL (or local path) to fetch `url` from, after mirror rules. */
