@@ -251,12 +251,17 @@ const cases: Case[] = [
   {
     name: 'source: file:// URL without allowLocal',
     setup: (p) => {
-      edit(R(p, 'sources.yaml'), 'git: https://github.com/retrage/frankenlibc.git', 'git: file:///nonexistent/frankenlibc.git');
+      edit(
+        R(p, 'sources.yaml'),
+        'git: https://github.com/retrage/frankenlibc.git',
+        'git: file:///nonexistent/frankenlibc.git',
+      );
       writeFileSync(p.config, '');
       return undefined;
     },
     args: ['fetch', 'hello'],
-    where: /file:\/\/\/nonexistent\/frankenlibc\.git is a local path, which sources may only name when the config allows it/,
+    where:
+      /file:\/\/\/nonexistent\/frankenlibc\.git is a local path, which sources may only name when the config allows it/,
   },
   // image references
   {

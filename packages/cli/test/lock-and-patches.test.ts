@@ -25,7 +25,19 @@ describe('the lockfile', () => {
     const r = await cli(['lock', '--no-verify', '--check']);
     expect(r.exitCode, r.stderr).toBe(0);
     const lock = readFileSync(join(repoRoot, 'recipes', 'nabla.lock'), 'utf8');
-    for (const s of ['frankenlibc', 'rumprun-packages', 'python', 'libressl', 'sqlite', 'zlib', 'nginx', 'pcre', 'redis', 'node']) expect(lock).toMatch(new RegExp(`^  ${s}:$`, 'm'));
+    for (const s of [
+      'frankenlibc',
+      'rumprun-packages',
+      'python',
+      'libressl',
+      'sqlite',
+      'zlib',
+      'nginx',
+      'pcre',
+      'redis',
+      'node',
+    ])
+      expect(lock).toMatch(new RegExp(`^  ${s}:$`, 'm'));
     for (const sub of ['linux', 'musl', 'llvm', 'solo5']) expect(lock).toMatch(new RegExp(`^      ${sub}:$`, 'm'));
     for (const p of readdirSync(join(repoRoot, 'patches', 'solo5'))) expect(lock).toContain(`patches/solo5/${p}: `);
   });
@@ -72,8 +84,12 @@ describe('strict patch series', () => {
     const text = readFileSync(join(cache, 'logs', log), 'utf8');
     expect(text).not.toMatch(/with fuzz [1-9]/);
     const dir = readdirSync(join(cache, 'steps', 'patch')).find((d) => d.startsWith('frankenlibc-')) as string;
-    const entry = JSON.parse(readFileSync(join(cache, 'steps', 'patch', dir, 'entry.json'), 'utf8')) as { result: { patches: { name: string; status: string }[] } };
+    const entry = JSON.parse(readFileSync(join(cache, 'steps', 'patch', dir, 'entry.json'), 'utf8')) as {
+      result: { patches: { name: string; status: string }[] };
+    };
     expect(entry.result.patches.map((x) => x.status)).toEqual(entry.result.patches.map(() => 'applied'));
-    expect(entry.result.patches.map((x) => x.name)).toEqual(expect.arrayContaining(readdirSync(join(repoRoot, 'patches', 'solo5'))));
+    expect(entry.result.patches.map((x) => x.name)).toEqual(
+      expect.arrayContaining(readdirSync(join(repoRoot, 'patches', 'solo5'))),
+    );
   });
 });

@@ -89,10 +89,14 @@ export function resolveMirror(url: string, rules: readonly MirrorRule[], opts: M
 function localAllowed(url: string, opts: MirrorOptions): boolean {
   if (!isLocalLocation(url)) return false;
   if (!opts.allowLocal)
-    throw new UsageError('source.local-forbidden', `${url} is a local path, which sources may only name when the config allows it`, {
-      where: url,
-      hint: 'set `allowLocal: true` in the nabla-build config (or use a remote URL)',
-    });
+    throw new UsageError(
+      'source.local-forbidden',
+      `${url} is a local path, which sources may only name when the config allows it`,
+      {
+        where: url,
+        hint: 'set `allowLocal: true` in the nabla-build config (or use a remote URL)',
+      },
+    );
   return true;
 }
 

@@ -41,7 +41,9 @@ async function exists(path: string, mode = constants.F_OK): Promise<boolean> {
 export const CHECKS: Check[] = [
   tool('git', 'sources, Solo5 version header', 'git'),
   tool('setsid', 'cancelling git and native builds as a process group', 'util-linux', true, ['--version']),
-  tool('unshare', 'canonical build root (reproducible binaries in any cache directory)', 'util-linux', false, ['--version']),
+  tool('unshare', 'canonical build root (reproducible binaries in any cache directory)', 'util-linux', false, [
+    '--version',
+  ]),
   {
     name: 'gcc',
     required: true,
