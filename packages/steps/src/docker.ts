@@ -9,11 +9,11 @@ export async function dockerClient(): Promise<Dockerode> {
   return new Docker();
 }
 
-/** True when an engine answers /_ping within a second (decides the default output). */
+/** True when an engine answers /_ping within 3 s (decides the default output). */
 export async function dockerReachable(): Promise<boolean> {
-  const ping = dockerClient().then((d) => d.ping());
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 1000).unref());
-  return Promise.race([ping, timeout]).then(
+  const docker = await dockerClient();
+  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000).unref());
+  return Promise.race([docker.ping(), timeout]).then(
     () => true,
     () => false,
   );

@@ -1,2 +1,3 @@
 export * from './services.js';
 export * from './fixtures/index.js';
+export * from './fixture-tender/index.js';
