@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that nabla-build's test suite needs (a real Docker engine and registry, skopeo,
-# umoci, the C toolchain for fixture builds, e2fsprogs for rootfs images...). Idempotent: when everything is
+# umoci, the C toolchain for fixture builds, Go for runnc, e2fsprogs for rootfs images...). Idempotent: when everything is
 # already installed it only asks dpkg and exits (a few milliseconds).
 #
 #   scripts/host-deps.sh           install what is missing (as root)
@@ -16,6 +16,8 @@ PACKAGES=(
   e2fsprogs apache2-utils iproute2 patch gawk bison flex bc pkg-config libseccomp-dev
   # gcc only *recommends* libc6-dev, so without it gcc cannot compile anything (no headers, no libc.a for -static).
   gcc libc6-dev make git curl
+  # runnc (recipes/runnc.yaml, `nabla-build runtime install`) is Go; Debian 12 ships Go 1.19.
+  golang-go
 )
 
 check_only=0

@@ -1,9 +1,11 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
+import { run } from '@nabla-build/exec';
 import { tokenizeCmdline } from '@nabla-build/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { repoRoot } from './helpers.js';
 
 let world: FixtureWorld;
 let cache: string;
@@ -80,11 +82,81 @@ describe('the runtime side', () => {
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(merged);
   });
 
-  it('runtime install puts the nabla-run tender and its ABI record into the prefix', async () => {
+  it('runtime install --no-runnc puts only the nabla-run tender and its ABI record into the prefix', async () => {
     const prefix = mkdtempSync(join(tmpdir(), 'nb-prefix-'));
-    const r = await world.run(['runtime', 'install', '--prefix', prefix], { cache });
+    const r = await world.run(['runtime', 'install', '--no-runnc', '--prefix', prefix], { cache });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe(join(prefix, 'nabla-run'));
     expect(readFileSync(join(prefix, 'nabla-run.abi'), 'utf8').trim()).toContain('1');
+    expect(existsSync(join(prefix, 'runnc'))).toBe(false);
+  });
+
+  it('runtime install also builds runnc with go (project patches applied) and installs it beside nabla-run', async ({
+    skip,
+  }) => {
+    if (!goOnPath(process.env.PATH ?? '')) {
+      // CI installs golang-go (scripts/host-deps.sh): there a missing go is a failure, not a skip.
+      if (process.env.CI === 'true') throw new Error('go is required under CI=true: apt-get install golang-go');
+      skip('go is not installed (apt-get install golang-go)');
+    }
+    const prefix = mkdtempSync(join(tmpdir(), 'nb-prefix-'));
+    const r = await world.run(['runtime', 'install', '--prefix', prefix], { cache });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n')).toEqual([join(prefix, 'nabla-run'), join(prefix, 'runnc')]);
+    expect(readFileSync(join(prefix, 'nabla-run.abi'), 'utf8').trim()).toContain('1');
+    expect(statSync(join(prefix, 'runnc')).mode & 0o777).toBe(0o755);
+    expect(readdirSync(prefix).sort()).toEqual(['nabla-run', 'nabla-run.abi', 'runnc']);
+    const ran = await run(join(prefix, 'runnc'), ['--root', '/run/runnc', 'state', 'c1'], { cwd: prefix });
+    expect(ran.stdout.trim()).toBe('runnc fixture --root /run/runnc state c1');
+
+    // runnc's tree went through the strict patch step with the project series (patches/runnc).
+    const patchDir = join(cache, 'steps', 'patch');
+    const entries = readdirSync(patchDir).filter((d) => d.startsWith('runnc@runnc-'));
+    expect(entries).toHaveLength(1);
+    const entry = JSON.parse(readFileSync(join(patchDir, entries[0] as string, 'entry.json'), 'utf8')) as {
+      result: { patches: { name: string; status: string }[] };
+    };
+    expect(entry.result.patches).toEqual(
+      readdirSync(join(repoRoot, 'patches', 'runnc'))
+        .filter((f) => f.endsWith('.patch'))
+        .sort()
+        .map((name) => ({ name, status: 'applied' })),
+    );
+    expect(entry.result.patches.length).toBeGreaterThanOrEqual(1);
+
+    // Installing again replaces both files in place and builds nothing new.
+    const again = await world.run(['runtime', 'install', '--prefix', prefix], { cache });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout).toBe(r.stdout);
+  });
+
+  it('runtime install without go on PATH installs nabla-run only and says how to get runnc', async () => {
+    // PATH as the test has it, minus go: a directory of links to every other command.
+    const bin = mkdtempSync(join(tmpdir(), 'nb-nogo-'));
+    for (const dir of (process.env.PATH ?? '').split(delimiter)) {
+      if (!dir || !existsSync(dir)) continue;
+      for (const name of readdirSync(dir)) {
+        if (name === 'go' || existsSync(join(bin, name))) continue;
+        symlinkSync(join(dir, name), join(bin, name));
+      }
+    }
+    const prefix = mkdtempSync(join(tmpdir(), 'nb-prefix-'));
+    const r = await world.run(['runtime', 'install', '--prefix', prefix], { cache, env: { PATH: bin } });
+    expect(r.exitCode, r.stderr).toBe(0);
+    expect(r.stdout.trim()).toBe(join(prefix, 'nabla-run'));
+    expect(r.stderr).toContain('apt-get install golang-go');
+    expect(existsSync(join(prefix, 'runnc'))).toBe(false);
   });
 });
+
+/** Whether `go` is an executable in one of the directories of `path`. */
+function goOnPath(path: string): boolean {
+  return path.split(delimiter).some((d) => {
+    try {
+      const st = statSync(join(d, 'go'));
+      return d !== '' && st.isFile() && (st.mode & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  });
+}

@@ -169,11 +169,14 @@ export function planBuild(input: PlanInput): BuildPlan {
   return { targets, steps: [...steps.values()] };
 }
 
-/** `world` and `all` mean every target; unknown names are a usage error listing the known ones. */
+/**
+ * `world` and `all` mean every base image (targets with an image); the runtime pieces (nabla-run, runnc) are
+ * built by `runtime install` or by name. Unknown names are a usage error listing the known ones.
+ */
 export function expandTargets(recipes: RecipeSet, names: string[]): string[] {
   const out: string[] = [];
   for (const n of names) {
-    if (n === 'world' || n === 'all') out.push(...[...recipes.targets.keys()].sort());
+    if (n === 'world' || n === 'all') out.push(...[...recipes.targets.values()].filter((t) => t.image).map((t) => t.name).sort());
     else if (recipes.targets.has(n)) out.push(n);
     else
       throw new UsageError('plan.unknown-target', `unknown target "${n}"`, {

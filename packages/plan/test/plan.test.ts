@@ -13,7 +13,7 @@ function input(recipes: RecipeSet, patch = 'p1', targets = ['python3']): PlanInp
     lock: undefined,
     overrides: {},
     host: { arch: 'x86_64', cc: 'gcc (Debian 12.2.0-14) 12.2.0', buildRoot: 'canonical' },
-    projectPatchDigests: { solo5: patch },
+    projectPatchDigests: { solo5: patch, runnc: 'r1' },
     sourceDateEpoch: 1600000000,
     publish: { load: true, push: false, outputs: [], naming: { extraTags: [] } },
   };
@@ -83,13 +83,24 @@ describe('planBuild on the shipped recipes', () => {
     ).toEqual(['image:python3', 'publish:python3']);
   });
 
-  it('world plans every target with one shared toolchain', () => {
+  it('world plans every base image with one shared toolchain', () => {
     const plan = planBuild(input(recipes, 'p1', ['world']));
     expect(plan.steps.filter((s) => s.kind === 'toolchain').map((s) => s.id)).toEqual(['toolchain:frankenlibc']);
-    expect(plan.targets).toEqual([...recipes.targets.keys()].sort());
-    // nabla-run has no image: its package step is final.
-    expect(plan.steps.some((s) => s.id === 'image:nabla-run')).toBe(false);
+    const withImage = [...recipes.targets.values()].filter((t) => t.image).map((t) => t.name);
+    expect(plan.targets).toEqual(withImage.sort());
+    expect(plan.targets).not.toContain('nabla-run');
+    expect(plan.targets).not.toContain('runnc');
+  });
+
+  it('runtime targets have no image: the package step is final', () => {
+    const plan = planBuild(input(recipes, 'p1', ['nabla-run', 'runnc']));
+    expect(plan.steps.some((s) => s.kind === 'image')).toBe(false);
     expect(plan.steps.some((s) => s.id === 'package:nabla-run')).toBe(true);
+    // runnc's own tree takes the project's runnc series in a patch step of its own.
+    const runnc = plan.steps.find((s) => s.id === 'package:runnc');
+    expect(runnc?.deps).toEqual(['toolchain:frankenlibc', 'patch:runnc@runnc']);
+    const patch = plan.steps.find((s) => s.id === 'patch:runnc@runnc');
+    expect(patch?.inputs.patches).toEqual([expect.objectContaining({ from: 'project', dir: 'runnc', digest: 'r1' })]);
   });
 
   it('an override changes the fetched commit and so every key downstream', () => {

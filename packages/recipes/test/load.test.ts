@@ -36,6 +36,7 @@ describe('loadRecipes', () => {
       'node',
       'python3',
       'redis',
+      'runnc',
       'solo5-hello',
     ]);
     expect(set.targets.get('python3')?.version).toBe('3.5.2');

@@ -328,6 +328,26 @@ describe('fixture frankenlibc and rumprun-packages', () => {
   });
 });
 
+describe('fixture runnc', () => {
+  it('is a Go module without dependencies whose storage code takes the project patch exactly', async () => {
+    expect(fx.runncPatches.map((p) => p.split('/').slice(-2)[0])).toEqual(['runnc']);
+    const tree = join(work, 'runnc');
+    await git('/', ['clone', '-q', fx.repos.runnc.url, tree]);
+    expect(fx.repos.runnc.branch).toBe('lkl-musl');
+    const mod = await readFile(join(tree, 'go.mod'), 'utf8');
+    expect(mod).toMatch(/^module github\.com\/retrage\/runnc$/m);
+    expect(mod).not.toMatch(/^require/m);
+    // Like upstream it pins Solo5 as a submodule (which nabla-build does not fetch): the toolchain's Solo5 pin.
+    expect((await git(tree, ['ls-tree', 'HEAD', 'solo5'])).stdout).toContain(`160000 commit ${fx.repos.solo5.rev}`);
+    const storage = join(tree, 'nabla-lib', 'storage', 'storage_linux.go');
+    expect(await readFile(storage, 'utf8')).toContain('"virt-make-fs"');
+    for (const p of fx.runncPatches) expect((await patch(tree, p)).stdout).not.toMatch(/offset|fuzz/i);
+    const patched = await readFile(storage, 'utf8');
+    expect(patched).toContain('exec.Command("mkfs.ext4", "-q", "-F", "-E", "root_owner=0:0",');
+    expect(patched).not.toContain('virt-make-fs');
+  });
+});
+
 describe('reconstructOriginals', () => {
   const original = Array.from({ length: 40 }, (_, i) => `line ${i + 1}`)
     .join('\n')

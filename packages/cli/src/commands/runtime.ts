@@ -1,5 +1,6 @@
-import { copyFile, mkdir, rename } from 'node:fs/promises';
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
+import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
+import { delimiter, join } from 'node:path';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
@@ -13,12 +14,13 @@ interface RegisterArgs extends GlobalArgs {
 
 interface InstallArgs extends GlobalArgs {
   prefix: string;
+  runnc: boolean;
 }
 
 export function runtimeCommand(result: CommandResult): CommandModule<object, GlobalArgs> {
   return {
     command: 'runtime <command>',
-    describe: 'install the nabla-run tender and register runnc with Docker',
+    describe: 'install the nabla-run tender and runnc, and register runnc with Docker',
     builder: (y) =>
       y
         .command<RegisterArgs>({
@@ -52,9 +54,15 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
         })
         .command<InstallArgs>({
           command: 'install',
-          describe: 'build the nabla-run tender and install it into the prefix runnc uses',
+          describe: 'build the nabla-run tender (and runnc, when go is installed) and install them into the prefix',
           builder: (r) =>
-            r.option('prefix', { type: 'string', default: '/opt/runnc/bin', describe: 'install directory' }) as never,
+            r
+              .option('prefix', { type: 'string', default: '/opt/runnc/bin', describe: 'install directory' })
+              .option('runnc', {
+                type: 'boolean',
+                default: true,
+                describe: 'also build and install runnc (needs go; --no-runnc: nabla-run only)',
+              }) as never,
           handler: async (a) => {
             const [{ loadProject }, { runSession }, { writeTenderAbi }] = await Promise.all([
               import('../context.js'),
@@ -72,10 +80,40 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
             await rename(`${dest}.tmp`, dest);
             await writeTenderAbi(dest, Number(chain.facts['solo5.spt-abi'] ?? 0));
             out(dest);
+            // runnc is a Go program: without go the tender alone is still worth installing. Built in a session
+            // of its own, after nabla-run is in place, so a failed runnc build leaves a working tender behind.
+            if (a.runnc && !onPath('go', process.env.PATH ?? '')) {
+              note(
+                'runnc: not built, `go` is not on PATH (install it with `apt-get install golang-go`, then run `nabla-build runtime install` again; --no-runnc skips runnc)',
+              );
+            } else if (a.runnc) {
+              const built = await runSession(project, ['runnc']);
+              const runnc = built.steps.get('package:runnc');
+              if (!runnc) throw new Error('runnc was not built');
+              const target = join(a.prefix, 'runnc');
+              const tmp = `${target}.tmp-${process.pid}`;
+              await copyFile(join(runnc.dir, 'out', 'runnc'), tmp);
+              await chmod(tmp, 0o755);
+              await rename(tmp, target);
+              out(target);
+            }
             result.exitCode = 0;
           },
         })
         .demandCommand(1, 'name a runtime command: register or install') as never,
     handler: () => {},
   };
+}
+
+/** Whether an executable file `cmd` is in one of the directories of `path`. */
+function onPath(cmd: string, path: string): boolean {
+  return path.split(delimiter).some((d) => {
+    if (!d) return false;
+    try {
+      const st = statSync(join(d, cmd));
+      return st.isFile() && (st.mode & 0o111) !== 0;
+    } catch {
+      return false;
+    }
+  });
 }
