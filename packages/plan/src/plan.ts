@@ -176,7 +176,13 @@ export function planBuild(input: PlanInput): BuildPlan {
 export function expandTargets(recipes: RecipeSet, names: string[]): string[] {
   const out: string[] = [];
   for (const n of names) {
-    if (n === 'world' || n === 'all') out.push(...[...recipes.targets.values()].filter((t) => t.image).map((t) => t.name).sort());
+    if (n === 'world' || n === 'all')
+      out.push(
+        ...[...recipes.targets.values()]
+          .filter((t) => t.image)
+          .map((t) => t.name)
+          .sort(),
+      );
     else if (recipes.targets.has(n)) out.push(n);
     else
       throw new UsageError('plan.unknown-target', `unknown target "${n}"`, {
