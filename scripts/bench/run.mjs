@@ -241,7 +241,6 @@ function deepHistoryRepo(dir) {
         `commit refs/heads/main\ncommitter Fixture <fixture@example.org> ${1500000000 + i * 3600} +0000\ndata ${msg.length}\n${msg}\n`,
       ),
     );
-    if (i > 1) chunks.push(Buffer.from('from refs/heads/main^0\n'));
     chunks.push(Buffer.from(`M 100644 inline data/file-${i % 40}.bin\ndata ${blob.length}\n`), blob, Buffer.from('\n'));
   }
   sh('git', ['init', '-q', '--bare', dir]);

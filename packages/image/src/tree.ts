@@ -1,4 +1,5 @@
-import { lstat, readdir, readlink, stat } from 'node:fs/promises';
+import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError, UsageError } from '@nabla-build/model';
 import { ancestors, compareNames, imagePathToEntryName, symlinkEscapesRoot } from './paths.js';
@@ -121,14 +122,15 @@ export async function collectEntries(inputs: readonly ImageFileInput[]): Promise
   return [...entries.values()].sort((a, b) => compareNames(a.name, b.name));
 }
 
+/** Synchronous like the layer writer's reads: one thread-pool round trip per file cost more than the walk. */
 async function walk(hostDir: string, prefix: string, add: (e: LayerEntry, from: string) => void): Promise<void> {
-  const names = (await readdir(hostDir)).sort(compareNames);
+  const names = readdirSync(hostDir).sort(compareNames);
   for (const child of names) {
     const hostPath = join(hostDir, child);
     const name = prefix === '' ? child : `${prefix}/${child}`;
-    const st = await lstat(hostPath);
+    const st = lstatSync(hostPath);
     if (st.isSymbolicLink()) {
-      const target = await readlink(hostPath);
+      const target = readlinkSync(hostPath);
       if (symlinkEscapesRoot(name, target)) {
         throw new BuildError('image.symlink-escape', `symlink /${name} -> ${target} points outside the image root`, {
           where: hostPath,
