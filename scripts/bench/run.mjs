@@ -42,10 +42,21 @@ try {
 writeReport();
 rmSync(work, { recursive: true, force: true });
 
+/** mulberry32: deterministic bytes that do not compress (an LCG's low bits would). */
+function prng(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (t ^ (t >>> 14)) >>> 0;
+  };
+}
+
 /** A python3-sized tree: ≈25 MB in ≈2,000 files (text and incompressible data, like a stdlib plus a binary). */
 function generateTree(dir) {
-  let seed = 42;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+  const rnd = prng(42);
   mkdirSync(dir, { recursive: true });
   let bytes = 0;
   for (let i = 0; i < 2000; i++) {
@@ -229,8 +240,7 @@ async function orchestrationOverhead() {
  * rewriting one of 40 files of 48 KiB (random, so incompressible). Written with git fast-import.
  */
 function deepHistoryRepo(dir) {
-  let seed = 7;
-  const rnd = () => (seed = (seed * 1103515245 + 12345) & 0x7fffffff);
+  const rnd = prng(7);
   const chunks = [];
   for (let i = 1; i <= 600; i++) {
     const blob = Buffer.alloc(48 * 1024);
@@ -243,7 +253,7 @@ function deepHistoryRepo(dir) {
     );
     chunks.push(Buffer.from(`M 100644 inline data/file-${i % 40}.bin\ndata ${blob.length}\n`), blob, Buffer.from('\n'));
   }
-  sh('git', ['init', '-q', '--bare', dir]);
+  sh('git', ['init', '-q', '--bare', '--initial-branch=main', dir]);
   sh('git', ['-C', dir, 'fast-import', '--quiet'], { input: Buffer.concat(chunks) });
   sh('git', ['-C', dir, 'config', 'uploadpack.allowAnySHA1InWant', 'true']);
   sh('git', ['-C', dir, 'config', 'uploadpack.allowFilter', 'true']);
