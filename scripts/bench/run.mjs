@@ -114,7 +114,7 @@ async function imageAssembly() {
     met: docker.median / ours.median >= 3,
   });
   record({
-    name: 'image assembly vs tar | sha256sum (floor)',
+    name: 'image assembly vs tar \\| sha256sum (floor)',
     detail: `${info}; gzip layer (default)`,
     ours: fmtMs(ours.median),
     baseline: `floor ${fmtMs(floor.median)}`,
@@ -280,7 +280,7 @@ async function firstFetch() {
   });
   record({
     name: 'first fetch, sparse (the libc++ paths of an llvm-like tree)',
-    detail: `llvm fixture, ${llvm.commits} commits; ours ${fmtMs(sparse.ours.ms)}, git clone ${fmtMs(sparse.clone.ms)}`,
+    detail: `llvm fixture, ${Array.isArray(llvm.commits) ? llvm.commits.length : llvm.commits} commits; ours ${fmtMs(sparse.ours.ms)}, git clone ${fmtMs(sparse.clone.ms)}`,
     ours: fmtBytes(sparse.ours.bytes),
     baseline: `git clone ${fmtBytes(sparse.clone.bytes)}`,
     ratio: ratio(sparse.ours.bytes, sparse.clone.bytes),
