@@ -1,9 +1,8 @@
-import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emptyFile, type FixtureWorld, fixtureWorld } from './fixture-env.js';
-import { repoRoot } from './helpers.js';
+import { emptyFile, type FixtureWorld, fixtureWorld, projectCopy } from './fixture-env.js';
 
 let world: FixtureWorld;
 beforeAll(async () => {
@@ -12,14 +11,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await world?.upstreams.close();
 });
-
-/** A copy of recipes/ and patches/ for a test to edit. */
-function projectCopy(): { recipes: string; patches: string } {
-  const root = mkdtempSync(join(tmpdir(), 'nb-project-'));
-  cpSync(join(repoRoot, 'recipes'), join(root, 'recipes'), { recursive: true });
-  cpSync(join(repoRoot, 'patches'), join(root, 'patches'), { recursive: true });
-  return { recipes: join(root, 'recipes'), patches: join(root, 'patches') };
-}
 
 const trace = () => emptyFile(mkdtempSync(join(tmpdir(), 'nb-trace-')), 'trace');
 /** Native builds among traced commands (directly, or through the canonical build root's `unshare`). */

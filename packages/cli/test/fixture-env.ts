@@ -1,8 +1,8 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFixtureUpstreams, type FixtureUpstreams } from '@nabla-build/testing';
-import { type CliResult, cli } from './helpers.js';
+import { type CliResult, cli, repoRoot } from './helpers.js';
 
 /** Fixture upstreams plus a CLI runner pointed at them (through the user config, like a user would). */
 export interface FixtureWorld {
@@ -52,4 +52,12 @@ export function emptyFile(dir: string, name: string): string {
   const p = join(dir, name);
   writeFileSync(p, '');
   return p;
+}
+
+/** A copy of recipes/ and patches/ for a test to edit (the shipped ones stay untouched). */
+export function projectCopy(): { root: string; recipes: string; patches: string } {
+  const root = mkdtempSync(join(tmpdir(), 'nb-project-'));
+  cpSync(join(repoRoot, 'recipes'), join(root, 'recipes'), { recursive: true });
+  cpSync(join(repoRoot, 'patches'), join(root, 'patches'), { recursive: true });
+  return { root, recipes: join(root, 'recipes'), patches: join(root, 'patches') };
 }

@@ -1,8 +1,7 @@
-import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { type FixtureWorld, fixtureWorld, projectCopy } from './fixture-env.js';
 import { cli, repoRoot } from './helpers.js';
 
 let world: FixtureWorld;
@@ -12,13 +11,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await world?.upstreams.close();
 });
-
-function projectCopy(): { recipes: string; patches: string } {
-  const root = mkdtempSync(join(tmpdir(), 'nb-project-'));
-  cpSync(join(repoRoot, 'recipes'), join(root, 'recipes'), { recursive: true });
-  cpSync(join(repoRoot, 'patches'), join(root, 'patches'), { recursive: true });
-  return { recipes: join(root, 'recipes'), patches: join(root, 'patches') };
-}
 
 describe('the lockfile', () => {
   it('the shipped lockfile pins every source and patch and is up to date', async () => {
