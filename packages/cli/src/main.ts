@@ -30,7 +30,7 @@ export async function main(argv: string[]): Promise<number> {
     const parser = globalOptions(yargs(argv))
       .scriptName('nabla-build')
       .usage(
-        '$0 <target...>  build LKL Nabla unikernels and their base images\n\nTargets: see `nabla-build list`; `world` (or `all`) builds every target.',
+        '$0 <target...>  build LKL Nabla unikernels and their base images\n\nTargets: see `nabla-build list`; `world` (or `all`) builds every base image.',
       )
       .command(buildCommand(result))
       .command(listCommand(result))

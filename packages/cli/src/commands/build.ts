@@ -22,7 +22,7 @@ export interface BuildArgs extends GlobalArgs {
 export function buildCommand(result: CommandResult): CommandModule<object, BuildArgs> {
   return {
     command: ['$0 <targets..>', 'build <targets..>'],
-    describe: 'build targets (world = all) into base images; by default load them into the local Docker engine',
+    describe: 'build targets (world = every base image); by default load them into the local Docker engine',
     builder: (y) =>
       y
         .positional('targets', {
