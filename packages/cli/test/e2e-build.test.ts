@@ -40,6 +40,31 @@ describe('nabla-build against fixture upstreams', () => {
     expect(run.stderr + run.stdout).toContain('I beheld the wretch — the miserable monster whom I had created.');
     // The image's env reaches the unikernel (RUMP_VERBOSE=1 from the recipe).
     expect(run.stdout + run.stderr).toContain('RUMP_VERBOSE=1');
+    // Building again loads nothing: the engine already has the image under every tag.
+    await new Promise((r) => setTimeout(r, 1100)); // events have one-second resolution
+    const since = Math.floor(Date.now() / 1000);
+    const again = await world.run(['hello'], { cache, env: { DOCKER_HOST: services.dockerHost } });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout.trim().split('\n').pop()).toBe(ref);
+    const until = Math.floor(Date.now() / 1000) + 1;
+    const events = await execa(
+      'docker',
+      [
+        'events',
+        '--since',
+        String(since),
+        '--until',
+        String(until),
+        '--filter',
+        'type=image',
+        '--format',
+        '{{.Action}}',
+      ],
+      {
+        env: { DOCKER_HOST: services.dockerHost },
+      },
+    );
+    expect(events.stdout.split('\n').filter((a) => a === 'load')).toEqual([]);
   });
 
   it('python3: produces python3.nabla and lib/python3.5; a second run spawns no native command and the plan is all cached', async () => {

@@ -1,5 +1,6 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type Dockerode from 'dockerode';
 import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
 import { BuildError, type TargetRecipe } from '@nabla-build/model';
 import { imageName, imageTags, type NamingOptions } from '@nabla-build/plan';
@@ -89,8 +90,13 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
           ...(i.naming.namespace ? { namespace: i.naming.namespace } : {}),
         });
         const refs = tags.map((t) => `${local}:${t}`);
-        ctx.phase('docker load');
-        await loadIntoDocker(layout, refs, { docker: await dockerClient() });
+        const docker = await dockerClient();
+        if (await allTagged(docker, refs, `sha256:${image.configDigest.slice('sha256:'.length)}`)) {
+          ctx.phase('already in the engine');
+        } else {
+          ctx.phase('docker load');
+          await loadIntoDocker(layout, refs, { docker });
+        }
         done({ kind: 'load', reference: refs[refs.length - 1] as string, tags });
       }
       if (i.push) {
@@ -114,6 +120,18 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
       return { roots: [] };
     },
   };
+}
+
+/** True when every reference already names this image in the engine: loading it again would change nothing. */
+async function allTagged(docker: Dockerode, refs: string[], imageId: string): Promise<boolean> {
+  for (const ref of refs) {
+    const info = await docker
+      .getImage(ref)
+      .inspect()
+      .catch(() => undefined);
+    if (info?.Id !== imageId) return false;
+  }
+  return true;
 }
 
 function perTarget(path: string, target: string, kind: 'oci' | 'tar'): string {
