@@ -3,9 +3,9 @@ import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type PushEvent, pushImage, RegistryClient, RegistryError, staticCredentials } from '../src/index.js';
 import { helloImage } from './fixtures.js';
 import { type FaultAction, type FaultProxy, startFaultProxy } from './proxy.js';
-import { services, skipWithoutServices, type TestServices, tempDir, uniqueRepo } from './services.js';
+import { services, withServices, type TestServices, tempDir, uniqueRepo } from './services.js';
 
-const suite = skipWithoutServices ? describe.skip : describe;
+const suite = describe.runIf(withServices);
 const isBlobPut = (req: IncomingMessage) => req.method === 'PUT' && /\/blobs\/uploads\//.test(req.url ?? '');
 const isUploadStart = (req: IncomingMessage) => req.method === 'POST' && /\/blobs\/uploads\/(\?|$)/.test(req.url ?? '');
 /** Fast retries so fault tests take milliseconds, not seconds (Retry-After still wins). */

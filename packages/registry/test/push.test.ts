@@ -12,17 +12,9 @@ import {
   type PushEvent,
 } from '../src/index.js';
 import { helloImage } from './fixtures.js';
-import {
-  execFileP,
-  haveTool,
-  services,
-  skipWithoutServices,
-  type TestServices,
-  tempDir,
-  uniqueRepo,
-} from './services.js';
+import { execFileP, haveTool, services, withServices, type TestServices, tempDir, uniqueRepo } from './services.js';
 
-const suite = skipWithoutServices ? describe.skip : describe;
+const suite = describe.runIf(withServices);
 
 suite('pushImage against the real registry and engine', () => {
   let svc: TestServices;

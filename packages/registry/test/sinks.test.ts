@@ -7,7 +7,7 @@ import { BuildError } from '@nabla-build/model';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loadIntoDocker, writeOciDir, writeTarball } from '../src/index.js';
 import { helloImage } from './fixtures.js';
-import { execFileP, haveTool, services, skipWithoutServices, tempDir } from './services.js';
+import { execFileP, haveTool, services, withServices, tempDir } from './services.js';
 
 describe('file sinks', () => {
   it('writeOciDir copies a clean layout skopeo reads; writeTarball is deterministic and atomic', async () => {
@@ -36,7 +36,7 @@ describe('file sinks', () => {
   });
 });
 
-(skipWithoutServices ? describe.skip : describe)('loadIntoDocker (real engine)', () => {
+describe.runIf(withServices)('loadIntoDocker (real engine)', () => {
   let docker: Docker;
   beforeAll(() => {
     services();

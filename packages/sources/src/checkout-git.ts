@@ -276,3 +276,16 @@ export async function verifyCheckout(
   }
   return problems;
 }
+
+/**
+ * Newest committer time (seconds since the epoch) over every tree of a checkout: the default creation time of
+ * images built from it, so their digests never depend on "now".
+ */
+export async function newestCommitTime(checkout: CheckoutResult): Promise<number> {
+  let newest = 0;
+  for (const t of checkout.trees) {
+    const out = await gitOut(join(checkout.dest, t.path), ['show', '-s', '--format=%ct', 'HEAD']);
+    newest = Math.max(newest, Number(out?.trim()) || 0);
+  }
+  return newest;
+}

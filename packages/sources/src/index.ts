@@ -4,6 +4,7 @@ export {
   type CheckoutResult,
   type CheckoutTree,
   checkoutGit,
+  newestCommitTime,
   type VerifyCheckoutOptions,
   verifyCheckout,
 } from './checkout-git.js';

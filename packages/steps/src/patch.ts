@@ -2,11 +2,10 @@ import { join } from 'node:path';
 import type { StepExecutor } from '@nabla-build/engine';
 import { type GitSourceSpec, UsageError } from '@nabla-build/model';
 import { applySeries, listSeries, PatchError } from '@nabla-build/patches';
-import { checkoutGit, fetchGit } from '@nabla-build/sources';
+import { checkoutGit, fetchGit, newestCommitTime } from '@nabla-build/sources';
 import type { StepEnvironment, TreeResult } from './environment.js';
 import { findSource } from './fetch.js';
 import { sourceContext } from './source-context.js';
-import { commitEpoch } from './source-epoch.js';
 
 /**
  * Prepares a source tree: a checkout at the pinned commits (submodules placed as the recipe says: full clones,
@@ -60,7 +59,7 @@ export function patchExecutor(env: StepEnvironment): StepExecutor {
       }
       const result: TreeResult = {
         tree: 'tree',
-        sourceEpoch: await commitEpoch(checkout.trees.map((t) => join(tree, t.path))),
+        sourceEpoch: await newestCommitTime(checkout),
         patches: applied,
       };
       // The tree is verified through git (checkouts are read back by build steps), not hashed file by file:

@@ -13,8 +13,8 @@ import {
 import { loadRecipes } from '@nabla-build/recipes';
 import { createFixtureUpstreams, type FixtureUpstreams, repositoryRoot } from '@nabla-build/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildPackage, buildToolchain, collectArtifacts, hostFacts, type PackageTarball } from '../src/index.js';
-import { checkoutFrankenlibc, checkoutPackages, pgrep, processesIn, until } from './helpers.js';
+import { buildPackage, buildToolchain, collectArtifacts, hostFacts } from '../src/index.js';
+import { checkoutFrankenlibc, checkoutPackages, pgrep, processesIn, tarballsFor, targetOf, until } from './helpers.js';
 
 // Real builds against the fixture upstreams: the production recipes, plain-git checkouts, the host gcc.
 let fx: FixtureUpstreams;
@@ -24,25 +24,7 @@ let toolchain: ToolchainRecipe;
 let tcTree: string;
 let pkgTree: string;
 
-const target = (name: string): TargetRecipe => {
-  const t = recipes.targets.get(name);
-  if (!t) throw new Error(`no recipe ${name}`);
-  return t;
-};
-
-const tarballsFor = (t: TargetRecipe): PackageTarball[] =>
-  t.sources.flatMap((s) =>
-    s.kind === 'tarball'
-      ? [
-          {
-            name: s.name,
-            file: s.file,
-            ...(s.placeIn ? { placeIn: s.placeIn } : {}),
-            path: fx.tarballs[s.name as keyof typeof fx.tarballs].path,
-          },
-        ]
-      : [],
-  );
+const target = (name: string): TargetRecipe => targetOf(recipes, name);
 
 async function exists(p: string): Promise<boolean> {
   return access(p).then(
@@ -247,7 +229,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: t,
       treeDir: pkgTree,
       toolchainDir: tcTree,
-      tarballs: tarballsFor(t),
+      tarballs: tarballsFor(fx, t),
       jobs: 8,
       logFile,
     });
@@ -289,7 +271,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: t,
       treeDir: pkgTree,
       toolchainDir: tcTree,
-      tarballs: tarballsFor(t),
+      tarballs: tarballsFor(fx, t),
       jobs: 2,
       logFile: join(work, 'logs', 'nginx.log'),
     });
@@ -311,7 +293,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: trap,
       treeDir: pkgTree,
       toolchainDir: tcTree,
-      tarballs: tarballsFor(t),
+      tarballs: tarballsFor(fx, t),
       jobs: 2,
       logFile: join(work, 'logs', 'redis-arch.log'),
       env: { ARCH: 'amd64' },
@@ -327,7 +309,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: t,
       treeDir: pkgTree,
       toolchainDir: tcTree,
-      tarballs: tarballsFor(t),
+      tarballs: tarballsFor(fx, t),
       jobs: 2,
       logFile: join(work, 'logs', 'redis.log'),
       env: { ARCH: 'amd64' },
@@ -344,7 +326,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: t,
       treeDir: pkgTree,
       toolchainDir: tcTree,
-      tarballs: tarballsFor(t),
+      tarballs: tarballsFor(fx, t),
       jobs: 2,
       logFile: join(work, 'logs', 'node.log'),
     });
@@ -387,7 +369,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: t,
       treeDir: tree,
       toolchainDir: tcTree,
-      tarballs: tarballsFor(t).filter((x) => x.name !== 'pcre'),
+      tarballs: tarballsFor(fx, t).filter((x) => x.name !== 'pcre'),
       jobs: 2,
       logFile: join(work, 'logs', 'no-pcre.log'),
     }).catch((e: unknown) => e)) as CommandError;
@@ -405,7 +387,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: t,
       treeDir: pkgTree,
       toolchainDir: join(work, 'nope'),
-      tarballs: tarballsFor(t),
+      tarballs: tarballsFor(fx, t),
       jobs: 2,
       logFile: join(work, 'logs', 'x.log'),
     }).catch((e: unknown) => e)) as BuildError;

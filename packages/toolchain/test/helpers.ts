@@ -2,7 +2,9 @@ import { createHash } from 'node:crypto';
 import { lstat, readdir, readFile, readlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { run } from '@nabla-build/exec';
+import type { RecipeSet, TargetRecipe } from '@nabla-build/model';
 import { FIXTURE_GIT_ENV, type FixtureUpstreams } from '@nabla-build/testing';
+import type { PackageTarball } from '../src/index.js';
 
 const git = (cwd: string, args: string[]) =>
   run('git', ['-c', 'protocol.file.allow=always', ...args], { cwd, env: FIXTURE_GIT_ENV });
@@ -120,4 +122,27 @@ export async function treeDigest(dir: string): Promise<Record<string, string>> {
   };
   await walk(dir, '');
   return out;
+}
+
+/** The recipe of a target (throws in the test when the shipped recipes do not have it). */
+export function targetOf(recipes: RecipeSet, name: string): TargetRecipe {
+  const t = recipes.targets.get(name);
+  if (!t) throw new Error(`no recipe ${name}`);
+  return t;
+}
+
+/** A target's tarball sources, as buildPackage takes them, served from the fixture's files. */
+export function tarballsFor(fx: FixtureUpstreams, t: TargetRecipe): PackageTarball[] {
+  return t.sources.flatMap((s) =>
+    s.kind === 'tarball'
+      ? [
+          {
+            name: s.name,
+            file: s.file,
+            ...(s.placeIn ? { placeIn: s.placeIn } : {}),
+            path: fx.tarballs[s.name as keyof typeof fx.tarballs].path,
+          },
+        ]
+      : [],
+  );
 }

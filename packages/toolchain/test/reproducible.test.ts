@@ -16,9 +16,17 @@ import {
   canonicalRootArgv,
   canonicalRootSupport,
   collectArtifacts,
-  type PackageTarball,
 } from '../src/index.js';
-import { checkoutFrankenlibc, checkoutPackages, pgrep, processesWithEnv, treeDigest, until } from './helpers.js';
+import {
+  checkoutFrankenlibc,
+  checkoutPackages,
+  pgrep,
+  processesWithEnv,
+  tarballsFor,
+  targetOf,
+  treeDigest,
+  until,
+} from './helpers.js';
 
 // Identical inputs built in two cache directories of different path lengths: with a canonical build root the
 // artifacts are byte-identical, without one they are not (they hold the directories' paths). Real builds of the
@@ -35,25 +43,7 @@ let toolchain: ToolchainRecipe;
 let tcPristine: string;
 let pkgPristine: string;
 
-const target = (name: string): TargetRecipe => {
-  const t = recipes.targets.get(name);
-  if (!t) throw new Error(`no recipe ${name}`);
-  return t;
-};
-
-const tarballsFor = (t: TargetRecipe): PackageTarball[] =>
-  t.sources.flatMap((s) =>
-    s.kind === 'tarball'
-      ? [
-          {
-            name: s.name,
-            file: s.file,
-            ...(s.placeIn ? { placeIn: s.placeIn } : {}),
-            path: fx.tarballs[s.name as keyof typeof fx.tarballs].path,
-          },
-        ]
-      : [],
-  );
+const target = (name: string): TargetRecipe => targetOf(recipes, name);
 
 /** One cache directory: its toolchain and python3 trees, built with or without a canonical root. */
 interface Built {
@@ -87,7 +77,7 @@ async function buildAll(cache: string, canonical: boolean): Promise<Built> {
     target: py,
     treeDir: pkg,
     toolchainDir: tc,
-    tarballs: tarballsFor(py),
+    tarballs: tarballsFor(fx, py),
     jobs: 4,
     logFile: join(cache, 'logs', 'python3.log'),
     ...(canonical ? { canonical: { toolchain: tc, work: pkg } } : {}),
