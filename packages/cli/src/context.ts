@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
-import { availableParallelism, homedir } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { Lockfile, MirrorRule, RecipeSet } from '@nabla-build/model';
+import { type Lockfile, type MirrorRule, type RecipeSet, UsageError } from '@nabla-build/model';
 import { emptyConfig, loadConfig, loadRecipes, type UserConfig } from '@nabla-build/recipes';
 import { mirrorsFromEnv, parseMirrorSpec, readLockfile, validateMirrorRules } from '@nabla-build/sources';
+import { cacheDirSetting, configPathSetting, recipesDirSetting } from './settings/paths.js';
 
 /** Global options, as yargs parses them. Read once here; nothing below the CLI reads env or flags. */
 export interface GlobalArgs {
@@ -21,6 +22,8 @@ export interface GlobalArgs {
 
 export interface Settings {
   cacheDir: string;
+  /** Where cacheDir came from (`--cache-dir`, `NABLA_BUILD_CACHE`, `default`), for messages. */
+  cacheSetting: string;
   jobs: number;
   verbose: boolean;
   json: boolean;
@@ -49,19 +52,26 @@ export function installRoot(): string {
 }
 
 export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): Settings {
-  const recipesDir = resolve(args.recipes ?? env.NABLA_BUILD_RECIPES ?? join(installRoot(), 'recipes'));
-  const configPath = args.config ?? env.NABLA_BUILD_CONFIG ?? defaultConfigPath(env);
-  const config = configPath && existsSync(configPath) ? loadConfig(configPath) : emptyConfig();
-  if (args.config && !existsSync(args.config)) loadConfig(args.config); // throws the "cannot read" error
+  // Every path setting is validated here (settings/paths.ts): empty or relative values are usage errors.
+  const recipesDir = recipesDirSetting(args.recipes, env, () => join(installRoot(), 'recipes')).path;
+  const configSetting = configPathSetting(args.config, env);
+  if (configSetting.required && !existsSync(configSetting.path))
+    throw new UsageError('setting.config-missing', `the config file ${configSetting.path} does not exist`, {
+      where: configSetting.setting,
+      hint: configSetting.setting.startsWith('-')
+        ? `create it, or drop ${configSetting.setting}`
+        : `create it, or unset ${configSetting.setting}`,
+    });
+  const config = existsSync(configSetting.path) ? loadConfig(configSetting.path) : emptyConfig();
+  const cache = cacheDirSetting(args.cacheDir, env);
   const mirrors = [
     ...config.mirrors,
     ...mirrorsFromEnv(env),
     ...(args.mirror ?? []).map((m) => parseMirrorSpec(m, '--mirror')),
   ];
   return {
-    cacheDir: resolve(
-      args.cacheDir ?? env.NABLA_BUILD_CACHE ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'nabla-build'),
-    ),
+    cacheDir: cache.path,
+    cacheSetting: cache.setting,
     jobs: args.jobs ?? defaultJobs(),
     verbose: args.verbose ?? false,
     json: args.json ?? false,
@@ -85,11 +95,10 @@ export async function loadProject(args: GlobalArgs): Promise<Project> {
   // Mirror rules are checked before anything runs (local paths need `allowLocal`).
   validateMirrorRules(settings.mirrors, { allowLocal: settings.config.allowLocal });
   const lock = settings.unlocked ? undefined : await readLockfile(settings.lockPath);
+  // The cache exists, is marked as ours and is owner-only before any step writes to it.
+  const { openCache } = await import('@nabla-build/engine');
+  await openCache(settings.cacheDir, settings.cacheSetting);
   return { settings, recipes, lock };
-}
-
-function defaultConfigPath(env: NodeJS.ProcessEnv): string {
-  return join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'nabla-build', 'config.yaml');
 }
 
 function defaultJobs(): number {

@@ -13,7 +13,7 @@
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { delimiter, dirname, join, resolve } from 'node:path';
+import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /** The only command lines the fast path understands: `[build] <target...>` plus these options. */
@@ -72,6 +72,17 @@ export function parseSimpleBuild(argv: string[], env: NodeJS.ProcessEnv = proces
   }
   // Without --no-load the default output depends on whether an engine answers: leave that to the CLI.
   if (targets.length === 0 || !noLoad) return undefined;
+  // An empty or relative path setting is a usage error the full CLI reports (settings/paths.ts).
+  if (cacheDir !== undefined && !isAbsolute(cacheDir)) return undefined;
+  for (const k of [
+    'NABLA_BUILD_CACHE',
+    'NABLA_BUILD_RECIPES',
+    'NABLA_BUILD_CONFIG',
+    'XDG_CACHE_HOME',
+    'XDG_CONFIG_HOME',
+  ])
+    if (env[k] !== undefined && !isAbsolute(env[k] as string)) return undefined;
+  if (env.NABLA_BUILD_CONFIG !== undefined && !existsSync(env.NABLA_BUILD_CONFIG)) return undefined;
   const root = installRoot();
   return {
     targets: [...new Set(targets)].sort(),

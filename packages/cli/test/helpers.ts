@@ -17,7 +17,8 @@ export async function cli(
 ): Promise<CliResult> {
   const r = await execa(process.execPath, [bin, ...args], {
     cwd: opts.cwd ?? repoRoot,
-    env: { CI: 'true', NABLA_BUILD_CONFIG: '/nonexistent/nabla-build-config.yaml', ...opts.env },
+    // No user config: the default location is somewhere that does not exist (a named one must exist).
+    env: { CI: 'true', XDG_CONFIG_HOME: '/nonexistent/nabla-build-test-config', ...opts.env },
     reject: false,
     timeout: opts.timeout ?? 600_000,
   });

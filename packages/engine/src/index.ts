@@ -1,4 +1,12 @@
 export * from './engine.js';
 export * from './events.js';
 export { acquireLock, type Lock } from './lock.js';
-export { type EntryManifest, type ManifestFile, StepStore, sha256File } from './store.js';
+export {
+  CACHE_MARKER,
+  type EntryManifest,
+  isMarkedCache,
+  type ManifestFile,
+  openCache,
+  StepStore,
+  sha256File,
+} from './store.js';

@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { lstat, mkdir, readdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { PlanStep } from '@nabla-build/model';
+import { BuildError, type PlanStep, UsageError } from '@nabla-build/model';
 
 /** One file of a cache entry, as recorded when the entry was completed. */
 export interface ManifestFile {
@@ -150,5 +150,108 @@ export function sha256File(path: string): Promise<string> {
       .on('data', (c) => h.update(c))
       .on('error', reject)
       .on('end', () => resolve(h.digest('hex')));
+  });
+}
+
+/**
+ * The marker of a nabla-build cache, in the Cache Directory Tagging format (backup tools skip the directory).
+ * It is written when nabla-build creates the cache; `clean` removes nothing from a directory without it.
+ */
+export const CACHE_MARKER = 'CACHEDIR.TAG';
+const MARKER_SIGNATURE = 'Signature: 8a477f597d28d172789f06886806bc55';
+const MARKER_TEXT = `${MARKER_SIGNATURE}\n# This directory is a nabla-build cache (https://bford.info/cachedir/).\n# nabla-build clean removes only directories that carry this file.\n`;
+
+/** Top-level names nabla-build creates in a cache: an unmarked directory holding only these is adopted. */
+const CACHE_ENTRIES =
+  /^(steps|logs|locks|tmp|git|downloads|stamps|sources|(run|test)-[A-Za-z0-9]+|CACHEDIR\.TAG(\.tmp-\d+)?)$/;
+
+/** Whether `dir` carries nabla-build's marker (a regular file, not a symlink planted there). */
+export async function isMarkedCache(dir: string): Promise<boolean> {
+  try {
+    const p = join(dir, CACHE_MARKER);
+    if (!(await lstat(p)).isFile()) return false;
+    const text = await readFile(p, 'utf8');
+    return text.startsWith(MARKER_SIGNATURE) && text.includes('nabla-build');
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes `dir` a usable cache before anything is written to it: creates it owner-only (0700) with its marker,
+ * adopts an unmarked directory that holds only what nabla-build creates (caches from before the marker), and
+ * refuses anything else — a file, or a directory with other content (`--cache-dir ~` must never make the home
+ * directory something `clean --all` would delete). `setting` names where the path came from, for messages.
+ */
+export async function openCache(dir: string, setting = 'the cache directory'): Promise<void> {
+  let st: Awaited<ReturnType<typeof lstat>> | undefined;
+  try {
+    st = await lstat(dir);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR')
+      throw new UsageError('cache.not-directory', `${dir}: a parent of the cache directory is a file`, {
+        where: setting,
+        hint: 'choose another --cache-dir',
+      });
+    if (code !== 'ENOENT') throw cacheIoError(dir, setting, err);
+  }
+  if (st === undefined) {
+    try {
+      await mkdir(dir, { recursive: true, mode: 0o700 });
+      await chmod(dir, 0o700);
+      await writeMarker(dir);
+    } catch (err) {
+      throw cacheIoError(dir, setting, err);
+    }
+    return;
+  }
+  const isDir = st.isDirectory() || (st.isSymbolicLink() && (await stat(dir).catch(() => undefined))?.isDirectory());
+  if (!isDir)
+    throw new UsageError('cache.not-directory', `${dir} is not a directory, so it cannot be the cache`, {
+      where: setting,
+      hint: 'choose another --cache-dir (or remove the file if it is yours)',
+    });
+  if (await isMarkedCache(dir)) return;
+  const entries = await readdir(dir).catch((err) => {
+    throw cacheIoError(dir, setting, err);
+  });
+  const foreign = entries.filter((e) => !CACHE_ENTRIES.test(e));
+  if (foreign.length > 0)
+    throw new UsageError(
+      'cache.foreign',
+      `${dir} is not a nabla-build cache: it has no ${CACHE_MARKER} and holds other files (${foreign
+        .slice(0, 3)
+        .map((e) => JSON.stringify(e))
+        .join(', ')}${foreign.length > 3 ? ', …' : ''})`,
+      { where: setting, hint: 'point --cache-dir (or NABLA_BUILD_CACHE) at a new or empty directory' },
+    );
+  try {
+    await writeMarker(dir);
+  } catch (err) {
+    throw cacheIoError(dir, setting, err);
+  }
+}
+
+async function writeMarker(dir: string): Promise<void> {
+  const tmp = join(dir, `${CACHE_MARKER}.tmp-${process.pid}`);
+  await writeFile(tmp, MARKER_TEXT, { mode: 0o600 });
+  await rename(tmp, join(dir, CACHE_MARKER));
+}
+
+function cacheIoError(dir: string, setting: string, err: unknown): Error {
+  const code = (err as NodeJS.ErrnoException).code;
+  const why =
+    code === 'EACCES' || code === 'EPERM'
+      ? 'permission denied'
+      : code === 'ENOSPC'
+        ? 'no space left on the device'
+        : code === 'EROFS'
+          ? 'the file system is read-only'
+          : ((err as Error).message ?? String(err));
+  return new BuildError('cache.unusable', `cannot use ${dir} as the cache: ${why}`, {
+    where: setting,
+    hint: 'choose another --cache-dir (or NABLA_BUILD_CACHE)',
+    cause: err,
   });
 }

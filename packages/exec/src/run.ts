@@ -43,8 +43,9 @@ export async function run(command: string, args: string[], opts: RunOptions): Pr
   const tail: string[] = [];
   let log: ReturnType<typeof createWriteStream> | undefined;
   if (opts.logFile) {
-    mkdirSync(dirname(opts.logFile), { recursive: true });
-    log = createWriteStream(opts.logFile, { flags: 'a' });
+    // Logs are owner-only: build output can carry whatever a recipe's commands print.
+    mkdirSync(dirname(opts.logFile), { recursive: true, mode: 0o700 });
+    log = createWriteStream(opts.logFile, { flags: 'a', mode: 0o600 });
     log.write(`$ ${[command, ...args].join(' ')}  (in ${opts.cwd})\n`);
   }
   const env: Record<string, string | undefined> = opts.cleanEnv ? {} : { ...process.env };
