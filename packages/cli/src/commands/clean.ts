@@ -83,7 +83,7 @@ export async function cleanCache(cacheDir: string, o: CleanOptions): Promise<str
         { where: o.setting, hint: 'run clean from outside the cache, with --cache-dir naming the cache itself' },
       );
   };
-  guard(real);
+  if (o.all) guard(real);
   const names = o.all ? (await readdir(real)).filter((n) => n !== o.marker) : BUILT;
   const targets: string[] = [];
   for (const n of names) {
