@@ -264,6 +264,58 @@ export class RegistryClient {
     });
   }
 
+  /**
+   * GET /v2/<name>/blobs/<digest>, following redirects (registries may send blobs from a CDN). Returns the
+   * response with its body unread, for the caller to stream and verify; undefined when the blob is unknown.
+   */
+  getBlob(repository: string, digest: string): Promise<Response | undefined> {
+    const operation = `downloading blob ${short(digest)}`;
+    return this.withRetry(operation, repository, async () => {
+      const res = await this.send({
+        operation,
+        repository,
+        method: 'GET',
+        url: this.url(repository, `blobs/${digest}`),
+        expect: [200, 404],
+        access: 'pull',
+      });
+      if (res.status === 404) {
+        await res.body?.cancel();
+        return undefined;
+      }
+      return res;
+    });
+  }
+
+  /** GET /v2/<name>/tags/list, following `Link` pagination; empty when the repository does not exist. */
+  listTags(repository: string): Promise<string[]> {
+    const operation = 'listing tags';
+    return this.withRetry(operation, repository, async () => {
+      const tags: string[] = [];
+      let url: URL | undefined = this.url(repository, 'tags/list');
+      url.searchParams.set('n', '1000');
+      while (url) {
+        const res: Response = await this.send({
+          operation,
+          repository,
+          method: 'GET',
+          url,
+          expect: [200, 404],
+          access: 'pull',
+        });
+        if (res.status === 404) {
+          await res.body?.cancel();
+          return tags;
+        }
+        const body = (await res.json().catch(() => ({}))) as { tags?: string[] | null };
+        tags.push(...(body.tags ?? []));
+        const next = /<([^>]+)>;\s*rel="?next"?/.exec(res.headers.get('link') ?? '')?.[1];
+        url = next ? new URL(next, this.base) : undefined;
+      }
+      return tags;
+    });
+  }
+
   /** One HTTP exchange, with authentication: a 401 challenge is answered once, then the request repeated. */
   private async send(spec: RequestSpec): Promise<Response> {
     const used = await this.authorization(spec);

@@ -17,6 +17,7 @@ const ALLOWED: Record<string, string[]> = {
   toolchain: ['model', 'exec'],
   image: ['model'],
   registry: ['model', 'image'],
+  'remote-cache': ['model', 'exec', 'registry', 'image'],
   runtime: ['model', 'exec'],
   steps: ['model', 'engine', 'exec', 'plan', 'sources', 'patches', 'toolchain', 'image', 'registry', 'runtime'],
   cli: [
@@ -30,6 +31,7 @@ const ALLOWED: Record<string, string[]> = {
     'toolchain',
     'image',
     'registry',
+    'remote-cache',
     'runtime',
     'steps',
   ],
