@@ -16,8 +16,15 @@ PACKAGES=(
   e2fsprogs apache2-utils iproute2 patch gawk bison flex bc pkg-config libseccomp-dev
   # gcc only *recommends* libc6-dev, so without it gcc cannot compile anything (no headers, no libc.a for -static).
   gcc libc6-dev make git curl
-  # runnc (recipes/runnc.yaml, `nabla-build runtime install`) is Go; Debian 12 ships Go 1.19.
+  # runnc (recipes/runnc.yaml, `nabla-build runtime install`) is Go, built offline in GOPATH mode: Debian 12's
+  # Go 1.19 and the Debian packages of every library it imports (under /usr/share/gocode), one per import:
+  # urfave/cli, pkg/errors, runtime-spec, logrus, runc (libcontainer/{system,utils}), selinux (label, since
+  # patches/runnc/0002), x/sys, netns, netlink, docker (pkg/term).
   golang-go
+  golang-github-urfave-cli-dev golang-github-pkg-errors-dev golang-github-opencontainers-specs-dev
+  golang-github-sirupsen-logrus-dev golang-github-opencontainers-runc-dev golang-github-opencontainers-selinux-dev
+  golang-golang-x-sys-dev golang-github-vishvananda-netns-dev golang-github-vishvananda-netlink-dev
+  golang-github-docker-docker-dev
 )
 
 check_only=0
