@@ -1,7 +1,9 @@
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type BuildPlan, CancelledError, type PlanStep, type StepKind, withContext } from '@nabla-build/model';
 import type { EventSink } from './events.js';
 import { acquireLock } from './lock.js';
+import type { RemoteCache } from './remote.js';
 import { Semaphore } from './semaphore.js';
 import { type EntryManifest, StepStore } from './store.js';
 
@@ -12,6 +14,8 @@ export interface CompletedStep {
   dir: string;
   result: unknown;
   cached: boolean;
+  /** Set when a remote cache was asked: `hit` (pulled from `source`) or `miss` (built here, or found locally later). */
+  remote?: { status: 'hit' | 'miss'; source?: string; bytes?: number };
 }
 
 export interface StepContext {
@@ -47,6 +51,11 @@ export interface EngineOptions {
   onEvent?: EventSink;
   /** Step ids to complete (default: the plan's final steps, those nothing else depends on). */
   want?: string[];
+  /**
+   * A cache shared between machines: asked on a local miss before the step (or anything it needs) runs; every
+   * completed step is handed to it for publishing in the background. Runs finish only when its pushes have.
+   */
+  remote?: RemoteCache;
 }
 
 /**
@@ -86,13 +95,75 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     return undefined;
   };
 
+  const remote = opts.remote;
+  const publish = (step: PlanStep, dir: string, m: EntryManifest, from?: string) => {
+    if (!remote || !step.cacheable || !remote.shares(step)) return;
+    try {
+      remote.publish(step, dir, m, from);
+    } catch {
+      // Publishing is best effort by contract; an implementation that throws must not fail the build.
+    }
+  };
+
+  /**
+   * Asks the remote cache before anything of the step runs (so a remotely cached image never pulls the
+   * toolchain behind it). A usable entry is downloaded into a staging directory, checked against its own
+   * integrity record and renamed into place under the key's lock; anything wrong is a miss.
+   */
+  const fromRemote = async (step: PlanStep): Promise<CompletedStep | 'miss' | undefined> => {
+    if (!remote || !step.cacheable || !remote.shares(step)) return undefined;
+    const found = await remote.lookup(step, signal);
+    if (!found) return 'miss';
+    const lock = await acquireLock(join(opts.cacheDir, 'locks', `${step.key}.lock`), {
+      signal,
+      onWait: (holder) => emit({ type: 'waiting', step, holder }),
+    });
+    try {
+      const dir = store.dirFor(step);
+      const now = await cachedEntry(step, 'quick');
+      if (now) {
+        emit({ type: 'cached', step });
+        publish(step, dir, now);
+        return { step, dir, result: now.result, cached: true };
+      }
+      emit({ type: 'pulling', step, source: found.source, bytes: found.bytes });
+      const started = Date.now();
+      const staged = store.stagingFor(step);
+      let m: EntryManifest;
+      try {
+        m = await found.fetch(staged, signal);
+        await store.install(step, staged, m);
+      } catch (err) {
+        await rm(staged, { recursive: true, force: true }).catch(() => {});
+        if (signal.aborted) throw new CancelledError();
+        emit({ type: 'remote-failed', step, source: found.source, reason: (err as Error).message ?? String(err) });
+        return 'miss';
+      }
+      emit({ type: 'pulled', step, source: found.source, bytes: found.bytes, durationMs: Date.now() - started });
+      publish(step, dir, m, found.source);
+      return {
+        step,
+        dir,
+        result: m.result,
+        cached: true,
+        remote: { status: 'hit', source: found.source, bytes: found.bytes },
+      };
+    } finally {
+      await lock.release();
+    }
+  };
+
   const complete = async (step: PlanStep, forInput: boolean): Promise<CompletedStep> => {
     const dir = store.dirFor(step);
     const hit = await cachedEntry(step, forInput ? 'full' : 'quick');
     if (hit) {
       emit({ type: 'cached', step });
+      publish(step, dir, hit);
       return { step, dir, result: hit.result, cached: true };
     }
+    const pulled = await fromRemote(step);
+    if (pulled && pulled !== 'miss') return pulled;
+    const missed = pulled === 'miss' ? ({ status: 'miss' } as const) : undefined;
     const deps = new Map<string, CompletedStep>();
     for (const d of await Promise.all(step.deps.map((id) => need(id, true)))) deps.set(d.step.id, d);
     if (signal.aborted) throw new CancelledError();
@@ -112,7 +183,7 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
         const now = await cachedEntry(step, 'quick');
         if (now) {
           emit({ type: 'cached', step });
-          return { step, dir, result: now.result, cached: true };
+          return { step, dir, result: now.result, cached: true, ...(missed ? { remote: missed } : {}) };
         }
         const started = Date.now();
         const prepared = step.cacheable
@@ -131,9 +202,16 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
           phase: (name) => emit({ type: 'phase', step, phase: name }),
         });
         if (signal.aborted) throw new CancelledError();
-        if (step.cacheable) await store.commit(step, outcome.roots, outcome.result ?? null);
+        if (step.cacheable)
+          publish(step, prepared.dir, await store.commit(step, outcome.roots, outcome.result ?? null));
         emit({ type: 'done', step, durationMs: Date.now() - started });
-        return { step, dir: prepared.dir, result: outcome.result ?? null, cached: false };
+        return {
+          step,
+          dir: prepared.dir,
+          result: outcome.result ?? null,
+          cached: false,
+          ...(missed ? { remote: missed } : {}),
+        };
       } finally {
         await lock?.release();
       }
@@ -153,6 +231,8 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
 
   const finals = opts.want ?? plan.steps.filter((s) => !plan.steps.some((o) => o.deps.includes(s.id))).map((s) => s.id);
   const settled = await Promise.allSettled(finals.map((id) => need(id, false)));
+  // Pushes run in the background of the build; the run is over when they are.
+  await remote?.idle().catch(() => {});
   const failure = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof CancelledError));
   if (failure && failure.status === 'rejected') throw failure.reason;
   const cancelled = settled.find((r) => r.status === 'rejected');
@@ -162,16 +242,20 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
   return out;
 }
 
-/** Cache status of every step, without running anything (for `plan`). */
+export type CacheStatus = 'cached' | 'remote' | 'partial' | 'missing' | 'always';
+
+/** Cache status of every step, without running anything (for `plan`); `remote` when only a remote cache has it. */
 export async function cacheStatus(
   plan: BuildPlan,
   cacheDir: string,
-): Promise<Map<string, 'cached' | 'partial' | 'missing' | 'always'>> {
+  remote?: RemoteCache,
+): Promise<Map<string, CacheStatus>> {
   const store = new StepStore(cacheDir);
-  const out = new Map<string, 'cached' | 'partial' | 'missing' | 'always'>();
+  const out = new Map<string, CacheStatus>();
   for (const s of plan.steps) {
     if (!s.cacheable) out.set(s.id, 'always');
     else if (await store.read(s)) out.set(s.id, 'cached');
+    else if (remote?.shares(s) && (await remote.lookup(s))) out.set(s.id, 'remote');
     else out.set(s.id, store.hasPartial(s) ? 'partial' : 'missing');
   }
   return out;

@@ -9,6 +9,11 @@ export type EngineEvent =
   | { type: 'phase'; step: PlanStep; phase: string }
   | { type: 'done'; step: PlanStep; durationMs: number }
   | { type: 'failed'; step: PlanStep; error: unknown }
-  | { type: 'corrupt'; step: PlanStep; reason: string };
+  | { type: 'corrupt'; step: PlanStep; reason: string }
+  /** A remote cache has the step: downloading it instead of building. */
+  | { type: 'pulling'; step: PlanStep; source: string; bytes: number }
+  | { type: 'pulled'; step: PlanStep; source: string; bytes: number; durationMs: number }
+  /** A remote entry was found but could not be used (damaged, truncated, unreachable): the step is built. */
+  | { type: 'remote-failed'; step: PlanStep; source: string; reason: string };
 
 export type EventSink = (event: EngineEvent) => void;

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { BuildError, type PlanStep, UsageError } from '@nabla-build/model';
 
 /** One file of a cache entry, as recorded when the entry was completed. */
@@ -68,8 +68,12 @@ export class StepStore {
    * Checks an entry against its manifest. `quick` compares types and sizes (cheap enough for every run);
    * `full` rehashes every file (done before an entry is used as the input of a step that runs).
    */
-  async verify(step: PlanStep, m: EntryManifest, mode: 'quick' | 'full'): Promise<string | undefined> {
-    const dir = this.dirFor(step);
+  async verify(
+    step: PlanStep,
+    m: EntryManifest,
+    mode: 'quick' | 'full',
+    dir: string = this.dirFor(step),
+  ): Promise<string | undefined> {
     for (const f of m.files) {
       const p = join(dir, f.path);
       let st: Awaited<ReturnType<typeof lstat>>;
@@ -108,6 +112,32 @@ export class StepStore {
     await writeFile(tmp, `${JSON.stringify(m, null, 1)}\n`);
     await rename(tmp, join(dir, MANIFEST));
     return m;
+  }
+
+  /** A fresh directory, on the cache's file system, to assemble an entry that arrives whole (a remote pull). */
+  stagingFor(step: PlanStep): string {
+    return join(this.cacheDir, 'tmp', `incoming-${step.key.slice(0, 32)}-${process.pid}-${Date.now()}`);
+  }
+
+  /**
+   * Installs an entry assembled in `staged` (see stagingFor): checks every file against the entry's record
+   * (full hashes), writes the manifest, then renames the whole directory into place, so the entry appears
+   * complete or not at all. The caller holds the key's lock; a partial attempt in the way is removed.
+   */
+  async install(step: PlanStep, staged: string, m: EntryManifest): Promise<void> {
+    if (m.key !== step.key || m.step !== step.id)
+      throw new Error(
+        `the entry is for ${m.step} ${String(m.key).slice(0, 12)}, not ${step.id} ${step.key.slice(0, 12)}`,
+      );
+    const problem = await this.verify(step, m, 'full', staged);
+    if (problem) throw new Error(`the entry fails its integrity check: ${problem}`);
+    const tmp = join(staged, `${MANIFEST}.tmp-${process.pid}`);
+    await writeFile(tmp, `${JSON.stringify(m, null, 1)}\n`);
+    await rename(tmp, join(staged, MANIFEST));
+    const dir = this.dirFor(step);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dirname(dir), { recursive: true });
+    await rename(staged, dir);
   }
 
   /** Removes an entry (or a partial attempt) entirely. */

@@ -2,7 +2,15 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { cacheStatus, type EngineEvent, runPlan, type StepExecutor } from '@nabla-build/engine';
+import {
+  cacheStatus,
+  type EngineEvent,
+  type EntryManifest,
+  type RemoteCache,
+  runPlan,
+  StepStore,
+  type StepExecutor,
+} from '@nabla-build/engine';
 import { type BuildPlan, CancelledError, contentKey, type PlanStep, type StepKind } from '@nabla-build/model';
 import { describe, expect, it } from 'vitest';
 
@@ -163,5 +171,99 @@ describe('runPlan', () => {
     ]);
     expect(r.ran.filter((id) => id === 'toolchain:tc')).toHaveLength(1);
     expect(new Set(r.ran).size).toBe(r.ran.length);
+  });
+});
+
+/**
+ * An in-memory remote cache: entries published by one run (their files and records) are served to another.
+ * `damage` makes fetch write a different byte than recorded, as a corrupted blob would.
+ */
+function memoryRemote(opts: { damage?: boolean } = {}) {
+  const entries = new Map<string, { files: Map<string, string>; manifest: EntryManifest }>();
+  const looked: string[] = [];
+  const fetched: string[] = [];
+  const published: string[] = [];
+  const remote: RemoteCache = {
+    shares: (s) => s.kind !== 'fetch' && s.cacheable,
+    lookup: async (s) => {
+      looked.push(s.id);
+      const e = entries.get(s.key);
+      if (!e) return undefined;
+      return {
+        source: 'memory',
+        bytes: 1,
+        fetch: async (into) => {
+          fetched.push(s.id);
+          for (const [p, text] of e.files) {
+            await mkdir(join(into, p, '..'), { recursive: true });
+            await writeFile(join(into, p), opts.damage ? text.toUpperCase() : text);
+          }
+          return e.manifest;
+        },
+      };
+    },
+    publish: (s, dir, manifest) => {
+      published.push(s.id);
+      const files = new Map(manifest.files.map((f) => [f.path, readFileSync(join(dir, f.path), 'utf8')]));
+      entries.set(s.key, { files, manifest });
+    },
+    idle: async () => {},
+  };
+  return { remote, entries, looked, fetched, published };
+}
+
+describe('runPlan with a remote cache', () => {
+  it('publishes what it builds; another cache then pulls only the final steps and runs nothing', async () => {
+    const m = memoryRemote();
+    await runPlan(worldPlan(), { cacheDir: tmp(), executors: recorder().executors, jobs: 2, remote: m.remote });
+    expect(m.published.sort()).toEqual(
+      worldPlan()
+        .steps.filter((s) => s.kind !== 'fetch')
+        .map((s) => s.id)
+        .sort(),
+    );
+    const r = recorder();
+    const events: EngineEvent[] = [];
+    const cacheDir = tmp();
+    const done = await runPlan(worldPlan(), {
+      cacheDir,
+      executors: r.executors,
+      jobs: 2,
+      remote: m.remote,
+      onEvent: (e) => events.push(e),
+    });
+    expect(r.ran).toEqual([]);
+    expect(m.fetched.sort()).toEqual(['image:a', 'image:b', 'image:c', 'image:d']);
+    expect(events.filter((e) => e.type === 'pulled')).toHaveLength(4);
+    expect(done.get('image:a')?.remote).toEqual({ status: 'hit', source: 'memory', bytes: 1 });
+    // Installed as if built here: a third run finds them locally and asks nobody.
+    m.looked.length = 0;
+    await runPlan(worldPlan(), { cacheDir, executors: r.executors, jobs: 2, remote: m.remote });
+    expect(m.looked).toEqual([]);
+    expect(r.ran).toEqual([]);
+  });
+
+  it('a remote entry that fails its integrity record is a miss: the step is built and no partial entry stays', async () => {
+    const good = memoryRemote();
+    await runPlan(worldPlan(), { cacheDir: tmp(), executors: recorder().executors, jobs: 2, remote: good.remote });
+    const bad = memoryRemote({ damage: true });
+    for (const [k, v] of good.entries) bad.entries.set(k, v);
+    const r = recorder();
+    const events: EngineEvent[] = [];
+    const cacheDir = tmp();
+    const done = await runPlan(worldPlan(), {
+      cacheDir,
+      executors: r.executors,
+      jobs: 2,
+      remote: bad.remote,
+      onEvent: (e) => events.push(e),
+    });
+    expect(r.ran).toHaveLength(10);
+    expect(events.filter((e) => e.type === 'remote-failed').length).toBeGreaterThan(0);
+    expect(done.get('image:a')?.remote).toEqual({ status: 'miss' });
+    for (const s of worldPlan().steps)
+      expect(readFileSync(join(new StepStore(cacheDir).dirFor(s), 'out', 'artifact'), 'utf8')).toBe(`${s.id}\n`);
+    const status = await cacheStatus(worldPlan(), cacheDir);
+    expect([...status.values()].every((v) => v === 'cached')).toBe(true);
   });
 });

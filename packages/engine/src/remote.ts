@@ -1,0 +1,32 @@
+import type { PlanStep } from '@nabla-build/model';
+import type { EntryManifest } from './store.js';
+
+/**
+ * A cache shared between machines (an OCI registry, a layout directory), as the engine sees it. The engine
+ * never imports an implementation: the CLI injects one (@nabla-build/remote-cache).
+ */
+export interface RemoteCache {
+  /** Whether entries of this step may come from or go to the remote cache at all. */
+  shares(step: PlanStep): boolean;
+  /** A usable entry for the step, or undefined (a miss; unreadable or incompatible entries are misses too). */
+  lookup(step: PlanStep, signal?: AbortSignal): Promise<RemoteEntry | undefined>;
+  /**
+   * Sends a complete local entry to the cache's sinks in the background; must not throw. `from` names the
+   * source the entry was just pulled from (not pushed back there).
+   */
+  publish(step: PlanStep, entryDir: string, manifest: EntryManifest, from?: string): void;
+  /** Resolves when every background push has finished (successfully or not). */
+  idle(): Promise<void>;
+}
+
+export interface RemoteEntry {
+  /** Where it comes from, for messages: `127.0.0.1:5000/cache`, `oci:/media/usb/cache`. */
+  source: string;
+  /** Bytes to download. */
+  bytes: number;
+  /**
+   * Downloads the entry, verifying every digest, and writes its files into `into` (a fresh directory on the
+   * cache's file system). Returns the entry's own integrity record, which the engine checks before installing.
+   */
+  fetch(into: string, signal: AbortSignal, onBytes?: (n: number) => void): Promise<EntryManifest>;
+}
