@@ -5,7 +5,9 @@ import { fileURLToPath } from 'node:url';
 import { type Lockfile, type MirrorRule, type RecipeSet, UsageError } from '@nabla-build/model';
 import { emptyConfig, loadConfig, loadRecipes, type UserConfig } from '@nabla-build/recipes';
 import { mirrorsFromEnv, parseMirrorSpec, readLockfile, validateMirrorRules } from '@nabla-build/sources';
-import { cacheDirSetting, configPathSetting, recipesDirSetting } from './settings/paths.js';
+import type { ProgressMode } from './settings/catalog.js';
+import { layerSettings, overlayLock } from './settings/layers.js';
+import { cacheDirSetting, configPathSetting } from './settings/paths.js';
 
 /** Global options, as yargs parses them. Read once here; nothing below the CLI reads env or flags. */
 export interface GlobalArgs {
@@ -14,7 +16,10 @@ export interface GlobalArgs {
   verbose?: boolean;
   config?: string;
   mirror?: string[];
-  recipes?: string;
+  /** Repeatable: later directories add or replace recipes (overlays). */
+  recipes?: string | string[];
+  progress?: string;
+  quiet?: boolean;
   offline?: boolean;
   unlocked?: boolean;
   json?: boolean;
@@ -32,7 +37,19 @@ export interface Settings {
   config: UserConfig;
   /** Config file mirrors, then NABLA_BUILD_MIRRORS, then --mirror: later rules are more specific to this run. */
   mirrors: MirrorRule[];
+  /** The base recipe directory (shipped, or a complete recipe set): its ../patches and nabla.lock are used. */
   recipesDir: string;
+  /** The base, then the overlays laid over it in order. */
+  recipesDirs: string[];
+  /** nabla-build.yaml found in the working directory or a parent. */
+  projectConfig?: string;
+  /** The user config file (whether or not it exists). */
+  userConfig: string;
+  progress: ProgressMode;
+  /** --quiet: no progress, no summary; results and errors only. */
+  quiet: boolean;
+  /** Setting name → where its value came from (for `nabla-build config`). */
+  origins: Record<string, string>;
   patchesDir: string;
   lockPath: string;
   /** Registries reached over plain HTTP (loopback ones always are): NABLA_BUILD_INSECURE_REGISTRIES. */
@@ -53,7 +70,6 @@ export function installRoot(): string {
 
 export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): Settings {
   // Every path setting is validated here (settings/paths.ts): empty or relative values are usage errors.
-  const recipesDir = recipesDirSetting(args.recipes, env, () => join(installRoot(), 'recipes')).path;
   const configSetting = configPathSetting(args.config, env);
   if (configSetting.required && !existsSync(configSetting.path))
     throw new UsageError('setting.config-missing', `the config file ${configSetting.path} does not exist`, {
@@ -62,8 +78,28 @@ export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = proce
         ? `create it, or drop ${configSetting.setting}`
         : `create it, or unset ${configSetting.setting}`,
     });
-  const config = existsSync(configSetting.path) ? loadConfig(configSetting.path) : emptyConfig();
-  const cache = cacheDirSetting(args.cacheDir, env);
+  const userExists = existsSync(configSetting.path);
+  const userConfig = userExists ? loadConfig(configSetting.path) : emptyConfig();
+  // Project file < user config < environment < flags (settings/catalog.ts).
+  const layered = layerSettings(
+    args,
+    env,
+    { config: userConfig, path: configSetting.path, exists: userExists },
+    { path: join(installRoot(), 'recipes'), setting: 'default' },
+  );
+  const { config } = layered;
+  const recipesDir = layered.recipesDirs[0] as string;
+  let cache = cacheDirSetting(args.cacheDir, env);
+  if (cache.setting === 'default' && config.cacheDir)
+    cache = { path: config.cacheDir, setting: layered.origins.cacheDir ?? 'config' };
+  const origins: Record<string, string> = {
+    ...layered.origins,
+    cacheDir: cache.setting,
+    userConfig: configSetting.setting,
+  };
+  if (config.mirrors.length === 0) delete origins.mirrors;
+  if (env.NABLA_BUILD_MIRRORS) origins.mirrors = [origins.mirrors, 'NABLA_BUILD_MIRRORS'].filter(Boolean).join(' + ');
+  if (args.mirror?.length) origins.mirrors = [origins.mirrors, '--mirror'].filter(Boolean).join(' + ');
   const mirrors = [
     ...config.mirrors,
     ...mirrorsFromEnv(env),
@@ -80,21 +116,27 @@ export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = proce
     config,
     mirrors,
     recipesDir,
+    recipesDirs: layered.recipesDirs,
+    ...(layered.projectConfig ? { projectConfig: layered.projectConfig } : {}),
+    userConfig: configSetting.path,
+    progress: layered.progress,
+    quiet: layered.quiet,
+    origins,
     patchesDir: join(recipesDir, '..', 'patches'),
     lockPath: join(recipesDir, 'nabla.lock'),
-    insecureRegistries: (env.NABLA_BUILD_INSECURE_REGISTRIES ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter(Boolean),
+    insecureRegistries: layered.insecureRegistries,
   };
 }
 
 export async function loadProject(args: GlobalArgs): Promise<Project> {
   const settings = resolveSettings(args);
-  const recipes = loadRecipes(settings.recipesDir, settings.patchesDir);
+  const recipes = loadRecipes(settings.recipesDirs, settings.patchesDir);
   // Mirror rules are checked before anything runs (local paths need `allowLocal`).
   validateMirrorRules(settings.mirrors, { allowLocal: settings.config.allowLocal });
-  const lock = settings.unlocked ? undefined : await readLockfile(settings.lockPath);
+  const baseLock = settings.unlocked ? undefined : await readLockfile(settings.lockPath);
+  // Overlays carry no lockfile: their sources are pinned by their recipes (full commits, sha256).
+  const lock =
+    baseLock && settings.recipesDirs.length > 1 ? overlayLock(baseLock, settings.recipesDirs.slice(1)) : baseLock;
   // The cache exists, is marked as ours and is owner-only before any step writes to it.
   const { openCache } = await import('@nabla-build/engine');
   await openCache(settings.cacheDir, settings.cacheSetting);

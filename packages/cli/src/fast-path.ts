@@ -15,6 +15,7 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
 import { homedir } from 'node:os';
 import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { findProjectConfig, PROGRESS_MODES } from './settings/catalog.js';
 
 /** The only command lines the fast path understands: `[build] <target...>` plus these options. */
 export interface SimpleBuild {
@@ -36,6 +37,7 @@ const PLAN_ENV = [
   'NABLA_BUILD_CACHE',
   'SOURCE_DATE_EPOCH',
   'PATH',
+  'NABLA_BUILD_REPO',
 ];
 
 /** The argv main() was called with (stamps are only written for command lines the fast path can read). */
@@ -83,6 +85,7 @@ export function parseSimpleBuild(argv: string[], env: NodeJS.ProcessEnv = proces
   ])
     if (env[k] !== undefined && !isAbsolute(env[k] as string)) return undefined;
   if (env.NABLA_BUILD_CONFIG !== undefined && !existsSync(env.NABLA_BUILD_CONFIG)) return undefined;
+  if (!layersAreSimple(env)) return undefined;
   const root = installRoot();
   return {
     targets: [...new Set(targets)].sort(),
@@ -95,6 +98,29 @@ export function parseSimpleBuild(argv: string[], env: NodeJS.ProcessEnv = proces
     ...(jobs ? { jobs } : {}),
     noLoad,
   };
+}
+
+/**
+ * Recipe overlays, a project file (nabla-build.yaml) and recipe or cache directories set in the user config
+ * are resolved by the full CLI (settings/layers.ts), and so are values it would refuse: the fast path declines
+ * rather than fingerprint them.
+ */
+function layersAreSimple(env: NodeJS.ProcessEnv): boolean {
+  const recipes = env.NABLA_BUILD_RECIPES;
+  // One directory with its own nabla.lock replaces the shipped recipes; anything else is an overlay.
+  if (recipes !== undefined && (recipes.includes(delimiter) || !existsSync(join(recipes, 'nabla.lock')))) return false;
+  if (findProjectConfig()) return false;
+  if (env.NABLA_BUILD_REPO) return false;
+  if (env.NABLA_BUILD_PROGRESS && !(PROGRESS_MODES as readonly string[]).includes(env.NABLA_BUILD_PROGRESS))
+    return false;
+  const config =
+    env.NABLA_BUILD_CONFIG ?? join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'nabla-build', 'config.yaml');
+  try {
+    if (/^["']?(recipes|cacheDir)["']?\s*:/m.test(readFileSync(config, 'utf8'))) return false;
+  } catch {
+    // no user config: nothing to resolve
+  }
+  return true;
 }
 
 /** Everything a plan depends on, hashed. `undefined` when something cannot be read (no fast path then). */

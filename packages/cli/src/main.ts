@@ -8,11 +8,16 @@ import { listCommand } from './commands/list.js';
 import { lockCommand } from './commands/lock.js';
 import { planCommand } from './commands/plan.js';
 import { runCommand } from './commands/run.js';
+import { cacheCommand } from './commands/cache.js';
+import { completeWords, completionCommand } from './commands/completion.js';
+import { configCommand } from './commands/config.js';
 import { runtimeCommand } from './commands/runtime.js';
 import { schemaCommand } from './commands/schema.js';
 import { testCommand } from './commands/test.js';
 import { reportError } from './errors.js';
 import { invocation } from './fast-path.js';
+import { outputMode } from './output.js';
+import { environmentHelp } from './settings/catalog.js';
 import { VERSION } from './version.js';
 
 /** Every command registers itself on the parser and leaves its exit code here. */
@@ -25,6 +30,7 @@ export async function main(argv: string[]): Promise<number> {
   const result: CommandResult = { exitCode: 0 };
   invocation.argv = argv;
   const verbose = argv.includes('--verbose') || argv.includes('-v');
+  outputMode.quiet = argv.includes('--quiet') || argv.includes('-q');
   const writeErr = (s: string) => process.stderr.write(s);
   try {
     const parser = globalOptions(yargs(argv))
@@ -42,7 +48,12 @@ export async function main(argv: string[]): Promise<number> {
       .command(testCommand(result))
       .command(runtimeCommand(result))
       .command(cleanCommand(result))
+      .command(cacheCommand(result))
+      .command(configCommand(result))
+      .command(completionCommand(result))
       .command(schemaCommand(result))
+      .completion('__completion-script', false, completeWords as never)
+      .epilogue(environmentHelp())
       .demandCommand(1, 'name a target (see `nabla-build list`) or a command')
       .strict()
       .recommendCommands()
@@ -91,7 +102,24 @@ function globalOptions(y: Argv): Argv {
       describe: 'URL prefix rewrite, PREFIX=REPLACEMENT (repeatable)',
       global: true,
     })
-    .option('recipes', { type: 'string', describe: 'recipes directory (default: the shipped recipes/)', global: true })
+    .option('recipes', {
+      type: 'string',
+      array: true,
+      describe: 'recipe directory laid over the shipped recipes/ (repeatable; later ones add or replace targets)',
+      global: true,
+    })
+    .option('progress', {
+      type: 'string',
+      choices: ['auto', 'tty', 'plain', 'quiet'],
+      describe: 'progress on stderr: auto (live on a terminal), tty, plain lines, quiet',
+      global: true,
+    })
+    .option('quiet', {
+      alias: 'q',
+      type: 'boolean',
+      describe: 'results and errors only (no progress, no summary)',
+      global: true,
+    })
     .option('offline', {
       type: 'boolean',
       describe: 'never touch the network; fail naming what is missing',
@@ -102,6 +130,10 @@ function globalOptions(y: Argv): Argv {
       describe: 'use recipe pins without checking recipes/nabla.lock',
       global: true,
     })
+    .group(
+      ['cache-dir', 'jobs', 'verbose', 'quiet', 'progress', 'config', 'mirror', 'recipes', 'offline', 'unlocked'],
+      'Global options:',
+    )
     .check((a) => {
       if (a.jobs !== undefined && (!Number.isInteger(a.jobs) || (a.jobs as number) < 1))
         throw new UsageError('usage', `--jobs must be a positive integer, got ${a.jobs}`);

@@ -3,7 +3,11 @@ export function out(text: string): void {
   process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 
+/** `--quiet`: notes (summaries, progress) are dropped; results and errors still appear. */
+export const outputMode = { quiet: false };
+
 export function note(text: string): void {
+  if (outputMode.quiet) return;
   process.stderr.write(text.endsWith('\n') ? text : `${text}\n`);
 }
 

@@ -46,7 +46,7 @@ export async function runSession(project: Project, targets: string[], o: Session
       onPublished: (p) => published.push(p),
     },
   });
-  const progress = new Progress({ verbose: settings.verbose });
+  const progress = new Progress({ verbose: settings.verbose, mode: settings.progress });
   const controller = new AbortController();
   const stop = (sig: NodeJS.Signals) => {
     note(`\n${sig}: stopping (finished steps stay cached; run the same command again to resume)`);

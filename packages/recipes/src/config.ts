@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { InputFileError, type MirrorRule, type SourceOverride } from '@nabla-build/model';
 import { LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
@@ -34,6 +35,21 @@ export const configSchema = z.strictObject({
     .string()
     .regex(/^[a-z0-9]+(?:[._-][a-z0-9]+)*$/, 'must be a valid Docker Hub namespace')
     .optional(),
+  /** Default repository prefix, `registry[/namespace]` (ko's KO_DOCKER_REPO habit). */
+  repo: z
+    .string()
+    .regex(
+      /^[A-Za-z0-9.-]+(:[0-9]+)?(\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/,
+      'must be registry[/namespace], e.g. ghcr.io/myorg',
+    )
+    .optional(),
+  /** Recipe directories laid over the shipped recipes/ in order (relative to this file). */
+  recipes: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
+  /** Cache directory (relative to this file). */
+  cacheDir: z.string().min(1).optional(),
+  /** Registries reached over plain HTTP. */
+  insecureRegistries: z.array(z.string().min(1)).optional(),
+  progress: z.enum(['auto', 'tty', 'plain', 'quiet']).optional(),
 });
 
 export interface UserConfig {
@@ -42,6 +58,15 @@ export interface UserConfig {
   overrides: Record<string, SourceOverride>;
   registry?: string;
   namespace?: string;
+  repo?: string;
+  /** Absolute recipe directories, in order. */
+  recipes?: string[];
+  /** Absolute. */
+  cacheDir?: string;
+  insecureRegistries?: string[];
+  progress?: 'auto' | 'tty' | 'plain' | 'quiet';
+  /** The top-level keys the file sets (for `nabla-build config`). */
+  keys?: string[];
 }
 
 export function emptyConfig(): UserConfig {
@@ -92,6 +117,14 @@ export function loadConfig(path: string): UserConfig {
   };
   if (c.registry) out.registry = c.registry;
   if (c.namespace) out.namespace = c.namespace;
+  const base = dirname(resolve(path));
+  if (c.repo) out.repo = c.repo;
+  if (c.recipes) out.recipes = (Array.isArray(c.recipes) ? c.recipes : [c.recipes]).map((d) => resolve(base, d));
+  if (c.cacheDir) out.cacheDir = resolve(base, c.cacheDir);
+  if (c.insecureRegistries) out.insecureRegistries = c.insecureRegistries;
+  if (c.progress) out.progress = c.progress;
+  const js = doc.toJS() as Record<string, unknown> | null;
+  out.keys = js && typeof js === 'object' ? Object.keys(js) : [];
   return out;
 }
 

@@ -27,14 +27,28 @@ interface ParsedFile {
  * Loads and validates every `*.yaml` in a recipes directory. Errors name file, line and field:
  * `recipes/python3.yaml:12: build.commands[0].run: must contain at least 1 item`.
  */
-export function loadRecipes(recipesDir: string, patchesDir = join(recipesDir, '..', 'patches')): RecipeSet {
-  const files = listYaml(recipesDir).map((f) => parseRecipeFile(join(recipesDir, f)));
+export function loadRecipes(
+  recipesDirs: string | string[],
+  patchesDir = join(([recipesDirs].flat()[0] as string) ?? '.', '..', 'patches'),
+): RecipeSet {
+  // Overlays: several directories, later ones adding or replacing sources, toolchains and targets by name.
+  // Within one directory a name defined twice is still an error.
+  const layerOf = new Map<ParsedFile, number>();
+  const files = [recipesDirs].flat().flatMap((dir, layer) =>
+    listYaml(dir).map((f) => {
+      const file = parseRecipeFile(join(dir, f));
+      layerOf.set(file, layer);
+      return file;
+    }),
+  );
+  const sameLayer = (a: ParsedFile, b: ParsedFile) => layerOf.get(a) === layerOf.get(b);
   const sources = new Map<string, { spec: SourceSpec; file: ParsedFile; index: number }>();
   for (const file of files) {
     if (file.value.kind !== 'sources') continue;
     file.value.sources.forEach((s, index) => {
       const prior = sources.get(s.name);
-      if (prior) fail(file, ['sources', index, 'name'], `source "${s.name}" is also defined in ${prior.file.display}`);
+      if (prior && sameLayer(prior.file, file))
+        fail(file, ['sources', index, 'name'], `source "${s.name}" is also defined in ${prior.file.display}`);
       sources.set(s.name, { spec: toSourceSpec(s), file, index });
     });
   }
@@ -51,8 +65,10 @@ export function loadRecipes(recipesDir: string, patchesDir = join(recipesDir, '.
     const v = file.value;
     if (v.kind === 'sources') continue;
     const prior = names.get(v.name);
-    if (prior) fail(file, ['name'], `recipe "${v.name}" is also defined in ${prior.display}`);
+    if (prior && sameLayer(prior, file)) fail(file, ['name'], `recipe "${v.name}" is also defined in ${prior.display}`);
     names.set(v.name, file);
+    set.toolchains.delete(v.name);
+    set.targets.delete(v.name);
     if (v.kind === 'toolchain') {
       const srcs = resolveSources(file, v.sources);
       if (!srcs.some((s) => s.name === v.tree && s.kind === 'git'))

@@ -17,7 +17,11 @@ export interface BuildArgs extends GlobalArgs {
   registry?: string;
   test?: boolean;
   json?: boolean;
+  dryRun?: boolean;
 }
+
+/** Options only `build` has: grouped apart in --help so they are not read as global ones. */
+const BUILD_OPTIONS = ['load', 'push', 'output', 'tag', 'namespace', 'registry', 'test', 'dry-run', 'json'];
 
 export function buildCommand(result: CommandResult): CommandModule<object, BuildArgs> {
   return {
@@ -50,7 +54,12 @@ export function buildCommand(result: CommandResult): CommandModule<object, Build
           default: true,
           describe: 'boot-test each image before pushing it (--no-test skips)',
         })
-        .option('json', { type: 'boolean', describe: 'print a JSON summary on stdout' }) as never,
+        .option('dry-run', {
+          type: 'boolean',
+          describe: 'print what would be built and published (image references, steps), build nothing',
+        })
+        .option('json', { type: 'boolean', describe: 'print a JSON summary on stdout' })
+        .group(BUILD_OPTIONS, 'Build options (nabla-build [build] <target...>):') as never,
     handler: async (args) => {
       result.exitCode = await build(args);
     },
@@ -95,6 +104,9 @@ export async function build(args: BuildArgs): Promise<number> {
     outputs: args.output ?? [],
     naming: { extraTags: args.tag ?? [], ...(registry ? { registry } : {}), ...(namespace ? { namespace } : {}) },
   };
+  const { checkRequires } = await import('../requires.js');
+  await checkRequires(project, args.targets);
+  if (args.dryRun) return dryRun(project, args, publish);
   const { plan, steps, published } = await runSession(project, args.targets, {
     publish,
     smokeBeforePush: args.test ?? true,
@@ -158,4 +170,78 @@ function human(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
   return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+}
+
+/**
+ * `build --dry-run`: the plan, printed the way the build prints its results. stdout: the references the
+ * publish steps would produce (a push shows `name:tag`, its digest exists only once pushed); stderr: every step
+ * with what would happen to it. `--json`: the build's JSON summary with `dryRun: true`.
+ */
+async function dryRun(
+  project: import('../context.js').Project,
+  args: BuildArgs,
+  publish: import('@nabla-build/plan').PublishOptions,
+): Promise<number> {
+  const [{ makePlan }, { cacheStatus }, { imageName, imageTags }] = await Promise.all([
+    import('../planning.js'),
+    import('@nabla-build/engine'),
+    import('@nabla-build/plan'),
+  ]);
+  const plan = await makePlan(project, args.targets, publish);
+  const status = await cacheStatus(plan, project.settings.cacheDir);
+  const published: { target: string; kind: string; reference: string; tags: string[] }[] = [];
+  for (const s of plan.steps.filter((x) => x.kind === 'publish')) {
+    const image = plan.steps.find((x) => x.kind === 'image' && x.subject === s.subject);
+    const i = s.inputs as { load: boolean; push: boolean; outputs: string[]; repository: string; version: string };
+    if (!image) continue;
+    const tags = imageTags(i.version, image.key, publish.naming);
+    const name = imageName(i.repository, publish.naming);
+    const immutable = tags[tags.length - 1] as string;
+    const several = plan.targets.length > 1;
+    for (const o of i.outputs) {
+      const [kind, path] = [o.slice(0, 3), o.slice(4)];
+      // As the publish step names them (steps/publish.ts perTarget).
+      const dest = !several
+        ? path
+        : kind === 'oci'
+          ? `${path.replace(/\/$/, '')}/${s.subject}`
+          : path.endsWith('.tar')
+            ? `${path.slice(0, -4)}-${s.subject}.tar`
+            : `${path}-${s.subject}`;
+      published.push({ target: s.subject, kind, reference: `${kind}:${dest}`, tags });
+    }
+    if (i.load) published.push({ target: s.subject, kind: 'load', reference: `${name}:${immutable}`, tags });
+    if (i.push) published.push({ target: s.subject, kind: 'push', reference: `${name}:${immutable}`, tags });
+  }
+  const verdict = (id: string) => {
+    const st = status.get(id);
+    return st === 'cached' ? 'cached' : st === 'always' ? 'would run (always)' : 'would run';
+  };
+  if (args.json) {
+    out(
+      JSON.stringify(
+        {
+          dryRun: true,
+          targets: plan.targets,
+          published,
+          steps: plan.steps.map((s) => ({
+            id: s.id,
+            key: s.key,
+            cached: status.get(s.id) === 'cached',
+            status: verdict(s.id),
+          })),
+        },
+        null,
+        2,
+      ),
+    );
+  } else {
+    for (const p of published) out(p.reference);
+    const rows = [['STEP', 'KEY', 'WOULD']];
+    for (const s of plan.steps) rows.push([s.id, s.key.slice(0, 16), verdict(s.id)]);
+    note(table(rows));
+    const run = plan.steps.filter((s) => status.get(s.id) !== 'cached').length;
+    note(`dry run: ${run} of ${plan.steps.length} steps would run; nothing was built or published`);
+  }
+  return 0;
 }

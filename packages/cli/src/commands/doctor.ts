@@ -1,16 +1,29 @@
 import type { CommandModule } from 'yargs';
+import type { Check } from '../doctor/checks.js';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { out, table } from '../output.js';
 
-export function doctorCommand(result: CommandResult): CommandModule<object, GlobalArgs> {
+interface DoctorArgs extends GlobalArgs {
+  targets?: string[];
+}
+
+export function doctorCommand(result: CommandResult): CommandModule<object, DoctorArgs> {
   return {
-    command: 'doctor',
-    describe: 'check the host prerequisites of the real pipeline; exits 1 when a required one is missing',
-    builder: (y) => y.option('json', { type: 'boolean', describe: 'print JSON' }),
+    command: 'doctor [targets..]',
+    describe: 'check the host prerequisites of the real pipeline (or of these targets); exits 1 when one is missing',
+    builder: (y) =>
+      y
+        .positional('targets', {
+          type: 'string',
+          array: true,
+          describe: "only what these targets need: the pipeline's tools plus their recipes' requires:",
+        })
+        .option('json', { type: 'boolean', describe: 'print JSON' }) as never,
     handler: async (args) => {
       const { CHECKS } = await import('../doctor/checks.js');
-      const results = await Promise.all(CHECKS.map(async (c) => ({ check: c, result: await c.probe() })));
+      const checks = args.targets?.length ? await targetChecks(args, CHECKS) : CHECKS;
+      const results = await Promise.all(checks.map(async (c) => ({ check: c, result: await c.probe() })));
       const missing = results.filter((r) => !r.result.ok && r.check.required);
       if (args.json) {
         out(
@@ -43,4 +56,28 @@ export function doctorCommand(result: CommandResult): CommandModule<object, Glob
       result.exitCode = missing.length ? 1 : 0;
     },
   };
+}
+
+/**
+ * What building these targets needs: the pipeline's required checks and the canonical-root probe (every target
+ * builds the toolchain), plus one required check per tool of the targets' `requires:`.
+ */
+async function targetChecks(args: DoctorArgs, all: Check[]): Promise<Check[]> {
+  const [{ loadProject }, { requirementsOf }] = await Promise.all([import('../context.js'), import('../requires.js')]);
+  const project = await loadProject({ ...args, unlocked: true });
+  const reqs = await requirementsOf(project, args.targets ?? []);
+  const pipeline = all.filter((c) => c.required || c.name === 'unshare');
+  const extra: Check[] = reqs.map((r) => {
+    const known = all.find((c) => c.name === r.tool);
+    return {
+      name: r.tool,
+      required: true,
+      neededBy: `${r.targets.join(', ')} (requires:)`,
+      fix: r.fix,
+      probe:
+        known?.probe ??
+        (async () => (r.path ? { ok: true, detail: r.path } : { ok: false, detail: `${r.tool} not found on PATH` })),
+    };
+  });
+  return [...pipeline.filter((c) => !extra.some((e) => e.name === c.name)), ...extra];
 }

@@ -12,7 +12,13 @@ export function fetchCommand(result: CommandResult): CommandModule<object, Fetch
   return {
     command: 'fetch <targets..>',
     describe: 'fill every source cache (git mirrors, verified tarballs) the targets need, so builds can run --offline',
-    builder: (y) => y.positional('targets', { type: 'string', array: true, demandOption: true }) as never,
+    builder: (y) =>
+      y.positional('targets', {
+        type: 'string',
+        array: true,
+        demandOption: true,
+        describe: 'targets whose sources to fetch (see `list`), or world/all',
+      }) as never,
     handler: async (args) => {
       const [{ loadProject }, { runSession }] = await Promise.all([import('../context.js'), import('../session.js')]);
       const project = await loadProject(args);

@@ -19,11 +19,21 @@ export class Progress {
   private readonly tasks = new Map<string, { output?: string; title: string }>();
   private listr: Promise<unknown> | undefined;
 
-  constructor(private readonly opts: { verbose: boolean; env?: NodeJS.ProcessEnv }) {}
+  /**
+   * `mode` (--progress / NABLA_BUILD_PROGRESS): `auto` is the live view on a terminal and plain lines when CI
+   * is set, stderr is not a TTY or --verbose is given; `tty` always the live view; `plain` always lines;
+   * `quiet` nothing (errors are still reported by the CLI).
+   */
+  constructor(
+    private readonly opts: { verbose: boolean; env?: NodeJS.ProcessEnv; mode?: 'auto' | 'tty' | 'plain' | 'quiet' },
+  ) {}
 
   start(plan: BuildPlan): void {
     const env = this.opts.env ?? process.env;
-    const plain = Boolean(env.CI) || !process.stderr.isTTY || this.opts.verbose;
+    const mode = this.opts.mode ?? 'auto';
+    if (mode === 'quiet') return;
+    const plain =
+      mode === 'plain' || (mode === 'auto' && (Boolean(env.CI) || !process.stderr.isTTY || this.opts.verbose));
     const output = new ProcessOutput(process.stderr, process.stderr);
     const tasks: ListrTask[] = plan.steps.map((step) => {
       const d = deferred();

@@ -1,0 +1,242 @@
+import { lstat, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { UsageError } from '@nabla-build/model';
+import type { Argv, CommandModule } from 'yargs';
+import type { GlobalArgs } from '../context.js';
+import type { CommandResult } from '../main.js';
+import { note, out, table } from '../output.js';
+
+interface CacheArgs extends GlobalArgs {
+  keepLast?: number;
+  olderThan?: string;
+  unused?: boolean;
+  dryRun?: boolean;
+}
+
+/** A complete step entry: `<cache>/steps/<kind>/<subject>-<32 hex>` with its entry.json. */
+interface Entry {
+  kind: string;
+  subject: string;
+  dir: string;
+  key: string;
+  bytes: number;
+  completedAt: number;
+}
+
+const ENTRY_DIR = /^(.+)-([0-9a-f]{32})$/;
+/** Cache areas that are not step entries, measured as a whole by `du`. */
+const AREAS = ['git', 'downloads', 'logs', 'stamps', 'tmp', 'locks'];
+
+export function cacheCommand(result: CommandResult): CommandModule<object, CacheArgs> {
+  return {
+    command: 'cache <command>',
+    describe: 'cache size by kind and target (du) and removal of old entries (prune)',
+    builder: (y: Argv<object>) =>
+      y
+        .command({
+          command: 'du',
+          describe: 'size of the cache by step kind and target, and of the source caches',
+          builder: (c) => c.option('json', { type: 'boolean', describe: 'print JSON' }),
+          handler: async (args) => {
+            result.exitCode = await du(args as CacheArgs);
+          },
+        })
+        .command({
+          command: 'prune',
+          describe: 'remove step entries: --unused (not reachable from any target), --keep-last N, --older-than D',
+          builder: (c) =>
+            c
+              .option('keep-last', { type: 'number', describe: 'keep the N newest entries of each step and target' })
+              .option('older-than', {
+                type: 'string',
+                describe: 'remove entries completed before this age (30m, 12h, 7d)',
+              })
+              .option('unused', {
+                type: 'boolean',
+                describe: 'remove entries no current plan of any target reaches (another pin, recipe or compiler)',
+              })
+              .option('dry-run', { type: 'boolean', describe: 'list what would be removed, remove nothing' })
+              .option('json', { type: 'boolean', describe: 'print JSON' }),
+          handler: async (args) => {
+            result.exitCode = await prune(args as CacheArgs);
+          },
+        })
+        .demandCommand(1, 'name a cache command: du or prune') as never,
+    handler: () => undefined,
+  };
+}
+
+async function cacheDirOf(args: GlobalArgs): Promise<string> {
+  const { resolveSettings } = await import('../context.js');
+  return resolveSettings(args).cacheDir;
+}
+
+async function entries(cacheDir: string): Promise<Entry[]> {
+  const found: Entry[] = [];
+  const stepsDir = join(cacheDir, 'steps');
+  for (const kind of (await readdir(stepsDir).catch(() => [])).sort()) {
+    for (const name of (await readdir(join(stepsDir, kind)).catch(() => [])).sort()) {
+      const m = ENTRY_DIR.exec(name);
+      if (!m) continue;
+      const dir = join(stepsDir, kind, name);
+      let manifest: { completedAt?: string };
+      try {
+        manifest = JSON.parse(await readFile(join(dir, 'entry.json'), 'utf8'));
+      } catch {
+        continue; // an unfinished attempt (maybe running now): never counted, never pruned
+      }
+      found.push({
+        kind,
+        subject: m[1] as string,
+        key: m[2] as string,
+        dir,
+        bytes: await size(dir),
+        completedAt: Date.parse(manifest.completedAt ?? '') || 0,
+      });
+    }
+  }
+  return found;
+}
+
+/** Bytes under a path, symlinks counted as themselves and never followed. */
+async function size(p: string): Promise<number> {
+  const st = await lstat(p).catch(() => undefined);
+  if (!st) return 0;
+  if (!st.isDirectory()) return st.size;
+  let total = 0;
+  for (const e of await readdir(p).catch(() => [])) total += await size(join(p, e));
+  return total;
+}
+
+async function du(args: CacheArgs): Promise<number> {
+  const cacheDir = await cacheDirOf(args);
+  const list = await entries(cacheDir);
+  const groups = new Map<string, { kind: string; subject: string; entries: number; bytes: number }>();
+  for (const e of list) {
+    const k = `${e.kind}\0${e.subject}`;
+    const g = groups.get(k) ?? { kind: e.kind, subject: e.subject, entries: 0, bytes: 0 };
+    g.entries++;
+    g.bytes += e.bytes;
+    groups.set(k, g);
+  }
+  const areas = await Promise.all(AREAS.map(async (a) => ({ area: a, bytes: await size(join(cacheDir, a)) })));
+  const total = [...groups.values()].reduce((a, g) => a + g.bytes, 0) + areas.reduce((a, x) => a + x.bytes, 0);
+  if (args.json) {
+    out(JSON.stringify({ cacheDir, total, steps: [...groups.values()], areas }, null, 2));
+    return 0;
+  }
+  const rows = [['KIND', 'TARGET', 'ENTRIES', 'SIZE']];
+  for (const g of groups.values()) rows.push([g.kind, g.subject, String(g.entries), human(g.bytes)]);
+  for (const a of areas) if (a.bytes > 0) rows.push([a.area, '-', '-', human(a.bytes)]);
+  rows.push(['total', '', '', human(total)]);
+  out(table(rows));
+  note(cacheDir);
+  return 0;
+}
+
+async function prune(args: CacheArgs): Promise<number> {
+  if (args.keepLast === undefined && args.olderThan === undefined && !args.unused)
+    throw new UsageError('usage', 'cache prune needs --unused, --keep-last N or --older-than D', {
+      hint: 'nabla-build cache prune --unused --dry-run',
+    });
+  if (args.keepLast !== undefined && (!Number.isInteger(args.keepLast) || args.keepLast < 0))
+    throw new UsageError('usage', `--keep-last must be a whole number, got ${args.keepLast}`, {
+      hint: 'nabla-build cache prune --keep-last 2',
+    });
+  const maxAge = args.olderThan === undefined ? undefined : parseAge(args.olderThan);
+  const cacheDir = await cacheDirOf(args);
+  const { isMarkedCache } = await import('@nabla-build/engine');
+  const list = await entries(cacheDir);
+  if (list.length > 0 && !(await isMarkedCache(cacheDir)))
+    throw new UsageError('cache.not-a-cache', `${cacheDir} is not a nabla-build cache: nothing was removed`, {
+      hint: 'check --cache-dir / NABLA_BUILD_CACHE',
+    });
+  const doomed = new Map<string, { entry: Entry; why: string }>();
+  if (args.unused) {
+    const reachable = await reachableDirs(args);
+    for (const e of list) if (!reachable.has(e.dir)) doomed.set(e.dir, { entry: e, why: 'unused' });
+  }
+  if (maxAge !== undefined) {
+    const limit = Date.now() - maxAge;
+    for (const e of list)
+      if (e.completedAt < limit && !doomed.has(e.dir))
+        doomed.set(e.dir, { entry: e, why: `older than ${args.olderThan}` });
+  }
+  if (args.keepLast !== undefined) {
+    const bySubject = new Map<string, Entry[]>();
+    for (const e of list)
+      bySubject.set(`${e.kind}/${e.subject}`, [...(bySubject.get(`${e.kind}/${e.subject}`) ?? []), e]);
+    for (const group of bySubject.values()) {
+      group.sort((a, b) => b.completedAt - a.completedAt);
+      for (const e of group.slice(args.keepLast))
+        if (!doomed.has(e.dir)) doomed.set(e.dir, { entry: e, why: `beyond the last ${args.keepLast}` });
+    }
+  }
+  const removed = [...doomed.values()];
+  if (!args.dryRun) {
+    for (const { entry } of removed) {
+      // Manifest first: a half-removed entry is then an unfinished attempt, never a corrupt cached one.
+      await rm(join(entry.dir, 'entry.json'), { force: true });
+      await rm(entry.dir, { recursive: true, force: true });
+      await rm(join(cacheDir, 'logs', `${entry.kind}-${entry.subject}-${entry.key.slice(0, 12)}.log`), { force: true });
+    }
+  }
+  const bytes = removed.reduce((a, r) => a + r.entry.bytes, 0);
+  if (args.json) {
+    out(
+      JSON.stringify(
+        {
+          dryRun: args.dryRun ?? false,
+          removed: removed.map((r) => ({
+            kind: r.entry.kind,
+            subject: r.entry.subject,
+            dir: r.entry.dir,
+            bytes: r.entry.bytes,
+            why: r.why,
+          })),
+          bytes,
+          kept: list.length - removed.length,
+        },
+        null,
+        2,
+      ),
+    );
+  } else {
+    for (const r of removed) out(`${r.entry.dir}  ${human(r.entry.bytes)}  (${r.why})`);
+    note(
+      `${args.dryRun ? 'would remove' : 'removed'} ${removed.length} entr${removed.length === 1 ? 'y' : 'ies'} (${human(bytes)}); ${list.length - removed.length} kept`,
+    );
+  }
+  return 0;
+}
+
+/** Entry directories the current plans of every target reach (recipes, lock, overrides and host as they are now). */
+async function reachableDirs(args: CacheArgs): Promise<Set<string>> {
+  const [{ loadProject }, { makePlan }, { StepStore }] = await Promise.all([
+    import('../context.js'),
+    import('../planning.js'),
+    import('@nabla-build/engine'),
+  ]);
+  const project = await loadProject(args);
+  const store = new StepStore(project.settings.cacheDir);
+  const plan = await makePlan(project, [...project.recipes.targets.keys()]);
+  return new Set(plan.steps.filter((s) => s.cacheable).map((s) => store.dirFor(s)));
+}
+
+/** `30s`, `45m`, `12h`, `7d`, `2w` → milliseconds. */
+export function parseAge(v: string): number {
+  const m = /^(\d+)(s|m|h|d|w)$/.exec(v.trim());
+  if (!m)
+    throw new UsageError('usage', `--older-than ${JSON.stringify(v)}: expected a number and a unit (s, m, h, d, w)`, {
+      hint: 'nabla-build cache prune --older-than 7d',
+    });
+  const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[m[2] as 's'];
+  return Number(m[1]) * unit;
+}
+
+function human(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
+}

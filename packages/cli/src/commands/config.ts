@@ -1,0 +1,82 @@
+import { existsSync } from 'node:fs';
+import type { CommandModule } from 'yargs';
+import type { GlobalArgs, Settings } from '../context.js';
+import type { CommandResult } from '../main.js';
+import { out, table } from '../output.js';
+
+/** `nabla-build config`: every setting of settings/catalog.ts, its effective value and where it came from. */
+export function configCommand(result: CommandResult): CommandModule<object, GlobalArgs> {
+  return {
+    command: 'config',
+    describe: 'show the effective settings and where each came from (project file, user config, env, flags)',
+    builder: (y) => y.option('json', { type: 'boolean', describe: 'print JSON' }),
+    handler: async (args) => {
+      const [{ resolveSettings }, { SETTINGS }] = await Promise.all([
+        import('../context.js'),
+        import('../settings/catalog.js'),
+      ]);
+      const settings = resolveSettings(args);
+      const env = process.env;
+      const rows = SETTINGS.map((def) => {
+        const known = effective(def.name, settings, args);
+        let value: string;
+        let source: string;
+        if (known) [value, source] = known;
+        else if (def.env && env[def.env] !== undefined) [value, source] = [env[def.env] as string, def.env];
+        else [value, source] = ['', 'unset'];
+        if (def.secret && value !== '') value = '********';
+        return { name: def.name, value: maskUrls(value), source };
+      });
+      if (args.json) out(JSON.stringify(rows, null, 2));
+      else out(table([['SETTING', 'VALUE', 'SOURCE'], ...rows.map((r) => [r.name, r.value || '-', r.source])]));
+      result.exitCode = 0;
+    },
+  };
+}
+
+/** The value and origin of a setting the CLI resolves itself; undefined for plain environment variables. */
+function effective(name: string, s: Settings, args: GlobalArgs): [string, string] | undefined {
+  const o = s.origins;
+  const c = s.config;
+  switch (name) {
+    case 'cacheDir':
+      return [s.cacheDir, o.cacheDir ?? 'default'];
+    case 'userConfig':
+      return [`${s.userConfig}${existsSync(s.userConfig) ? '' : ' (not found)'}`, o.userConfig ?? 'default'];
+    case 'projectConfig':
+      return s.projectConfig ? [s.projectConfig, 'found'] : ['', 'none found'];
+    case 'recipes':
+      return [s.recipesDirs.join(' '), o.recipes ?? 'default'];
+    case 'mirrors':
+      return [s.mirrors.map((m) => `${m.prefix}=${m.replacement}`).join(' '), o.mirrors ?? 'default'];
+    case 'allowLocal':
+      return [String(c.allowLocal), o.allowLocal ?? 'default'];
+    case 'overrides':
+      return [Object.keys(c.overrides).join(' '), o.overrides ?? 'default'];
+    case 'repo':
+      return [c.repo ?? '', o.repo ?? 'unset'];
+    case 'registry':
+      return [c.registry ?? '', o.registry ?? 'unset'];
+    case 'namespace':
+      return [c.namespace ?? '', o.namespace ?? 'unset'];
+    case 'insecureRegistries':
+      return [s.insecureRegistries.join(','), o.insecureRegistries ?? 'default'];
+    case 'progress':
+      return [s.progress, o.progress ?? 'default'];
+    case 'jobs':
+      return [String(s.jobs), args.jobs !== undefined ? '--jobs' : 'default'];
+    case 'offline':
+      return [String(s.offline), args.offline ? '--offline' : 'default'];
+    case 'unlocked':
+      return [String(s.unlocked), args.unlocked ? '--unlocked' : 'default'];
+    case 'verbose':
+      return [String(s.verbose), args.verbose ? '--verbose' : 'default'];
+    default:
+      return undefined;
+  }
+}
+
+/** Credentials inside URLs (`https://user:token@host/`) never reach the output. */
+function maskUrls(v: string): string {
+  return v.replace(/(\/\/)[^/@\s]+@/g, '$1****@');
+}

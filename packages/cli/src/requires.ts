@@ -1,0 +1,60 @@
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { type TargetRecipe, UsageError } from '@nabla-build/model';
+import type { Project } from './context.js';
+
+/** A tool a target's recipe `requires:` and whether the build host has it (on PATH, executable). */
+export interface Requirement {
+  tool: string;
+  targets: string[];
+  path: string | undefined;
+  fix: string;
+}
+
+/** How to install a tool a recipe requires; doctor's fixes first, then the generic answer. */
+export async function fixFor(tool: string): Promise<string> {
+  const { CHECKS } = await import('./doctor/checks.js');
+  const alias: Record<string, string> = { 'clang++': 'clang' };
+  const check = CHECKS.find((c) => c.name === (alias[tool] ?? tool));
+  return check?.fix ?? `install ${tool} and put it on PATH`;
+}
+
+export function onPath(tool: string, path = process.env.PATH ?? ''): string | undefined {
+  for (const d of path.split(delimiter)) {
+    if (!d) continue;
+    const p = join(d, tool);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {}
+  }
+  return undefined;
+}
+
+/** The `requires:` of the named targets (world/all expanded), each tool once. */
+export async function requirementsOf(project: Project, targets: string[]): Promise<Requirement[]> {
+  const { expandTargets } = await import('@nabla-build/plan');
+  const byTool = new Map<string, string[]>();
+  for (const name of expandTargets(project.recipes, targets)) {
+    const t = project.recipes.targets.get(name) as TargetRecipe;
+    for (const tool of t.requires ?? []) byTool.set(tool, [...(byTool.get(tool) ?? []), name]);
+  }
+  return Promise.all(
+    [...byTool].map(async ([tool, ts]) => ({ tool, targets: ts, path: onPath(tool), fix: await fixFor(tool) })),
+  );
+}
+
+/**
+ * Refuses, before anything runs, a build whose targets require tools this host lacks (exit 2, naming each
+ * tool, the targets that need it and the fix), instead of failing an hour into the build.
+ */
+export async function checkRequires(project: Project, targets: string[]): Promise<void> {
+  const missing = (await requirementsOf(project, targets)).filter((r) => !r.path);
+  if (missing.length === 0) return;
+  const what = missing.map((m) => `${m.tool} (needed by ${m.targets.join(', ')})`).join(', ');
+  const needers = [...new Set(missing.flatMap((m) => m.targets))];
+  throw new UsageError('requires.missing', `this host lacks what the recipes require: ${what}`, {
+    where: needers.map((n) => project.recipes.targets.get(n)?.file ?? n).join(', '),
+    hint: `${[...new Set(missing.map((m) => m.fix))].join('; ')}  (\`nabla-build doctor ${needers.join(' ')}\` checks everything they need; or build other targets)`,
+  });
+}

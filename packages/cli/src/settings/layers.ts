@@ -1,0 +1,245 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { delimiter, join } from 'node:path';
+import { type Lockfile, type SourceSpec, type SubmoduleSpec, UsageError } from '@nabla-build/model';
+import { emptyConfig, loadConfig, parseRecipeFile, type UserConfig } from '@nabla-build/recipes';
+import { findProjectConfig, PROGRESS_MODES, type ProgressMode } from './catalog.js';
+import { checkPathSetting } from './paths.js';
+
+/**
+ * The layers of settings (catalog.ts): project file, then user config, then environment, then flags. This
+ * module merges the two config files and records where each effective value came from, for `nabla-build config`.
+ */
+export interface Layered {
+  /** The project file and the user config merged (the user config wins; lists accumulate). */
+  config: UserConfig;
+  projectConfig?: string;
+  /** Recipe directories, base first. */
+  recipesDirs: string[];
+  progress: ProgressMode;
+  quiet: boolean;
+  insecureRegistries: string[];
+  /** Setting name → where its value came from (`default`, a file, `NABLA_BUILD_REPO`, `--progress`). */
+  origins: Record<string, string>;
+}
+
+export interface LayerArgs {
+  recipes?: string | string[];
+  progress?: string;
+  quiet?: boolean;
+}
+
+const REPO = /^[A-Za-z0-9.-]+(:[0-9]+)?(\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
+
+/** `registry[/namespace…]` → registry and namespace; a first part that is not a host means Docker Hub. */
+export function parseRepo(repo: string, where: string): { registry: string; namespace?: string } {
+  if (!REPO.test(repo))
+    throw new UsageError('setting.repo', `${where}=${JSON.stringify(repo)}: expected registry[/namespace]`, {
+      where,
+      hint: 'e.g. ghcr.io/myorg, 127.0.0.1:5000/team or myuser (Docker Hub)',
+    });
+  const [first, ...rest] = repo.split('/') as [string, ...string[]];
+  const host = first.includes('.') || first.includes(':') || first === 'localhost';
+  if (!host) return { registry: 'docker.io', namespace: repo };
+  return rest.length ? { registry: first, namespace: rest.join('/') } : { registry: first };
+}
+
+/**
+ * Merges project and user config (already-loaded user config `user` from `userPath`), then the environment
+ * and flags for the settings this module owns. `baseRecipes` is the directory the recipes start from.
+ */
+export function layerSettings(
+  args: LayerArgs,
+  env: NodeJS.ProcessEnv,
+  user: { config: UserConfig; path: string; exists: boolean },
+  baseRecipes: { path: string; setting: string },
+  cwd: string = process.cwd(),
+): Layered {
+  const origins: Record<string, string> = {};
+  const projectPath = findProjectConfig(cwd);
+  const project = projectPath ? loadConfig(projectPath) : emptyConfig();
+  const userCfg = user.exists ? user.config : emptyConfig();
+  const layers: { cfg: UserConfig; origin: string }[] = [
+    ...(projectPath ? [{ cfg: project, origin: projectPath }] : []),
+    ...(user.exists ? [{ cfg: userCfg, origin: user.path }] : []),
+  ];
+  const config: UserConfig = emptyConfig();
+  const list = (name: string, from: string) => {
+    origins[name] = origins[name] ? `${origins[name]} + ${from}` : from;
+  };
+  for (const { cfg, origin } of layers) {
+    const set = (k: string) => cfg.keys?.includes(k);
+    if (cfg.mirrors.length) {
+      config.mirrors.push(...cfg.mirrors);
+      list('mirrors', origin);
+    }
+    if (set('allowLocal')) {
+      config.allowLocal = cfg.allowLocal;
+      origins.allowLocal = origin;
+    }
+    if (Object.keys(cfg.overrides).length) {
+      Object.assign(config.overrides, cfg.overrides);
+      list('overrides', origin);
+    }
+    if (cfg.repo) {
+      const r = parseRepo(cfg.repo, `${origin}: repo`);
+      config.registry = r.registry;
+      origins.registry = origin;
+      if (r.namespace) config.namespace = r.namespace;
+      else delete config.namespace;
+      origins.namespace = origin;
+      config.repo = cfg.repo;
+      origins.repo = origin;
+    }
+    if (cfg.registry) {
+      config.registry = cfg.registry;
+      origins.registry = origin;
+    }
+    if (cfg.namespace) {
+      config.namespace = cfg.namespace;
+      origins.namespace = origin;
+    }
+    if (cfg.cacheDir) {
+      config.cacheDir = cfg.cacheDir;
+      origins.cacheDir = origin;
+    }
+    if (cfg.progress) {
+      config.progress = cfg.progress;
+      origins.progress = origin;
+    }
+    if (cfg.insecureRegistries?.length) {
+      config.insecureRegistries = [...(config.insecureRegistries ?? []), ...cfg.insecureRegistries];
+      list('insecureRegistries', origin);
+    }
+    if (cfg.recipes?.length) {
+      config.recipes = [...(config.recipes ?? []), ...cfg.recipes];
+      list('recipes', origin);
+    }
+  }
+  if (env.NABLA_BUILD_REPO !== undefined && env.NABLA_BUILD_REPO !== '') {
+    const r = parseRepo(env.NABLA_BUILD_REPO, 'NABLA_BUILD_REPO');
+    config.repo = env.NABLA_BUILD_REPO;
+    config.registry = r.registry;
+    if (r.namespace) config.namespace = r.namespace;
+    else delete config.namespace;
+    origins.repo = origins.registry = origins.namespace = 'NABLA_BUILD_REPO';
+  }
+
+  // Recipes: the base (shipped, or a complete recipe set given first), then overlays from the project file,
+  // the user config, NABLA_BUILD_RECIPES (':'-separated) and --recipes (repeatable), in that order.
+  const given: { path: string; from: string }[] = (config.recipes ?? []).map((p) => ({ path: p, from: 'config' }));
+  const envDirs = (env.NABLA_BUILD_RECIPES ?? '').split(delimiter).filter((d) => d !== '');
+  if (env.NABLA_BUILD_RECIPES !== undefined && envDirs.length === 0)
+    checkPathSetting('NABLA_BUILD_RECIPES', env.NABLA_BUILD_RECIPES);
+  for (const d of envDirs)
+    given.push({ path: checkPathSetting('NABLA_BUILD_RECIPES', d) as string, from: 'NABLA_BUILD_RECIPES' });
+  for (const d of [args.recipes ?? []].flat())
+    given.push({ path: checkPathSetting('--recipes', d) as string, from: '--recipes' });
+  const recipesDirs = [baseRecipes.path];
+  for (const g of given) {
+    // A complete recipe set (one with its own nabla.lock) given first replaces the shipped recipes.
+    if (recipesDirs.length === 1 && recipesDirs[0] === baseRecipes.path && isCompleteSet(g.path)) {
+      recipesDirs[0] = g.path;
+    } else if (!recipesDirs.includes(g.path)) recipesDirs.push(g.path);
+  }
+  for (const d of recipesDirs) {
+    if (!existsSync(d))
+      throw new UsageError('setting.recipes-missing', `recipe directory ${d} does not exist`, {
+        where: given.find((g) => g.path === d)?.from ?? 'recipes',
+        hint: 'check --recipes, NABLA_BUILD_RECIPES and `recipes:` in nabla-build.yaml (`nabla-build config`)',
+      });
+  }
+  origins.recipes = given.length ? [...new Set(given.map((g) => g.from))].join(' + ') : baseRecipes.setting;
+
+  // Progress: config, then NABLA_BUILD_PROGRESS, then --progress, then --quiet.
+  let progress: ProgressMode = config.progress ?? 'auto';
+  if (!config.progress) origins.progress = 'default';
+  const envProgress = env.NABLA_BUILD_PROGRESS;
+  if (envProgress !== undefined && envProgress !== '') {
+    progress = checkProgress(envProgress, 'NABLA_BUILD_PROGRESS');
+    origins.progress = 'NABLA_BUILD_PROGRESS';
+  }
+  if (args.progress !== undefined) {
+    progress = checkProgress(args.progress, '--progress');
+    origins.progress = '--progress';
+  }
+  if (args.quiet) {
+    progress = 'quiet';
+    origins.progress = '--quiet';
+  }
+  const insecureRegistries = [
+    ...(config.insecureRegistries ?? []),
+    ...(env.NABLA_BUILD_INSECURE_REGISTRIES ?? '')
+      .split(',')
+      .map((s) => s.trim())
+      .filter(Boolean),
+  ];
+  if (env.NABLA_BUILD_INSECURE_REGISTRIES) list('insecureRegistries', 'NABLA_BUILD_INSECURE_REGISTRIES');
+  return {
+    config,
+    ...(projectPath ? { projectConfig: projectPath } : {}),
+    recipesDirs,
+    progress,
+    quiet: args.quiet ?? false,
+    insecureRegistries,
+    origins,
+  };
+}
+
+function checkProgress(v: string, where: string): ProgressMode {
+  if ((PROGRESS_MODES as readonly string[]).includes(v)) return v as ProgressMode;
+  throw new UsageError('setting.progress', `${where}: "${v}" is not one of ${PROGRESS_MODES.join(', ')}`, {
+    where,
+    hint: `${where === '--progress' ? '--progress' : `${where}=`}plain`,
+  });
+}
+
+/** A directory holding a whole recipe set (its own lockfile), as opposed to an overlay of a few recipes. */
+function isCompleteSet(dir: string): boolean {
+  return existsSync(join(dir, 'nabla.lock'));
+}
+
+/**
+ * The lock of a layered recipe set: the base's lockfile, plus the sources the overlays define, pinned by their
+ * recipes (a recipe's git `rev` is a full commit and its tarballs carry a sha256, so nothing is left open).
+ * An overlay source with the name of a base source replaces its pin.
+ */
+export function overlayLock(base: Lockfile, overlays: string[]): Lockfile {
+  const lock: Lockfile = {
+    version: 1,
+    git: { ...base.git },
+    tarballs: { ...base.tarballs },
+    patches: { ...base.patches },
+  };
+  for (const dir of overlays) {
+    for (const f of readdirSync(dir).filter((n) => /\.ya?ml$/.test(n) && n !== 'nabla.lock')) {
+      const parsed = parseRecipeFile(join(dir, f)).value;
+      if (parsed.kind !== 'sources') continue;
+      for (const s of parsed.sources) pinFromRecipe(s as unknown as RecipeSource, lock);
+    }
+  }
+  return lock;
+}
+
+type RecipeSource =
+  | { name: string; git: string; rev: string; submodules?: SubmoduleSpec[] }
+  | { name: string; urls: string[]; sha256: string };
+
+function pinFromRecipe(s: RecipeSource, lock: Lockfile): void {
+  if ('git' in s) {
+    const submodules: Record<string, { git: string; rev: string }> = {};
+    const walk = (list: SubmoduleSpec[] | undefined, prefix: string) => {
+      for (const m of list ?? []) {
+        submodules[prefix + m.path] = { git: m.git, rev: m.rev };
+        walk(m.submodules, `${prefix}${m.path}/`);
+      }
+    };
+    walk(s.submodules, '');
+    lock.git[s.name] = { git: s.git, rev: s.rev, submodules };
+    delete lock.tarballs[s.name];
+  } else {
+    lock.tarballs[s.name] = { url: s.urls[0] as string, sha256: s.sha256 };
+    delete lock.git[s.name];
+  }
+}
+
+export type { SourceSpec };
