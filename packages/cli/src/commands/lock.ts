@@ -38,7 +38,13 @@ export function lockCommand(result: CommandResult): CommandModule<object, LockAr
       const [{ loadProject }, { listSeries, seriesDigest }, { formatLockfile, lockSources, writeLockfile }] =
         await Promise.all([import('../context.js'), import('@nabla-build/patches'), import('@nabla-build/sources')]);
       const project = await loadProject({ ...args, unlocked: true });
-      const { settings, recipes } = project;
+      const { settings } = project;
+      // The lockfile is the base recipe set's: overlays (nabla-build.yaml `recipes:`, more --recipes) are
+      // pinned by their own recipes and never written into it.
+      const recipes =
+        settings.recipesDirs.length > 1
+          ? (await import('@nabla-build/recipes')).loadRecipes(settings.recipesDir, settings.patchesDir)
+          : project.recipes;
       const specs: SourceSpec[] = [];
       for (const r of [...recipes.toolchains.values(), ...recipes.targets.values()]) specs.push(...r.sources);
       const resolved =
