@@ -11,7 +11,7 @@ import {
   type CanonicalMount,
   openBuildRoot,
 } from './canonical-root.js';
-import { buildEnv, removedVariables } from './env.js';
+import { buildEnv, describeBuildEnv } from './env.js';
 
 /** A verified tarball from the download cache, and where the package Makefile expects it. */
 export interface PackageTarball {
@@ -145,10 +145,16 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
     const where = `${target.file}: build.commands[${i}]`;
     const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
     const cwd = inside(tree, cmd.cwd, where);
-    const env = buildEnv({ pathPrepend: [pathBin], extra: opts.env, recipeEnv: cmd.env, unset: cmd.unset });
+    const env = buildEnv({
+      pathPrepend: [pathBin],
+      home: root.path(tree),
+      extra: opts.env,
+      recipeEnv: cmd.env,
+      unset: cmd.unset,
+    });
     await appendFile(
       opts.logFile,
-      `# nabla-build: ${subject}, command ${i + 1}/${target.build.commands.length} in ${root.describe(cwd)}; PATH starts with ${pathBin}; removed from the environment: ${removedVariables(env).join(' ') || '(nothing)'}\n`,
+      `# nabla-build: ${subject}, command ${i + 1}/${target.build.commands.length} in ${root.describe(cwd)}; PATH starts with ${pathBin}; ${describeBuildEnv(env)}\n`,
     );
     const [command, ...args] = argv as [string, ...string[]];
     try {

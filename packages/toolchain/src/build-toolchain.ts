@@ -3,7 +3,7 @@ import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { BuildError, type ToolchainRecipe, withContext } from '@nabla-build/model';
 import { substituteArgv } from './argv.js';
 import { CANONICAL_TOOLCHAIN, openBuildRoot } from './canonical-root.js';
-import { buildEnv, removedVariables } from './env.js';
+import { buildEnv, describeBuildEnv } from './env.js';
 import { matchHint, PhaseTracker } from './phases.js';
 
 export interface BuildToolchainOptions {
@@ -75,10 +75,10 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
     const where = `${recipe.file}: commands[${i}]`;
     const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
     const cwd = inside(tree, cmd.cwd, where);
-    const env = buildEnv({ extra: opts.env, recipeEnv: cmd.env, unset: cmd.unset });
+    const env = buildEnv({ home: root.path(tree), extra: opts.env, recipeEnv: cmd.env, unset: cmd.unset });
     await appendFile(
       opts.logFile,
-      `# nabla-build: ${subject}, command ${i + 1}/${recipe.commands.length} in ${root.describe(cwd)}; removed from the environment: ${removedVariables(env).join(' ') || '(nothing)'}\n`,
+      `# nabla-build: ${subject}, command ${i + 1}/${recipe.commands.length} in ${root.describe(cwd)}; ${describeBuildEnv(env)}\n`,
     );
     const [command, ...args] = argv as [string, ...string[]];
     try {

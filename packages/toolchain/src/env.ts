@@ -1,10 +1,37 @@
 /**
- * The environment native builds run in. It starts from nabla-build's own environment, minus what makes a
- * build depend on the shell it was started from rather than on its recipe and host facts.
+ * The environment native builds run in: an allow list, not a deny list. Upstream build scripts and Makefiles
+ * (frankenlibc's build.sh, Solo5's and musl's configure, rumprun-packages) and recipe commands see only:
+ *
+ * - `PATH` (the caller's, with the toolchain's bin first for package builds), `HOME` (a directory inside the
+ *   build root, never the user's), `TMPDIR` (when set to an absolute path), `TERM`, `LC_ALL=C` (stable messages
+ *   for logs and hint patterns), `SOURCE_DATE_EPOCH` (reproducible timestamps);
+ * - proxy settings, passed through for builds that must reach the network behind one ({@link PASS_THROUGH_ENV});
+ * - the recipe command's own `env` (and the caller's `extra`), minus its `unset`.
+ *
+ * Nothing else reaches a build: no registry password (`NABLA_REGISTRY_PASSWORD`), no cloud or CI token, no
+ * stray `CC`/`CFLAGS`/`MAKEFLAGS` that would make two builds with the same cache key differ
+ * ({@link SCRUBBED_ENV} lists the latter for documentation; they are dropped like everything else not allowed).
+ * The log header of every command lists the variables it got (names only, see {@link passedVariables}).
  */
 
+/** Inherited unchanged when set (names only in logs: a proxy URL can carry a password). */
+export const PASS_THROUGH_ENV: readonly string[] = Object.freeze([
+  'TERM',
+  'SOURCE_DATE_EPOCH',
+  'http_proxy',
+  'https_proxy',
+  'no_proxy',
+  'all_proxy',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'NO_PROXY',
+  'ALL_PROXY',
+]);
+
+const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
+
 /**
- * Removed from every native build's environment.
+ * Variables that are notably never passed (documentation of why; the allow list drops them anyway).
  *
  * - Compilers and flags (`CC CXX CPP CFLAGS CPPFLAGS CXXFLAGS LDFLAGS`, the list rumprun-packages'
  *   Makefile.inc `unexport`s, plus `LDLIBS`): `unexport` only stops make from passing them on to its
@@ -52,6 +79,8 @@ export interface BuildEnvOptions {
   base?: NodeJS.ProcessEnv;
   /** Directories put first on PATH, in order. */
   pathPrepend?: string[];
+  /** HOME for the build, as the command sees it (a directory inside the build root). Default: `/nonexistent`. */
+  home?: string;
   /** Caller additions (applied before the recipe's). */
   extra?: Record<string, string | undefined>;
   /** The recipe command's `env`. */
@@ -61,25 +90,35 @@ export interface BuildEnvOptions {
 }
 
 /**
- * The changes to apply to the inherited environment, in the form @nabla-build/exec `run()` takes
- * (`undefined` removes a variable). Messages are forced to the C locale so logs and hint patterns are stable.
+ * The complete environment of a build command, in the form @nabla-build/exec `run()` takes: every inherited
+ * variable outside the allow list maps to `undefined` (removed), so the result is the same whether `run()`
+ * starts from the inherited environment or from an empty one.
  */
 export function buildEnv(opts: BuildEnvOptions = {}): Record<string, string | undefined> {
   const base = opts.base ?? process.env;
   const env: Record<string, string | undefined> = {};
+  for (const k of Object.keys(base)) env[k] = undefined;
   for (const k of SCRUBBED_ENV) env[k] = undefined;
+  for (const k of PASS_THROUGH_ENV) if (base[k] !== undefined) env[k] = base[k];
+  const tmp = base.TMPDIR;
+  if (tmp?.startsWith('/')) env.TMPDIR = tmp;
+  env.PATH = [...(opts.pathPrepend ?? []), base.PATH || DEFAULT_PATH].join(':');
+  env.HOME = opts.home ?? '/nonexistent';
   env.LC_ALL = 'C';
-  env.LANGUAGE = undefined;
-  if (opts.pathPrepend && opts.pathPrepend.length > 0) {
-    env.PATH = [...opts.pathPrepend, base.PATH ?? '/usr/local/bin:/usr/bin:/bin'].join(':');
-  }
   Object.assign(env, opts.extra ?? {});
   Object.assign(env, opts.recipeEnv ?? {});
   for (const k of opts.unset ?? []) env[k] = undefined;
   return env;
 }
 
-/** The inherited variables a build environment removes (for the log header). */
+/** The variables a build command gets (names only, sorted): what the log header lists. */
+export function passedVariables(env: Record<string, string | undefined>): string[] {
+  return Object.keys(env)
+    .filter((k) => env[k] !== undefined)
+    .sort();
+}
+
+/** The inherited variables a build environment removes. */
 export function removedVariables(
   env: Record<string, string | undefined>,
   base: NodeJS.ProcessEnv = process.env,
@@ -87,4 +126,9 @@ export function removedVariables(
   return Object.keys(env)
     .filter((k) => env[k] === undefined && base[k] !== undefined)
     .sort();
+}
+
+/** The log header's description of a build environment: what it passes, never a value. */
+export function describeBuildEnv(env: Record<string, string | undefined>): string {
+  return `environment (allow list; everything else removed): ${passedVariables(env).join(' ')}`;
 }

@@ -25,6 +25,13 @@ export {
   type PackageTarball,
 } from './build-package.js';
 export { type BuildToolchainOptions, type BuildToolchainResult, buildToolchain } from './build-toolchain.js';
-export { type BuildEnvOptions, buildEnv, SCRUBBED_ENV } from './env.js';
+export {
+  type BuildEnvOptions,
+  buildEnv,
+  describeBuildEnv,
+  PASS_THROUGH_ENV,
+  passedVariables,
+  SCRUBBED_ENV,
+} from './env.js';
 export { hostFacts } from './host-facts.js';
 export { matchHint, PhaseTracker } from './phases.js';

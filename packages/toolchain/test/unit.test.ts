@@ -1,7 +1,15 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: recipe commands spell their placeholder ${jobs} literally.
 import { UsageError } from '@nabla-build/model';
 import { describe, expect, it } from 'vitest';
-import { buildEnv, matchHint, PhaseTracker, SCRUBBED_ENV, substituteArgv } from '../src/index.js';
+import {
+  buildEnv,
+  describeBuildEnv,
+  matchHint,
+  PhaseTracker,
+  passedVariables,
+  SCRUBBED_ENV,
+  substituteArgv,
+} from '../src/index.js';
 
 describe('substituteArgv', () => {
   it('replaces ${jobs} anywhere in an argument', () => {
@@ -33,7 +41,40 @@ describe('buildEnv', () => {
     }
     expect(SCRUBBED_ENV).toContain('CPP');
     expect(env.LC_ALL).toBe('C');
-    expect(env.PATH).toBeUndefined();
+    expect(env.PATH).toBe('/usr/bin');
+  });
+
+  it('is an allow list: secrets and anything unknown are removed, HOME is the build root, proxies pass', () => {
+    const env = buildEnv({
+      base: {
+        PATH: '/usr/bin',
+        HOME: '/home/me',
+        NABLA_REGISTRY_PASSWORD: 'hunter2',
+        AWS_SECRET_ACCESS_KEY: 'x',
+        GITHUB_TOKEN: 'y',
+        TERM: 'xterm',
+        TMPDIR: '/var/tmp',
+        https_proxy: 'http://proxy:3128',
+        SOURCE_DATE_EPOCH: '1',
+        LANG: 'de_DE.UTF-8',
+      },
+      home: '/mnt/nabla-build/toolchain',
+      recipeEnv: { KBUILD_BUILD_USER: 'nabla' },
+    });
+    expect(passedVariables(env)).toEqual([
+      'HOME',
+      'KBUILD_BUILD_USER',
+      'LC_ALL',
+      'PATH',
+      'SOURCE_DATE_EPOCH',
+      'TERM',
+      'TMPDIR',
+      'https_proxy',
+    ]);
+    expect(env.HOME).toBe('/mnt/nabla-build/toolchain');
+    for (const k of ['NABLA_REGISTRY_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'GITHUB_TOKEN', 'LANG'])
+      expect(k in env && env[k] === undefined, k).toBe(true);
+    expect(describeBuildEnv(env)).not.toContain('hunter2');
   });
 
   it('prepends PATH, applies caller and recipe env, then the recipe unset list last', () => {
