@@ -84,11 +84,11 @@ export async function checkoutGit(
       spec.submodules,
       trees,
     );
-    const status = await git(tmp, ['status', '--porcelain', '--ignore-submodules=none'], gitOpts(ctx));
-    if (status.stdout.trim() !== '') {
+    const dirty = await treeChanges(tmp, trees, ctx);
+    if (dirty.length > 0) {
       throw new BuildError(
         'source.checkout-dirty',
-        `checkout of ${spec.name}@${locked.rev.slice(0, 12)} is not clean: ${status.stdout.trim().split('\n').slice(0, 5).join('; ')}`,
+        `checkout of ${spec.name}@${locked.rev.slice(0, 12)} is not clean: ${dirty.slice(0, 5).join('; ')}`,
         { where: tmp, hint: `the cache may be damaged: run \`${fetchHint(ctx)}\` again` },
       );
     }
@@ -98,6 +98,29 @@ export async function checkoutGit(
     throw e;
   }
   return { dest, trees };
+}
+
+/**
+ * Local changes in the files of each tree (`path: XY file`), submodule pointers left out: every declared
+ * submodule was checked out at its locked commit on purpose, which may differ from the gitlink its parent records
+ * when an override (`<source>/<path>`) or a moved superproject chose another commit. That difference is intended
+ * (the lock, and so the step key, records it); a file changed inside any tree is not.
+ */
+async function treeChanges(root: string, trees: CheckoutTree[], ctx: SourceContext): Promise<string[]> {
+  const changes: string[] = [];
+  for (const t of trees) {
+    const out = await git(
+      t.path ? join(root, t.path) : root,
+      ['status', '--porcelain', '--ignore-submodules=all', '--untracked-files=normal'],
+      gitOpts(ctx),
+    );
+    for (const line of out.stdout.split('\n')) {
+      if (!line.trim()) continue;
+      const m = /^(..) (.*)$/.exec(line);
+      changes.push(m ? `${m[1]} ${t.path ? `${t.path}/` : ''}${m[2]}` : line);
+    }
+  }
+  return changes;
 }
 
 interface RepoLoc {
@@ -270,9 +293,15 @@ export async function verifyCheckout(
   };
   await walk(spec.submodules, '');
   if (!opts.allowDirty && problems.length === 0) {
-    const status = await gitOut(dest, ['status', '--porcelain', '--ignore-submodules=none'], o);
-    if (status === undefined) problems.push('git status failed');
-    else if (status.trim()) problems.push(`not clean: ${status.trim().split('\n').slice(0, 5).join('; ')}`);
+    const trees: CheckoutTree[] = [{ path: '', git: locked.git, rev: locked.rev, kind: 'root' }];
+    for (const [path, pin] of Object.entries(locked.submodules))
+      trees.push({ path, git: pin.git, rev: pin.rev, kind: 'submodule' });
+    try {
+      const dirty = await treeChanges(dest, trees, ctx);
+      if (dirty.length > 0) problems.push(`not clean: ${dirty.slice(0, 5).join('; ')}`);
+    } catch {
+      problems.push('git status failed');
+    }
   }
   return problems;
 }

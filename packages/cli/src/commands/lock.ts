@@ -73,15 +73,38 @@ export function lockCommand(result: CommandResult): CommandModule<object, LockAr
       const lock: Lockfile = { version: 1, git: resolved.git, tarballs: resolved.tarballs, patches };
       const text = formatLockfile(lock);
       const current = await readFile(settings.lockPath, 'utf8').catch(() => '');
+      // Overrides (config) replace pins on purpose: they are never the lockfile's business.
+      const overridden = args.verify === false ? [] : Object.keys(settings.config.overrides ?? {}).sort();
       if (args.check) {
-        result.exitCode = current === text ? 0 : 1;
-        note(
-          current === text
-            ? `${settings.lockPath} is up to date`
-            : `${settings.lockPath} is out of date: run \`nabla-build lock\``,
-        );
+        if (current === text) {
+          result.exitCode = 0;
+          note(`${settings.lockPath} is up to date`);
+        } else if (overridden.length > 0) {
+          const { parseLockfile } = await import('@nabla-build/sources');
+          let recorded: Lockfile | undefined;
+          try {
+            recorded = parseLockfile(current, settings.lockPath);
+          } catch {
+            recorded = undefined;
+          }
+          const same = recorded !== undefined && formatLockfile(maskOverridden(lock, recorded, overridden)) === current;
+          const active = `overrides are active (${overridden.join(', ')}; from the config): their pins come from the config and are not compared with the lockfile`;
+          result.exitCode = same ? 0 : 1;
+          note(
+            same
+              ? `${settings.lockPath} is up to date for every source that is not overridden; ${active}`
+              : `${settings.lockPath} is out of date apart from the overridden sources: run \`nabla-build lock\` without the overrides (another --config); ${active}`,
+          );
+        } else {
+          result.exitCode = 1;
+          note(`${settings.lockPath} is out of date: run \`nabla-build lock\``);
+        }
         return;
       }
+      if (overridden.length > 0 && current !== text)
+        note(
+          `warning: overrides are active (${overridden.join(', ')}): the lockfile now records their pins; run \`nabla-build lock\` without them to record the recipes' pins`,
+        );
       if (current !== text) await writeLockfile(settings.lockPath, lock);
       for (const u of resolved.updated) note(`${u.name}: ${u.from.slice(0, 12)} → ${u.to.slice(0, 12)} (${u.ref})`);
       note(current === text ? `${settings.lockPath} unchanged` : `wrote ${settings.lockPath}`);
@@ -110,4 +133,30 @@ function fromRecipes(specs: SourceSpec[]): Pick<Lockfile, 'git' | 'tarballs'> & 
     }
   }
   return { git, tarballs, updated: [] };
+}
+
+/**
+ * `lock` with every overridden entry (a source, or a source's submodule `<source>/<path>`) taken from `recorded`
+ * instead, so that what overrides change is left out of the comparison.
+ */
+export function maskOverridden(lock: Lockfile, recorded: Lockfile, overridden: string[]): Lockfile {
+  const git: Lockfile['git'] = {};
+  for (const [name, entry] of Object.entries(lock.git)) {
+    const old = recorded.git[name];
+    if (overridden.includes(name)) {
+      if (old) git[name] = old;
+      else git[name] = entry;
+      continue;
+    }
+    const submodules = { ...entry.submodules };
+    for (const path of Object.keys(submodules)) {
+      const prev = old?.submodules[path];
+      if (overridden.includes(`${name}/${path}`) && prev) submodules[path] = prev;
+    }
+    git[name] = { ...entry, submodules };
+  }
+  const tarballs: Lockfile['tarballs'] = {};
+  for (const [name, entry] of Object.entries(lock.tarballs))
+    tarballs[name] = overridden.includes(name) ? (recorded.tarballs[name] ?? entry) : entry;
+  return { ...lock, git, tarballs };
 }
