@@ -74,6 +74,8 @@ export function parseSimpleBuild(argv: string[], env: NodeJS.ProcessEnv = proces
   }
   // Without --no-load the default output depends on whether an engine answers: leave that to the CLI.
   if (targets.length === 0 || !noLoad) return undefined;
+  // A shared cache to fill (--cache-to in the environment): the full CLI pushes what the build completes.
+  if (env.NABLA_BUILD_CACHE_TO) return undefined;
   // An empty or relative path setting is a usage error the full CLI reports (settings/paths.ts).
   if (cacheDir !== undefined && !isAbsolute(cacheDir)) return undefined;
   for (const k of [

@@ -130,8 +130,33 @@ function globalOptions(y: Argv): Argv {
       describe: 'use recipe pins without checking recipes/nabla.lock',
       global: true,
     })
+    .option('cache-from', {
+      type: 'string',
+      array: true,
+      describe: 'shared step cache to pull from on a local miss: registry repository or oci:<dir> (repeatable)',
+      global: true,
+    })
+    .option('cache-to', {
+      type: 'string',
+      array: true,
+      describe: 'shared step cache every completed step is pushed to, in the background (repeatable)',
+      global: true,
+    })
     .group(
-      ['cache-dir', 'jobs', 'verbose', 'quiet', 'progress', 'config', 'mirror', 'recipes', 'offline', 'unlocked'],
+      [
+        'cache-dir',
+        'jobs',
+        'verbose',
+        'quiet',
+        'progress',
+        'config',
+        'mirror',
+        'recipes',
+        'offline',
+        'unlocked',
+        'cache-from',
+        'cache-to',
+      ],
       'Global options:',
     )
     .check((a) => {

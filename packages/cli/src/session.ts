@@ -5,6 +5,7 @@ import { createExecutors, type PublishedImage } from '@nabla-build/steps';
 import type { Project } from './context.js';
 import { note } from './output.js';
 import { makePlan } from './planning.js';
+import { emptyReport, openRemoteCache, type RemoteReport, remoteCacheRefs } from './remote-cache.js';
 import { Progress } from './render/progress.js';
 
 export interface SessionOptions {
@@ -14,12 +15,16 @@ export interface SessionOptions {
   want?: (plan: BuildPlan) => string[];
   /** Keep only these step kinds (e.g. fetch). */
   only?: BuildPlan['steps'][number]['kind'][];
+  /** Shared step caches (`--cache-from`/`--cache-to`); default: the config file's and NABLA_BUILD_CACHE_FROM/TO. */
+  remote?: { from: string[]; to: string[] };
 }
 
 export interface SessionResult {
   plan: BuildPlan;
   steps: Map<string, CompletedStep>;
   published: PublishedImage[];
+  /** What the shared step caches did, when any was set. */
+  remote?: RemoteReport;
 }
 
 /**
@@ -54,6 +59,9 @@ export async function runSession(project: Project, targets: string[], o: Session
   };
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
+  const refs = o.remote ?? remoteCacheRefs({}, settings);
+  const report = emptyReport(refs.from, refs.to);
+  const remote = await openRemoteCache(settings, refs, report, controller.signal, settings.quiet);
   progress.start(plan);
   try {
     const steps = await runPlan(plan, {
@@ -61,10 +69,21 @@ export async function runSession(project: Project, targets: string[], o: Session
       executors,
       jobs: settings.jobs,
       signal: controller.signal,
-      onEvent: progress.onEvent,
+      onEvent: (e) => {
+        if (e.type === 'remote-failed') {
+          const message = `the entry of ${e.step.id} from ${e.source} is unusable (${e.reason}): building it here`;
+          report.warnings.push(message);
+          if (!settings.quiet) note(`warning: ${message}`);
+        }
+        progress.onEvent(e);
+      },
       ...(o.want ? { want: o.want(plan) } : {}),
+      ...(remote ? { remote } : {}),
     });
-    return { plan, steps, published };
+    if (!remote) return { plan, steps, published };
+    report.misses = [...steps.values()].filter((s) => s.remote?.status === 'miss').map((s) => s.step.id);
+    report.bytesDownloaded = remote.cache.bytesDownloaded;
+    return { plan, steps, published, remote: report };
   } finally {
     await progress.finish();
     process.off('SIGINT', stop);

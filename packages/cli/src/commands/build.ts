@@ -6,6 +6,7 @@ import type { GlobalArgs } from '../context.js';
 import { fingerprint, invocation, parseSimpleBuild, writeStamp } from '../fast-path.js';
 import type { CommandResult } from '../main.js';
 import { note, out, table } from '../output.js';
+import type { RemoteCacheArgs } from '../remote-cache.js';
 
 export interface BuildArgs extends GlobalArgs {
   targets: string[];
@@ -107,9 +108,11 @@ export async function build(args: BuildArgs): Promise<number> {
   const { checkRequires } = await import('../requires.js');
   await checkRequires(project, args.targets);
   if (args.dryRun) return dryRun(project, args, publish);
-  const { plan, steps, published } = await runSession(project, args.targets, {
+  const { remoteCacheRefs } = await import('../remote-cache.js');
+  const { plan, steps, published, remote } = await runSession(project, args.targets, {
     publish,
     smokeBeforePush: args.test ?? true,
+    remote: remoteCacheRefs(args as RemoteCacheArgs, settings),
   });
   const images = [...steps.values()].filter(
     (s) =>
@@ -130,9 +133,11 @@ export async function build(args: BuildArgs): Promise<number> {
             id: s.step.id,
             key: s.step.key,
             cached: s.cached,
+            ...(s.remote ? { remote: s.remote.status, ...(s.remote.source ? { source: s.remote.source } : {}) } : {}),
             dir: s.dir,
             result: s.result,
           })),
+          ...(remote ? { remoteCache: remote } : {}),
         },
         null,
         2,

@@ -43,7 +43,7 @@ export class Progress {
         task: async (_ctx, task) => {
           this.tasks.set(step.id, task as never);
           const outcome = await d.promise;
-          if (outcome.kind === 'cached') task.title = `${title(step)} (cached)`;
+          if (outcome.kind === 'cached') task.title = `${title(step)} (${outcome.note ?? 'cached'})`;
           else if (outcome.kind === 'unused') task.skip('not needed: a later step is cached');
           else if (outcome.kind === 'failed')
             throw outcome.error instanceof Error ? new Error(outcome.error.message) : new Error(String(outcome.error));
@@ -97,6 +97,15 @@ export class Progress {
       case 'corrupt':
         if (task) task.output = `cache entry failed its integrity check (${e.reason}): rebuilding`;
         break;
+      case 'pulling':
+        if (task) task.output = `downloading ${bytes(e.bytes)} from ${e.source}`;
+        break;
+      case 'pulled':
+        d?.resolve({ kind: 'cached', note: `from ${e.source}: ${bytes(e.bytes)} in ${seconds(e.durationMs)}` });
+        break;
+      case 'remote-failed':
+        if (task) task.output = `the entry from ${e.source} is unusable (${e.reason}): building it here`;
+        break;
       case 'start':
         if (task && e.resumed) task.output = 'resuming an interrupted attempt';
         break;
@@ -111,6 +120,13 @@ export class Progress {
 
 function title(step: PlanStep): string {
   return `${step.kind.padEnd(9)} ${step.subject}`;
+}
+
+function bytes(n: number): string {
+  if (n < 1024) return `${n} B`;
+  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
+  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
+  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }
 
 function seconds(ms: number): string {

@@ -1,0 +1,120 @@
+import type { RemoteCache } from '@nabla-build/engine';
+import type { RemoteCacheEvent, StepCache } from '@nabla-build/remote-cache';
+import type { Settings } from './context.js';
+import { note } from './output.js';
+import { VERSION } from './version.js';
+
+/** The flags of the shared step cache, as yargs parses them (global options). */
+export interface RemoteCacheArgs {
+  cacheFrom?: string[];
+  cacheTo?: string[];
+}
+
+/**
+ * `--cache-from` / `--cache-to` refs of this run: the config file's `cacheFrom`/`cacheTo`, then
+ * NABLA_BUILD_CACHE_FROM / NABLA_BUILD_CACHE_TO (comma- or space-separated), then the flags; lists accumulate
+ * (like mirrors), duplicates dropped.
+ */
+export function remoteCacheRefs(
+  args: RemoteCacheArgs,
+  settings: Pick<Settings, 'config'>,
+  env: NodeJS.ProcessEnv = process.env,
+): { from: string[]; to: string[] } {
+  const split = (v: string | undefined) => (v ?? '').split(/[\s,]+/).filter(Boolean);
+  const cfg = settings.config as { cacheFrom?: string[]; cacheTo?: string[] };
+  const uniq = (xs: string[]) => [...new Set(xs.map((x) => x.trim()).filter(Boolean))];
+  return {
+    from: uniq([...(cfg.cacheFrom ?? []), ...split(env.NABLA_BUILD_CACHE_FROM), ...(args.cacheFrom ?? [])]),
+    to: uniq([...(cfg.cacheTo ?? []), ...split(env.NABLA_BUILD_CACHE_TO), ...(args.cacheTo ?? [])]),
+  };
+}
+
+/** What the shared cache did in one run, for the summary and `--json`. */
+export interface RemoteReport {
+  from: string[];
+  to: string[];
+  hits: { step: string; source: string; bytes: number }[];
+  misses: string[];
+  pushed: { step: string; target: string; blobsUploaded: number; blobsSkipped: number; bytesUploaded: number }[];
+  pushFailures: { step: string; target: string; message: string }[];
+  warnings: string[];
+  bytesDownloaded: number;
+}
+
+export function emptyReport(from: string[], to: string[]): RemoteReport {
+  return { from, to, hits: [], misses: [], pushed: [], pushFailures: [], warnings: [], bytesDownloaded: 0 };
+}
+
+/**
+ * The shared step cache of a run (undefined when no ref is set): registry credentials exactly as image pushes
+ * find them, plain HTTP for loopback and NABLA_BUILD_INSECURE_REGISTRIES. Warnings go to stderr at once;
+ * everything is also recorded in `report`.
+ */
+export async function openRemoteCache(
+  settings: Settings,
+  refs: { from: string[]; to: string[] },
+  report: RemoteReport,
+  signal?: AbortSignal,
+  quiet = false,
+): Promise<(RemoteCache & { cache: StepCache }) | undefined> {
+  if (refs.from.length === 0 && refs.to.length === 0) return undefined;
+  const [{ StepCache }, { dockerCredentials }] = await Promise.all([
+    import('@nabla-build/remote-cache'),
+    import('@nabla-build/registry'),
+  ]);
+  const onEvent = (e: RemoteCacheEvent) => {
+    switch (e.type) {
+      case 'warning':
+        report.warnings.push(e.message);
+        if (!quiet) note(`warning: ${e.message}`);
+        break;
+      case 'pushed':
+        report.pushed.push({
+          step: e.step,
+          target: e.target,
+          blobsUploaded: e.blobsUploaded,
+          blobsSkipped: e.blobsSkipped,
+          bytesUploaded: e.bytesUploaded,
+        });
+        break;
+      case 'push-failed':
+        report.pushFailures.push({ step: e.step, target: e.target, message: e.message });
+        if (!quiet) note(`warning: pushing ${e.step} to ${e.target} failed (the build goes on): ${e.message}`);
+        break;
+      default:
+        break;
+    }
+  };
+  const cache = new StepCache({
+    cacheDir: settings.cacheDir,
+    from: refs.from,
+    to: refs.to,
+    transport: {
+      credentials: dockerCredentials(),
+      insecure: (registry) => settings.insecureRegistries.includes(registry),
+      ...(signal ? { signal } : {}),
+    },
+    onEvent,
+    createdBy: `nabla-build ${VERSION}`,
+  });
+  return {
+    cache,
+    shares: (step) => cache.shares(step),
+    lookup: async (step, s) => {
+      const hit = await cache.lookup(step, s);
+      if (!hit) return undefined;
+      return {
+        source: hit.source,
+        bytes: hit.bytes,
+        fetch: async (into, sig, onBytes) => {
+          const m = await hit.fetch(into, sig, onBytes);
+          report.hits.push({ step: step.id, source: hit.source, bytes: hit.bytes });
+          report.bytesDownloaded = cache.bytesDownloaded;
+          return m as never;
+        },
+      };
+    },
+    publish: (step, dir, manifest, from) => cache.publish(step, dir, manifest, from),
+    idle: () => cache.idle(),
+  };
+}

@@ -1,0 +1,104 @@
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { requireDocker, type TestServices } from '@nabla-build/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { emptyFile, type FixtureWorld, fixtureWorld } from './fixture-env.js';
+
+let world: FixtureWorld;
+let services: TestServices;
+beforeAll(async () => {
+  services = requireDocker();
+  world = await fixtureWorld();
+});
+afterAll(async () => {
+  await world?.upstreams.close();
+});
+
+const trace = () => emptyFile(mkdtempSync(join(tmpdir(), 'nb-trace-')), 'trace');
+/** Native builds among traced commands (directly, or through the canonical build root's `unshare`). */
+const native = (cmds: { command: string; args: string[] }[]) =>
+  cmds.filter(
+    (c) =>
+      c.args.includes('build.sh') ||
+      c.command === 'make' ||
+      c.args.includes('make') ||
+      c.command === 'cp' ||
+      c.command === 'git',
+  );
+
+function imageDigests(cache: string): Record<string, string> {
+  const dir = join(cache, 'steps', 'image');
+  const out: Record<string, string> = {};
+  for (const d of readdirSync(dir)) {
+    const m = JSON.parse(readFileSync(join(dir, d, 'entry.json'), 'utf8')) as { result: { manifestDigest: string } };
+    out[d] = m.result.manifestDigest;
+  }
+  return out;
+}
+
+interface BuildJson {
+  steps: { id: string; cached: boolean; remote?: 'hit' | 'miss'; source?: string }[];
+  remoteCache?: {
+    hits: { step: string; source: string; bytes: number }[];
+    misses: string[];
+    pushed: { step: string; target: string; bytesUploaded: number; blobsUploaded: number }[];
+    pushFailures: unknown[];
+    warnings: string[];
+    bytesDownloaded: number;
+  };
+}
+
+/** The targets `world` stands for here. */
+const WORLD = (process.env.NB_RC_TARGETS ?? 'world').split(' ');
+
+const unique = () => `rc${process.pid}${Date.now().toString(36)}`;
+
+describe('a step cache shared through a registry', () => {
+  it('machine B builds world from what machine A pushed: no native command, same digests, only the images downloaded', async () => {
+    const ref = `${services.registry}/${unique()}/cache`;
+    const a = world.newCache();
+    const ra = await world.run([...WORLD, '--no-load', '--json', '--cache-to', ref], { cache: a });
+    expect(ra.exitCode, ra.stderr).toBe(0);
+    const ja = JSON.parse(ra.stdout) as BuildJson;
+    // Every shareable step A completed was pushed (fetch steps are not shared), none failed.
+    expect(ja.remoteCache?.pushFailures).toEqual([]);
+    const shared = ja.steps.filter((s) => !s.id.startsWith('fetch:')).map((s) => s.id);
+    expect(ja.remoteCache?.pushed.map((p) => p.step).sort()).toEqual(shared.sort());
+
+    const b = world.newCache();
+    const t = trace();
+    const fixtureTrace = emptyFile(mkdtempSync(join(tmpdir(), 'nb-ftrace-')), 'trace');
+    const rb = await world.run([...WORLD, '--no-load', '--json', '--cache-from', ref], {
+      cache: b,
+      trace: t,
+      env: { NABLA_FIXTURE_TRACE: fixtureTrace },
+    });
+    expect(rb.exitCode, rb.stderr).toBe(0);
+    expect(native(world.traced(t))).toEqual([]);
+    expect(readFileSync(fixtureTrace, 'utf8')).toBe('');
+    expect(imageDigests(b)).toEqual(imageDigests(a));
+    const jb = JSON.parse(rb.stdout) as BuildJson;
+    const images = jb.steps.filter((s) => s.id.startsWith('image:'));
+    expect(images.length).toBeGreaterThan(1);
+    // Only the final images were needed, and only they were downloaded.
+    expect(jb.steps.map((s) => s.id).sort()).toEqual(images.map((s) => s.id).sort());
+    expect(images.every((s) => s.remote === 'hit' && s.source === ref)).toBe(true);
+    expect(jb.remoteCache?.hits.map((h) => h.step).sort()).toEqual(images.map((s) => s.id).sort());
+    expect(jb.remoteCache?.misses).toEqual([]);
+    expect(jb.remoteCache?.bytesDownloaded).toBe(jb.remoteCache?.hits.reduce((x, h) => x + h.bytes, 0));
+    expect(readdirSync(join(b, 'steps')).sort()).toEqual(['image']);
+
+    // Installed as if built here: the next build asks no one and runs nothing.
+    const t2 = trace();
+    const again = await world.run([...WORLD, '--no-load', '--json'], { cache: b, trace: t2 });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(native(world.traced(t2))).toEqual([]);
+
+    // A second push of an unchanged cache uploads nothing.
+    const rep = await world.run([...WORLD, '--no-load', '--json', '--cache-to', ref], { cache: a });
+    expect(rep.exitCode, rep.stderr).toBe(0);
+    const jr = JSON.parse(rep.stdout) as BuildJson;
+    expect(jr.remoteCache?.pushed.reduce((x, p) => x + p.bytesUploaded, 0)).toBe(0);
+  });
+});
