@@ -7,7 +7,8 @@ import { emptyConfig, loadConfig, loadRecipes, type UserConfig } from '@nabla-bu
 import { mirrorsFromEnv, parseMirrorSpec, readLockfile, validateMirrorRules } from '@nabla-build/sources';
 import type { ProgressMode } from './settings/catalog.js';
 import { layerSettings, overlayLock } from './settings/layers.js';
-import { cacheDirSetting, configPathSetting } from './settings/paths.js';
+import { PASS_ENV_VARIABLE, passEnvMatchers } from '@nabla-build/toolchain';
+import { cacheDirSetting, checkPathSetting, configPathSetting } from './settings/paths.js';
 
 /** Global options, as yargs parses them. Read once here; nothing below the CLI reads env or flags. */
 export interface GlobalArgs {
@@ -90,8 +91,12 @@ export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = proce
   const { config } = layered;
   const recipesDir = layered.recipesDirs[0] as string;
   let cache = cacheDirSetting(args.cacheDir, env);
+  passEnvMatchers(env[PASS_ENV_VARIABLE]); // a malformed NABLA_BUILD_PASS_ENV fails now, not in the first build
   if (cache.setting === 'default' && config.cacheDir)
-    cache = { path: config.cacheDir, setting: layered.origins.cacheDir ?? 'config' };
+    cache = {
+      path: checkPathSetting(layered.origins.cacheDir ?? 'config cacheDir', config.cacheDir) as string,
+      setting: layered.origins.cacheDir ?? 'config',
+    };
   const origins: Record<string, string> = {
     ...layered.origins,
     cacheDir: cache.setting,

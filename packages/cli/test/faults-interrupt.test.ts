@@ -97,6 +97,7 @@ describe('interruptions', () => {
             NABLA_BUILD_CONFIG: world.upstreams.configFile,
             NABLA_FIXTURE_SLEEP: `${phase}:60`,
             NB_TEST_MARK: mark,
+            NABLA_BUILD_PASS_ENV: 'NABLA_FIXTURE_SLEEP,NB_TEST_MARK',
           },
           reject: false,
         },

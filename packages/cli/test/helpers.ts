@@ -18,7 +18,13 @@ export async function cli(
   const r = await execa(process.execPath, [bin, ...args], {
     cwd: opts.cwd ?? repoRoot,
     // No user config: the default location is somewhere that does not exist (a named one must exist).
-    env: { CI: 'true', XDG_CONFIG_HOME: '/nonexistent/nabla-build-test-config', ...opts.env },
+    // The fixture upstreams' test knobs (NABLA_FIXTURE_*) reach native builds only when passed explicitly.
+    env: {
+      CI: 'true',
+      XDG_CONFIG_HOME: '/nonexistent/nabla-build-test-config',
+      NABLA_BUILD_PASS_ENV: 'NABLA_FIXTURE_*',
+      ...opts.env,
+    },
     reject: false,
     timeout: opts.timeout ?? 600_000,
   });

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { chmodSync, closeSync, createReadStream, existsSync, mkdirSync, openSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { BuildError, type PlanStep, UsageError } from '@nabla-build/model';
@@ -40,12 +40,20 @@ export class StepStore {
     return join(this.cacheDir, 'steps', step.kind, `${subject}-${step.key.slice(0, 32)}`);
   }
 
+  /**
+   * The log of a step that is about to run, created owner-only (0600 in a 0700 directory) before any command
+   * writes to it: build output can carry whatever a recipe's commands print.
+   */
   logFor(step: PlanStep): string {
-    return join(
-      this.cacheDir,
-      'logs',
+    const dir = join(this.cacheDir, 'logs');
+    const path = join(
+      dir,
       `${step.kind}-${step.subject.replace(/[^A-Za-z0-9._@-]/g, '_')}-${step.key.slice(0, 12)}.log`,
     );
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+    closeSync(openSync(path, 'a', 0o600));
+    chmodSync(path, 0o600);
+    return path;
   }
 
   /** The entry's manifest if it exists and belongs to this key; does not check file contents. */

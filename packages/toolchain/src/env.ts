@@ -1,3 +1,5 @@
+import { UsageError } from '@nabla-build/model';
+
 /**
  * The environment native builds run in: an allow list, not a deny list. Upstream build scripts and Makefiles
  * (frankenlibc's build.sh, Solo5's and musl's configure, rumprun-packages) and recipe commands see only:
@@ -6,6 +8,8 @@
  *   build root, never the user's), `TMPDIR` (when set to an absolute path), `TERM`, `LC_ALL=C` (stable messages
  *   for logs and hint patterns), `SOURCE_DATE_EPOCH` (reproducible timestamps);
  * - proxy settings, passed through for builds that must reach the network behind one ({@link PASS_THROUGH_ENV});
+ * - variables the user names in `NABLA_BUILD_PASS_ENV` (comma-separated names, or prefixes ending in `*`, e.g.
+ *   `NABLA_BUILD_PASS_ENV=CCACHE_DIR,MY_*`); `*` alone and the registry credentials cannot be passed;
  * - the recipe command's own `env` (and the caller's `extra`), minus its `unset`.
  *
  * Nothing else reaches a build: no registry password (`NABLA_REGISTRY_PASSWORD`), no cloud or CI token, no
@@ -29,6 +33,30 @@ export const PASS_THROUGH_ENV: readonly string[] = Object.freeze([
 ]);
 
 const DEFAULT_PATH = '/usr/local/bin:/usr/bin:/bin';
+
+/** The variable naming extra pass-through variables. */
+export const PASS_ENV_VARIABLE = 'NABLA_BUILD_PASS_ENV';
+
+/** `NABLA_BUILD_PASS_ENV` as matchers; throws UsageError naming a malformed or forbidden entry. */
+export function passEnvMatchers(value: string | undefined): ((name: string) => boolean)[] {
+  const out: ((name: string) => boolean)[] = [];
+  for (const entry of (value ?? '').split(/[,\s]+/).filter(Boolean)) {
+    const m = /^([A-Za-z_][A-Za-z0-9_]*)(\*?)$/.exec(entry);
+    if (!m)
+      throw new UsageError('env.pass-invalid', `${JSON.stringify(entry)} is not a variable name or NAME_PREFIX*`, {
+        where: PASS_ENV_VARIABLE,
+        hint: `${PASS_ENV_VARIABLE}=NAME,OTHER_NAME,PREFIX_*`,
+      });
+    const [, name = '', star] = m;
+    if ('NABLA_REGISTRY_'.startsWith(name) || name.startsWith('NABLA_REGISTRY_'))
+      throw new UsageError('env.pass-forbidden', `${entry} would pass registry credentials to native builds`, {
+        where: PASS_ENV_VARIABLE,
+        hint: `remove ${entry} from ${PASS_ENV_VARIABLE}`,
+      });
+    out.push(star ? (n) => n.startsWith(name) : (n) => n === name);
+  }
+  return out;
+}
 
 /**
  * Variables that are notably never passed (documentation of why; the allow list drops them anyway).
@@ -100,6 +128,8 @@ export function buildEnv(opts: BuildEnvOptions = {}): Record<string, string | un
   for (const k of Object.keys(base)) env[k] = undefined;
   for (const k of SCRUBBED_ENV) env[k] = undefined;
   for (const k of PASS_THROUGH_ENV) if (base[k] !== undefined) env[k] = base[k];
+  const pass = passEnvMatchers(base[PASS_ENV_VARIABLE]);
+  for (const [k, v] of Object.entries(base)) if (v !== undefined && pass.some((m) => m(k))) env[k] = v;
   const tmp = base.TMPDIR;
   if (tmp?.startsWith('/')) env.TMPDIR = tmp;
   env.PATH = [...(opts.pathPrepend ?? []), base.PATH || DEFAULT_PATH].join(':');

@@ -29,7 +29,9 @@ export {
   type BuildEnvOptions,
   buildEnv,
   describeBuildEnv,
+  PASS_ENV_VARIABLE,
   PASS_THROUGH_ENV,
+  passEnvMatchers,
   passedVariables,
   SCRUBBED_ENV,
 } from './env.js';
