@@ -4,11 +4,14 @@ import type { CompletedStep } from '@nabla-build/engine';
 import { UsageError } from '@nabla-build/model';
 import type { Project } from './context.js';
 import { runSession } from './session.js';
+import { toolchainTools } from '@nabla-build/steps';
 
 export interface ResolvedImage {
   layoutDir: string;
   /** The tender built with the image's own Solo5 (for recipe targets). */
   tender?: string;
+  /** That Solo5's solo5-elftool: the unikernel's manifest says which devices to attach. */
+  elftool?: string;
   target?: string;
 }
 
@@ -31,14 +34,15 @@ export async function resolveImage(project: Project, what: string): Promise<Reso
       hint: `nabla-build list  (targets: ${[...project.recipes.targets.keys()].join(', ')})`,
     });
   if (!target.image) throw new UsageError('run.no-image', `target ${what} has no image to run`, { where: target.file });
-  const { steps } = await runSession(project, [what], {
-    want: (plan) => plan.steps.filter((s) => s.id === `image:${what}` || s.kind === 'toolchain').map((s) => s.id),
-  });
+  // The image and the target's own toolchain (whose recipe's `provides` names its tender and elftool).
+  const chainId = `toolchain:${target.toolchain}`;
+  const { steps } = await runSession(project, [what], { want: () => [`image:${what}`, chainId] });
   const image = steps.get(`image:${what}`) as CompletedStep;
-  const toolchain = [...steps.values()].find((s) => s.step.kind === 'toolchain') as CompletedStep;
+  const { tender, elftool } = toolchainTools(steps.get(chainId) as CompletedStep);
   return {
     target: what,
     layoutDir: join(image.dir, (image.result as { layout: string }).layout),
-    tender: join(toolchain.dir, (toolchain.result as { tree: string }).tree, 'solo5/tenders/spt/solo5-spt'),
+    tender,
+    ...(elftool ? { elftool } : {}),
   };
 }

@@ -60,6 +60,8 @@ export interface PatchSeriesSpec {
   maxFuzz: number;
   /** Largest line offset accepted per hunk. */
   maxOffset: number;
+  /** Only these files of the series (names in `dir`), e.g. the one patch of an upstream series a step needs. */
+  only?: string[];
 }
 
 /** A native build command: argv (never a shell string), with `${jobs}` substituted. */
@@ -79,6 +81,24 @@ export interface ArtifactSpec {
   to: string;
 }
 
+/**
+ * Part of a git source that a toolchain checks out: its own key and checkout then depend on nothing else of the
+ * source (Solo5 is built from frankenlibc's `solo5` submodule and one patch file, not from LKL or llvm).
+ */
+export interface CheckoutSubset {
+  /** Cone-mode sparse checkout of the superproject (top-level files are always included). */
+  paths?: string[];
+  /** Only these submodules (top-level paths); the others are neither fetched nor checked out. */
+  submodules?: string[];
+}
+
+/** Another toolchain's built tree (or a path of it) placed into this toolchain's tree before its commands. */
+export interface ToolchainUse {
+  toolchain: string;
+  /** Path inside both trees (e.g. `solo5`): replaces what the checkout had there. */
+  path: string;
+}
+
 export interface ToolchainRecipe {
   kind: 'toolchain';
   name: string;
@@ -87,6 +107,10 @@ export interface ToolchainRecipe {
   version: string;
   /** The git source that is the toolchain tree (e.g. frankenlibc). */
   tree: string;
+  /** Only part of the tree source is checked out (and keyed). */
+  checkout?: CheckoutSubset;
+  /** Built trees of other toolchains reused here (they are steps of their own, with their own keys). */
+  uses: ToolchainUse[];
   sources: SourceSpec[];
   patches: PatchSeriesSpec[];
   /** Run in order inside the tree (e.g. `bash build.sh -k linux -j ${jobs} notests solo5`). */
@@ -99,6 +123,29 @@ export interface ToolchainRecipe {
   outputs: string[];
   /** Facts recorded in image labels (solo5 version, spt ABI...). */
   facts: Record<string, string>;
+  /**
+   * Well-known parts of the built tree, by role, relative to the tree: `tender` (the spt tender that boots its
+   * unikernels), `elftool` (solo5-elftool, for manifests), `bin` (wrappers put first on PATH of package builds).
+   */
+  provides: ToolchainProvides;
+}
+
+export interface ToolchainProvides {
+  tender?: string;
+  elftool?: string;
+  bin?: string;
+}
+
+/**
+ * The Solo5 devices a target's unikernel declares, by name (#16). The package step writes them as a Solo5
+ * manifest source to `file` in the build tree before the build commands (which compile and link it with the
+ * pinned Solo5's own tooling).
+ */
+export interface ManifestSpec {
+  /** Where the generated `manifest.json` goes, relative to the build tree. */
+  file: string;
+  block: string[];
+  net: string[];
 }
 
 export interface ImageCopySpec {
@@ -131,7 +178,10 @@ export interface SmokeSpec {
 }
 
 export interface TargetBuildSpec {
-  /** The git source the commands run in, or `toolchain` to take artifacts from the toolchain's tree. */
+  /**
+   * The git source the commands run in, or `toolchain`: artifacts come from the toolchain's built tree (when
+   * the target has commands or a manifest, they run in a copy of it).
+   */
   tree: string;
   /** Make invocations, in order. Empty when the artifacts come straight from the toolchain output. */
   commands: CommandSpec[];
@@ -153,6 +203,8 @@ export interface TargetRecipe {
   sources: SourceSpec[];
   patches: PatchSeriesSpec[];
   build: TargetBuildSpec;
+  /** Devices declared in the unikernel's Solo5 manifest, generated at build time. */
+  manifest?: ManifestSpec;
   artifacts: ArtifactSpec[];
   /** Targets without an image (the nabla-run tender) produce artifacts only. */
   image?: ImageSpec;

@@ -1,5 +1,6 @@
 import {
   type BuildPlan,
+  type CheckoutSubset,
   contentKey,
   type GitSourceSpec,
   type HostFacts,
@@ -10,7 +11,9 @@ import {
   type SourceOverride,
   type SourceSpec,
   type StepKind,
+  subsetSource,
   type TargetRecipe,
+  type ToolchainRecipe,
   UsageError,
 } from '@nabla-build/model';
 import { resolveSource } from './resolve.js';
@@ -75,34 +78,66 @@ export function planBuild(input: PlanInput): BuildPlan {
     }
     return r;
   };
-  const fetch = (spec: SourceSpec): string => add('fetch', spec.name, [], { source: sourceIdentity(source(spec)) });
-  const prepareTree = (tree: GitSourceSpec, series: PatchSeriesSpec[], owner: string | undefined): string => {
+  /** A whole source (`fetch:<name>`), or the part of it that `owner` checks out (`fetch:<name>@<owner>`). */
+  const fetch = (spec: SourceSpec, subset?: { owner: string; checkout: CheckoutSubset }): string => {
+    if (spec.kind === 'tarball' || !subset?.checkout.submodules)
+      return add('fetch', spec.name, [], { source: sourceIdentity(source(spec)) });
+    const part = subsetSource(source(spec) as GitSourceSpec, subset.checkout);
+    return add('fetch', `${spec.name}@${subset.owner}`, [], {
+      source: sourceIdentity(part),
+      checkout: subset.checkout,
+    });
+  };
+  const prepareTree = (
+    tree: GitSourceSpec,
+    series: PatchSeriesSpec[],
+    owner: string | undefined,
+    checkout?: CheckoutSubset,
+  ): string => {
     const git = source(tree) as GitSourceSpec;
     const subject = owner ? `${git.name}@${owner}` : git.name;
-    return add('patch', subject, [fetch(tree)], {
+    return add('patch', subject, [fetch(tree, owner && checkout ? { owner, checkout } : undefined)], {
       tree: git.name,
+      ...(checkout ? { checkout } : {}),
       patches: series.map((s) => ({ ...s, digest: seriesDigest(s, git, input.projectPatchDigests) })),
+    });
+  };
+  /** The sources of a toolchain as far as its own checkout goes (for keys, labels and the SBOM). */
+  const chainSource = (chain: ToolchainRecipe): GitSourceSpec =>
+    subsetSource(
+      source(chain.sources.find((s) => s.name === chain.tree) as GitSourceSpec) as GitSourceSpec,
+      chain.checkout,
+    );
+  /**
+   * A toolchain step, after the toolchains it uses (each a step of its own: Solo5 is built once, keyed by Solo5
+   * alone, and frankenlibc's build reuses the built tree).
+   */
+  const toolchainStep = (name: string, needer: string): string => {
+    const chain = input.recipes.toolchains.get(name);
+    if (!chain)
+      throw new UsageError('plan.toolchain', `"${needer}" needs toolchain "${name}", which no recipe defines`);
+    const id = `toolchain:${chain.name}`;
+    if (steps.has(id)) return id;
+    const chainTree = chain.sources.find((s) => s.name === chain.tree) as GitSourceSpec;
+    const patched = prepareTree(chainTree, chain.patches, chain.checkout ? chain.name : undefined, chain.checkout);
+    const used = chain.uses.map((u) => toolchainStep(u.toolchain, `toolchain ${chain.name}`));
+    return add('toolchain', chain.name, [patched, ...used], {
+      recipe: chain.name,
+      version: chain.version,
+      commands: chain.commands,
+      outputs: chain.outputs,
+      ...(chain.uses.length ? { uses: chain.uses } : {}),
+      host: input.host,
     });
   };
 
   const targets = expandTargets(input.recipes, input.targets);
   for (const name of targets) {
     const target = input.recipes.targets.get(name) as TargetRecipe;
-    const chain = input.recipes.toolchains.get(target.toolchain);
-    if (!chain)
-      throw new UsageError(
-        'plan.toolchain',
-        `target "${name}" needs toolchain "${target.toolchain}", which no recipe defines`,
-      );
-    const chainTree = chain.sources.find((s) => s.name === chain.tree) as GitSourceSpec;
-    const patched = prepareTree(chainTree, chain.patches, undefined);
-    const toolchain = add('toolchain', chain.name, [patched], {
-      recipe: chain.name,
-      version: chain.version,
-      commands: chain.commands,
-      outputs: chain.outputs,
-      host: input.host,
-    });
+    const toolchain = toolchainStep(target.toolchain, `target ${name}`);
+    const chain = input.recipes.toolchains.get(target.toolchain) as ToolchainRecipe;
+    const chainTree = chainSource(chain);
+    const patched = (steps.get(toolchain) as PlanStep).deps[0] as string;
 
     const deps = [toolchain];
     let tree: string | undefined;
@@ -119,6 +154,7 @@ export function planBuild(input: PlanInput): BuildPlan {
       tree: target.build.tree,
       configMk: target.build.configMk,
       commands: target.build.commands,
+      ...(target.manifest ? { manifest: target.manifest } : {}),
       artifacts: target.artifacts,
       tarballs: tarballs.map((t) => ({
         name: t.name,
@@ -130,16 +166,15 @@ export function planBuild(input: PlanInput): BuildPlan {
     if (!target.image) continue;
     // Labels and the SBOM name where things came from, so URLs are inputs of the image step (only).
     const components = [chainTree, ...target.sources].map((s) => {
-      const r = source(s);
+      const r = s === chainTree ? s : source(s);
       return r.kind === 'git'
         ? { ...sourceIdentity(r), url: r.git, submodules: flattenSubmodules(r.submodules) }
         : { ...sourceIdentity(r), url: r.urls[0] };
     });
-    const origin = source(
+    const origin =
       target.build.tree === 'toolchain'
         ? chainTree
-        : (target.sources.find((s) => s.name === target.build.tree) as GitSourceSpec),
-    ) as GitSourceSpec;
+        : (source(target.sources.find((s) => s.name === target.build.tree) as GitSourceSpec) as GitSourceSpec);
     const image = add('image', target.name, [pkg], {
       recipe: target.name,
       version: target.version,

@@ -30,6 +30,9 @@ describe('planBuild on the shipped recipes', () => {
     expect(ids).toEqual([
       'fetch:frankenlibc',
       'patch:frankenlibc',
+      'fetch:frankenlibc@solo5',
+      'patch:frankenlibc@solo5',
+      'toolchain:solo5',
       'toolchain:frankenlibc',
       'fetch:rumprun-packages',
       'patch:rumprun-packages',
@@ -60,12 +63,14 @@ describe('planBuild on the shipped recipes', () => {
     const changed = Object.keys(a)
       .filter((id) => a[id] !== b[id])
       .sort();
+    // The project's Solo5 series is the solo5 step's; frankenlibc's own patch step does not read it.
     expect(changed).toEqual([
       'image:python3',
       'package:python3',
-      'patch:frankenlibc',
+      'patch:frankenlibc@solo5',
       'publish:python3',
       'toolchain:frankenlibc',
+      'toolchain:solo5',
     ]);
   });
 
@@ -83,9 +88,14 @@ describe('planBuild on the shipped recipes', () => {
     ).toEqual(['image:python3', 'publish:python3']);
   });
 
-  it('world plans every base image with one shared toolchain', () => {
+  it('world plans every base image with one shared toolchain (and the Solo5 it uses)', () => {
     const plan = planBuild(input(recipes, 'p1', ['world']));
-    expect(plan.steps.filter((s) => s.kind === 'toolchain').map((s) => s.id)).toEqual(['toolchain:frankenlibc']);
+    expect(
+      plan.steps
+        .filter((s) => s.kind === 'toolchain')
+        .map((s) => s.id)
+        .sort(),
+    ).toEqual(['toolchain:frankenlibc', 'toolchain:solo5']);
     const withImage = [...recipes.targets.values()].filter((t) => t.image).map((t) => t.name);
     expect(plan.targets).toEqual(withImage.sort());
     expect(plan.targets).not.toContain('nabla-run');
@@ -95,7 +105,7 @@ describe('planBuild on the shipped recipes', () => {
   it('runtime targets have no image: the package step is final', () => {
     const plan = planBuild(input(recipes, 'p1', ['nabla-run', 'runnc']));
     expect(plan.steps.some((s) => s.kind === 'image')).toBe(false);
-    expect(plan.steps.some((s) => s.id === 'package:nabla-run')).toBe(true);
+    expect(plan.steps.find((s) => s.id === 'package:nabla-run')?.deps).toEqual(['toolchain:solo5']);
     // runnc's own tree takes the project's runnc series in a patch step of its own.
     const runnc = plan.steps.find((s) => s.id === 'package:runnc');
     expect(runnc?.deps).toEqual(['toolchain:frankenlibc', 'patch:runnc@runnc']);
@@ -110,6 +120,76 @@ describe('planBuild on the shipped recipes', () => {
     expect(a['toolchain:frankenlibc']).toBe(b['toolchain:frankenlibc']);
     expect(a['fetch:rumprun-packages']).not.toBe(b['fetch:rumprun-packages']);
     expect(a['package:python3']).not.toBe(b['package:python3']);
+  });
+
+  it("Solo5 is a step of its own: solo5-hello and nabla-run need neither LKL nor frankenlibc's build", () => {
+    for (const t of ['solo5-hello', 'nabla-run', 'solo5-hello-runnc']) {
+      const plan = planBuild(input(recipes, 'p1', [t]));
+      const ids = plan.steps.map((s) => s.id);
+      expect(ids).toContain('toolchain:solo5');
+      expect(ids).not.toContain('toolchain:frankenlibc');
+      expect(ids).not.toContain('fetch:frankenlibc');
+      // Only the solo5 submodule of frankenlibc is fetched, and only patches/solo5 and solo5 are checked out.
+      const fetch = plan.steps.find((s) => s.id === 'fetch:frankenlibc@solo5') as PlanStep;
+      const src = fetch.inputs.source as { submodules: { path: string }[] };
+      expect(src.submodules.map((m) => m.path)).toEqual(['solo5']);
+      const patch = plan.steps.find((s) => s.id === 'patch:frankenlibc@solo5') as PlanStep;
+      expect(patch.inputs.checkout).toEqual({ paths: ['patches/solo5', 'solo5'], submodules: ['solo5'] });
+      expect(patch.inputs.patches).toEqual([
+        expect.objectContaining({ from: 'upstream', only: ['0001-solo5-elf-segment-align-workaround.patch'] }),
+        expect.objectContaining({ from: 'project', dir: 'solo5', applyIn: 'solo5' }),
+      ]);
+    }
+    // frankenlibc's build depends on the built Solo5 and places it at solo5/.
+    const py = planBuild(input(recipes));
+    const chain = py.steps.find((s) => s.id === 'toolchain:frankenlibc') as PlanStep;
+    expect(chain.deps).toEqual(['patch:frankenlibc', 'toolchain:solo5']);
+    expect(chain.inputs.uses).toEqual([{ toolchain: 'solo5', path: 'solo5' }]);
+  });
+
+  it("the Solo5 step's key does not change when LKL (or musl, llvm) changes; frankenlibc's does", () => {
+    const base = keys(planBuild(input(recipes, 'p1', ['python3', 'solo5-hello'])).steps);
+    for (const sub of ['linux', 'musl', 'llvm']) {
+      const over = keys(
+        planBuild({
+          ...input(recipes, 'p1', ['python3', 'solo5-hello']),
+          overrides: { [`frankenlibc/${sub}`]: { rev: 'b'.repeat(40) } },
+        }).steps,
+      );
+      for (const id of [
+        'fetch:frankenlibc@solo5',
+        'patch:frankenlibc@solo5',
+        'toolchain:solo5',
+        'package:solo5-hello',
+        'image:solo5-hello',
+      ])
+        expect(over[id], `${id} after overriding frankenlibc/${sub}`).toBe(base[id]);
+      for (const id of ['fetch:frankenlibc', 'patch:frankenlibc', 'toolchain:frankenlibc', 'package:python3'])
+        expect(over[id], `${id} after overriding frankenlibc/${sub}`).not.toBe(base[id]);
+    }
+    // …while Solo5's own pin changes both.
+    const solo5 = keys(
+      planBuild({
+        ...input(recipes, 'p1', ['python3', 'solo5-hello']),
+        overrides: { 'frankenlibc/solo5': { rev: 'c'.repeat(40) } },
+      }).steps,
+    );
+    expect(solo5['toolchain:solo5']).not.toBe(base['toolchain:solo5']);
+    expect(solo5['toolchain:frankenlibc']).not.toBe(base['toolchain:frankenlibc']);
+  });
+
+  it('a target manifest is part of its package key', () => {
+    const t = recipes.targets.get('solo5-hello-runnc') as TargetRecipe;
+    expect(t.manifest).toEqual({ file: 'solo5/tests/test_hello/manifest.json', block: ['rootfs'], net: ['tap'] });
+    const edited: RecipeSet = { ...recipes, targets: new Map(recipes.targets) };
+    edited.targets.set(t.name, {
+      ...t,
+      manifest: { ...(t.manifest as NonNullable<TargetRecipe['manifest']>), net: [] },
+    });
+    const a = keys(planBuild(input(recipes, 'p1', [t.name])).steps);
+    const b = keys(planBuild(input(edited, 'p1', [t.name])).steps);
+    expect(a['toolchain:solo5']).toBe(b['toolchain:solo5']);
+    expect(a[`package:${t.name}`]).not.toBe(b[`package:${t.name}`]);
   });
 
   it('rejects unknown targets with the list of known ones', () => {

@@ -80,6 +80,7 @@ export function loadRecipes(
         description: v.description,
         version: v.version,
         tree: v.tree,
+        uses: v.uses,
         sources: srcs,
         patches: v.patches.map(toPatchSeries),
         commands: v.commands.map((c) => ({ argv: c.run, cwd: c.cwd, env: c.env, unset: c.unset })),
@@ -87,7 +88,20 @@ export function loadRecipes(
         hints: v.hints,
         outputs: v.outputs,
         facts: v.facts,
+        provides: stripUndefined(v.provides),
       };
+      if (v.checkout) {
+        const tree = srcs.find((s) => s.name === v.tree) as GitSourceSpec;
+        v.checkout.submodules?.forEach((p, i) => {
+          if (!tree.submodules.some((s) => s.path === p))
+            fail(
+              file,
+              ['checkout', 'submodules', i],
+              `"${p}" is not a submodule of source ${tree.name} (${tree.submodules.map((s) => s.path).join(', ')})`,
+            );
+        });
+        recipe.checkout = stripUndefined(v.checkout);
+      }
       checkRegexes(file, recipe);
       set.toolchains.set(v.name, recipe);
     } else {
@@ -120,6 +134,7 @@ export function loadRecipes(
         },
         artifacts: v.artifacts,
         requires: v.requires,
+        ...(v.manifest ? { manifest: v.manifest } : {}),
         ...(v.license ? { license: v.license } : {}),
         ...(v.homepage ? { homepage: v.homepage } : {}),
         ...(v.image ? { image: { ...v.image } } : {}),
@@ -127,6 +142,26 @@ export function loadRecipes(
       };
       set.targets.set(v.name, recipe);
     }
+  }
+  for (const c of set.toolchains.values()) {
+    const file = names.get(c.name) as ParsedFile;
+    c.uses.forEach((u, i) => {
+      if (!set.toolchains.has(u.toolchain) || u.toolchain === c.name)
+        fail(
+          file,
+          ['uses', i, 'toolchain'],
+          `unknown toolchain "${u.toolchain}" (other toolchains: ${[...set.toolchains.keys()].filter((n) => n !== c.name).join(', ') || 'none'})`,
+        );
+    });
+    // A cycle of `uses` could never be built.
+    const seen: string[] = [];
+    const walk = (n: string): void => {
+      if (seen.includes(n)) fail(file, ['uses'], `toolchains use each other: ${[...seen, n].join(' → ')}`);
+      seen.push(n);
+      for (const u of set.toolchains.get(n)?.uses ?? []) walk(u.toolchain);
+      seen.pop();
+    };
+    walk(c.name);
   }
   for (const t of set.targets.values()) {
     if (!set.toolchains.has(t.toolchain)) {
@@ -291,8 +326,16 @@ function toPatchSeries(p: {
   strip: number;
   maxFuzz: number;
   maxOffset: number;
+  only?: string[] | undefined;
 }): PatchSeriesSpec {
-  return { ...p };
+  return stripUndefined(p) as PatchSeriesSpec;
+}
+
+/** Drops keys whose value is undefined (optional fields of the model are absent, never undefined). */
+function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
 }
 
 function listYaml(dir: string): string[] {

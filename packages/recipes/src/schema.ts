@@ -70,7 +70,13 @@ const patchSeries = z.strictObject({
   strip: z.number().int().min(0).default(1),
   maxFuzz: z.number().int().min(0).default(0),
   maxOffset: z.number().int().min(0).default(50),
+  only: z
+    .array(z.string().regex(/^[^/]+\.patch$/, 'must be a *.patch file name in dir'))
+    .min(1)
+    .optional(),
 });
+
+const deviceName = z.string().regex(/^[A-Za-z0-9]{1,67}$/, 'must be 1-67 letters or digits (a Solo5 device name)');
 
 export const toolchainSchema = z.strictObject({
   kind: z.literal('toolchain'),
@@ -78,11 +84,21 @@ export const toolchainSchema = z.strictObject({
   version: z.string().min(1),
   description: z.string().default(''),
   tree: name,
+  checkout: z
+    .strictObject({
+      paths: z.array(relPath).min(1).optional(),
+      submodules: z.array(relPath).optional(),
+    })
+    .optional(),
+  uses: z.array(z.strictObject({ toolchain: name, path: relPath })).default([]),
   sources: z.array(name).min(1),
   patches: z.array(patchSeries).default([]),
   commands: z.array(command).min(1),
   outputs: z.array(relPath).min(1),
   facts: z.record(z.string(), z.string()).default({}),
+  provides: z
+    .strictObject({ tender: relPath.optional(), elftool: relPath.optional(), bin: relPath.optional() })
+    .default({}),
   phases: z.array(z.strictObject({ match: z.string(), phase: z.string() })).default([]),
   hints: z.array(z.strictObject({ match: z.string(), hint: z.string() })).default([]),
 });
@@ -114,6 +130,13 @@ export const targetSchema = z.strictObject({
     configMk: z.record(z.string(), z.string()).default({}),
     commands: z.array(command).default([]),
   }),
+  manifest: z
+    .strictObject({
+      file: relPath,
+      block: z.array(deviceName).default([]),
+      net: z.array(deviceName).default([]),
+    })
+    .optional(),
   artifacts: z.array(z.strictObject({ from: relPath, to: relPath })).min(1),
   image: image.optional(),
   smoke: z

@@ -38,13 +38,35 @@ describe('loadRecipes', () => {
       'redis',
       'runnc',
       'solo5-hello',
+      'solo5-hello-runnc',
     ]);
+    expect([...set.toolchains.keys()].sort()).toEqual(['frankenlibc', 'solo5']);
+    expect(set.toolchains.get('frankenlibc')?.uses).toEqual([{ toolchain: 'solo5', path: 'solo5' }]);
+    expect(set.toolchains.get('solo5')?.checkout).toEqual({ paths: ['patches/solo5', 'solo5'], submodules: ['solo5'] });
     expect(set.targets.get('python3')?.version).toBe('3.5.2');
     const solo5 = set.toolchains.get('frankenlibc')?.sources[0];
     expect(solo5?.kind === 'git' && solo5.submodules.find((s) => s.path === 'solo5')?.clone).toBe('full');
   });
 
   const cases: [string, string, (t: string) => string, RegExp][] = [
+    [
+      'unknown used toolchain',
+      'frankenlibc.yaml',
+      (t) => t.replace('{ toolchain: solo5, path: solo5 }', '{ toolchain: solo6, path: solo5 }'),
+      /^uses\[0\]\.toolchain: unknown toolchain "solo6"/,
+    ],
+    [
+      'checkout of an unknown submodule',
+      'solo5.yaml',
+      (t) => t.replace('submodules: [solo5]', 'submodules: [solo6]'),
+      /^checkout\.submodules\[0\]: "solo6" is not a submodule of source frankenlibc/,
+    ],
+    [
+      'bad manifest device name',
+      'solo5-hello-runnc.yaml',
+      (t) => t.replace('net: [tap]', 'net: [tap-0]'),
+      /^manifest\.net\[0\]: must be 1-67 letters or digits/,
+    ],
     ['missing field', 'python3.yaml', (t) => t.replace('version: 3.5.2\n', ''), /^version: is required$/],
     [
       'mistyped field',

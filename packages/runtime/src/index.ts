@@ -11,3 +11,4 @@ export * from './rootfs.js';
 export * from './shell-quote.js';
 export * from './smoke.js';
 export { writeFileAtomic } from './atomic-file.js';
+export * from './manifest.js';

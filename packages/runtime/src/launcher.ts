@@ -18,6 +18,8 @@ import { shellQuote } from './shell-quote.js';
 export interface LaunchNet {
   /** Tap device name (as seen inside `netns`, when given). */
   tap: string;
+  /** The manifest's net device the tap is attached as (default `tap`). */
+  name?: string;
   /** Run the tender inside this network namespace (`ip netns exec`); needs root. */
   netns?: string;
   /** Guest IPv4 address. */
@@ -32,8 +34,8 @@ export interface LaunchOptions {
   tender: string;
   /** The `.nabla` unikernel. */
   kernel: string;
-  /** The ext4 rootfs image (block device `rootfs`). */
-  rootfsImg: string;
+  /** The ext4 rootfs image (block device `rootfs`); omitted when the manifest declares no block device. */
+  rootfsImg?: string;
   /** `KEY=VALUE` entries for the guest's environment (the image's `Env`). */
   env?: string[];
   /** The unikernel's arguments (the image's `Cmd`, or the user's). */
@@ -82,7 +84,14 @@ export function planLaunch(o: LaunchOptions): LaunchPlan {
     lklConfigJson(
       buildLklConfig({
         ...(o.net
-          ? { net: { ip: o.net.ip, masklen: o.net.masklen, ...(o.net.gateway ? { gateway: o.net.gateway } : {}) } }
+          ? {
+              net: {
+                ip: o.net.ip,
+                masklen: o.net.masklen,
+                ...(o.net.gateway ? { gateway: o.net.gateway } : {}),
+                ...(o.net.name ? { name: o.net.name } : {}),
+              },
+            }
           : {}),
         ...(o.lkl ? { extra: o.lkl } : {}),
         ...(o.onWarning ? { onWarning: o.onWarning } : {}),
@@ -91,9 +100,9 @@ export function planLaunch(o: LaunchOptions): LaunchPlan {
   const tenderArgv = nablaRunArgv({
     tender: o.tender,
     kernel: resolve(o.kernel),
-    rootfsImg: resolve(o.rootfsImg),
+    ...(o.rootfsImg !== undefined ? { rootfsImg: resolve(o.rootfsImg) } : {}),
     ...(o.memMb !== undefined ? { memMb: o.memMb } : {}),
-    ...(o.net ? { tap: o.net.tap } : {}),
+    ...(o.net ? { tap: o.net.tap, ...(o.net.name ? { netName: o.net.name } : {}) } : {}),
     env: o.env ?? [],
     configJson,
     args: o.args ?? [],
@@ -149,7 +158,7 @@ export async function launchUnikernel(o: LaunchOptions): Promise<LaunchResult> {
   });
   for (const [what, file] of [
     ['unikernel', o.kernel],
-    ['rootfs image', o.rootfsImg],
+    ...(o.rootfsImg !== undefined ? [['rootfs image', o.rootfsImg] as const] : []),
   ] as const) {
     const st = await stat(file).catch(() => undefined);
     if (!st?.isFile()) throw new UsageError('runtime.file-missing', `the ${what} ${resolve(file)} does not exist`);

@@ -23,12 +23,17 @@ export interface NablaRunArgsOptions {
   tender: string;
   /** The `.nabla` unikernel. Must not start with `-` (the tender would take it for an option). */
   kernel: string;
-  /** The ext4 image attached as block device `rootfs`. */
-  rootfsImg: string;
+  /**
+   * The ext4 image attached as block device `rootfs`. Omitted: no block device (a unikernel whose manifest
+   * declares none, like Solo5's test_hello; the tender refuses undeclared devices).
+   */
+  rootfsImg?: string;
   /** Guest memory in MiB; below 512 it is raised to 512, as runnc does. Default 512. */
   memMb?: number;
   /** Host tap interface attached as net device `tap` (or `@FD`). Omitted: no net device, no fd hint. */
   tap?: string;
+  /** The manifest's name of the net device the tap is attached as. Default `tap` (frankenlibc's, runnc's). */
+  netName?: string;
   /** `KEY=VALUE` entries (the image config's `Env`), passed to the guest's environment. */
   env?: string[];
   /** The LKL JSON config, unescaped; omitted: no `--config`. */
@@ -50,7 +55,7 @@ export function effectiveMemMb(memMb: number | undefined): number {
 
 /**
  * Builds the full tender argv (`argv[0]` is the tender):
- * `tender [--x-exec-heap] --mem=N [--net:tap=TAP] --block:rootfs=IMG KERNEL [__RUMP_FDINFO_NET_tap=4] ENV…
+ * `tender [--x-exec-heap] --mem=N [--net:tap=TAP] [--block:rootfs=IMG] KERNEL [__RUMP_FDINFO_NET_tap=4] ENV…
  * [--config ESCAPED-JSON] -- ARGS…`.
  * Throws a UsageError for entries the guest cannot receive intact and when the joined guest command line
  * exceeds what the tender accepts (8191 bytes, `SPT_CMDLINE_SIZE` 8192 with the terminator).
@@ -61,13 +66,17 @@ export function nablaRunArgv(o: NablaRunArgsOptions): string[] {
       hint: 'pass the unikernel as an absolute path',
     });
   }
-  if (!o.rootfsImg) throw new UsageError('runtime.invalid-rootfs', 'the rootfs image path is empty');
+  if (o.rootfsImg === '') throw new UsageError('runtime.invalid-rootfs', 'the rootfs image path is empty');
+  const netName = o.netName ?? DEFAULT_NET_NAME;
+  if (!/^[A-Za-z0-9]{1,67}$/.test(netName))
+    throw new UsageError('runtime.invalid-net-name', `net device name \`${netName}\` is not a Solo5 device name`);
   const argv: string[] = [o.tender];
   if (o.execHeap ?? true) argv.push('--x-exec-heap');
   argv.push(`--mem=${effectiveMemMb(o.memMb)}`);
-  if (o.tap !== undefined) argv.push(`--net:${DEFAULT_NET_NAME}=${checkTap(o.tap)}`);
-  argv.push(`--block:rootfs=${o.rootfsImg}`, o.kernel);
-  if (o.tap !== undefined) argv.push(`__RUMP_FDINFO_NET_${DEFAULT_NET_NAME}=${SOLO5_NET_FD}`);
+  if (o.tap !== undefined) argv.push(`--net:${netName}=${checkTap(o.tap)}`);
+  if (o.rootfsImg !== undefined) argv.push(`--block:rootfs=${o.rootfsImg}`);
+  argv.push(o.kernel);
+  if (o.tap !== undefined) argv.push(`__RUMP_FDINFO_NET_${netName}=${SOLO5_NET_FD}`);
   for (const entry of o.env ?? []) argv.push(quoteGuestWord(checkEnvEntry(entry)));
   if (o.configJson !== undefined) argv.push('--config', escapeForCmdline(checkConfig(o.configJson)));
   argv.push('--');

@@ -9,8 +9,11 @@ import {
   type LaunchNet,
   type LaunchOptions,
   type LaunchResult,
+  type LaunchDevices,
+  launchDevices,
   launchUnikernel,
   makeRootfsImage,
+  queryManifest,
   runSmoke,
   type SmokeResult,
 } from '@nabla-build/runtime';
@@ -20,20 +23,34 @@ export interface BootOptions {
   layoutDir: string;
   /** The spt tender (nabla-run). */
   tender: string;
+  /**
+   * solo5-elftool of the tender's Solo5: the unikernel's manifest is read with it and exactly the declared
+   * devices are attached (rootfs only when a block device `rootfs` is declared, a tap only for a net device).
+   * Without it (an `oci:` layout), runnc's fixed set: rootfs always, a tap when `net`.
+   */
+  elftool?: string;
   /** Scratch directory for the unpacked rootfs and its ext4 image. */
   workDir: string;
   /** Arguments replacing the image's Cmd (after `--`). */
   args?: string[];
   memMb?: number;
-  /** Give the unikernel a tap in a network namespace of its own (needs root). */
+  /**
+   * Give the unikernel a tap in a network namespace of its own (needs root). With `elftool`, the manifest
+   * decides: a declared net device always gets a tap, and asking for one it does not declare is an error.
+   */
   net?: boolean;
   signal?: AbortSignal;
   logFile?: string;
   onOutput?: (line: string) => void;
 }
 
-/** Turns an image into what the tender needs, as runnc does: rootfs dir → ext4 image; entrypoint, env, cmd. */
-async function prepare(o: BootOptions): Promise<Omit<LaunchOptions, 'net'>> {
+type Prepared = Omit<LaunchOptions, 'net'> & { devices: LaunchDevices | undefined };
+
+/**
+ * Turns an image into what the tender needs, as runnc does: rootfs dir → ext4 image; entrypoint, env, cmd. With
+ * an elftool, the unikernel's manifest says which devices it gets.
+ */
+async function prepare(o: BootOptions): Promise<Prepared> {
   const image = await readLayout(o.layoutDir);
   const cfg = image.config.config ?? {};
   const entry = cfg.Entrypoint?.[0];
@@ -48,29 +65,62 @@ async function prepare(o: BootOptions): Promise<Omit<LaunchOptions, 'net'>> {
   await mkdir(o.workDir, { recursive: true });
   const rootfs = join(o.workDir, 'rootfs');
   await extractRootfs(o.layoutDir, rootfs);
-  const img = await makeRootfsImage(rootfs, join(o.workDir, 'rootfs.img'), {
-    ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.logFile ? { logFile: o.logFile } : {}),
-  });
+  const kernel = join(rootfs, entry);
+  const devices = o.elftool
+    ? launchDevices(
+        await queryManifest(o.elftool, kernel, {
+          ...(o.signal ? { signal: o.signal } : {}),
+          ...(o.logFile ? { logFile: o.logFile } : {}),
+        }),
+        entry,
+      )
+    : undefined;
+  if (devices && o.net && !devices.net)
+    throw new UsageError('run.no-net-device', `${entry} declares no net device in its Solo5 manifest`, {
+      hint: 'run it without --net (its tender would refuse a tap)',
+    });
+  const img =
+    devices && !devices.rootfs
+      ? undefined
+      : await makeRootfsImage(rootfs, join(o.workDir, 'rootfs.img'), {
+          ...(o.signal ? { signal: o.signal } : {}),
+          ...(o.logFile ? { logFile: o.logFile } : {}),
+        });
   return {
     tender: o.tender,
-    kernel: join(rootfs, entry),
-    rootfsImg: img.path,
+    kernel,
+    ...(img ? { rootfsImg: img.path } : {}),
     env: cfg.Env ?? [],
     args: o.args ?? [...(cfg.Entrypoint?.slice(1) ?? []), ...(cfg.Cmd ?? [])],
     ...(o.memMb ? { memMb: o.memMb } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
     ...(o.logFile ? { logFile: o.logFile } : {}),
     ...(o.onOutput ? { onOutput: o.onOutput } : {}),
+    devices,
   };
 }
 
-async function withNet<T>(o: BootOptions, fn: (net: LaunchNet | undefined) => Promise<T>): Promise<T> {
+/** Whether the launch gets a tap: the manifest's net device, else what the caller asked for. */
+function wantsNet(devices: LaunchDevices | undefined, asked: boolean | undefined): boolean {
+  return devices ? devices.net !== undefined : asked === true;
+}
+
+async function withNet<T>(
+  o: BootOptions & { netName?: string | undefined },
+  fn: (net: LaunchNet | undefined) => Promise<T>,
+): Promise<T> {
   if (!o.net) return fn(undefined);
   const id = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`.slice(0, 12);
   const tap = await createTapNetwork({ id, ...(o.signal ? { signal: o.signal } : {}) });
   try {
-    return await fn({ tap: tap.tap, netns: tap.netns, ip: tap.guestIp, masklen: tap.masklen, gateway: tap.hostIp });
+    return await fn({
+      tap: tap.tap,
+      netns: tap.netns,
+      ip: tap.guestIp,
+      masklen: tap.masklen,
+      gateway: tap.hostIp,
+      ...(o.netName ? { name: o.netName } : {}),
+    });
   } finally {
     await destroyTapNetwork(tap.netns);
   }
@@ -78,27 +128,37 @@ async function withNet<T>(o: BootOptions, fn: (net: LaunchNet | undefined) => Pr
 
 /** Boots the image's unikernel and waits for it to exit. */
 export async function bootImage(o: BootOptions): Promise<LaunchResult> {
-  const launch = await prepare(o);
-  return withNet(o, (net) => launchUnikernel({ ...launch, ...(net ? { net } : {}) }));
+  const { devices, ...launch } = await prepare(o);
+  return withNet({ ...o, net: wantsNet(devices, o.net), netName: devices?.net }, (net) =>
+    launchUnikernel({ ...launch, ...(net ? { net } : {}) }),
+  );
 }
 
 /** The command `bootImage` would run, for `--dry-run` (the rootfs image is still built: its path is in it). */
 export async function bootCommand(o: BootOptions): Promise<string> {
-  const launch = await prepare(o);
-  const net = o.net
-    ? { tap: 'tap0', netns: 'nb-<id>', ip: '169.254.1.2', masklen: 24, gateway: '169.254.1.1' }
+  const { devices, ...launch } = await prepare(o);
+  const net = wantsNet(devices, o.net)
+    ? {
+        tap: 'tap0',
+        netns: 'nb-<id>',
+        ip: '169.254.1.2',
+        masklen: 24,
+        gateway: '169.254.1.1',
+        ...(devices?.net ? { name: devices.net } : {}),
+      }
     : undefined;
   return dryRun({ ...launch, ...(net ? { net } : {}), checkAbi: false }).display;
 }
 
 /** Boots the image with its recipe's smoke check. */
 export async function smokeImage(o: BootOptions & { spec: SmokeSpec }): Promise<SmokeResult> {
-  const launch = await prepare({ ...o, args: o.args ?? o.spec.args });
-  // Real frankenlibc unikernels declare a `tap` device and the tender refuses to start without it; creating
-  // one needs root. So: a network whenever we can make one, or when a TCP probe needs it (and fails clearly).
-  const needsNet = o.net ?? (Boolean(o.spec.probe) || process.getuid?.() === 0);
+  const { devices, ...launch } = await prepare({ ...o, args: o.args ?? o.spec.args });
+  // Real frankenlibc unikernels declare a `tap` device and the tender refuses to start without it. With the
+  // manifest known, exactly what it declares; without it, a network whenever we can make one (root), or when a
+  // TCP probe needs it (and fails clearly).
+  const needsNet = devices ? devices.net !== undefined : (o.net ?? (Boolean(o.spec.probe) || process.getuid?.() === 0));
   try {
-    return await withNet({ ...o, net: needsNet }, (net) =>
+    return await withNet({ ...o, net: needsNet, netName: devices?.net }, (net) =>
       runSmoke({ ...launch, spec: o.spec, ...(net ? { net } : {}) }),
     );
   } finally {

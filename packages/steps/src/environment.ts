@@ -47,6 +47,8 @@ export interface TreeResult {
 export interface ToolchainResult {
   tree: string;
   sourceEpoch: number;
+  /** The recipe's `provides` (tender, elftool, bin), relative to the step directory. */
+  provides?: { tender?: string; elftool?: string; bin?: string };
   /** Built in the canonical build root: packages must be built there too. */
   canonical?: boolean;
 }

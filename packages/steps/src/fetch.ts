@@ -1,5 +1,5 @@
 import type { StepExecutor } from '@nabla-build/engine';
-import type { SourceSpec } from '@nabla-build/model';
+import { type CheckoutSubset, type GitSourceSpec, type SourceSpec, subsetSource } from '@nabla-build/model';
 import { fetchGit, fetchTarball } from '@nabla-build/sources';
 import type { FetchResult, StepEnvironment } from './environment.js';
 import { sourceContext } from './source-context.js';
@@ -12,7 +12,13 @@ import { sourceContext } from './source-context.js';
 export function fetchExecutor(env: StepEnvironment): StepExecutor {
   return {
     run: async (step, ctx) => {
-      const spec = findSource(env, step.subject);
+      // `fetch:<source>` or `fetch:<source>@<toolchain>` (only the part that toolchain checks out).
+      const name = String((step.inputs.source as { name: string }).name);
+      const found = findSource(env, name);
+      const spec =
+        found.kind === 'git'
+          ? subsetSource(found, step.inputs.checkout as CheckoutSubset | undefined)
+          : (found as SourceSpec);
       const sctx = sourceContext(env, ctx);
       if (spec.kind === 'git') {
         const r = await fetchGit(spec, sctx);

@@ -24,3 +24,4 @@ export { bootCommand, bootImage, type BootOptions, smokeImage } from './boot.js'
 export { dockerClient, dockerReachable } from './docker.js';
 export type * from './environment.js';
 export type { PublishedImage } from './publish.js';
+export { toolchainTools } from './tools.js';

@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
-import type { TarballSourceSpec, TargetRecipe } from '@nabla-build/model';
+import type { TarballSourceSpec, TargetRecipe, ToolchainRecipe } from '@nabla-build/model';
 import { fetchTarball } from '@nabla-build/sources';
 import { buildPackage, collectArtifacts } from '@nabla-build/toolchain';
 import { copyTree } from './copy-tree.js';
@@ -13,15 +13,17 @@ import { sourceContext } from './source-context.js';
 /**
  * Builds one target's artifacts: for rumprun packages, a copy of the prepared tree with config.mk written, the
  * verified tarballs placed where the Makefiles look (so their own unverified downloads never run) and the
- * toolchain's rump/bin first on PATH; for toolchain targets (hello, nabla-run), a copy out of the toolchain
- * tree. Only the declared artifacts are kept, under out/.
+ * toolchain's wrappers (its `provides.bin`) first on PATH; for toolchain targets (hello, nabla-run), a copy out
+ * of the toolchain tree — or, when the target has commands or a Solo5 manifest to embed (solo5-hello-runnc),
+ * those commands run in a copy of the built toolchain tree. Only the declared artifacts are kept, under out/.
  */
 export function packageExecutor(env: StepEnvironment): StepExecutor {
   return {
     run: async (step, ctx) => {
       const target = env.recipes.targets.get(step.subject) as TargetRecipe;
+      const chain = env.recipes.toolchains.get(target.toolchain) as ToolchainRecipe;
       const deps = [...ctx.deps.values()];
-      const toolchain = deps.find((d) => d.step.kind === 'toolchain') as CompletedStep;
+      const toolchain = ctx.deps.get(`toolchain:${target.toolchain}`) as CompletedStep;
       const toolchainTree = join(toolchain.dir, (toolchain.result as ToolchainResult).tree);
       const out = join(ctx.dir, 'out');
       let sourceEpoch = (toolchain.result as ToolchainResult).sourceEpoch;
@@ -45,8 +47,27 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
           target,
           treeDir: work,
           toolchainDir: toolchainTree,
+          ...(chain.provides.bin ? { binDir: chain.provides.bin } : {}),
           ...((toolchain.result as ToolchainResult).canonical ? { canonical: { toolchain: toolchainTree, work } } : {}),
           tarballs,
+          jobs: ctx.jobs,
+          logFile: ctx.logFile,
+          signal: ctx.signal,
+          onLine: ctx.output,
+        });
+        from = work;
+      } else if (target.build.commands.length > 0 || target.manifest) {
+        // Built from the toolchain's tree (Solo5's test_hello relinked with another manifest): in a copy of it,
+        // with its timestamps, so its own make rebuilds only what the manifest changes.
+        work = join(ctx.dir, 'work');
+        await copyTree(toolchainTree, work, ctx.signal, ctx.logFile);
+        await buildPackage({
+          target,
+          treeDir: work,
+          toolchainDir: toolchainTree,
+          ...(chain.provides.bin ? { binDir: chain.provides.bin } : {}),
+          ...((toolchain.result as ToolchainResult).canonical ? { canonical: { toolchain: toolchainTree, work } } : {}),
+          tarballs: [],
           jobs: ctx.jobs,
           logFile: ctx.logFile,
           signal: ctx.signal,

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { StepExecutor } from '@nabla-build/engine';
-import { type GitSourceSpec, UsageError } from '@nabla-build/model';
+import { type CheckoutSubset, type GitSourceSpec, subsetSource, UsageError } from '@nabla-build/model';
 import { applySeries, listSeries, PatchError } from '@nabla-build/patches';
 import { checkoutGit, fetchGit, newestCommitTime } from '@nabla-build/sources';
 import type { StepEnvironment, TreeResult } from './environment.js';
@@ -16,12 +16,19 @@ export function patchExecutor(env: StepEnvironment): StepExecutor {
   return {
     run: async (step, ctx) => {
       const treeName = String(step.inputs.tree);
-      const spec = findSource(env, treeName) as GitSourceSpec;
+      const subset = step.inputs.checkout as CheckoutSubset | undefined;
+      const spec = subsetSource(findSource(env, treeName) as GitSourceSpec, subset);
       const sctx = sourceContext(env, ctx);
       // A no-op when the fetch step already filled the mirrors; refills them if the cache was pruned.
       const fetched = await fetchGit(spec, sctx);
       const tree = join(ctx.dir, 'tree');
-      const checkout = await checkoutGit(spec, fetched.locked, tree, sctx);
+      // `checkout.paths`: a sparse checkout only (the mirror stays complete, as the whole-tree users need it).
+      const checkout = await checkoutGit(
+        subset?.paths ? { ...spec, sparse: subset.paths } : spec,
+        fetched.locked,
+        tree,
+        sctx,
+      );
       const series = step.inputs.patches as {
         from: 'upstream' | 'project';
         dir: string;
@@ -29,11 +36,18 @@ export function patchExecutor(env: StepEnvironment): StepExecutor {
         strip: number;
         maxFuzz: number;
         maxOffset: number;
+        only?: string[];
       }[];
       const applied: TreeResult['patches'] = [];
       for (const s of series) {
         const dir = s.from === 'upstream' ? join(tree, s.dir) : join(env.patchesDir, s.dir);
-        const patches = await listSeries(dir);
+        const all = await listSeries(dir);
+        const patches = s.only ? all.filter((p) => s.only?.includes(p.name)) : all;
+        const absent = s.only?.filter((name) => !all.some((p) => p.name === name)) ?? [];
+        if (absent.length > 0)
+          throw new UsageError('patch.only-missing', `patch series ${dir} has no ${absent.join(', ')}`, {
+            hint: 'fix `only:` of the series in the recipe (names of *.patch files in its dir)',
+          });
         if (patches.length === 0 && s.from === 'project')
           throw new UsageError('patch.empty-series', `patch series ${dir} has no *.patch files`, {
             hint: 'remove the series from the recipe or add the patches',

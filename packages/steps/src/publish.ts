@@ -7,7 +7,8 @@ import { imageName, imageTags, type NamingOptions } from '@nabla-build/plan';
 import { dockerCredentials, loadIntoDocker, pushImage, writeOciDir, writeTarball } from '@nabla-build/registry';
 import { smokeImage } from './boot.js';
 import { dockerClient } from './docker.js';
-import type { ImageResult, StepEnvironment, ToolchainResult } from './environment.js';
+import type { ImageResult, StepEnvironment } from './environment.js';
+import { toolchainTools } from './tools.js';
 
 /** One thing a publish step produced, printed on stdout: a digest reference, a loaded tag, a file. */
 export interface PublishedImage {
@@ -48,13 +49,14 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
         env.publish.onPublished({ target: step.subject, manifestDigest: image.manifestDigest, ...p });
 
       if (i.push && env.publish.smokeBeforePush && target.smoke) {
-        const toolchain = [...ctx.deps.values()].find((d) => d.step.kind === 'toolchain') as CompletedStep;
-        const tender = join(toolchain.dir, (toolchain.result as ToolchainResult).tree, 'solo5/tenders/spt/solo5-spt');
+        const toolchain = ctx.deps.get(`toolchain:${target.toolchain}`) as CompletedStep;
+        const { tender, elftool } = toolchainTools(toolchain);
         ctx.phase('smoke boot before push');
         const workDir = join(env.cacheDir, 'tmp', `smoke-${step.key.slice(0, 12)}-${process.pid}`);
         const r = await smokeImage({
           layoutDir: layout,
           tender,
+          ...(elftool ? { elftool } : {}),
           workDir,
           spec: target.smoke,
           signal: ctx.signal,

@@ -1,10 +1,11 @@
+import { existsSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StepExecutor } from '@nabla-build/engine';
 import type { ToolchainRecipe } from '@nabla-build/model';
-import { buildToolchain } from '@nabla-build/toolchain';
+import { buildToolchain, inside } from '@nabla-build/toolchain';
 import { copyTree } from './copy-tree.js';
 import type { StepEnvironment, ToolchainResult, TreeResult } from './environment.js';
-import { existsSync } from 'node:fs';
 
 /**
  * Builds the toolchain in its own, content-keyed directory, mounted at a fixed path (/mnt/nabla-build/toolchain)
@@ -12,6 +13,10 @@ import { existsSync } from 'node:fs';
  * wrappers and the debug info of every binary are the same in any cache directory on any machine. Packages are
  * then built in the same canonical root. A finished entry is never built in again (its key changes with any
  * input); an interrupted attempt is resumed in place: build.sh reuses rumpobj/ and always recreates rump/.
+ *
+ * `uses`: the built tree of another toolchain step (Solo5) replaces that path of the checkout before the
+ * commands run. `cp -a` keeps its timestamps and both trees sit at the same canonical path, so the build's
+ * own `configure.sh && make` of it finds everything up to date and rebuilds nothing.
  */
 export function toolchainExecutor(env: StepEnvironment): StepExecutor {
   return {
@@ -24,6 +29,21 @@ export function toolchainExecutor(env: StepEnvironment): StepExecutor {
       if (!(ctx.resumed && existsSync(tree))) {
         ctx.phase('copying the prepared tree');
         await copyTree(join(prepared.dir, (prepared.result as TreeResult).tree), tree, ctx.signal, ctx.logFile);
+        for (const use of recipe.uses) {
+          const built = ctx.deps.get(`toolchain:${use.toolchain}`);
+          if (!built)
+            throw new Error(`toolchain step ${step.id} has no step for the toolchain it uses, ${use.toolchain}`);
+          ctx.phase(`placing the built ${use.toolchain} at ${use.path}`);
+          const from = inside(
+            join(built.dir, (built.result as ToolchainResult).tree),
+            use.path,
+            `${recipe.file}: uses`,
+          );
+          const to = inside(tree, use.path, `${recipe.file}: uses`);
+          // Only what our own checkout put there (a fresh copy in this step's directory) is replaced.
+          await rm(to, { recursive: true, force: true });
+          await copyTree(from, to, ctx.signal, ctx.logFile);
+        }
       }
       const built = await buildToolchain({
         recipe,
@@ -41,10 +61,14 @@ export function toolchainExecutor(env: StepEnvironment): StepExecutor {
         ctx.output(
           'warning: built outside a canonical build root: binaries embed this cache path (not reproducible across cache directories)',
         );
+      const usedEpochs = recipe.uses.map(
+        (u) => (ctx.deps.get(`toolchain:${u.toolchain}`)?.result as ToolchainResult | undefined)?.sourceEpoch ?? 0,
+      );
       const result: ToolchainResult = {
         tree: 'tree',
-        sourceEpoch: (prepared.result as TreeResult).sourceEpoch,
+        sourceEpoch: Math.max((prepared.result as TreeResult).sourceEpoch, ...usedEpochs),
         canonical: built.canonical,
+        provides: Object.fromEntries(Object.entries(recipe.provides).map(([k, v]) => [k, join('tree', v)])),
       };
       return { roots: recipe.outputs.map((o) => join('tree', o)), result };
     },

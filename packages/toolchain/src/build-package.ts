@@ -29,8 +29,13 @@ export interface BuildPackageOptions {
   target: TargetRecipe;
   /** The checked-out package tree (rumprun-packages). */
   treeDir: string;
-  /** The built toolchain tree: its `rump/bin` goes first on PATH. */
+  /** The built toolchain tree. */
   toolchainDir: string;
+  /**
+   * The toolchain's wrappers (its recipe's `provides.bin`, e.g. frankenlibc's `rump/bin`), relative to
+   * `toolchainDir`: first on PATH, and required to exist. None: PATH is left as it is.
+   */
+  binDir?: string;
   tarballs: PackageTarball[];
   /** Substituted for `${jobs}` where the recipe asks for it; never added to make on its own. */
   jobs: number;
@@ -54,6 +59,8 @@ export interface BuildPackageOptions {
 export interface BuildPackageResult {
   /** The config.mk written, if the recipe has `configMk`. */
   configMk?: string;
+  /** The Solo5 manifest source written, if the recipe has `manifest`. */
+  manifest?: string;
   /** Where each tarball was put. */
   placed: string[];
   durationMs: number;
@@ -127,26 +134,33 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
     result.placed.push(dest);
   }
 
-  const bin = join(resolve(opts.toolchainDir), 'rump', 'bin');
+  if (target.manifest) {
+    const file = inside(tree, target.manifest.file, `${target.file}: manifest.file`);
+    await writeFile(`${file}.tmp`, solo5ManifestJson(target.manifest));
+    await rename(`${file}.tmp`, file);
+    result.manifest = file;
+  }
+
+  const bin = opts.binDir === undefined ? undefined : join(resolve(opts.toolchainDir), opts.binDir);
   if (target.build.commands.length === 0) {
     // Nothing ran, so nothing recorded a host path.
     result.canonical = opts.canonical !== undefined;
     result.durationMs = Date.now() - started;
     return result;
   }
-  await requireDirectory(bin, `${subject}: the toolchain's`, target.file);
+  if (bin) await requireDirectory(bin, `${subject}: the toolchain's`, target.file);
   const root = await openBuildRoot(wanted, subject);
   result.canonical = root.canonical;
   root.path(tree); // the tree must be inside one of the canonical root's directories
   // The PATH entry is the one the commands see: in a canonical root, /mnt/nabla-build/toolchain/rump/bin,
   // where the wrappers of a canonically built toolchain find their headers and libraries.
-  const pathBin = root.path(bin);
+  const pathBin = bin === undefined ? undefined : root.path(bin);
   for (const [i, cmd] of target.build.commands.entries()) {
     const where = `${target.file}: build.commands[${i}]`;
     const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
     const cwd = inside(tree, cmd.cwd, where);
     const env = buildEnv({
-      pathPrepend: [pathBin],
+      pathPrepend: pathBin ? [pathBin] : [],
       home: root.path(tree),
       extra: opts.env,
       recipeEnv: cmd.env,
@@ -154,7 +168,7 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
     });
     await appendFile(
       opts.logFile,
-      `# nabla-build: ${subject}, command ${i + 1}/${target.build.commands.length} in ${root.describe(cwd)}; PATH starts with ${pathBin}; ${describeBuildEnv(env)}\n`,
+      `# nabla-build: ${subject}, command ${i + 1}/${target.build.commands.length} in ${root.describe(cwd)}; PATH starts with ${pathBin ?? '(unchanged)'}; ${describeBuildEnv(env)}\n`,
     );
     const [command, ...args] = argv as [string, ...string[]];
     try {
@@ -188,4 +202,16 @@ function packageHint(tail: readonly string[], target: TargetRecipe, canonical: b
   if (/Please set RUMPRUN_TOOLCHAIN_TUPLE/.test(text))
     return `set build.configMk.RUMPRUN_TOOLCHAIN_TUPLE in ${target.file}`;
   return undefined;
+}
+
+/**
+ * A Solo5 manifest source (MFT version 1, the format of the pinned Solo5's `solo5-elftool gen-manifest`, see its
+ * tests/<name>/manifest.json): the target's block and net devices, in that order.
+ */
+export function solo5ManifestJson(m: { block: string[]; net: string[] }): string {
+  const devices = [
+    ...m.block.map((name) => ({ name, type: 'BLOCK_BASIC' })),
+    ...m.net.map((name) => ({ name, type: 'NET_BASIC' })),
+  ];
+  return `${JSON.stringify({ type: 'solo5.manifest', version: 1, devices }, null, 2)}\n`;
 }

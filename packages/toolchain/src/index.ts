@@ -23,8 +23,9 @@ export {
   type BuildPackageResult,
   buildPackage,
   type PackageTarball,
+  solo5ManifestJson,
 } from './build-package.js';
-export { type BuildToolchainOptions, type BuildToolchainResult, buildToolchain } from './build-toolchain.js';
+export { type BuildToolchainOptions, type BuildToolchainResult, buildToolchain, inside } from './build-toolchain.js';
 export {
   type BuildEnvOptions,
   buildEnv,

@@ -89,7 +89,9 @@ describe('buildToolchain (production recipe, fixture frankenlibc)', () => {
     const log = await readFile(join(work, 'logs', 'toolchain.log'), 'utf8');
     expect(log).toContain('$ bash build.sh -k linux -j 2 notests solo5');
     expect(log).toContain('+ cd solo5 && ./configure.sh && make -j 2');
-    expect(log).toMatch(/environment \(allow list; everything else removed\): HOME .*\bLC_ALL NABLA_FIXTURE_TRACE PATH\b/);
+    expect(log).toMatch(
+      /environment \(allow list; everything else removed\): HOME .*\bLC_ALL NABLA_FIXTURE_TRACE PATH\b/,
+    );
     expect(log).not.toMatch(/environment \(allow list.*\b(CC|MAKEFLAGS)\b/);
   });
 
@@ -230,6 +232,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: t,
       treeDir: pkgTree,
       toolchainDir: tcTree,
+      binDir: 'rump/bin',
       tarballs: tarballsFor(fx, t),
       jobs: 8,
       logFile,
@@ -272,6 +275,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: t,
       treeDir: pkgTree,
       toolchainDir: tcTree,
+      binDir: 'rump/bin',
       tarballs: tarballsFor(fx, t),
       jobs: 2,
       logFile: join(work, 'logs', 'nginx.log'),
@@ -294,6 +298,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: trap,
       treeDir: pkgTree,
       toolchainDir: tcTree,
+      binDir: 'rump/bin',
       tarballs: tarballsFor(fx, t),
       jobs: 2,
       logFile: join(work, 'logs', 'redis-arch.log'),
@@ -310,6 +315,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: t,
       treeDir: pkgTree,
       toolchainDir: tcTree,
+      binDir: 'rump/bin',
       tarballs: tarballsFor(fx, t),
       jobs: 2,
       logFile: join(work, 'logs', 'redis.log'),
@@ -327,6 +333,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: t,
       treeDir: pkgTree,
       toolchainDir: tcTree,
+      binDir: 'rump/bin',
       tarballs: tarballsFor(fx, t),
       jobs: 2,
       logFile: join(work, 'logs', 'node.log'),
@@ -345,6 +352,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
         target: t,
         treeDir: tcTree,
         toolchainDir: tcTree,
+        binDir: 'rump/bin',
         tarballs: [],
         jobs: 2,
         logFile: join(work, 'logs', `${name}.log`),
@@ -370,6 +378,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: t,
       treeDir: tree,
       toolchainDir: tcTree,
+      binDir: 'rump/bin',
       tarballs: tarballsFor(fx, t).filter((x) => x.name !== 'pcre'),
       jobs: 2,
       logFile: join(work, 'logs', 'no-pcre.log'),
@@ -388,6 +397,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       target: t,
       treeDir: pkgTree,
       toolchainDir: join(work, 'nope'),
+      binDir: 'rump/bin',
       tarballs: tarballsFor(fx, t),
       jobs: 2,
       logFile: join(work, 'logs', 'x.log'),

@@ -77,6 +77,7 @@ async function buildAll(cache: string, canonical: boolean): Promise<Built> {
     target: py,
     treeDir: pkg,
     toolchainDir: tc,
+    binDir: 'rump/bin',
     tarballs: tarballsFor(fx, py),
     jobs: 4,
     logFile: join(cache, 'logs', 'python3.log'),

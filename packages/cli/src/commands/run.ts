@@ -58,6 +58,7 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
       const boot = {
         layoutDir: image.layoutDir,
         tender,
+        ...(image.elftool ? { elftool: image.elftool } : {}),
         workDir,
         ...(args['--']?.length ? { args: args['--'].map(String) } : {}),
         ...(args.mem ? { memMb: args.mem } : {}),

@@ -40,6 +40,7 @@ export function testCommand(result: CommandResult): CommandModule<object, TestAr
         const r = await smokeImage({
           layoutDir: image.layoutDir,
           tender: args.tender ?? (image.tender as string),
+          ...(image.elftool ? { elftool: image.elftool } : {}),
           workDir,
           spec: recipe?.smoke ?? { args: [], timeoutSeconds: 30 },
           ...(args.net !== undefined ? { net: args.net } : {}),

@@ -8,9 +8,11 @@
  * Tender options (before the kernel): --mem=N, --net:NAME=IFACE|@FD, --net-mac:NAME=HWADDR,
  * --block:NAME=PATH, --x-exec-heap, --help, --version, and a bare -- ending the options.
  *
- * Manifest: if <kernel>.manifest exists, each line "block NAME" or "net NAME" declares a device. Undeclared
- * devices are refused, and every declared device must be attached (as the real tender does with the
- * manifest baked into the unikernel).
+ * Manifest: the one embedded in the kernel by the fixture Solo5's `solo5-elftool gen-manifest` (ELF section
+ * .note.solo5.manifest: "SOLO5-MFT1" then one "BLOCK_BASIC|NET_BASIC NAME" line per device); else, if
+ * <kernel>.manifest exists, each line "block NAME" or "net NAME" declares a device. Undeclared devices are
+ * refused ("Resource not declared in manifest"), and every declared device must be attached (as the real
+ * tender does with the manifest baked into the unikernel).
  *
  * Extra environment passed to the kernel (the guest never sees these under real Solo5):
  *   NABLA_FIXTURE_CONFIG=<the --config string>   (only when --config was given)
@@ -19,6 +21,7 @@
  *   NABLA_FIXTURE_CMDLINE=<the joined command line>
  */
 #define _GNU_SOURCE
+#include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
@@ -78,8 +81,67 @@ static struct device *add_device(const char *kind, const char *name, size_t name
     return d;
 }
 
+/*
+ * The contents of section `want` of the ELF64 file `path` (NUL-terminated, malloc'd), or NULL when the file is
+ * not ELF64 or has no such section.
+ */
+static char *elf_section(const char *path, const char *want)
+{
+    char *out = NULL, *names = NULL;
+    Elf64_Shdr *sh = NULL;
+    Elf64_Ehdr eh;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return NULL;
+    if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
+        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum == 0 ||
+        eh.e_shstrndx >= eh.e_shnum)
+        goto done;
+    sh = calloc(eh.e_shnum, sizeof *sh);
+    if (!sh || pread(fd, sh, eh.e_shnum * sizeof *sh, (off_t)eh.e_shoff) != (ssize_t)(eh.e_shnum * sizeof *sh))
+        goto done;
+    Elf64_Shdr *strs = &sh[eh.e_shstrndx];
+    names = calloc(1, strs->sh_size + 1);
+    if (!names || pread(fd, names, strs->sh_size, (off_t)strs->sh_offset) != (ssize_t)strs->sh_size)
+        goto done;
+    for (int i = 0; i < eh.e_shnum; i++) {
+        if (sh[i].sh_name >= strs->sh_size || strcmp(names + sh[i].sh_name, want) != 0 || sh[i].sh_type == SHT_NOBITS)
+            continue;
+        out = calloc(1, sh[i].sh_size + 1);
+        if (out && pread(fd, out, sh[i].sh_size, (off_t)sh[i].sh_offset) != (ssize_t)sh[i].sh_size) {
+            free(out);
+            out = NULL;
+        }
+        break;
+    }
+done:
+    free(names);
+    free(sh);
+    close(fd);
+    return out;
+}
+
 static void load_manifest(const char *kernel)
 {
+    char *embedded = elf_section(kernel, ".note.solo5.manifest");
+    if (embedded) {
+        have_manifest = 1;
+        char *save = NULL;
+        char *line = strtok_r(embedded, "\n", &save);
+        if (!line || strcmp(line, "SOLO5-MFT1") != 0)
+            die("%s: Invalid or unsupported manifest", kernel);
+        while ((line = strtok_r(NULL, "\n", &save))) {
+            char type[16], name[80];
+            if (sscanf(line, "%15s %79s", type, name) != 2)
+                die("%s: Invalid or unsupported manifest", kernel);
+            const char *kind = strcmp(type, "BLOCK_BASIC") == 0 ? "block" : strcmp(type, "NET_BASIC") == 0 ? "net" : NULL;
+            if (!kind)
+                die("%s: Invalid or unsupported manifest", kernel);
+            add_device(kind, name, strlen(name))->declared = 1;
+        }
+        free(embedded);
+        return;
+    }
     char path[4096];
     snprintf(path, sizeof path, "%s.manifest", kernel);
     FILE *f = fopen(path, "r");
@@ -113,8 +175,11 @@ static int handle_device(const char *arg, const char *prefix, const char *kind)
     size_t namelen = (size_t)(eq - name);
     struct device *d = find_device(kind, name, namelen);
     if (!d) {
-        if (have_manifest)
-            die("Invalid option: `%s' (no %s device of that name in the manifest)", arg, kind);
+        if (have_manifest) {
+            /* The real tender's words (spt_module_block.c, spt_module_net.c), then its usage error. */
+            fprintf(stderr, "%s: Resource not declared in manifest: '%.*s'\n", prog, (int)namelen, name);
+            die("Invalid option: `%s'", arg);
+        }
         d = add_device(kind, name, namelen);
     }
     if (d->value)
