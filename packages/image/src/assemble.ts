@@ -20,6 +20,8 @@ export interface AssembleInput {
   refName?: string;
   /** Default `gzip`; see `LayerCompression`. */
   compression?: LayerCompression;
+  /** Compression level (default GZIP_LEVEL / ZSTD_LEVEL); part of the image key with the compression. */
+  level?: number;
 }
 
 export interface AssembleResult {
@@ -49,7 +51,11 @@ export async function assembleImage(input: AssembleInput, outDir: string): Promi
   return replaceDirAtomically(outDir, async (dir) => {
     const blobsDir = join(dir, 'blobs', 'sha256');
     await mkdir(blobsDir, { recursive: true });
-    const layer = await writeLayer(entries, blobsDir, { mtime: created, compression: input.compression ?? 'gzip' });
+    const layer = await writeLayer(entries, blobsDir, {
+      mtime: created,
+      compression: input.compression ?? 'gzip',
+      ...(input.level !== undefined ? { level: input.level } : {}),
+    });
     const createdBy = `nabla-build: COPY ${input.files.map((f) => f.imagePath).join(' ')}`;
     const config = await writeJsonBlob(
       dir,

@@ -1,0 +1,174 @@
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { gunzipSync, gzipSync } from 'node:zlib';
+import { UsageError } from '@nabla-build/model';
+import tar, { type Header } from 'tar-stream';
+import { describe, expect, it } from 'vitest';
+import {
+  collectEntries,
+  GZIP_BLOCK,
+  type LayerEntry,
+  layerCompressionFingerprint,
+  layerFormatFromFingerprint,
+  MediaType,
+  parseLayerFormat,
+  writeLayer,
+} from '../src/index.js';
+import { execFileP, haveTool, pseudoRandomBytes, tempDir } from './helpers.js';
+
+const MTIME = new Date('2020-04-20T00:00:00Z');
+
+/** The tar that layers were written as before they were written block by block: tar-stream's pack. */
+async function tarStreamReference(entries: readonly LayerEntry[]): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  const collected = (async () => {
+    for await (const c of pack) chunks.push(c as Buffer);
+  })();
+  const base = { uid: 0, gid: 0, uname: '', gname: '', mtime: MTIME };
+  const add = (h: Partial<Header> & { name: string }, body?: Buffer) =>
+    new Promise<void>((resolve, reject) => {
+      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (body) pack.entry(h, body, cb);
+      else pack.entry(h, cb);
+    });
+  for (const e of entries) {
+    if (e.kind === 'dir') await add({ ...base, name: `${e.name}/`, type: 'directory', mode: 0o755 });
+    else if (e.kind === 'symlink')
+      await add({ ...base, name: e.name, type: 'symlink', linkname: e.target, mode: 0o777 });
+    else if (e.kind === 'content')
+      await add({ ...base, name: e.name, type: 'file', mode: e.mode, size: e.content.length }, e.content);
+    else await add({ ...base, name: e.name, type: 'file', mode: e.mode, size: e.size }, await readFile(e.hostPath));
+  }
+  pack.finalize();
+  await collected;
+  return Buffer.concat(chunks);
+}
+
+/** Names and links that take every path of tar-stream's header encoder: ustar, prefix split, pax. */
+async function awkwardTree(root: string): Promise<void> {
+  const long = `${'d'.repeat(60)}/${'e'.repeat(60)}/${'f'.repeat(60)}`;
+  await mkdir(join(root, long), { recursive: true });
+  await mkdir(join(root, 'x'.repeat(120)), { recursive: true });
+  await mkdir(join(root, 'ünïcode dir'), { recursive: true });
+  await writeFile(join(root, long, 'n'.repeat(99)), 'long path\n');
+  await writeFile(join(root, 'x'.repeat(120), 'file'), 'no slash fits\n');
+  await writeFile(join(root, 'ünïcode dir', 'fïle.txt'), 'utf-8\n');
+  for (const size of [0, 1, 511, 512, 513, 1000]) await writeFile(join(root, `size-${size}`), Buffer.alloc(size, 7));
+  await writeFile(join(root, 'big.bin'), pseudoRandomBytes(3 * GZIP_BLOCK + 12345, 3), { mode: 0o755 });
+  await symlink('size-1', join(root, 'short-link'));
+  await symlink(`${long}/${'n'.repeat(99)}`, join(root, 'long-link'));
+  await symlink('ünïcode dir/fïle.txt', join(root, 'unicode-link'));
+}
+
+async function layer(entries: LayerEntry[], dir: string, compression: 'gzip' | 'zstd' | 'none', inflight?: number) {
+  await mkdir(dir, { recursive: true });
+  const w = await writeLayer(entries, dir, { mtime: MTIME, compression, ...(inflight ? { inflight } : {}) });
+  return { ...w, blob: await readFile(join(dir, w.digest.slice('sha256:'.length))) };
+}
+
+const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
+
+describe('writeLayer', () => {
+  it('writes the same tar bytes as tar-stream (diff_ids unchanged), for every kind of header', async () => {
+    const tmp = await tempDir();
+    await awkwardTree(join(tmp, 'tree'));
+    const entries = await collectEntries([
+      { hostPath: join(tmp, 'tree'), imagePath: '/opt/tree' },
+      { content: 'generated\n', imagePath: '/etc/generated.conf', executable: true },
+    ]);
+    const reference = await tarStreamReference(entries);
+    const none = await layer(entries, join(tmp, 'none'), 'none');
+    expect(none.blob.equals(reference)).toBe(true);
+    expect(none.diffId).toBe(sha(reference));
+    expect(none.digest).toBe(none.diffId);
+    expect(none.mediaType).toBe(MediaType.ociLayer);
+    expect(none.uncompressedSize).toBe(reference.length);
+    // GNU tar reads it back: every name, including the pax ones.
+    const listing = (await execFileP('tar', ['-tvf', join(tmp, 'none', none.digest.slice(7))])).stdout;
+    expect(listing).toContain(`opt/tree/ünïcode dir/fïle.txt`);
+    expect(listing).toContain(`opt/tree/long-link -> ${'d'.repeat(60)}/`);
+    expect(listing).toContain(`opt/tree/${'x'.repeat(120)}/file`);
+  });
+
+  it('gzip: a layer of one block is byte-identical to gzip of the tar; larger ones are one gzip member of parallel blocks', async () => {
+    const tmp = await tempDir();
+    await writeFile(join(tmp, 'small.txt'), pseudoRandomBytes(200_000, 9));
+    const small = await collectEntries([{ hostPath: join(tmp, 'small.txt'), imagePath: '/small.txt' }]);
+    const s = await layer(small, join(tmp, 'small'), 'gzip');
+    const smallTar = await tarStreamReference(small);
+    expect(s.blob.equals(gzipSync(smallTar, { level: 6 }))).toBe(true);
+    expect(s.diffId).toBe(sha(smallTar));
+
+    await awkwardTree(join(tmp, 'tree'));
+    const entries = await collectEntries([{ hostPath: join(tmp, 'tree'), imagePath: '/' }]);
+    const reference = await tarStreamReference(entries);
+    expect(reference.length).toBeGreaterThan(3 * GZIP_BLOCK);
+    const one = await layer(entries, join(tmp, 'one'), 'gzip', 1);
+    const four = await layer(entries, join(tmp, 'four'), 'gzip', 4);
+    // Blocks have a fixed size: the bytes do not depend on how many compress at once (or on cores).
+    expect(four.digest).toBe(one.digest);
+    expect(one.diffId).toBe(sha(reference));
+    expect(one.digest).toBe(sha(one.blob));
+    expect(one.size).toBe(one.blob.length);
+    expect(one.mediaType).toBe(MediaType.ociLayerGzip);
+    expect(gunzipSync(one.blob).equals(reference)).toBe(true);
+    // Independent readers: GNU gzip checks CRC and length, and sees one member (one header, no name).
+    const file = join(tmp, 'one', one.digest.slice(7));
+    await execFileP('gzip', ['-t', file]);
+    const list = (await execFileP('gzip', ['-lv', file])).stdout;
+    expect(list.trim().split('\n')).toHaveLength(2);
+    expect(list).toContain(String(reference.length));
+    // Priming each block with the previous 32 KiB costs almost nothing against one single stream.
+    expect(one.size).toBeLessThan(gzipSync(reference, { level: 6 }).length * 1.01);
+  });
+
+  it('zstd: a deterministic frame the zstd program reads back', async () => {
+    if (!(await haveTool('zstd'))) return;
+    const tmp = await tempDir();
+    await awkwardTree(join(tmp, 'tree'));
+    const entries = await collectEntries([{ hostPath: join(tmp, 'tree'), imagePath: '/' }]);
+    const reference = await tarStreamReference(entries);
+    const a = await layer(entries, join(tmp, 'a'), 'zstd');
+    const b = await layer(entries, join(tmp, 'b'), 'zstd');
+    expect(a.mediaType).toBe('application/vnd.oci.image.layer.v1.tar+zstd');
+    expect(b.digest).toBe(a.digest);
+    expect(a.diffId).toBe(sha(reference));
+    expect(a.digest).toBe(sha(a.blob));
+    const out = join(tmp, 'a.tar');
+    await execFileP('zstd', ['-d', '-q', '-o', out, join(tmp, 'a', a.digest.slice(7))]);
+    expect((await readFile(out)).equals(reference)).toBe(true);
+  });
+
+  it('a file that changes size during assembly fails the layer and leaves no blob', async () => {
+    const tmp = await tempDir();
+    await writeFile(join(tmp, 'f'), 'short');
+    const entries = await collectEntries([{ hostPath: join(tmp, 'f'), imagePath: '/f' }]);
+    await writeFile(join(tmp, 'f'), 'longer than before');
+    await mkdir(join(tmp, 'blobs'));
+    await expect(writeLayer(entries, join(tmp, 'blobs'), { mtime: MTIME, compression: 'gzip' })).rejects.toThrow(
+      /did it change during assembly/,
+    );
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(join(tmp, 'blobs'))).toEqual([]);
+  });
+});
+
+describe('layer formats', () => {
+  it('--compression values, their fingerprints (image key) and back', () => {
+    expect(parseLayerFormat('gzip')).toEqual({ compression: 'gzip' });
+    expect(parseLayerFormat('zstd:12')).toEqual({ compression: 'zstd', level: 12 });
+    expect(parseLayerFormat('none')).toEqual({ compression: 'none' });
+    for (const bad of ['gzip:0', 'gzip:10', 'zstd:20', 'none:3', 'lz4', '']) {
+      expect(() => parseLayerFormat(bad)).toThrow(UsageError);
+    }
+    const gz = layerCompressionFingerprint('gzip');
+    expect(gz).toBe(`gzip-6/zlib-${process.versions.zlib}/blocks-1MiB`);
+    expect(layerCompressionFingerprint({ compression: 'gzip', level: 4 })).not.toBe(gz);
+    expect(layerFormatFromFingerprint(gz)).toEqual({ compression: 'gzip', level: 6 });
+    expect(layerFormatFromFingerprint('zstd-7/zstd-v1.5.4')).toEqual({ compression: 'zstd', level: 7 });
+    expect(layerFormatFromFingerprint('none')).toEqual({ compression: 'none' });
+    expect(layerFormatFromFingerprint('default')).toEqual({ compression: 'gzip' });
+  });
+});
