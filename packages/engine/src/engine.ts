@@ -1,6 +1,13 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type BuildPlan, CancelledError, type PlanStep, type StepKind, withContext } from '@nabla-build/model';
+import {
+  type BuildPlan,
+  CancelledError,
+  NablaError,
+  type PlanStep,
+  type StepKind,
+  withContext,
+} from '@nabla-build/model';
 import type { EventSink } from './events.js';
 import { acquireLock } from './lock.js';
 import type { RemoteCache } from './remote.js';
@@ -56,6 +63,12 @@ export interface EngineOptions {
    * completed step is handed to it for publishing in the background. Runs finish only when its pushes have.
    */
   remote?: RemoteCache;
+  /**
+   * Keep the directory of a failed attempt of a resumable step (a native build tree, to inspect it or to resume
+   * from it on the next run). By default a failed attempt's directory is removed and only its log is kept; an
+   * interrupted (cancelled) attempt of a resumable step is always kept, so the same command resumes it.
+   */
+  keepFailed?: boolean;
 }
 
 /**
@@ -171,6 +184,7 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     if (!executor) throw new Error(`no executor for ${step.kind} steps`);
     const release = await limit.acquire(signal);
     let attempted = false;
+    let logFile: string | undefined;
     try {
       const lock = step.cacheable
         ? await acquireLock(join(opts.cacheDir, 'locks', `${step.key}.lock`), {
@@ -191,12 +205,13 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
           : { dir, resumed: false };
         attempted = step.cacheable;
         emit({ type: 'start', step, resumed: prepared.resumed });
+        logFile = store.logFor(step);
         const outcome = await executor.run(step, {
           dir: prepared.dir,
           resumed: prepared.resumed,
           deps,
           signal,
-          logFile: store.logFor(step),
+          logFile,
           jobs: opts.jobs,
           output: (line) => emit({ type: 'output', step, line }),
           phase: (name) => emit({ type: 'phase', step, phase: name }),
@@ -217,13 +232,18 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
       }
     } catch (err) {
       if (!(err instanceof CancelledError)) {
-        // A failed attempt leaves nothing behind, unless the executor resumes from its leftovers (native builds).
-        if (attempted && executor.resumable !== true) await store.discard(step).catch(() => {});
-        emit({ type: 'failed', step, error: err });
+        // A failed attempt leaves only its log behind, unless the step resumes from its leftovers (native builds)
+        // and keepFailed asks for them.
+        const keep = attempted && executor.resumable === true && opts.keepFailed === true;
+        if (attempted && !keep) await store.discard(step).catch(() => {});
+        // Every failed step names its log, whichever layer threw.
+        if (logFile && err instanceof NablaError && err.logPath === undefined)
+          (err as { logPath?: string }).logPath = logFile;
+        emit({ type: 'failed', step, error: err, ...(keep ? { kept: store.dirFor(step) } : {}) });
         // One failure stops the build: siblings in flight are cancelled, their entries stay incomplete.
         controller.abort(err);
       }
-      throw withContext(err, stepSubject(step));
+      throw withSubject(err, stepSubject(step));
     } finally {
       release();
     }
@@ -259,6 +279,20 @@ export async function cacheStatus(
     else out.set(s.id, store.hasPartial(s) ? 'partial' : 'missing');
   }
   return out;
+}
+
+/**
+ * Prefixes an error with what was being done, unless its message already says which subject it is about
+ * ("building toolchain frankenlibc (…)", "source nginx: …"): an error never repeats itself.
+ */
+export function withSubject(err: unknown, subject: string): unknown {
+  if (!(err instanceof NablaError)) return err;
+  const name = subject.split(' ').pop() as string;
+  const head = err.message.split(': ')[0] ?? '';
+  const mentions = (n: string) =>
+    new RegExp(`(^|[\\s(/@])${n.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}($|[\\s):/@])`).test(head);
+  if (err.message.startsWith(subject) || mentions(name) || mentions(name.split('@')[0] as string)) return err;
+  return withContext(err, subject);
 }
 
 function stepSubject(step: PlanStep): string {

@@ -8,7 +8,8 @@ export type EngineEvent =
   | { type: 'output'; step: PlanStep; line: string }
   | { type: 'phase'; step: PlanStep; phase: string }
   | { type: 'done'; step: PlanStep; durationMs: number }
-  | { type: 'failed'; step: PlanStep; error: unknown }
+  /** `kept`: the failed attempt's directory, left in place by keepFailed (otherwise it is removed). */
+  | { type: 'failed'; step: PlanStep; error: unknown; kept?: string }
   | { type: 'corrupt'; step: PlanStep; reason: string }
   /** A remote cache has the step: downloading it instead of building. */
   | { type: 'pulling'; step: PlanStep; source: string; bytes: number }

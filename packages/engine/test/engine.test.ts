@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,8 +10,16 @@ import {
   runPlan,
   StepStore,
   type StepExecutor,
+  withSubject,
 } from '@nabla-build/engine';
-import { type BuildPlan, CancelledError, contentKey, type PlanStep, type StepKind } from '@nabla-build/model';
+import {
+  BuildError,
+  type BuildPlan,
+  CancelledError,
+  contentKey,
+  type PlanStep,
+  type StepKind,
+} from '@nabla-build/model';
 import { describe, expect, it } from 'vitest';
 
 function step(kind: StepKind, subject: string, deps: PlanStep[], salt = ''): PlanStep {
@@ -265,5 +273,123 @@ describe('runPlan with a remote cache', () => {
       expect(readFileSync(join(new StepStore(cacheDir).dirFor(s), 'out', 'artifact'), 'utf8')).toBe(`${s.id}\n`);
     const status = await cacheStatus(worldPlan(), cacheDir);
     expect([...status.values()].every((v) => v === 'cached')).toBe(true);
+  });
+});
+
+describe('failed attempts', () => {
+  /** A resumable native build that writes a tree and a log line, then fails with a BuildError. */
+  function failingBuild(message: string) {
+    const seen: { dir?: string; logFile?: string } = {};
+    const exec: StepExecutor = {
+      resumable: true,
+      run: async (_s, ctx) => {
+        seen.dir = ctx.dir;
+        seen.logFile = ctx.logFile;
+        await mkdir(join(ctx.dir, 'tree', 'obj'), { recursive: true });
+        await writeFile(join(ctx.dir, 'tree', 'obj', 'big.o'), 'x'.repeat(4096));
+        await writeFile(ctx.logFile, 'make: *** [all] Error 1\n');
+        throw new BuildError('toolchain.failed', message);
+      },
+    };
+    return { exec, seen };
+  }
+
+  it('a failed attempt of a resumable step is removed, its log kept and named by the error', async () => {
+    const cacheDir = tmp();
+    const r = recorder();
+    const f = failingBuild('`make` exited with code 2');
+    const events: EngineEvent[] = [];
+    const err = await runPlan(worldPlan(), {
+      cacheDir,
+      executors: { ...r.executors, toolchain: f.exec },
+      jobs: 1,
+      onEvent: (e) => events.push(e),
+    }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildError);
+    expect((err as BuildError).message).toBe('building toolchain tc: `make` exited with code 2');
+    expect((err as BuildError).logPath).toBe(f.seen.logFile);
+    expect(readFileSync(f.seen.logFile as string, 'utf8')).toContain('Error 1');
+    expect(existsSync(f.seen.dir as string)).toBe(false);
+    const failed = events.find((e) => e.type === 'failed');
+    expect(failed && 'kept' in failed ? failed.kept : undefined).toBeUndefined();
+    expect((await cacheStatus(worldPlan(), cacheDir)).get('toolchain:tc')).toBe('missing');
+  });
+
+  it('keepFailed keeps the tree of a failed resumable step (and says where); the next run resumes it', async () => {
+    const cacheDir = tmp();
+    const r = recorder();
+    const f = failingBuild('`make` exited with code 2');
+    const events: EngineEvent[] = [];
+    await runPlan(worldPlan(), {
+      cacheDir,
+      executors: { ...r.executors, toolchain: f.exec },
+      jobs: 1,
+      keepFailed: true,
+      onEvent: (e) => events.push(e),
+    }).catch(() => undefined);
+    expect(readFileSync(join(f.seen.dir as string, 'tree', 'obj', 'big.o'), 'utf8')).toHaveLength(4096);
+    const failed = events.find((e) => e.type === 'failed');
+    expect(failed && 'kept' in failed ? failed.kept : undefined).toBe(f.seen.dir);
+    expect((await cacheStatus(worldPlan(), cacheDir)).get('toolchain:tc')).toBe('partial');
+    let resumed: boolean | undefined;
+    const again = recorder();
+    await runPlan(worldPlan(), {
+      cacheDir,
+      executors: {
+        ...again.executors,
+        toolchain: {
+          resumable: true,
+          run: async (s, ctx) => {
+            resumed = ctx.resumed;
+            return (again.executors.toolchain as StepExecutor).run(s, ctx);
+          },
+        },
+      },
+      jobs: 1,
+    });
+    expect(resumed).toBe(true);
+  });
+
+  it('keepFailed does not keep a failed step that cannot resume', async () => {
+    const cacheDir = tmp();
+    const r = recorder();
+    let dir = '';
+    const failing: StepExecutor = {
+      run: async (_s, ctx) => {
+        dir = ctx.dir;
+        await writeFile(join(ctx.dir, 'partial'), 'x');
+        throw new BuildError('x', 'boom');
+      },
+    };
+    await runPlan(worldPlan(), {
+      cacheDir,
+      executors: { ...r.executors, toolchain: failing },
+      jobs: 1,
+      keepFailed: true,
+    }).catch(() => undefined);
+    expect(dir).not.toBe('');
+    expect(existsSync(dir)).toBe(false);
+  });
+
+  it('an error that already names its subject is not prefixed again', () => {
+    const own = new BuildError(
+      't',
+      'building toolchain frankenlibc (recipes/frankenlibc.yaml): `bash build.sh` exited',
+    );
+    expect((withSubject(own, 'building toolchain frankenlibc') as Error).message).toBe(
+      'building toolchain frankenlibc (recipes/frankenlibc.yaml): `bash build.sh` exited',
+    );
+    const source = new BuildError('t', 'source nginx: could not download nginx-1.8.0.tar.gz');
+    expect((withSubject(source, 'fetching nginx') as Error).message).toBe(
+      'source nginx: could not download nginx-1.8.0.tar.gz',
+    );
+    const sub = new BuildError('t', 'source frankenlibc @52eebf6ba0b5 is not in the cache');
+    expect((withSubject(sub, 'fetching frankenlibc@solo5') as Error).message).toBe(
+      'source frankenlibc @52eebf6ba0b5 is not in the cache',
+    );
+    const bare = new BuildError('t', '`make` exited with code 2');
+    expect((withSubject(bare, 'building nginx') as Error).message).toBe('building nginx: `make` exited with code 2');
+    const other = new BuildError('t', 'source python: bad checksum');
+    expect((withSubject(other, 'building nginx') as Error).message).toBe('building nginx: source python: bad checksum');
   });
 });
