@@ -338,14 +338,18 @@ export class RegistryClient {
     throw await this.errorFrom(spec, res);
   }
 
-  private async fetchOnce(spec: RequestSpec, authorization: string | undefined): Promise<Response> {
+  private async fetchOnce(
+    spec: RequestSpec,
+    authorization: string | undefined,
+    redirect: 'follow' | 'manual' = 'follow',
+  ): Promise<Response> {
     const headers: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'nabla-build', ...spec.headers };
     if (authorization) headers.authorization = authorization;
     const timeout = AbortSignal.timeout(this.opts.requestTimeoutMs ?? 600_000);
     const signal = this.opts.signal ? AbortSignal.any([this.opts.signal, timeout]) : timeout;
     this.stats.requests += 1;
     try {
-      const init: RequestInit = { method: spec.method, headers, signal, redirect: 'follow' };
+      const init: RequestInit = { method: spec.method, headers, signal, redirect };
       if (spec.body !== undefined) init.body = spec.body;
       return await fetch(spec.url, init);
     } catch (err) {
@@ -440,6 +444,18 @@ export class RegistryClient {
         'the registry sent a Bearer challenge without a usable realm',
       );
     }
+    // Credentials go to the registry's own token service only: not to another site, not over plain HTTP
+    // from an HTTPS registry, unless the user made this registry explicitly insecure.
+    const refusal = realmRefusal(this.base, realm, this.opts.insecure ?? false);
+    if (refusal && (creds?.identityToken || creds?.username))
+      throw new RegistryError({
+        registry: this.registry,
+        repository: spec.repository,
+        operation,
+        detail: refusal,
+        temporary: false,
+        hint: `if ${realm.host} really is this registry's token service, add ${this.registry} to NABLA_BUILD_INSECURE_REGISTRIES`,
+      });
     let request: RequestSpec;
     let authorization: string | undefined;
     if (creds?.identityToken) {
@@ -468,7 +484,14 @@ export class RegistryClient {
       }
       request = { operation, repository: spec.repository, method: 'GET', url: realm, expect: [200] };
     }
-    const res = await this.fetchOnce(request, authorization);
+    // A token endpoint that redirects would carry the credentials on to wherever it points: not followed.
+    const res = await this.fetchOnce(request, authorization, 'manual');
+    if (res.status >= 300 && res.status < 400)
+      throw this.protocolError(
+        operation,
+        spec.repository,
+        `the token endpoint ${realm.host} redirected (HTTP ${res.status}); credentials are not sent on`,
+      );
     if (res.status !== 200) throw await this.errorFrom(request, res);
     const body = (await res.json().catch(() => ({}))) as { token?: string; access_token?: string; expires_in?: number };
     const token = body.token ?? body.access_token;
@@ -548,4 +571,50 @@ function covers(granted: string[], wanted: string[]): boolean {
 
 function short(digest: string): string {
   return digest.slice(0, 7 + 12);
+}
+
+/** Second-level labels under which unrelated parties get names (a shared suffix there proves nothing). */
+const SHARED_SUFFIXES = new Set([
+  'co.uk',
+  'com.au',
+  'co.jp',
+  'com.br',
+  'github.io',
+  'gitlab.io',
+  'herokuapp.com',
+  'azurewebsites.net',
+  'cloudfront.net',
+  'amazonaws.com',
+  'appspot.com',
+  'ngrok.io',
+  'ngrok-free.app',
+  'vercel.app',
+  'netlify.app',
+  'pages.dev',
+  'workers.dev',
+]);
+
+/**
+ * Why a Bearer realm must not receive credentials, or undefined when it may: plain HTTP from an HTTPS
+ * registry, or a host of another site than the registry's (same host, or the same registrable domain as
+ * `registry-1.docker.io` → `auth.docker.io` and `registry.gitlab.com` → `gitlab.com`). An explicitly insecure
+ * registry accepts any realm.
+ */
+export function realmRefusal(registryBase: URL, realm: URL, insecure: boolean): string | undefined {
+  if (insecure) return undefined;
+  if (realm.protocol !== 'https:' && realm.protocol !== 'http:')
+    return `the registry named a token service with scheme ${realm.protocol}; credentials were not sent`;
+  if (registryBase.protocol === 'https:' && realm.protocol !== 'https:')
+    return `the registry (HTTPS) named a token service over plain HTTP (${realm.origin}); credentials were not sent`;
+  const a = registryBase.hostname.toLowerCase();
+  const b = realm.hostname.toLowerCase();
+  if (a === b) return undefined;
+  const site = (h: string) => {
+    if (/^[\d.]+$/.test(h) || h.startsWith('[')) return h;
+    const labels = h.split('.');
+    const two = labels.slice(-2).join('.');
+    return SHARED_SUFFIXES.has(two) ? labels.slice(-3).join('.') : two;
+  };
+  if (site(a) === site(b) && a.includes('.')) return undefined;
+  return `the registry named a token service on another host (${realm.host}); credentials for ${registryBase.host} were not sent there`;
 }

@@ -37,6 +37,26 @@ export interface DockerCredentialOptions {
   configDir?: string;
   /** Time limit for a `docker-credential-*` helper. */
   helperTimeoutMs?: number;
+  /**
+   * The one registry `NABLA_REGISTRY_USER`/`NABLA_REGISTRY_PASSWORD` are for when `NABLA_REGISTRY_HOST` is not
+   * set: the `--registry` of the command. Without either, environment credentials are used for no registry.
+   */
+  envRegistry?: string;
+}
+
+/** The variable naming the registry environment credentials are for. */
+export const ENV_CREDENTIALS_HOST = 'NABLA_REGISTRY_HOST';
+
+/** `docker.io`, `index.docker.io` and `registry-1.docker.io` are one registry; hosts compare case-insensitively. */
+export function sameRegistry(a: string, b: string): boolean {
+  const norm = (r: string) => {
+    const h = r
+      .replace(/^[a-z]+:\/\//i, '')
+      .split('/')[0]
+      ?.toLowerCase() as string;
+    return h === 'index.docker.io' || h === 'registry-1.docker.io' ? DOCKER_HUB : h;
+  };
+  return norm(a) === norm(b);
 }
 
 interface DockerConfigFile {
@@ -47,8 +67,8 @@ interface DockerConfigFile {
 
 /**
  * Credentials the way `docker push` finds them, plus an override:
- * 1. `NABLA_REGISTRY_USER` + `NABLA_REGISTRY_PASSWORD`, for every registry, or only for `NABLA_REGISTRY_HOST`
- *    when that is set (CI secrets without a config file);
+ * 1. `NABLA_REGISTRY_USER` + `NABLA_REGISTRY_PASSWORD` (CI secrets without a config file), for one registry
+ *    only: `NABLA_REGISTRY_HOST` when set, else `envRegistry` (the command's `--registry`); never another host;
  * 2. `credHelpers[<registry>]` in `$DOCKER_CONFIG/config.json` → `docker-credential-<helper> get`;
  * 3. `credsStore` → `docker-credential-<store> get`;
  * 4. `auths[<registry>]` (`auth` = base64 `user:password`, or `identitytoken`).
@@ -63,19 +83,34 @@ export function dockerCredentials(opts: DockerCredentialOptions = {}): Credentia
 
   const user = env.NABLA_REGISTRY_USER;
   const password = env.NABLA_REGISTRY_PASSWORD;
-  const scope = env.NABLA_REGISTRY_HOST;
+  const scope = env[ENV_CREDENTIALS_HOST] ?? opts.envRegistry;
   if ((user === undefined) !== (password === undefined)) {
     throw new UsageError(
       'credentials.incomplete',
       'NABLA_REGISTRY_USER and NABLA_REGISTRY_PASSWORD must be set together',
       {
         where: user === undefined ? 'NABLA_REGISTRY_USER' : 'NABLA_REGISTRY_PASSWORD',
+        hint: `set both (and ${ENV_CREDENTIALS_HOST}=<registry host> to name the registry they are for)`,
       },
     );
   }
+  if (user !== undefined && user.length === 0)
+    throw new UsageError('credentials.incomplete', 'NABLA_REGISTRY_USER is empty', { where: 'NABLA_REGISTRY_USER' });
+  if (password !== undefined && password.length === 0)
+    throw new UsageError('credentials.incomplete', 'NABLA_REGISTRY_PASSWORD is empty', {
+      where: 'NABLA_REGISTRY_PASSWORD',
+    });
+  const envHost = env[ENV_CREDENTIALS_HOST];
+  if (envHost !== undefined && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(envHost))
+    throw new UsageError(
+      'credentials.invalid',
+      `${ENV_CREDENTIALS_HOST}=${JSON.stringify(envHost)} is not a registry host[:port]`,
+      { where: ENV_CREDENTIALS_HOST, hint: `${ENV_CREDENTIALS_HOST}=ghcr.io (the registry the credentials are for)` },
+    );
 
   const lookup = async (registry: string): Promise<Credentials | undefined> => {
-    if (user !== undefined && password !== undefined && (!scope || scope === registry)) {
+    // Environment credentials belong to one registry only: never sent to another host.
+    if (user !== undefined && password !== undefined && scope !== undefined && sameRegistry(scope, registry)) {
       return { username: user, password, source: 'NABLA_REGISTRY_USER/NABLA_REGISTRY_PASSWORD' };
     }
     config ??= readConfig(configPath);
@@ -144,8 +179,9 @@ async function readConfig(path: string): Promise<DockerConfigFile> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return {};
     throw new BuildError('credentials.unreadable', `cannot read ${path}`, { where: path, cause: err });
   }
+  let parsed: unknown;
   try {
-    return JSON.parse(text) as DockerConfigFile;
+    parsed = JSON.parse(text);
   } catch (cause) {
     throw new UsageError('credentials.invalid', `${path} is not valid JSON`, {
       where: path,
@@ -153,6 +189,28 @@ async function readConfig(path: string): Promise<DockerConfigFile> {
       hint: `fix or remove ${path}`,
     });
   }
+  const bad = (what: string) =>
+    new UsageError('credentials.invalid', `${path}: ${what}`, { where: path, hint: `fix or remove ${path}` });
+  const isRecord = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!isRecord(parsed)) throw bad('the file is not a JSON object');
+  if (parsed.auths !== undefined) {
+    if (!isRecord(parsed.auths)) throw bad('"auths" is not an object');
+    for (const [k, v] of Object.entries(parsed.auths)) {
+      if (!isRecord(v)) throw bad(`auths[${JSON.stringify(k)}] is not an object`);
+      for (const f of ['auth', 'username', 'password', 'identitytoken'])
+        if (v[f] !== undefined && typeof v[f] !== 'string')
+          throw bad(`auths[${JSON.stringify(k)}].${f} is not a string`);
+    }
+  }
+  if (parsed.credHelpers !== undefined) {
+    if (!isRecord(parsed.credHelpers)) throw bad('"credHelpers" is not an object');
+    for (const [k, v] of Object.entries(parsed.credHelpers))
+      if (typeof v !== 'string') throw bad(`credHelpers[${JSON.stringify(k)}] is not a string`);
+  }
+  if (parsed.credsStore !== undefined && typeof parsed.credsStore !== 'string')
+    throw bad('"credsStore" is not a string');
+  return parsed as DockerConfigFile;
 }
 
 async function runHelper(

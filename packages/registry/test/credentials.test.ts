@@ -88,24 +88,50 @@ describe('dockerCredentials', () => {
     ).rejects.toBeInstanceOf(UsageError);
   });
 
-  it('lets NABLA_REGISTRY_USER/PASSWORD override everything, optionally for one registry', async () => {
+  it('uses NABLA_REGISTRY_USER/PASSWORD for one registry only: NABLA_REGISTRY_HOST, else the command registry', async () => {
     const dir = await configDir({ auths: { 'r.example': { auth: b64('file:pw') } } });
-    const all = dockerCredentials({
-      env: { DOCKER_CONFIG: dir, NABLA_REGISTRY_USER: 'ci', NABLA_REGISTRY_PASSWORD: 'secret' },
-    });
-    expect(await all.get('r.example')).toMatchObject({ username: 'ci', password: 'secret' });
-    expect(await all.get('other.example')).toMatchObject({ username: 'ci' });
+    const creds = { DOCKER_CONFIG: dir, NABLA_REGISTRY_USER: 'ci', NABLA_REGISTRY_PASSWORD: 'secret' };
+    // Named by nobody: used for no registry.
+    const unnamed = dockerCredentials({ env: creds });
+    expect(await unnamed.get('r.example')).toMatchObject({ username: 'file', password: 'pw' });
+    expect(await unnamed.get('other.example')).toBeUndefined();
+    // The command's --registry.
+    const command = dockerCredentials({ env: creds, envRegistry: 'r.example' });
+    expect(await command.get('r.example')).toMatchObject({ username: 'ci', password: 'secret' });
+    expect(await command.get('other.example')).toBeUndefined();
+    // NABLA_REGISTRY_HOST wins over the command's registry; Docker Hub's aliases are one registry.
     const scoped = dockerCredentials({
-      env: {
-        DOCKER_CONFIG: dir,
-        NABLA_REGISTRY_USER: 'ci',
-        NABLA_REGISTRY_PASSWORD: 'secret',
-        NABLA_REGISTRY_HOST: 'other.example',
-      },
+      env: { ...creds, NABLA_REGISTRY_HOST: 'other.example' },
+      envRegistry: 'r.example',
     });
     expect(await scoped.get('r.example')).toMatchObject({ username: 'file', password: 'pw' });
     expect(await scoped.get('other.example')).toMatchObject({ username: 'ci' });
+    const hub = dockerCredentials({ env: { ...creds, NABLA_REGISTRY_HOST: 'index.docker.io' } });
+    expect(await hub.get('docker.io')).toMatchObject({ username: 'ci' });
     expect(() => dockerCredentials({ env: { NABLA_REGISTRY_USER: 'ci' } })).toThrow(UsageError);
+    expect(() => dockerCredentials({ env: { ...creds, NABLA_REGISTRY_PASSWORD: '' } })).toThrow(/is empty/);
+    expect(() => dockerCredentials({ env: { ...creds, NABLA_REGISTRY_HOST: 'https://x/y' } })).toThrow(
+      /NABLA_REGISTRY_HOST="https:\/\/x\/y" is not a registry host\[:port\]/,
+    );
+  });
+
+  it.each([
+    ['[]', /is not a JSON object/],
+    ['null', /is not a JSON object/],
+    ['{"auths": "x"}', /"auths" is not an object/],
+    ['{"auths": {"r.example": 5}}', /auths\["r.example"\] is not an object/],
+    ['{"auths": {"r.example": {"auth": 5}}}', /auths\["r.example"\].auth is not a string/],
+    ['{"credHelpers": {"r.example": ["x"]}}', /credHelpers\["r.example"\] is not a string/],
+    ['{"credsStore": 1}', /"credsStore" is not a string/],
+  ])('a docker config %s is a usage error naming the file', async (text, message) => {
+    const dir = await tempDir();
+    await writeFile(join(dir, 'config.json'), text);
+    const err = await dockerCredentials({ env: { DOCKER_CONFIG: dir } })
+      .get('r.example')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UsageError);
+    expect((err as UsageError).message).toMatch(message);
+    expect((err as UsageError).where).toBe(join(dir, 'config.json'));
   });
 
   it('treats a missing config as anonymous and a malformed one as a usage error', async () => {

@@ -108,7 +108,8 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
           layout,
           tags.map((t) => `${name}:${t}`),
           {
-            credentials: dockerCredentials(),
+            // NABLA_REGISTRY_USER/PASSWORD are for this push's registry only (or NABLA_REGISTRY_HOST's).
+            credentials: dockerCredentials(i.naming.registry ? { envRegistry: i.naming.registry } : {}),
             insecure: (registry) => env.publish.insecureRegistries.includes(registry),
             signal: ctx.signal,
             onEvent: (e) => {
