@@ -110,8 +110,7 @@ function globalOptions(y: Argv): Argv {
     })
     .option('progress', {
       type: 'string',
-      choices: ['auto', 'tty', 'plain', 'quiet'],
-      describe: 'progress on stderr: auto (live on a terminal), tty, plain lines, quiet',
+      describe: 'progress on stderr: auto (live on a terminal, else plain), tty, plain, quiet',
       global: true,
     })
     .option('quiet', {

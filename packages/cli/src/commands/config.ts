@@ -21,8 +21,14 @@ export function configCommand(result: CommandResult): CommandModule<object, Glob
         const known = effective(def.name, settings, args);
         let value: string;
         let source: string;
+        const fromFile = def.config ? (settings.config as unknown as Record<string, unknown>)[def.config] : undefined;
         if (known) [value, source] = known;
         else if (def.env && env[def.env] !== undefined) [value, source] = [env[def.env] as string, def.env];
+        else if (fromFile !== undefined)
+          [value, source] = [
+            Array.isArray(fromFile) ? fromFile.join(' ') : String(fromFile),
+            settings.origins[def.config as string] ?? 'config',
+          ];
         else [value, source] = ['', 'unset'];
         if (def.secret && value !== '') value = '********';
         return { name: def.name, value: maskUrls(value), source };

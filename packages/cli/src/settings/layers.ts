@@ -28,6 +28,21 @@ export interface LayerArgs {
   quiet?: boolean;
 }
 
+/** UserConfig keys merged explicitly below (and `keys`, which describes a single file). */
+const MERGED_KEYS = new Set([
+  'mirrors',
+  'allowLocal',
+  'overrides',
+  'repo',
+  'registry',
+  'namespace',
+  'cacheDir',
+  'progress',
+  'insecureRegistries',
+  'recipes',
+  'keys',
+]);
+
 const REPO = /^[A-Za-z0-9.-]+(:[0-9]+)?(\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 
 /** `registry[/namespace…]` → registry and namespace; a first part that is not a host means Docker Hub. */
@@ -113,6 +128,15 @@ export function layerSettings(
     if (cfg.recipes?.length) {
       config.recipes = [...(config.recipes ?? []), ...cfg.recipes];
       list('recipes', origin);
+    }
+    // Keys this module does not know (added by other features): later layers win, lists accumulate.
+    const merged = config as unknown as Record<string, unknown>;
+    for (const [k, v] of Object.entries(cfg)) {
+      if (MERGED_KEYS.has(k) || v === undefined) continue;
+      const prior = merged[k];
+      merged[k] = Array.isArray(prior) && Array.isArray(v) ? [...prior, ...v] : v;
+      if (Array.isArray(v)) list(k, origin);
+      else origins[k] = origin;
     }
   }
   if (env.NABLA_BUILD_REPO !== undefined && env.NABLA_BUILD_REPO !== '') {
