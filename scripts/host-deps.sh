@@ -13,6 +13,8 @@ set -euo pipefail
 
 PACKAGES=(
   docker.io docker-registry skopeo umoci
+  # zstd: `--compression zstd` layers; pigz: the `tar | pigz | sha256sum` baseline of npm run bench.
+  zstd pigz
   e2fsprogs apache2-utils iproute2 patch gawk bison flex bc pkg-config libseccomp-dev
   # gcc only *recommends* libc6-dev, so without it gcc cannot compile anything (no headers, no libc.a for -static).
   gcc libc6-dev make git curl

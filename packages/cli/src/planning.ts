@@ -1,13 +1,22 @@
 import { join } from 'node:path';
-import { layerCompressionFingerprint } from '@nabla-build/image';
+import { layerCompressionFingerprint, parseLayerFormat } from '@nabla-build/image';
 import type { BuildPlan, HostFacts } from '@nabla-build/model';
 import { listSeries, seriesDigest } from '@nabla-build/patches';
 import { planBuild, type PublishOptions } from '@nabla-build/plan';
 import { hostFacts } from '@nabla-build/toolchain';
 import type { Project } from './context.js';
 
-/** Reads what the pure planner needs from the outside world (patch files, compiler), then plans. */
-export async function makePlan(project: Project, targets: string[], publish?: PublishOptions): Promise<BuildPlan> {
+/**
+ * Reads what the pure planner needs from the outside world (patch files, compiler, the layer compressor's
+ * version), then plans. `compression` is `--compression` (default gzip).
+ */
+export async function makePlan(
+  project: Project,
+  targets: string[],
+  publish?: PublishOptions,
+  compression?: string,
+): Promise<BuildPlan> {
+  const imageFormat = layerCompressionFingerprint(compression ? parseLayerFormat(compression) : 'gzip');
   const { recipes, settings } = project;
   const digests: Record<string, string> = {};
   for (const r of [...recipes.toolchains.values(), ...recipes.targets.values()]) {
@@ -27,7 +36,7 @@ export async function makePlan(project: Project, targets: string[], publish?: Pu
     projectPatchDigests: digests,
     ...(epoch !== undefined && /^\d+$/.test(epoch) ? { sourceDateEpoch: Number(epoch) } : {}),
     ...(publish ? { publish } : {}),
-    imageFormat: layerCompressionFingerprint('gzip'),
+    imageFormat,
   });
 }
 

@@ -17,6 +17,8 @@ export interface SessionOptions {
   only?: BuildPlan['steps'][number]['kind'][];
   /** Shared step caches (`--cache-from`/`--cache-to`); default: the config file's and NABLA_BUILD_CACHE_FROM/TO. */
   remote?: { from: string[]; to: string[] };
+  /** `--compression` (gzip, gzip:N, zstd[:N], none); default gzip. */
+  compression?: string;
 }
 
 export interface SessionResult {
@@ -33,7 +35,7 @@ export interface SessionResult {
  */
 export async function runSession(project: Project, targets: string[], o: SessionOptions = {}): Promise<SessionResult> {
   const { settings } = project;
-  let plan = await makePlan(project, targets, o.publish);
+  let plan = await makePlan(project, targets, o.publish, o.compression);
   if (o.only) plan = { ...plan, steps: plan.steps.filter((s) => o.only?.includes(s.kind)) };
   const published: PublishedImage[] = [];
   const executors = createExecutors({

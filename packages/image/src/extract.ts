@@ -10,7 +10,8 @@ import tar, { type Header } from 'tar-stream';
 
 type TarHeader = Partial<Header> & Pick<Header, 'name'>;
 import { blobPath, type ReadLayoutOptions, readLayout, replaceDirAtomically } from './layout.js';
-import { isGzipLayer } from './media-types.js';
+import { zstdDecompressor } from './layer.js';
+import { isGzipLayer, isZstdLayer } from './media-types.js';
 import { ancestors, normaliseTarName, symlinkEscapesRoot } from './paths.js';
 
 export interface ExtractResult {
@@ -48,6 +49,7 @@ export async function extractRootfs(
       const extract = tar.extract();
       const stages: NodeJS.ReadWriteStream[] = [tap(blobHash)];
       if (isGzipLayer(layer.mediaType)) stages.push(createGunzip());
+      else if (isZstdLayer(layer.mediaType)) stages.push(zstdDecompressor());
       stages.push(tap(diffHash));
       const piped = pipeline([
         createReadStream(blobPath(layoutDir, layer.digest)),

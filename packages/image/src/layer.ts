@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { Duplex } from 'node:stream';
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
@@ -191,9 +192,7 @@ async function writeTar(tarOut: TarBlocks, entries: readonly LayerEntry[], mtime
         );
         break;
       case 'content':
-        await tarOut.put(
-          encodeTarHeader({ name: e.name, type: 'file', mode: e.mode, size: e.content.length, mtime }),
-        );
+        await tarOut.put(encodeTarHeader({ name: e.name, type: 'file', mode: e.mode, size: e.content.length, mtime }));
         await tarOut.put([e.content, END_OF_TAR.subarray(0, tarPadding(e.content.length))]);
         break;
       case 'file': {
@@ -413,4 +412,23 @@ class ZstdProgram implements BlockSink {
     this.child.kill('SIGTERM');
     await this.done.catch(() => undefined);
   }
+}
+
+/** `zstd -d` as a stream stage (for reading zstd layers back): fails when the program exits non-zero. */
+export function zstdDecompressor(): Duplex {
+  zstdProgramVersion();
+  const child = spawn('zstd', ['-d', '-q', '-c', '--no-progress'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
+  child.on('close', (code, signal) => {
+    if (code !== 0) duplex.destroy(new Error(`zstd -d exited with ${code ?? signal}: ${stderr.trim()}`));
+  });
+  child.on('error', (err) => duplex.destroy(err));
+  duplex.on('close', () => {
+    if (child.exitCode === null) child.kill('SIGTERM');
+  });
+  return duplex;
 }

@@ -29,6 +29,11 @@ export function isGzipLayer(mediaType: string): boolean {
   return mediaType.endsWith('+gzip') || mediaType === MediaType.dockerLayerGzip;
 }
 
+/** True for layer media types whose blob is zstd-compressed. */
+export function isZstdLayer(mediaType: string): boolean {
+  return mediaType.endsWith('+zstd');
+}
+
 /** The `oci-layout` file's content (image-spec v1.0+). */
 export const OCI_LAYOUT_VERSION = '1.0.0';
 

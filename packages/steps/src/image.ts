@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
-import { assembleImage, imageLabels, sbom, type SbomComponent } from '@nabla-build/image';
+import { assembleImage, imageLabels, layerFormatFromFingerprint, sbom, type SbomComponent } from '@nabla-build/image';
 import type { ImageSpec } from '@nabla-build/model';
 import type { ImageResult, PackageResult, StepEnvironment } from './environment.js';
 
@@ -37,6 +37,8 @@ export function imageExecutor(_env: StepEnvironment): StepExecutor {
         components: Component[];
         created: number | 'newest-source-commit';
         patchesDigest: string;
+        /** The layer format's fingerprint (plan input `imageFormat`): compression and level. */
+        format?: string;
       };
       const epoch = i.created === 'newest-source-commit' ? (pkg.result as PackageResult).sourceEpoch : i.created;
       const created = new Date(epoch * 1000);
@@ -93,6 +95,7 @@ export function imageExecutor(_env: StepEnvironment): StepExecutor {
             ...(i.image.workdir ? { workdir: i.image.workdir } : {}),
           },
           created,
+          ...layerFormatFromFingerprint(i.format ?? 'default'),
         },
         join(ctx.dir, 'oci'),
       );

@@ -19,10 +19,11 @@ export interface BuildArgs extends GlobalArgs {
   test?: boolean;
   json?: boolean;
   dryRun?: boolean;
+  compression?: string;
 }
 
 /** Options only `build` has: grouped apart in --help so they are not read as global ones. */
-const BUILD_OPTIONS = ['load', 'push', 'output', 'tag', 'namespace', 'registry', 'test', 'dry-run', 'json'];
+const BUILD_OPTIONS = ['load', 'push', 'output', 'tag', 'namespace', 'registry', 'test', 'dry-run', 'json', 'compression'];
 
 export function buildCommand(result: CommandResult): CommandModule<object, BuildArgs> {
   return {
@@ -60,6 +61,11 @@ export function buildCommand(result: CommandResult): CommandModule<object, Build
           describe: 'print what would be built and published (image references, steps), build nothing',
         })
         .option('json', { type: 'boolean', describe: 'print a JSON summary on stdout' })
+        .option('compression', {
+          type: 'string',
+          describe:
+            'image layer compression: gzip (default, level 6), gzip:1…9, zstd[:1…19] or none (part of the image key)',
+        })
         .group(BUILD_OPTIONS, 'Build options (nabla-build [build] <target...>):') as never,
     handler: async (args) => {
       result.exitCode = await build(args);
@@ -112,6 +118,7 @@ export async function build(args: BuildArgs): Promise<number> {
   const { plan, steps, published, remote } = await runSession(project, args.targets, {
     publish,
     smokeBeforePush: args.test ?? true,
+    ...(args.compression !== undefined ? { compression: args.compression } : {}),
     remote: remoteCacheRefs(args as RemoteCacheArgs, settings),
   });
   const images = [...steps.values()].filter(
@@ -192,7 +199,7 @@ async function dryRun(
     import('@nabla-build/engine'),
     import('@nabla-build/plan'),
   ]);
-  const plan = await makePlan(project, args.targets, publish);
+  const plan = await makePlan(project, args.targets, publish, args.compression);
   const status = await cacheStatus(plan, project.settings.cacheDir);
   const published: { target: string; kind: string; reference: string; tags: string[] }[] = [];
   for (const s of plan.steps.filter((x) => x.kind === 'publish')) {
