@@ -17,8 +17,24 @@ export interface SessionOptions {
   only?: BuildPlan['steps'][number]['kind'][];
   /** Shared step caches (`--cache-from`/`--cache-to`); default: the config file's and NABLA_BUILD_CACHE_FROM/TO. */
   remote?: { from: string[]; to: string[] };
+  /**
+   * Filled while the session runs, so a caller still knows what happened when it fails (`--json` prints every
+   * target's outcome even then): the plan, what was published, which steps finished and which failed.
+   */
+  record?: SessionRecord;
   /** `--compression` (gzip, gzip:N, zstd[:N], none); default gzip. */
   compression?: string;
+}
+
+export interface SessionRecord {
+  plan?: BuildPlan;
+  published: PublishedImage[];
+  finished: Set<string>;
+  failed: { step: string; error: unknown }[];
+}
+
+export function emptyRecord(): SessionRecord {
+  return { published: [], finished: new Set(), failed: [] };
 }
 
 export interface SessionResult {
@@ -37,7 +53,8 @@ export async function runSession(project: Project, targets: string[], o: Session
   const { settings } = project;
   let plan = await makePlan(project, targets, o.publish, o.compression);
   if (o.only) plan = { ...plan, steps: plan.steps.filter((s) => o.only?.includes(s.kind)) };
-  const published: PublishedImage[] = [];
+  const published: PublishedImage[] = o.record?.published ?? [];
+  if (o.record) o.record.plan = plan;
   const executors = createExecutors({
     recipes: project.recipes,
     cacheDir: settings.cacheDir,
@@ -76,6 +93,10 @@ export async function runSession(project: Project, targets: string[], o: Session
           const message = `the entry of ${e.step.id} from ${e.source} is unusable (${e.reason}): building it here`;
           report.warnings.push(message);
           if (!settings.quiet) note(`warning: ${message}`);
+        }
+        if (o.record) {
+          if (e.type === 'done' || e.type === 'cached') o.record.finished.add(e.step.id);
+          else if (e.type === 'failed') o.record.failed.push({ step: e.step.id, error: e.error });
         }
         progress.onEvent(e);
       },

@@ -23,7 +23,18 @@ export interface BuildArgs extends GlobalArgs {
 }
 
 /** Options only `build` has: grouped apart in --help so they are not read as global ones. */
-const BUILD_OPTIONS = ['load', 'push', 'output', 'tag', 'namespace', 'registry', 'test', 'dry-run', 'json', 'compression'];
+const BUILD_OPTIONS = [
+  'load',
+  'push',
+  'output',
+  'tag',
+  'namespace',
+  'registry',
+  'test',
+  'dry-run',
+  'json',
+  'compression',
+];
 
 export function buildCommand(result: CommandResult): CommandModule<object, BuildArgs> {
   return {
@@ -115,12 +126,32 @@ export async function build(args: BuildArgs): Promise<number> {
   await checkRequires(project, args.targets);
   if (args.dryRun) return dryRun(project, args, publish);
   const { remoteCacheRefs } = await import('../remote-cache.js');
-  const { plan, steps, published, remote } = await runSession(project, args.targets, {
+  // --json prints every target's outcome even when the build fails: a CI job keeps the digests of what it pushed.
+  const [{ emptyRecord }, { targetOutcomes }] = await Promise.all([import('../session.js'), import('../outcomes.js')]);
+  const record = emptyRecord();
+  const session = await runSession(project, args.targets, {
     publish,
+    record,
     smokeBeforePush: args.test ?? true,
     ...(args.compression !== undefined ? { compression: args.compression } : {}),
     remote: remoteCacheRefs(args as RemoteCacheArgs, settings),
+  }).catch((err: unknown) => {
+    if (args.json && record.plan)
+      out(
+        JSON.stringify(
+          {
+            ok: false,
+            targets: record.plan.targets,
+            results: targetOutcomes(record.plan, record),
+            published: record.published,
+          },
+          null,
+          2,
+        ),
+      );
+    throw err; // the error itself goes to stderr, with its exit code (1 for a failed build)
   });
+  const { plan, steps, published, remote } = session;
   const images = [...steps.values()].filter(
     (s) =>
       s.step.kind === 'image' || (s.step.kind === 'package' && !plan.steps.some((o) => o.deps.includes(s.step.id))),
@@ -134,7 +165,9 @@ export async function build(args: BuildArgs): Promise<number> {
     print(
       JSON.stringify(
         {
+          ok: true,
           targets: plan.targets,
+          results: targetOutcomes(plan, record),
           published,
           steps: [...steps.values()].map((s) => ({
             id: s.step.id,
