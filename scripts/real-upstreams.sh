@@ -247,7 +247,7 @@ want fetch-all && stage fetch-all fetch world
 want fetch && stage fetch fetch solo5-hello nabla-run hello
 want plan && stage plan plan hello
 if want solo5-hello && stage solo5-hello solo5-hello --output "oci:${work}/out/solo5-hello"; then
-  stage solo5-hello-run run "oci:${work}/out/solo5-hello" &&
+  stage solo5-hello-run run solo5-hello &&
     grep -q 'Hello, World' "${work}/logs/solo5-hello-run.log" && furthest=solo5-hello-run
 fi
 want nabla-run && stage nabla-run nabla-run --output "oci:${work}/out/nabla-run"

@@ -5,8 +5,17 @@ import { CancelledError, InternalError, NablaError } from '@nabla-build/model';
  * User errors print `error: <where>: <what>` plus the hint; no stack trace unless --verbose.
  */
 export function reportError(err: unknown, write: (s: string) => void, verbose: boolean): number {
+  // Several steps failed in one run (`fetch` tries every source): each is reported, then the count.
+  const failures = (err as { failures?: unknown }).failures;
+  if (err instanceof NablaError && Array.isArray(failures) && failures.length > 0) {
+    let code = 1;
+    for (const f of failures as { error: unknown }[]) code = Math.max(code, reportError(f.error, write, verbose));
+    write(`error: ${err.message}\n`);
+    return code;
+  }
   if (err instanceof NablaError && !(err instanceof InternalError)) {
-    const where = err.where ? `${err.where}: ` : '';
+    // `where` is left out when the message already says it (a URL or path that the message names).
+    const where = err.where && !err.message.includes(err.where) ? `${err.where}: ` : '';
     write(`error: ${where}${err.message}\n`);
     // A CommandError (from exec) carries the output tail; matched by shape so this module stays light.
     const tail = (err as { tail?: unknown }).tail;

@@ -9,6 +9,10 @@ import { emptyReport, openRemoteCache, type RemoteReport, remoteCacheRefs } from
 import { Progress } from './render/progress.js';
 
 export interface SessionOptions {
+  /** Run every step that does not depend on a failure and report all failures (`fetch`). */
+  keepGoing?: boolean;
+  /** Keep the tree of a failed resumable step (`--keep-failed`). */
+  keepFailed?: boolean;
   publish?: PublishOptions;
   smokeBeforePush?: boolean;
   /** Steps to complete instead of the plan's final ones (e.g. `image:hello` and `toolchain:frankenlibc`). */
@@ -101,6 +105,8 @@ export async function runSession(project: Project, targets: string[], o: Session
         progress.onEvent(e);
       },
       ...(o.want ? { want: o.want(plan) } : {}),
+      ...(o.keepGoing ? { keepGoing: true } : {}),
+      ...(o.keepFailed ? { keepFailed: true } : {}),
       ...(remote ? { remote } : {}),
     });
     if (!remote) return { plan, steps, published };

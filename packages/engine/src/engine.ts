@@ -1,6 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  BuildError,
   type BuildPlan,
   CancelledError,
   NablaError,
@@ -69,6 +70,19 @@ export interface EngineOptions {
    * interrupted (cancelled) attempt of a resumable step is always kept, so the same command resumes it.
    */
   keepFailed?: boolean;
+  /**
+   * A failed step does not cancel the others: everything that does not depend on a failure still runs, and
+   * when more than one step failed the run rejects with a StepFailures listing all of them (`fetch`: every
+   * missing source at once). Default: the first failure cancels the run.
+   */
+  keepGoing?: boolean;
+}
+
+/** Several steps failed in one run (keepGoing): each failure, in plan order, as its step reported it. */
+export class StepFailures extends BuildError {
+  constructor(readonly failures: { step: PlanStep; error: unknown }[]) {
+    super('build.steps-failed', `${failures.length} steps failed: ${failures.map((f) => f.step.id).join(', ')}`);
+  }
 }
 
 /**
@@ -235,13 +249,19 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
         // A failed attempt leaves only its log behind, unless the step resumes from its leftovers (native builds)
         // and keepFailed asks for them.
         const keep = attempted && executor.resumable === true && opts.keepFailed === true;
-        if (attempted && !keep) await store.discard(step).catch(() => {});
+        if (attempted && !keep) {
+          await store.discard(step).catch(() => {});
+          // Never point the user into the tree that was just removed.
+          const gone = store.dirFor(step);
+          if (err instanceof NablaError && (err.where === gone || err.where?.startsWith(`${gone}/`)))
+            (err as { where?: string }).where = undefined;
+        }
         // Every failed step names its log, whichever layer threw.
         if (logFile && err instanceof NablaError && err.logPath === undefined)
           (err as { logPath?: string }).logPath = logFile;
         emit({ type: 'failed', step, error: err, ...(keep ? { kept: store.dirFor(step) } : {}) });
         // One failure stops the build: siblings in flight are cancelled, their entries stay incomplete.
-        controller.abort(err);
+        if (opts.keepGoing !== true) controller.abort(err);
       }
       throw withSubject(err, stepSubject(step));
     } finally {
@@ -253,6 +273,22 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
   const settled = await Promise.allSettled(finals.map((id) => need(id, false)));
   // Pushes run in the background of the build; the run is over when they are.
   await remote?.idle().catch(() => {});
+  if (opts.keepGoing === true) {
+    // Every distinct failure once (a step that failed because a dependency did reports the dependency's error).
+    const failures: { step: PlanStep; error: unknown }[] = [];
+    for (const [id, p] of memo) {
+      const r = await p.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      if (r === undefined || r instanceof CancelledError || failures.some((f) => f.error === r)) continue;
+      failures.push({ step: byId.get(id) as PlanStep, error: r });
+    }
+    const order = new Map(plan.steps.map((s, i) => [s.id, i]));
+    failures.sort((a, b) => (order.get(a.step.id) ?? 0) - (order.get(b.step.id) ?? 0));
+    if (failures.length === 1) throw failures[0]?.error;
+    if (failures.length > 1) throw new StepFailures(failures);
+  }
   const failure = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof CancelledError));
   if (failure && failure.status === 'rejected') throw failure.reason;
   const cancelled = settled.find((r) => r.status === 'rejected');

@@ -23,6 +23,18 @@ export interface ApplyOptions {
   rev?: string;
   /** Output of every `patch` run is appended here. */
   logFile?: string;
+  /**
+   * Who owns the series: `upstream` (shipped inside the source, applied as it is: never "refresh" it) or
+   * `project` (ours, in patches/). Default `project`.
+   */
+  origin?: 'upstream' | 'project';
+  /** The git trees of the checkout (path relative to the tree root, '' = the superproject): names the exact commit. */
+  trees?: { path: string; git: string; rev: string }[];
+  /**
+   * The tree is removed when the series fails (a build step's scratch tree): hints then describe a checkout of
+   * the same commit to make, never a path inside the removed tree.
+   */
+  transient?: boolean;
   signal?: AbortSignal;
 }
 
@@ -429,20 +441,39 @@ export async function applySeries(
           ? resolve(root, trees[0])
           : undefined;
     const what = f.hunk !== undefined ? `hunk #${f.hunk} of ${file}` : (file ?? 'the patch');
-    const against = opts.source ? `${opts.source}${opts.rev ? `@${opts.rev.slice(0, 12)}` : ''}` : 'the pinned source';
     const treeDir = tree ?? cwd;
+    const treeRel = relative(root, treeDir).split(sep).join('/');
+    const pinned = opts.trees?.find((t) => t.path === treeRel);
+    const against = pinned
+      ? `${opts.source ?? 'the source'}${pinned.path ? `/${pinned.path}` : ''}@${pinned.rev.slice(0, 12)}`
+      : opts.source
+        ? `${opts.source}${opts.rev ? `@${opts.rev.slice(0, 12)}` : ''}`
+        : 'the pinned source';
     // `git diff` run in the sub-tree, with prefixes that make its paths match the series' applyIn and strip.
     const sub = relative(cwd, treeDir).split(sep).join('/');
     const prefixes =
       series.strip === 1 && sub && !sub.startsWith('..') ? ` --src-prefix=a/${sub}/ --dst-prefix=b/${sub}/` : '';
-    const regenerate = `\`git -C ${treeDir} diff${prefixes} > ${ref.path}\``;
+    const upstream = opts.origin === 'upstream';
+    // An upstream patch lives inside the (removed) tree: name it by its path in the source instead.
+    const shownPatch = upstream ? `${opts.source ?? 'the source'}'s ${relative(root, ref.path)}` : ref.path;
+    const checkoutHow = pinned
+      ? `a checkout of ${against} (\`git clone ${pinned.git} t && git -C t checkout ${pinned.rev}\`)`
+      : `a checkout of ${against}`;
+    const regenerate = opts.transient
+      ? `\`git diff${prefixes} > ${ref.path}\` in ${pinned ? 't' : 'that checkout'}`
+      : `\`git -C ${treeDir} diff${prefixes} > ${ref.path}\``;
+    const fresh = opts.transient ? `${checkoutHow} (the build tree was removed)` : 'a fresh checkout';
     let hint: string;
     if (f.kind === 'missing-file' || f.kind === 'malformed') {
       hint = `check the patch and the series' strip (-p${series.strip}) and applyIn (${series.applyIn || '.'})`;
+      if (upstream && f.kind === 'missing-file')
+        hint = `${against} has no ${file ?? 'file the patch names'}: that tree is not what ${shownPatch} was written for (an override or mirror pointing at another repository, or an incomplete tree?); otherwise ${hint}`;
+    } else if (upstream) {
+      hint = `${shownPatch} ships with ${opts.source ?? 'the source'} and is applied as it is (do not edit it): it does not fit ${against}. If an override or a moved pin gave that tree another commit, pin the one the superproject records; to keep the commit, leave the patch out of the series (\`only:\`) and carry an adapted copy as a project patch in patches/`;
     } else if (f.kind === 'fuzz' || f.kind === 'offset') {
-      hint = `the patch still applies loosely to ${against}: apply it in a fresh checkout (\`patch -p${series.strip} -i ${ref.path}\` in ${cwd}), check the result and regenerate it with ${regenerate}; or raise ${f.kind === 'fuzz' ? 'maxFuzz' : 'maxOffset'} in the recipe`;
+      hint = `the patch still applies loosely to ${against}: apply it in ${fresh} (\`patch -p${series.strip} -i ${ref.path}\`${opts.transient ? '' : ` in ${cwd}`}), check the result and regenerate it with ${regenerate}; or raise ${f.kind === 'fuzz' ? 'maxFuzz' : 'maxOffset'} in the recipe`;
     } else {
-      hint = `refresh the patch against ${against}: make the change by hand in a fresh checkout, then ${regenerate}`;
+      hint = `refresh the project patch against ${against}: make the change by hand in ${fresh}, then ${regenerate}`;
     }
     const rb = rolledBack.length > 0 ? `; rolled back ${rolledBack.join(', ')}` : '';
     const bad = changed.length > 0 ? `; WARNING: could not fully restore ${changed.join(', ')}` : '';
@@ -454,7 +485,7 @@ export async function applySeries(
       kind: f.kind,
       rolledBack,
       hint,
-      where: f.hunk !== undefined ? `${ref.path} hunk #${f.hunk}` : ref.path,
+      where: f.hunk !== undefined ? `${shownPatch} hunk #${f.hunk}` : shownPatch,
     });
   }
 }

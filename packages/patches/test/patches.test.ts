@@ -266,6 +266,44 @@ describe('applySeries', () => {
     expect(() => execFileSync('test', ['-e', join(tree, 'solo5/include')])).toThrow();
   });
 
+  it('in a build step (transient tree) an upstream patch is never to be refreshed, a project one is, and no hint points into the tree', async () => {
+    const f = join(tree, 'linux/arch/lkl/kernel/threads.c');
+    await writeFile(
+      f,
+      replaceLine(
+        ORIGINAL['linux/arch/lkl/kernel/threads.c'] as string,
+        'threads line 60;',
+        'threads line 60 changed upstream;',
+      ),
+    );
+    git(join(tree, 'linux'), 'commit', '-q', '-am', 'upstream change');
+    const linuxRev = git(join(tree, 'linux'), 'rev-parse', 'HEAD').trim();
+    const trees = [
+      { path: '', git: 'https://github.com/retrage/frankenlibc.git', rev: '21efa155cbede0aabfcc3499d4fa7d5c5586b1ab' },
+      { path: 'linux', git: 'https://github.com/ukontainer/lkl-linux.git', rev: linuxRev },
+    ];
+    const common = { source: 'frankenlibc', rev: trees[0]?.rev as string, trees, transient: true };
+    const up = (await applySeries(tree, series([p3b]), { ...common, origin: 'upstream' }).catch(
+      (e: unknown) => e,
+    )) as PatchError;
+    expect(up).toBeInstanceOf(PatchError);
+    expect(up.hint).toContain('ships with frankenlibc');
+    expect(up.hint).toContain('do not edit it');
+    expect(up.hint).toContain(`frankenlibc/linux@${linuxRev.slice(0, 12)}`);
+    expect(up.hint).not.toContain('refresh');
+    expect(up.hint).not.toContain(tree);
+    expect(up.where).not.toContain(tree);
+    const own = (await applySeries(tree, series([p3b]), { ...common, origin: 'project' }).catch(
+      (e: unknown) => e,
+    )) as PatchError;
+    expect(own.hint).toContain(`refresh the project patch against frankenlibc/linux@${linuxRev.slice(0, 12)}`);
+    expect(own.hint).toContain(
+      `git clone https://github.com/ukontainer/lkl-linux.git t && git -C t checkout ${linuxRev}`,
+    );
+    expect(own.hint).toContain(`git diff --src-prefix=a/linux/ --dst-prefix=b/linux/ > ${p3b.path}`);
+    expect(own.hint).not.toContain(tree);
+  });
+
   it('restores file modes on rollback', async () => {
     const f = join(tree, 'musl/src/env/__stack_chk_fail.c');
     await chmod(f, 0o755);

@@ -56,7 +56,16 @@ export function patchExecutor(env: StepEnvironment): StepExecutor {
         const r = await applySeries(
           tree,
           { patches, applyIn: s.applyIn, strip: s.strip, maxFuzz: s.maxFuzz, maxOffset: s.maxOffset },
-          { logFile: ctx.logFile, signal: ctx.signal },
+          {
+            logFile: ctx.logFile,
+            signal: ctx.signal,
+            // The step's tree is removed when a patch fails: hints name the commit, never a path inside it.
+            origin: s.from,
+            source: treeName,
+            rev: fetched.locked.rev,
+            trees: checkout.trees,
+            transient: true,
+          },
         ).catch((err: unknown) => {
           // A patch file that is not a patch is bad input (exit 2), not a build failure.
           if (err instanceof PatchError && err.kind === 'malformed')

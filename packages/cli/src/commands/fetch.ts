@@ -22,7 +22,8 @@ export function fetchCommand(result: CommandResult): CommandModule<object, Fetch
     handler: async (args) => {
       const [{ loadProject }, { runSession }] = await Promise.all([import('../context.js'), import('../session.js')]);
       const project = await loadProject(args);
-      const { plan, steps } = await runSession(project, args.targets, { only: ['fetch'] });
+      // Every source is tried; all that could not be fetched are reported together at the end.
+      const { plan, steps } = await runSession(project, args.targets, { only: ['fetch'], keepGoing: true });
       let bytes = 0;
       for (const s of steps.values()) if (!s.cached) bytes += (s.result as { bytesFetched?: number }).bytesFetched ?? 0;
       note(`sources for ${plan.targets.join(', ')} are in ${project.settings.cacheDir} (${bytes} bytes fetched)`);

@@ -1,6 +1,7 @@
 import type { EngineEvent } from '@nabla-build/engine';
 import type { BuildPlan, PlanStep } from '@nabla-build/model';
 import { Listr, ListrLogger, ListrLogLevels, type ListrTask, ProcessOutput } from 'listr2';
+import { heartbeatInterval, PlainReporter } from './heartbeat.js';
 
 type Outcome = { kind: 'cached' | 'done'; note?: string } | { kind: 'failed'; error: unknown } | { kind: 'unused' };
 
@@ -18,6 +19,8 @@ export class Progress {
   private readonly pending = new Map<string, Deferred>();
   private readonly tasks = new Map<string, { output?: string; title: string }>();
   private listr: Promise<unknown> | undefined;
+  /** Phase lines and heartbeats, on the plain renderer only (the live view shows both in its task titles). */
+  private reporter: PlainReporter | undefined;
 
   /**
    * `mode` (--progress / NABLA_BUILD_PROGRESS): `auto` is the live view on a terminal and plain lines when CI
@@ -35,6 +38,12 @@ export class Progress {
     const plain =
       mode === 'plain' || (mode === 'auto' && (Boolean(env.CI) || !process.stderr.isTTY || this.opts.verbose));
     const output = new ProcessOutput(process.stderr, process.stderr);
+    if (plain)
+      this.reporter = new PlainReporter({
+        intervalMs: heartbeatInterval(env),
+        write: (line) => process.stderr.write(`  ${line}\n`),
+        title: (e) => title(e.step).replace(/\s+/, ' '),
+      });
     const tasks: ListrTask[] = plan.steps.map((step) => {
       const d = deferred();
       this.pending.set(step.id, d);
@@ -73,6 +82,7 @@ export class Progress {
   }
 
   onEvent = (e: EngineEvent): void => {
+    this.reporter?.onEvent(e);
     const d = this.pending.get(e.step.id);
     const task = this.tasks.get(e.step.id);
     switch (e.type) {
@@ -113,6 +123,7 @@ export class Progress {
   };
 
   async finish(): Promise<void> {
+    this.reporter?.stop();
     for (const d of this.pending.values()) d.resolve({ kind: 'unused' });
     await this.listr;
   }
