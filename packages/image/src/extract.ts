@@ -1,7 +1,19 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { chmod, link, lstat, lutimes, mkdir, readdir, rm, symlink, utimes, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import {
+  chmod,
+  link,
+  lstat,
+  lutimes,
+  mkdir,
+  readdir,
+  readlink,
+  rm,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
@@ -121,12 +133,19 @@ async function applyEntry(
     return drain();
   }
   if (base.startsWith(WHITEOUT)) {
-    const gone = parent === '' ? base.slice(WHITEOUT.length) : `${parent}/${base.slice(WHITEOUT.length)}`;
+    // The whited-out name is one plain entry of `parent`: `.wh..` or `.wh...` would name the parent itself or
+    // what is above it (the root's own parent for a top-level `.wh...`).
+    const victim = base.slice(WHITEOUT.length);
+    if (victim === '' || victim === '.' || victim === '..' || victim.includes('/'))
+      throw refuse(`whiteout of ${JSON.stringify(victim)} does not name an entry`);
+    const gone = parent === '' ? victim : `${parent}/${victim}`;
+    confine(root, join(root, gone), refuse);
     await rm(join(root, gone), { recursive: true, force: true });
     known.forget(gone);
     return drain();
   }
   const target = join(root, name);
+  confine(root, target, refuse);
   const existing = await lstat(target).catch(() => undefined);
   const remove = async () => {
     await rm(target, { recursive: true, force: true });
@@ -187,6 +206,13 @@ async function applyEntry(
   stats.entries += 1;
 }
 
+/** Every path written or removed is resolved first, then checked to be strictly inside the root. */
+function confine(root: string, path: string, refuse: (why: string) => Error): void {
+  const rel = relative(root, resolve(path));
+  if (rel === '' || rel === '..' || rel.startsWith(`..${sep}`) || isAbsolute(rel))
+    throw refuse('it resolves outside the image root');
+}
+
 /** Files up to this size are collected and written in one call. */
 const SMALL_FILE = 256 * 1024;
 
@@ -236,4 +262,47 @@ function tap(hash: ReturnType<typeof createHash>): Transform {
       cb(null, chunk);
     },
   });
+}
+
+/**
+ * The host path of `imagePath` (an image's entrypoint, `/python3.nabla`) inside an extracted rootfs, resolved
+ * the way the container would see it: `..` stops at the rootfs's `/`, symlinks are followed inside the rootfs
+ * (an absolute target starts again from its root) and never to the host. The result must be a regular file.
+ * Throws BuildError `image.unsafe-path` for a path that cannot be resolved inside, a loop, or a non-file.
+ */
+export async function resolveInRootfs(rootfs: string, imagePath: string): Promise<string> {
+  const refuse = (why: string) =>
+    new BuildError('image.unsafe-path', `the image path ${JSON.stringify(imagePath)} ${why}`, {
+      where: imagePath,
+      hint: 'the image is malformed or hostile; do not run it',
+    });
+  if (!imagePath.startsWith('/') || imagePath.includes('\0')) throw refuse('is not an absolute path');
+  const segments = imagePath.split('/').filter((s) => s !== '' && s !== '.');
+  if (segments.includes('..')) throw refuse('climbs with ".."');
+  const resolved: string[] = [];
+  let links = 0;
+  while (segments.length > 0) {
+    const seg = segments.shift() as string;
+    if (seg === '' || seg === '.') continue;
+    if (seg === '..') {
+      if (resolved.length === 0) throw refuse('leaves the rootfs through a symlink with ".."');
+      resolved.pop();
+      continue;
+    }
+    const host = join(rootfs, ...resolved, seg);
+    const st = await lstat(host).catch(() => undefined);
+    if (!st) throw refuse(`does not exist in the image (/${[...resolved, seg].join('/')} is missing)`);
+    if (st.isSymbolicLink()) {
+      if (++links > 40) throw refuse('has too many levels of symlinks');
+      const target = await readlink(host);
+      if (target.startsWith('/')) resolved.length = 0;
+      segments.unshift(...target.split('/'));
+      continue;
+    }
+    resolved.push(seg);
+  }
+  const final = join(rootfs, ...resolved);
+  const st = await lstat(final);
+  if (!st.isFile()) throw refuse(`is not a regular file in the image (/${resolved.join('/')})`);
+  return final;
 }

@@ -1,11 +1,11 @@
 import { createHash } from 'node:crypto';
-import { mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { BuildError } from '@nabla-build/model';
 import tar, { type Header } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
-import { blobPath, extractRootfs, MediaType, writeJsonBlob, writeLayoutFiles } from '../src/index.js';
+import { blobPath, extractRootfs, MediaType, resolveInRootfs, writeJsonBlob, writeLayoutFiles } from '../src/index.js';
 import { tempDir } from './helpers.js';
 
 type Entry = Partial<Header> & { name: string; body?: string };
@@ -77,6 +77,32 @@ describe('extractRootfs refuses hostile layers', () => {
     ],
     ['a hard link to outside', [{ name: 'h', type: 'link', linkname: '../evil' }]],
     ['a device node', [{ name: 'null', type: 'character-device', devmajor: 1, devminor: 3 }]],
+    // Whiteouts are removals: each must name one entry inside the root, never the root or what is above it.
+    ['a top-level whiteout of ".." (the root\'s parent)', [{ name: '.wh...', body: '' }]],
+    ['a whiteout of "." (the root itself)', [{ name: '.wh..', body: '' }]],
+    ['a whiteout of nothing', [{ name: '.wh.', body: '' }]],
+    [
+      'a nested whiteout of ".."',
+      [
+        { name: 'a', type: 'directory' },
+        { name: 'a/.wh...', body: '' },
+      ],
+    ],
+    [
+      'a whiteout through a symlinked parent',
+      [
+        { name: 'l', type: 'symlink', linkname: '/' },
+        { name: 'l/.wh.ok', body: '' },
+      ],
+    ],
+    [
+      'an opaque whiteout through a symlinked parent',
+      [
+        { name: 'l', type: 'symlink', linkname: '/' },
+        { name: 'l/.wh..wh..opq', body: '' },
+      ],
+    ],
+    ['a path made of ".." after normalisation', [{ name: 'a/../../x', body: 'x' }]],
   ];
   for (const [what, entries] of cases) {
     it(`refuses ${what}`, async () => {
@@ -142,5 +168,56 @@ describe('extractRootfs refuses hostile layers', () => {
     expect(flipped).toBe(1);
     await expect(extractRootfs(layout, join(tmp, 'rootfs'))).rejects.toMatchObject({ code: 'image.corrupt-blob' });
     expect(await readdir(tmp)).toEqual(['layout']);
+  });
+});
+
+describe('resolveInRootfs: a kernel path from an image stays in its rootfs', () => {
+  async function rootfs(): Promise<{ root: string; outside: string }> {
+    const tmp = await tempDir();
+    const root = join(tmp, 'rootfs');
+    await mkdir(join(root, 'bin'), { recursive: true });
+    await writeFile(join(root, 'app.nabla'), 'kernel');
+    await writeFile(join(tmp, 'host.nabla'), 'a host file');
+    await symlink('/app.nabla', join(root, 'abs.nabla'));
+    await symlink('../app.nabla', join(root, 'bin', 'rel.nabla'));
+    await symlink('../../host.nabla', join(root, 'up.nabla'));
+    await symlink(join(tmp, 'host.nabla'), join(root, 'host-abs.nabla'));
+    await symlink('loop.nabla', join(root, 'loop.nabla'));
+    await symlink('/', join(root, 'rootlink'));
+    await mkdir(join(root, 'dir.nabla'));
+    return { root, outside: join(tmp, 'host.nabla') };
+  }
+
+  it('resolves plain paths and symlinks that stay inside', async () => {
+    const { root } = await rootfs();
+    expect(await resolveInRootfs(root, '/app.nabla')).toBe(join(root, 'app.nabla'));
+    expect(await resolveInRootfs(root, '/abs.nabla')).toBe(join(root, 'app.nabla'));
+    expect(await resolveInRootfs(root, '/bin/rel.nabla')).toBe(join(root, 'app.nabla'));
+    expect(await resolveInRootfs(root, '/rootlink/app.nabla')).toBe(join(root, 'app.nabla'));
+  });
+
+  it.each([
+    ['/../../../tmp/x.nabla', /climbs with "\.\."/],
+    ['/bin/../../host.nabla', /climbs with "\.\."/],
+    ['app.nabla', /is not an absolute path/],
+    ['/up.nabla', /leaves the rootfs through a symlink/],
+    ['/loop.nabla', /too many levels of symlinks/],
+    ['/dir.nabla', /is not a regular file/],
+    ['/missing.nabla', /does not exist in the image/],
+  ])('refuses %s', async (path, message) => {
+    const { root } = await rootfs();
+    const err = await resolveInRootfs(root, path).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildError);
+    expect(err).toMatchObject({ code: 'image.unsafe-path' });
+    expect((err as Error).message).toMatch(message);
+  });
+
+  it('an absolute symlink to a host file is read inside the rootfs, never on the host', async () => {
+    const { root, outside } = await rootfs();
+    const err = await resolveInRootfs(root, '/host-abs.nabla').catch((e: unknown) => e);
+    // The link's target is looked up under the rootfs, where it does not exist: the host file is never used.
+    expect((err as Error).message).toMatch(/does not exist in the image/);
+    expect(err).toBeInstanceOf(BuildError);
+    expect(await readFile(outside, 'utf8')).toBe('a host file');
   });
 });

@@ -1,6 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { extractRootfs, readLayout } from '@nabla-build/image';
+import { extractRootfs, readLayout, resolveInRootfs } from '@nabla-build/image';
 import { type SmokeSpec, UsageError } from '@nabla-build/model';
 import {
   createTapNetwork,
@@ -65,7 +65,8 @@ async function prepare(o: BootOptions): Promise<Prepared> {
   await mkdir(o.workDir, { recursive: true });
   const rootfs = join(o.workDir, 'rootfs');
   await extractRootfs(o.layoutDir, rootfs);
-  const kernel = join(rootfs, entry);
+  // The kernel comes from an untrusted image: it must resolve inside its rootfs (no `..`, no symlink out).
+  const kernel = await resolveInRootfs(rootfs, entry);
   const devices = o.elftool
     ? launchDevices(
         await queryManifest(o.elftool, kernel, {
