@@ -1,7 +1,7 @@
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
-import { run } from '@nabla-build/exec';
 import { tokenizeCmdline } from '@nabla-build/runtime';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
@@ -106,8 +106,20 @@ describe('the runtime side', () => {
     expect(readFileSync(join(prefix, 'nabla-run.abi'), 'utf8').trim()).toContain('1');
     expect(statSync(join(prefix, 'runnc')).mode & 0o777).toBe(0o755);
     expect(readdirSync(prefix).sort()).toEqual(['nabla-run', 'nabla-run.abi', 'runnc']);
-    const ran = await run(join(prefix, 'runnc'), ['--root', '/run/runnc', 'state', 'c1'], { cwd: prefix });
-    expect(ran.stdout.trim()).toBe('runnc fixture --root /run/runnc state c1');
+    // runc's command line, as containerd's shim calls it (global flags before the command).
+    const help = spawnSync(join(prefix, 'runnc'), ['--help'], { encoding: 'utf8' });
+    expect(help.status, help.stderr).toBe(0);
+    for (const word of ['create', 'start', 'state', 'kill', 'delete', '--root', '--log-format', '--systemd-cgroup'])
+      expect(help.stdout).toContain(word);
+    const state = spawnSync(
+      join(prefix, 'runnc'),
+      ['--root', join(prefix, 'state'), '--log-format', 'json', 'state', 'c1'],
+      {
+        encoding: 'utf8',
+      },
+    );
+    expect(state.status).toBe(1);
+    expect(state.stderr).toContain('container "c1" does not exist');
 
     // runnc's tree went through the strict patch step with the project series (patches/runnc).
     const patchDir = join(cache, 'steps', 'patch');
