@@ -196,7 +196,7 @@ describe('conventions users bring from buildx bake, ko and kraft', () => {
     writeFileSync(join(root, 'nabla-build.yaml'), 'recipes: [nowhere]\n');
     const r = await cli(['list'], { cwd: root });
     expect(r.exitCode).toBe(2);
-    expect(r.stderr).toMatch(/^error: config: recipe directory \S+nowhere does not exist/m);
+    expect(r.stderr).toMatch(/^error: \S+nabla-build\.yaml: recipe directory \S+nowhere does not exist/m);
     expect(readdirSync(root)).toEqual(['nabla-build.yaml']);
   });
 });

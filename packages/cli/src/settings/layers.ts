@@ -150,7 +150,8 @@ export function layerSettings(
 
   // Recipes: the base (shipped, or a complete recipe set given first), then overlays from the project file,
   // the user config, NABLA_BUILD_RECIPES (':'-separated) and --recipes (repeatable), in that order.
-  const given: { path: string; from: string }[] = (config.recipes ?? []).map((p) => ({ path: p, from: 'config' }));
+  const fromFiles = origins.recipes ?? 'config';
+  const given: { path: string; from: string }[] = (config.recipes ?? []).map((p) => ({ path: p, from: fromFiles }));
   const envDirs = (env.NABLA_BUILD_RECIPES ?? '').split(delimiter).filter((d) => d !== '');
   if (env.NABLA_BUILD_RECIPES !== undefined && envDirs.length === 0)
     checkPathSetting('NABLA_BUILD_RECIPES', env.NABLA_BUILD_RECIPES);

@@ -1,0 +1,183 @@
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { requireDocker } from '@nabla-build/testing';
+import { execa } from 'execa';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { cli, repoRoot } from './helpers.js';
+
+let world: FixtureWorld;
+beforeAll(async () => {
+  world = await fixtureWorld();
+});
+afterAll(async () => {
+  await world?.upstreams.close();
+});
+
+/** The shell block the README gives after `<!-- example: overlay`, verbatim. */
+function readmeExample(): string {
+  const text = readFileSync(join(repoRoot, 'README.md'), 'utf8');
+  const at = text.indexOf('<!-- example: overlay');
+  expect(at, 'README.md has the overlay example').toBeGreaterThan(0);
+  const m = /```sh\n([\s\S]*?)```/.exec(text.slice(at));
+  return m?.[1] as string;
+}
+
+/** A directory with `nabla-build` on it, as an installed CLI would be. */
+function binDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'nb-bin-'));
+  const shim = join(d, 'nabla-build');
+  writeFileSync(
+    shim,
+    `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(repoRoot, 'packages/cli/bin/nabla-build.js'))} "$@"\n`,
+  );
+  chmodSync(shim, 0o755);
+  return d;
+}
+
+/** A newcomer's C program in its own git repository, outside the nabla-build checkout. */
+async function userRepo(message: string): Promise<string> {
+  const root = mkdtempSync(join(tmpdir(), 'nb-user-'));
+  const repo = join(root, 'myapp');
+  mkdirSync(repo);
+  writeFileSync(
+    join(repo, 'hello.c'),
+    `#include <stdio.h>\nint main(int argc, char **argv) {\n  printf("${message} (%d args)\\n", argc - 1);\n  return 0;\n}\n`,
+  );
+  const git = (...a: string[]) =>
+    execa('git', a, {
+      cwd: repo,
+      env: { GIT_AUTHOR_DATE: '2020-01-01T00:00:00Z', GIT_COMMITTER_DATE: '2020-01-01T00:00:00Z' },
+    });
+  await git('init', '-q', '-b', 'main');
+  await git('add', 'hello.c');
+  await git('-c', 'user.name=Newcomer', '-c', 'user.email=new@example.org', 'commit', '-q', '-m', 'hello');
+  return root;
+}
+
+describe('your own target, following the README alone', () => {
+  it('the README overlay example builds an out-of-tree C program with one command; docker runs it', async (ctx) => {
+    const services = requireDocker(ctx);
+    const root = await userRepo('hello from my own program');
+    const cache = world.newCache();
+    const env = {
+      ...process.env,
+      CI: 'true',
+      PATH: `${binDir()}:${process.env.PATH}`,
+      // The user config points the shipped sources at the fixture upstreams (no network in tests).
+      NABLA_BUILD_CONFIG: world.upstreams.configFile,
+      NABLA_BUILD_CACHE: cache,
+      DOCKER_HOST: services.dockerHost,
+    };
+    const r = await execa('sh', ['-e', '-c', readmeExample()], { cwd: root, env, reject: false });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const ref = r.stdout.trim().split('\n').pop() as string;
+    expect(ref).toMatch(/^myapp-nabla:0\.1\.0-[0-9a-f]{12}$/);
+    const run = await execa('docker', ['run', '--rm', ref, 'a', 'b'], {
+      env: { DOCKER_HOST: services.dockerHost },
+      reject: false,
+    });
+    expect(run.exitCode, run.stderr).toBe(0);
+    expect(run.stdout).toContain('hello from my own program (2 args)');
+    // The overlay is visible where a newcomer looks: list and config (from the project directory).
+    const project = join(root, 'myapp');
+    const list = await cli(['list'], { cwd: project, env: { NABLA_BUILD_CONFIG: world.upstreams.configFile } });
+    expect(list.stdout).toMatch(/^myapp\s+0\.1\.0\s+myapp-nabla\s/m);
+    expect(list.stdout).toMatch(/^python3\s/m);
+    const config = await cli(['config'], { cwd: project, env: { NABLA_BUILD_CONFIG: world.upstreams.configFile } });
+    expect(config.stdout).toMatch(
+      new RegExp(`^recipes\\s+\\S+/recipes ${join(project, 'nabla')}\\s+\\S+nabla-build\\.yaml$`, 'm'),
+    );
+    // The fast path declines (a project file is in play) but the rebuild is all cached: same reference.
+    const again = await execa('nabla-build', ['myapp'], { cwd: project, env, reject: false });
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout.trim().split('\n').pop()).toBe(ref);
+    expect(again.stderr).not.toContain('up to date (');
+    // The shipped lockfile is untouched by the overlay.
+    expect(readFileSync(join(repoRoot, 'recipes', 'nabla.lock'), 'utf8')).not.toContain('myapp');
+  });
+
+  it('several --recipes: a later directory replaces a target of an earlier one', async () => {
+    const a = mkdtempSync(join(tmpdir(), 'nb-ovl-a-'));
+    const b = mkdtempSync(join(tmpdir(), 'nb-ovl-b-'));
+    const hello = readFileSync(join(repoRoot, 'recipes', 'hello.yaml'), 'utf8');
+    writeFileSync(join(a, 'hello.yaml'), hello.replace('version: 1.0.0', 'version: 2.0.0'));
+    writeFileSync(join(b, 'hello.yaml'), hello.replace('version: 1.0.0', 'version: 3.0.0'));
+    const list = async (...dirs: string[]) => {
+      const r = await cli(['list', '--json', ...dirs.flatMap((d) => ['--recipes', d])], { cwd: tmpdir() });
+      expect(r.exitCode, r.stderr).toBe(0);
+      return (JSON.parse(r.stdout) as { name: string; version: string }[]).find((t) => t.name === 'hello')?.version;
+    };
+    expect(await list(a)).toBe('2.0.0');
+    expect(await list(a, b)).toBe('3.0.0');
+    expect(await list(b, a)).toBe('2.0.0');
+    // Within one directory a duplicate is still an error, located.
+    writeFileSync(join(b, 'zz-dup.yaml'), hello.replace('version: 1.0.0', 'version: 4.0.0'));
+    const dup = await cli(['list', '--recipes', a, '--recipes', b], { cwd: tmpdir() });
+    expect(dup.exitCode).toBe(2);
+    expect(dup.stderr).toMatch(/zz-dup\.yaml:\d+: name: recipe "hello" is also defined in \S*hello\.yaml/);
+  });
+
+  it('cache du sizes the cache by kind and target; prune --unused removes what no plan reaches', async () => {
+    const root = await userRepo('pruned');
+    const project = join(root, 'myapp');
+    const rev = (await execa('git', ['rev-parse', 'HEAD'], { cwd: project })).stdout.trim();
+    mkdirSync(join(project, 'nabla'));
+    writeFileSync(
+      join(project, 'nabla', 'sources.yaml'),
+      `kind: sources\nsources:\n  - name: myapp\n    git: file://${project}\n    rev: ${rev}\n`,
+    );
+    writeFileSync(
+      join(project, 'nabla', 'myapp.yaml'),
+      'kind: target\nname: myapp\nversion: 0.1.0\ntoolchain: frankenlibc\nsources: [myapp]\nbuild:\n  tree: myapp\nartifacts:\n  - { from: hello.c, to: hello.c }\n',
+    );
+    const cache = world.newCache();
+    const inProject = await world.run(['fetch', 'hello', 'myapp', '--recipes', join(project, 'nabla')], { cache });
+    expect(inProject.exitCode, inProject.stderr).toBe(0);
+    const du = await world.run(['cache', 'du', '--json'], { cache });
+    expect(du.exitCode, du.stderr).toBe(0);
+    const usage = JSON.parse(du.stdout) as {
+      total: number;
+      steps: { kind: string; subject: string; entries: number; bytes: number }[];
+      areas: { area: string; bytes: number }[];
+    };
+    expect(usage.steps).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ kind: 'fetch', subject: 'myapp', entries: 1 }),
+        expect.objectContaining({ kind: 'fetch', subject: 'frankenlibc', entries: 1 }),
+      ]),
+    );
+    expect(usage.areas.find((a) => a.area === 'git')?.bytes).toBeGreaterThan(0);
+    expect(usage.total).toBeGreaterThan(usage.steps.reduce((a, s) => a + s.bytes, 0));
+    const text = await world.run(['cache', 'du'], { cache });
+    expect(text.stdout).toMatch(/^fetch\s+myapp\s+1\s+\d/m);
+    // Without the overlay nothing plans myapp: --unused lists it (dry run), then removes exactly it.
+    const dry = await world.run(['cache', 'prune', '--unused', '--dry-run', '--json'], { cache });
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    const planned = JSON.parse(dry.stdout) as { removed: { kind: string; subject: string; dir: string }[] };
+    expect(planned.removed.map((r) => `${r.kind}:${r.subject}`)).toEqual(['fetch:myapp']);
+    expect(existsSync(planned.removed[0]?.dir as string)).toBe(true);
+    const pruned = await world.run(['cache', 'prune', '--unused'], { cache });
+    expect(pruned.exitCode, pruned.stderr).toBe(0);
+    expect(pruned.stderr).toMatch(/removed 1 entry/);
+    expect(existsSync(planned.removed[0]?.dir as string)).toBe(false);
+    const after = JSON.parse((await world.run(['cache', 'du', '--json'], { cache })).stdout) as typeof usage;
+    expect(after.steps.some((s) => s.subject === 'myapp')).toBe(false);
+    expect(after.steps.some((s) => s.subject === 'frankenlibc')).toBe(true);
+    // --keep-last 1 keeps one entry per step: nothing to do; --older-than 0s would take everything (dry run).
+    const keep = await world.run(['cache', 'prune', '--keep-last', '1', '--json'], { cache });
+    expect((JSON.parse(keep.stdout) as { removed: unknown[] }).removed).toEqual([]);
+    const old = await world.run(['cache', 'prune', '--older-than', '0s', '--dry-run', '--json'], { cache });
+    expect((JSON.parse(old.stdout) as { removed: unknown[] }).removed).toHaveLength(after.steps.length);
+    // Bad input: exit 2, one located message, nothing removed.
+    for (const args of [['prune'], ['prune', '--older-than', 'soon'], ['prune', '--keep-last', '-1']]) {
+      const r = await world.run(['cache', ...args], { cache });
+      expect(r.exitCode, args.join(' ')).toBe(2);
+      expect(r.stderr.split('\n').filter((l) => l.startsWith('error: '))).toHaveLength(1);
+    }
+    expect((JSON.parse((await world.run(['cache', 'du', '--json'], { cache })).stdout) as typeof usage).steps).toEqual(
+      after.steps,
+    );
+  });
+});
