@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireDocker } from '@nabla-build/testing';
@@ -96,6 +96,35 @@ describe('your own target, following the README alone', () => {
     expect(again.stderr).not.toContain('up to date (');
     // The shipped lockfile is untouched by the overlay.
     expect(readFileSync(join(repoRoot, 'recipes', 'nabla.lock'), 'utf8')).not.toContain('myapp');
+  });
+
+  it('the up-to-date check declines when a project file or an overlay is in play, and answers again without', async () => {
+    const cache = world.newCache();
+    const dir = mkdtempSync(join(tmpdir(), 'nb-fast-'));
+    const env = { NABLA_BUILD_CONFIG: world.upstreams.configFile };
+    const build = (extra: Record<string, string> = {}) =>
+      cli(['hello', '--no-load', '--cache-dir', cache], { cwd: dir, env: { ...env, ...extra } });
+    const first = await build();
+    expect(first.exitCode, first.stderr).toBe(0);
+    expect((await build()).stderr).toContain('up to date (');
+    // A project file laying a changed hello over the shipped one: a real build with another image key.
+    mkdirSync(join(dir, 'overlay'));
+    const hello = readFileSync(join(repoRoot, 'recipes', 'hello.yaml'), 'utf8');
+    writeFileSync(join(dir, 'overlay', 'hello.yaml'), hello.replace("RUMP_VERBOSE: '1'", "RUMP_VERBOSE: '0'"));
+    writeFileSync(join(dir, 'nabla-build.yaml'), 'recipes: [overlay]\n');
+    const layered = await build();
+    expect(layered.exitCode, layered.stderr).toBe(0);
+    expect(layered.stderr).not.toContain('up to date (');
+    const key = (r: { stderr: string }) => /^image:hello\s+([0-9a-f]{16})/m.exec(r.stderr)?.[1];
+    expect(key(layered)).toBeDefined();
+    expect(key(layered)).not.toBe(key(first));
+    expect((await build()).stderr).not.toContain('up to date (');
+    // The same overlay through NABLA_BUILD_RECIPES: declined too; without any overlay it answers again.
+    rmSync(join(dir, 'nabla-build.yaml'));
+    const viaEnv = await build({ NABLA_BUILD_RECIPES: join(dir, 'overlay') });
+    expect(viaEnv.stderr).not.toContain('up to date (');
+    expect(key(viaEnv)).toBe(key(layered));
+    expect((await build()).stderr).toContain('up to date (');
   });
 
   it('several --recipes: a later directory replaces a target of an earlier one', async () => {
