@@ -20,6 +20,7 @@ export interface BuildArgs extends GlobalArgs {
   json?: boolean;
   dryRun?: boolean;
   compression?: string;
+  keepFailed?: boolean;
 }
 
 /** Options only `build` has: grouped apart in --help so they are not read as global ones. */
@@ -33,6 +34,7 @@ const BUILD_OPTIONS = [
   'test',
   'dry-run',
   'json',
+  'keep-failed',
   'compression',
 ];
 
@@ -72,6 +74,11 @@ export function buildCommand(result: CommandResult): CommandModule<object, Build
           describe: 'print what would be built and published (image references, steps), build nothing',
         })
         .option('json', { type: 'boolean', describe: 'print a JSON summary on stdout' })
+        .option('keep-failed', {
+          type: 'boolean',
+          describe:
+            'keep the tree of a failed native build (toolchain) to inspect or resume it; default: removed, log kept',
+        })
         .option('compression', {
           type: 'string',
           describe:
@@ -133,6 +140,7 @@ export async function build(args: BuildArgs): Promise<number> {
     publish,
     record,
     smokeBeforePush: args.test ?? true,
+    ...(args.keepFailed ? { keepFailed: true } : {}),
     ...(args.compression !== undefined ? { compression: args.compression } : {}),
     remote: remoteCacheRefs(args as RemoteCacheArgs, settings),
   }).catch((err: unknown) => {
