@@ -18,6 +18,9 @@ PACKAGES=(
   e2fsprogs apache2-utils iproute2 patch gawk bison flex bc pkg-config libseccomp-dev
   # gcc only *recommends* libc6-dev, so without it gcc cannot compile anything (no headers, no libc.a for -static).
   gcc libc6-dev make git curl
+  # clang: recipes/node.yaml `requires:` it, and builds refuse a target whose requirements are missing (the
+  # world build of the tests plans node).
+  clang
   # runnc (recipes/runnc.yaml, `nabla-build runtime install`) is Go, built offline in GOPATH mode: Debian 12's
   # Go 1.19 and the Debian packages of every library it imports (under /usr/share/gocode), one per import:
   # urfave/cli, pkg/errors, runtime-spec, logrus, runc (libcontainer/{system,utils}), selinux (label, since
