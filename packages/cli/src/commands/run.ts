@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '@nabla-build/model';
 import type { CommandModule } from 'yargs';
@@ -54,7 +54,10 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
         throw new UsageError('run.no-tender', `tender ${tender} does not exist`, {
           hint: 'nabla-build runtime install  (or --tender <path>)',
         });
-      const workDir = await mkdtemp(join(project.settings.cacheDir, 'run-'));
+      // Under <cache>/tmp, which `nabla-build clean` removes: a --dry-run keeps its files there for the command.
+      await mkdir(join(project.settings.cacheDir, 'tmp'), { recursive: true, mode: 0o700 });
+      const workDir = await mkdtemp(join(project.settings.cacheDir, 'tmp', 'run-'));
+      let keep = false;
       const boot = {
         layoutDir: image.layoutDir,
         tender,
@@ -67,7 +70,22 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
       };
       try {
         if (args.dryRun) {
-          out(await bootCommand(boot));
+          // The command names the kernel and the rootfs image in workDir: they stay, so it works as printed.
+          keep = true;
+          const netns = `nb-dry${process.pid.toString(36)}`;
+          const command = (await bootCommand(boot)).replaceAll('nb-<id>', netns);
+          out(command);
+          note(
+            `the files this command uses are kept in ${workDir} (remove them with \`rm -r ${workDir}\` or \`nabla-build clean\`)`,
+          );
+          if (command.includes(netns))
+            note(
+              [
+                `it runs in network namespace ${netns} with tap0 (169.254.1.1/24 on the host side); as root, create them first:`,
+                `  ip netns add ${netns} && ip -n ${netns} link set lo up && ip -n ${netns} tuntap add dev tap0 mode tap && ip -n ${netns} addr add 169.254.1.1/24 dev tap0 && ip -n ${netns} link set tap0 up`,
+                `and remove them afterwards: ip netns del ${netns}`,
+              ].join('\n'),
+            );
           result.exitCode = 0;
           return;
         }
@@ -75,7 +93,7 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
         if (!r.ok) note(`the unikernel ${r.signal ? `was killed by ${r.signal}` : `exited with code ${r.exitCode}`}`);
         result.exitCode = r.ok ? 0 : (r.exitCode ?? 1);
       } finally {
-        await rm(workDir, { recursive: true, force: true });
+        if (!keep) await rm(workDir, { recursive: true, force: true });
       }
     },
   };
