@@ -50,7 +50,7 @@ describe('Solo5 as its own step', () => {
     const r = await world.run(['solo5-hello', '--output', `oci:${out}`], {
       cache,
       trace,
-      env: { NABLA_BUILD_PASS_ENV: 'NABLA_FIXTURE_TRACE', NABLA_FIXTURE_TRACE: fixtureTrace },
+      env: { NABLA_BUILD_PASS_ENV: 'NABLA_FIXTURE_SOLO5_TRACE', NABLA_FIXTURE_SOLO5_TRACE: fixtureTrace },
     });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(existsSync(join(out, 'index.json'))).toBe(true);
@@ -74,7 +74,11 @@ describe('Solo5 as its own step', () => {
     const fixtureTrace = join(scratch, 'hello-trace');
     const r = await world.run(['hello', '--output', `oci:${join(scratch, 'hello-oci')}`], {
       cache,
-      env: { NABLA_BUILD_PASS_ENV: 'NABLA_FIXTURE_TRACE', NABLA_FIXTURE_TRACE: fixtureTrace },
+      env: {
+        NABLA_BUILD_PASS_ENV: 'NABLA_FIXTURE_TRACE,NABLA_FIXTURE_SOLO5_TRACE',
+        NABLA_FIXTURE_TRACE: fixtureTrace,
+        NABLA_FIXTURE_SOLO5_TRACE: fixtureTrace,
+      },
     });
     expect(r.exitCode, r.stderr).toBe(0);
     const trace = readFileSync(fixtureTrace, 'utf8');

@@ -1,5 +1,5 @@
 import { mkdtempSync } from 'node:fs';
-import { access, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { access, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { machine, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError, run } from '@nabla-build/exec';
@@ -108,10 +108,18 @@ describe('buildToolchain (production recipe, fixture frankenlibc)', () => {
     expect(direct.stdout).toContain('argv[2]=b c');
     expect(direct.stdout).toContain('RUMP_VERBOSE=1');
     const tender = join(tcTree, 'solo5/tenders/spt/solo5-spt');
-    const viaTender = await run(tender, ['--mem=64', hello, 'RUMP_VERBOSE=1', '--', 'x'], {
-      cwd: work,
-      cleanEnv: true,
-    });
+    // frankenlibc's hello embeds the manifest of platform/solo5/manifest.json (block rootfs, net tap): the tender
+    // starts it only with both attached (the fixture tender checks that the interface exists: lo does).
+    const disk = join(work, 'hello-rootfs.img');
+    await writeFile(disk, Buffer.alloc(4096));
+    const viaTender = await run(
+      tender,
+      ['--mem=64', '--net:tap=lo', `--block:rootfs=${disk}`, hello, 'RUMP_VERBOSE=1', '--', 'x'],
+      {
+        cwd: work,
+        cleanEnv: true,
+      },
+    );
     expect(viaTender.stdout).toContain('argv[0]=solo5');
     expect(viaTender.stdout).toContain('argv[1]=x');
     expect(viaTender.stdout).toContain('RUMP_VERBOSE=1');
