@@ -102,3 +102,63 @@ describe('a step cache shared through a registry', () => {
     expect(jr.remoteCache?.pushed.reduce((x, p) => x + p.bytesUploaded, 0)).toBe(0);
   });
 });
+
+describe('nabla-build cache ls|push|pull and plan', () => {
+  it('push fills an OCI directory with every step, ls lists it, plan shows remote, pull warms an empty cache', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nb-rc-usb-'));
+    const ref = `oci:${dir}`;
+    const a = world.newCache();
+    const push = await world.run(['cache', 'push', ref, 'hello', '--json'], { cache: a });
+    expect(push.exitCode, push.stderr).toBe(0);
+    const pushed = (JSON.parse(push.stdout) as { pushed: { step: string }[] }).pushed.map((p) => p.step).sort();
+    // Every step of the plan but fetches (their objects live in the source cache, not in entries).
+    const planned = await world.run(['plan', 'hello', '--json'], { cache: a });
+    const all = (JSON.parse(planned.stdout) as { steps: { id: string; cacheable: boolean }[] }).steps;
+    const shareable = all.filter((s) => s.cacheable && !s.id.startsWith('fetch:')).map((s) => s.id);
+    expect(shareable).toEqual(expect.arrayContaining(['image:hello', 'package:hello', 'toolchain:frankenlibc']));
+    expect(pushed).toEqual(shareable.sort());
+
+    const ls = await world.run(['cache', 'ls', ref, '--json']);
+    expect(ls.exitCode, ls.stderr).toBe(0);
+    const listed = JSON.parse(ls.stdout) as { entries: { step: string; format: string; bytes: number }[] };
+    expect(listed.entries.map((e) => e.step).sort()).toEqual(pushed);
+    expect(listed.entries.every((e) => e.format === '1' && e.bytes > 0)).toBe(true);
+
+    const b = world.newCache();
+    const plan = await world.run(['plan', 'hello', '--json', '--cache-from', ref], { cache: b });
+    expect(plan.exitCode, plan.stderr).toBe(0);
+    const status = Object.fromEntries(
+      (JSON.parse(plan.stdout) as { steps: { id: string; status: string }[] }).steps.map((s) => [s.id, s.status]),
+    );
+    expect(status['image:hello']).toBe('remote');
+    expect(status['toolchain:frankenlibc']).toBe('remote');
+    expect(status['fetch:frankenlibc']).toBe('missing');
+
+    const pull = await world.run(['cache', 'pull', ref, 'hello', '--json'], { cache: b });
+    expect(pull.exitCode, pull.stderr).toBe(0);
+    const rows = (JSON.parse(pull.stdout) as { steps: { step: string; status: string }[] }).steps;
+    expect(
+      rows
+        .filter((r) => r.status === 'pulled')
+        .map((r) => r.step)
+        .sort(),
+    ).toEqual(pushed);
+    const after = await world.run(['plan', 'hello', '--json'], { cache: b });
+    const now = (JSON.parse(after.stdout) as { steps: { id: string; status: string }[] }).steps;
+    expect(
+      now
+        .filter((s) => s.status === 'cached')
+        .map((s) => s.id)
+        .sort(),
+    ).toEqual(pushed);
+    expect(imageDigests(b)).toEqual(imageDigests(a));
+
+    // Refused cleanly: a tag in a cache reference.
+    const bad = await world.run(['hello', '--no-load', '--cache-from', `${services.registry}/x/cache:latest`], {
+      cache: b,
+    });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/names a tag or digest/);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+  });
+});

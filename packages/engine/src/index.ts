@@ -1,7 +1,7 @@
 export * from './engine.js';
 export * from './events.js';
 export { acquireLock, type Lock } from './lock.js';
-export type { RemoteCache, RemoteEntry } from './remote.js';
+export { pullEntry, type RemoteCache, type RemoteEntry } from './remote.js';
 export {
   CACHE_MARKER,
   type EntryManifest,

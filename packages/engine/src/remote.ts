@@ -1,5 +1,6 @@
+import { rm } from 'node:fs/promises';
 import type { PlanStep } from '@nabla-build/model';
-import type { EntryManifest } from './store.js';
+import type { EntryManifest, StepStore } from './store.js';
 
 /**
  * A cache shared between machines (an OCI registry, a layout directory), as the engine sees it. The engine
@@ -29,4 +30,27 @@ export interface RemoteEntry {
    * cache's file system). Returns the entry's own integrity record, which the engine checks before installing.
    */
   fetch(into: string, signal: AbortSignal, onBytes?: (n: number) => void): Promise<EntryManifest>;
+}
+
+/**
+ * Downloads a remote entry into a staging directory and installs it (StepStore.install: every file checked
+ * against the entry's record, then one rename). The caller holds the key's lock. On any failure the staging
+ * directory is removed and the error rethrown: the local cache never holds a partial entry.
+ */
+export async function pullEntry(
+  store: StepStore,
+  step: PlanStep,
+  found: RemoteEntry,
+  signal: AbortSignal,
+  onBytes?: (n: number) => void,
+): Promise<EntryManifest> {
+  const staged = store.stagingFor(step);
+  try {
+    const m = await found.fetch(staged, signal, onBytes);
+    await store.install(step, staged, m);
+    return m;
+  } catch (err) {
+    await rm(staged, { recursive: true, force: true }).catch(() => {});
+    throw err;
+  }
 }

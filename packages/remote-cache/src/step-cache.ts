@@ -373,19 +373,35 @@ export async function readArtifact(
   const bytes = await t.getManifest(key);
   if (!bytes) return undefined;
   const manifest = decodeManifest(bytes, key);
-  const stream = await t.getBlob(manifest.config.digest);
-  if (!stream) throw new ArtifactProblem('invalid', 'its config blob is missing');
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const c of stream) {
-    n += (c as Buffer).length;
-    if (n > 64 * 1024 * 1024) throw new ArtifactProblem('invalid', 'its config blob is too large');
-    chunks.push(c as Buffer);
-  }
-  const config = Buffer.concat(chunks);
-  if (`sha256:${sha256Hex(config)}` !== manifest.config.digest)
-    throw new ArtifactProblem('invalid', 'its config blob does not match its digest');
+  const config = await readSmallBlob(t, manifest.config.digest, manifest.config.size);
   return { manifest, config: decodeConfig(config, manifest, key), manifestDigest: `sha256:${sha256Hex(bytes)}` };
+}
+
+/** A small blob (a config), verified; a transfer that breaks off is retried (the client retries statuses). */
+async function readSmallBlob(t: CacheTransport, digest: string, size: number): Promise<Buffer> {
+  if (!Number.isSafeInteger(size) || size < 0 || size > 64 * 1024 * 1024)
+    throw new ArtifactProblem('invalid', `its config blob has an implausible size (${size})`);
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const stream = await t.getBlob(digest);
+      if (!stream) throw new ArtifactProblem('invalid', 'its config blob is missing');
+      const chunks: Buffer[] = [];
+      let n = 0;
+      for await (const c of stream) {
+        n += (c as Buffer).length;
+        if (n > size) throw new ArtifactProblem('invalid', 'its config blob is larger than announced');
+        chunks.push(c as Buffer);
+      }
+      if (n < size) throw new Error(`the transfer stopped after ${n} of ${size} bytes`);
+      const blob = Buffer.concat(chunks);
+      if (`sha256:${sha256Hex(blob)}` !== digest)
+        throw new ArtifactProblem('invalid', 'its config blob does not match its digest');
+      return blob;
+    } catch (err) {
+      if (err instanceof ArtifactProblem || err instanceof CancelledError || err instanceof BuildError || attempt >= 3)
+        throw err;
+    }
+  }
 }
 
 function sourceTime(result: unknown): number {

@@ -5,6 +5,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { note, out, table } from '../output.js';
+import { remoteCacheCommands } from './cache-remote.js';
 
 interface CacheArgs extends GlobalArgs {
   keepLast?: number;
@@ -30,9 +31,10 @@ const AREAS = ['git', 'downloads', 'logs', 'stamps', 'tmp', 'locks'];
 export function cacheCommand(result: CommandResult): CommandModule<object, CacheArgs> {
   return {
     command: 'cache <command>',
-    describe: 'cache size by kind and target (du) and removal of old entries (prune)',
+    describe:
+      'cache size (du), removal of old entries (prune), and the shared cache in a registry or oci:<dir> (ls, push, pull)',
     builder: (y: Argv<object>) =>
-      y
+      remoteCacheCommands(y, result)
         .command({
           command: 'du',
           describe: 'size of the cache by step kind and target, and of the source caches',
@@ -61,7 +63,7 @@ export function cacheCommand(result: CommandResult): CommandModule<object, Cache
             result.exitCode = await prune(args as CacheArgs);
           },
         })
-        .demandCommand(1, 'name a cache command: du or prune') as never,
+        .demandCommand(1, 'name a cache command: du, prune, ls, push or pull') as never,
     handler: () => undefined,
   };
 }

@@ -2,6 +2,7 @@ import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { out, table } from '../output.js';
+import type { RemoteCacheArgs } from '../remote-cache.js';
 
 interface PlanArgs extends GlobalArgs {
   targets: string[];
@@ -10,7 +11,8 @@ interface PlanArgs extends GlobalArgs {
 export function planCommand(result: CommandResult): CommandModule<object, PlanArgs> {
   return {
     command: 'plan <targets..>',
-    describe: 'print the resolved build DAG with content keys and cache status, without building',
+    describe:
+      'print the resolved build DAG with content keys and cache status (cached, remote, partial, missing), without building',
     builder: (y) =>
       y
         .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'targets, or world' })
@@ -28,7 +30,11 @@ export function planCommand(result: CommandResult): CommandModule<object, PlanAr
         outputs: [],
         naming: { extraTags: [] },
       });
-      const status = await cacheStatus(plan, project.settings.cacheDir);
+      // `remote`: not in the local cache, but a --cache-from source has it (and a build would pull it).
+      const { emptyReport, openRemoteCache, remoteCacheRefs } = await import('../remote-cache.js');
+      const refs = { from: remoteCacheRefs(args as RemoteCacheArgs, project.settings).from, to: [] };
+      const remote = await openRemoteCache(project.settings, refs, emptyReport(refs.from, []));
+      const status = await cacheStatus(plan, project.settings.cacheDir, remote);
       if (args.json) {
         out(
           JSON.stringify(
