@@ -118,7 +118,8 @@ function layersAreSimple(env: NodeJS.ProcessEnv): boolean {
   const config =
     env.NABLA_BUILD_CONFIG ?? join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'nabla-build', 'config.yaml');
   try {
-    if (/^["']?(recipes|cacheDir)["']?\s*:/m.test(readFileSync(config, 'utf8'))) return false;
+    // A shared cache to fill (cacheTo) means pushing what the build completes: the full CLI does that.
+    if (/^["']?(recipes|cacheDir|cacheTo)["']?\s*:/m.test(readFileSync(config, 'utf8'))) return false;
   } catch {
     // no user config: nothing to resolve
   }

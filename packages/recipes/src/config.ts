@@ -50,6 +50,9 @@ export const configSchema = z.strictObject({
   /** Registries reached over plain HTTP. */
   insecureRegistries: z.array(z.string().min(1)).optional(),
   progress: z.enum(['auto', 'tty', 'plain', 'quiet']).optional(),
+  /** Shared step caches: registry repositories or `oci:<dir>` (relative to this file). */
+  cacheFrom: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
+  cacheTo: z.union([z.string().min(1), z.array(z.string().min(1))]).optional(),
 });
 
 export interface UserConfig {
@@ -64,6 +67,9 @@ export interface UserConfig {
   /** Absolute. */
   cacheDir?: string;
   insecureRegistries?: string[];
+  /** Shared step caches to read from / publish to (`oci:` paths made absolute). */
+  cacheFrom?: string[];
+  cacheTo?: string[];
   progress?: 'auto' | 'tty' | 'plain' | 'quiet';
   /** The top-level keys the file sets (for `nabla-build config`). */
   keys?: string[];
@@ -123,6 +129,10 @@ export function loadConfig(path: string): UserConfig {
   if (c.cacheDir) out.cacheDir = resolve(base, c.cacheDir);
   if (c.insecureRegistries) out.insecureRegistries = c.insecureRegistries;
   if (c.progress) out.progress = c.progress;
+  const refs = (v: string | string[]) =>
+    (Array.isArray(v) ? v : [v]).map((r) => (r.startsWith('oci:') ? `oci:${resolve(base, r.slice(4))}` : r));
+  if (c.cacheFrom) out.cacheFrom = refs(c.cacheFrom);
+  if (c.cacheTo) out.cacheTo = refs(c.cacheTo);
   const js = doc.toJS() as Record<string, unknown> | null;
   out.keys = js && typeof js === 'object' ? Object.keys(js) : [];
   return out;

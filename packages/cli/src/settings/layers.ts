@@ -40,6 +40,8 @@ const MERGED_KEYS = new Set([
   'progress',
   'insecureRegistries',
   'recipes',
+  'cacheFrom',
+  'cacheTo',
   'keys',
 ]);
 
@@ -124,6 +126,14 @@ export function layerSettings(
     if (cfg.insecureRegistries?.length) {
       config.insecureRegistries = [...(config.insecureRegistries ?? []), ...cfg.insecureRegistries];
       list('insecureRegistries', origin);
+    }
+    if (cfg.cacheFrom?.length) {
+      config.cacheFrom = [...(config.cacheFrom ?? []), ...cfg.cacheFrom];
+      list('cacheFrom', origin);
+    }
+    if (cfg.cacheTo?.length) {
+      config.cacheTo = [...(config.cacheTo ?? []), ...cfg.cacheTo];
+      list('cacheTo', origin);
     }
     if (cfg.recipes?.length) {
       config.recipes = [...(config.recipes ?? []), ...cfg.recipes];
