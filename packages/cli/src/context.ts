@@ -9,6 +9,7 @@ import type { ProgressMode } from './settings/catalog.js';
 import { layerSettings, overlayLock } from './settings/layers.js';
 import { PASS_ENV_VARIABLE, passEnvMatchers } from '@nabla-build/toolchain';
 import { cacheDirSetting, checkPathSetting, configPathSetting } from './settings/paths.js';
+import { checkSourceDateEpoch } from './settings/values.js';
 
 /** Global options, as yargs parses them. Read once here; nothing below the CLI reads env or flags. */
 export interface GlobalArgs {
@@ -92,6 +93,7 @@ export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = proce
   const recipesDir = layered.recipesDirs[0] as string;
   let cache = cacheDirSetting(args.cacheDir, env);
   passEnvMatchers(env[PASS_ENV_VARIABLE]); // a malformed NABLA_BUILD_PASS_ENV fails now, not in the first build
+  checkSourceDateEpoch(env); // a bad value fails now, not when the first image is assembled
   if (cache.setting === 'default' && config.cacheDir)
     cache = {
       path: checkPathSetting(layered.origins.cacheDir ?? 'config cacheDir', config.cacheDir) as string,

@@ -15,6 +15,7 @@ import { runtimeCommand } from './commands/runtime.js';
 import { schemaCommand } from './commands/schema.js';
 import { testCommand } from './commands/test.js';
 import { reportError } from './errors.js';
+import { MAX_JOBS, repeatable } from './settings/values.js';
 import { invocation } from './fast-path.js';
 import { outputMode } from './output.js';
 import { environmentHelp } from './settings/catalog.js';
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
   outputMode.quiet = argv.includes('--quiet') || argv.includes('-q');
   const writeErr = (s: string) => process.stderr.write(s);
   try {
+    checkBooleanValues(argv);
     const parser = globalOptions(yargs(argv))
       .scriptName('nabla-build')
       .usage(
@@ -98,13 +100,15 @@ function globalOptions(y: Argv): Argv {
     })
     .option('mirror', {
       type: 'string',
-      array: true,
+      // Repeatable, one value each: an array option would swallow the targets after it.
+      coerce: repeatable,
       describe: 'URL prefix rewrite, PREFIX=REPLACEMENT (repeatable)',
       global: true,
     })
     .option('recipes', {
       type: 'string',
-      array: true,
+      // Repeatable, one value each: an array option would swallow the targets after it.
+      coerce: repeatable,
       describe: 'recipe directory laid over the shipped recipes/ (repeatable; later ones add or replace targets)',
       global: true,
     })
@@ -131,13 +135,15 @@ function globalOptions(y: Argv): Argv {
     })
     .option('cache-from', {
       type: 'string',
-      array: true,
+      // Repeatable, one value each: an array option would swallow the targets after it.
+      coerce: repeatable,
       describe: 'shared step cache to pull from on a local miss: registry repository or oci:<dir> (repeatable)',
       global: true,
     })
     .option('cache-to', {
       type: 'string',
-      array: true,
+      // Repeatable, one value each: an array option would swallow the targets after it.
+      coerce: repeatable,
       describe: 'shared step cache every completed step is pushed to, in the background (repeatable)',
       global: true,
     })
@@ -160,7 +166,63 @@ function globalOptions(y: Argv): Argv {
     )
     .check((a) => {
       if (a.jobs !== undefined && (!Number.isInteger(a.jobs) || (a.jobs as number) < 1))
-        throw new UsageError('usage', `--jobs must be a positive integer, got ${a.jobs}`);
+        throw new UsageError('usage', `--jobs must be a positive integer, got ${rawValue('--jobs', '-j') ?? a.jobs}`, {
+          where: '--jobs',
+        });
+      if (a.jobs !== undefined && (a.jobs as number) > MAX_JOBS)
+        throw new UsageError('usage', `--jobs ${a.jobs} is more than ${MAX_JOBS}`, {
+          where: '--jobs',
+          hint: `use at most ${MAX_JOBS} (the number of cores is usually right)`,
+        });
       return true;
     }, true);
+}
+
+/** Boolean options of every command: `--name=value` must say true or false (yargs reads anything else as false). */
+const BOOLEAN_OPTIONS = new Set([
+  'verbose',
+  'quiet',
+  'offline',
+  'unlocked',
+  'load',
+  'push',
+  'test',
+  'json',
+  'dry-run',
+  'net',
+  'all',
+  'check',
+  'verify',
+  'runnc',
+  'unused',
+  'keep-failed',
+  'keep-going',
+  'help',
+  'version',
+]);
+
+/** `--offline=maybe` is a usage error, not a silent `false`. */
+export function checkBooleanValues(argv: string[]): void {
+  for (const a of argv) {
+    if (a === '--') return;
+    const m = /^--(?:no-)?([a-z][a-z-]*)=(.*)$/s.exec(a);
+    if (m && BOOLEAN_OPTIONS.has(m[1] as string) && m[2] !== 'true' && m[2] !== 'false')
+      throw new UsageError('usage', `${a}: --${m[1]} takes no value, or =true / =false`, {
+        where: `--${m[1]}`,
+        hint: `write --${m[1]} or --no-${m[1]}`,
+      });
+  }
+}
+
+/** The value as typed after a flag (for messages), when it was given as the next argument or with `=`. */
+function rawValue(...flags: string[]): string | undefined {
+  const argv = invocation.argv;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    for (const f of flags) {
+      if (a === f) return argv[i + 1];
+      if (a.startsWith(`${f}=`)) return a.slice(f.length + 1);
+    }
+  }
+  return undefined;
 }

@@ -5,6 +5,7 @@ import type { BuildPlan } from '@nabla-build/model';
 import type { GlobalArgs } from '../context.js';
 import { fingerprint, invocation, parseSimpleBuild, writeStamp } from '../fast-path.js';
 import type { CommandResult } from '../main.js';
+import { repeatable } from '../settings/values.js';
 import { note, out, table } from '../output.js';
 import type { RemoteCacheArgs } from '../remote-cache.js';
 
@@ -58,10 +59,15 @@ export function buildCommand(result: CommandResult): CommandModule<object, Build
         .option('output', {
           alias: 'o',
           type: 'string',
-          array: true,
+          coerce: repeatable,
           describe: 'also write oci:<dir> or tar:<file> (repeatable)',
         })
-        .option('tag', { alias: 't', type: 'string', array: true, describe: 'extra tag for every image (repeatable)' })
+        .option('tag', {
+          alias: 't',
+          type: 'string',
+          coerce: repeatable,
+          describe: 'extra tag for every image (repeatable)',
+        })
         .option('namespace', { type: 'string', describe: 'registry namespace (Docker Hub user or organisation)' })
         .option('registry', { type: 'string', describe: 'registry host (default docker.io when --namespace is set)' })
         .option('test', {

@@ -5,6 +5,7 @@ import { UsageError } from '@nabla-build/model';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
+import { checkMem } from '../settings/values.js';
 import { note, out } from '../output.js';
 
 interface RunArgs extends GlobalArgs {
@@ -47,6 +48,7 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
         import('../image-source.js'),
         import('@nabla-build/steps'),
       ]);
+      const mem = checkMem(args.mem, rawFlag(process.argv, '--mem')); // before anything is built
       const project = await loadProject(args);
       const image = await resolveImage(project, args.image);
       const tender = args.tender ?? image.tender ?? DEFAULT_TENDER;
@@ -64,7 +66,7 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
         ...(image.elftool ? { elftool: image.elftool } : {}),
         workDir,
         ...(args['--']?.length ? { args: args['--'].map(String) } : {}),
-        ...(args.mem ? { memMb: args.mem } : {}),
+        ...(mem ? { memMb: mem } : {}),
         net: args.net ?? false,
         onOutput: (line: string) => out(line),
       };
@@ -97,4 +99,11 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
       }
     },
   };
+}
+
+/** The text typed after `flag` (for messages: yargs turns `abc` into NaN). */
+function rawFlag(argv: string[], flag: string): string | undefined {
+  const i = argv.indexOf(flag);
+  if (i >= 0) return argv[i + 1];
+  return argv.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
 }
