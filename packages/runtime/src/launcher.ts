@@ -11,7 +11,7 @@ import { checkKernelForTender } from './abi.js';
 import { type GuestCommandLine, guestCmdlineOf, splitGuestCmdline } from './guest-cmdline.js';
 import { buildLklConfig, type LklTopLevelKey, lklConfigJson } from './lkl-config.js';
 import { nablaRunArgv } from './nabla-run-args.js';
-import { assertRoot } from './netns.js';
+import { assertRoot, userNsTapPrefix } from './netns.js';
 import { shellQuote } from './shell-quote.js';
 
 /** The guest's network: a tap (in a namespace of ours, usually) and the guest's address on it. */
@@ -22,6 +22,11 @@ export interface LaunchNet {
   name?: string;
   /** Run the tender inside this network namespace (`ip netns exec`); needs root. */
   netns?: string;
+  /**
+   * Instead of `netns`: start the tender in a new user + network namespace of its own, whose tap is created
+   * there first (`userNsTapPrefix`); needs no root, only access to /dev/net/tun.
+   */
+  userns?: { hostIp: string };
   /** Guest IPv4 address. */
   ip: string;
   masklen: number;
@@ -63,7 +68,7 @@ export interface LaunchOptions {
 }
 
 export interface LaunchPlan {
-  /** What is spawned: the tender, or `ip` for `ip netns exec <ns> <tender> …`. */
+  /** What is spawned: the tender, `ip` for `ip netns exec <ns> <tender> …`, or `unshare` (user namespace). */
   command: string;
   args: string[];
   /** The tender's own argv (`[tender, …]`), as runnc would exec it. */
@@ -110,8 +115,22 @@ export function planLaunch(o: LaunchOptions): LaunchPlan {
   });
   const [tender, ...tenderArgs] = tenderArgv as [string, ...string[]];
   const netns = o.net?.netns;
-  const command = netns ? 'ip' : tender;
-  const args = netns ? ['netns', 'exec', netns, tender, ...tenderArgs] : tenderArgs;
+  const userns = o.net?.userns
+    ? userNsTapPrefix({
+        netns: '',
+        tap: o.net.tap,
+        hostIp: o.net.userns.hostIp,
+        guestIp: o.net.ip,
+        masklen: o.net.masklen,
+      })
+    : undefined;
+  const [command, ...args] = (
+    userns
+      ? [...userns, tender, ...tenderArgs]
+      : netns
+        ? ['ip', 'netns', 'exec', netns, tender, ...tenderArgs]
+        : [tender, ...tenderArgs]
+  ) as [string, ...string[]];
   const { cmdline } = guestCmdlineOf(tenderArgv);
   return {
     command,

@@ -4,7 +4,8 @@
  * host's own interfaces, and teardown is one `ip netns del`. Needs root.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { existsSync, constants as fsConstants } from 'node:fs';
+import { access } from 'node:fs/promises';
 import { run } from '@nabla-build/exec';
 import { UsageError } from '@nabla-build/model';
 import type { LklNetSettings } from './lkl-config.js';
@@ -100,4 +101,50 @@ export async function destroyTapNetwork(netns: string, opts: { logFile?: string 
   assertRoot(`deleting network namespace ${netns}`);
   await run('ip', ['netns', 'del', netns], { cwd: '/', ...(opts.logFile ? { logFile: opts.logFile } : {}) });
   return true;
+}
+
+/**
+ * How a tap can be made for a launch: `netns` (root: a named network namespace, `createTapNetwork`), or
+ * `userns` (anyone: the tender is started inside a new user + network namespace of its own, where it holds
+ * CAP_NET_ADMIN, and the tap is created there right before the tender is exec'd; it disappears with the
+ * process). `userns` needs unprivileged user namespaces and read/write access to /dev/net/tun (mode 0666 on
+ * stock Debian/Ubuntu; some containers make it root-only, then only root can have a tap).
+ */
+export type TapMode = 'netns' | 'userns';
+
+/** The device every tap is made through. */
+export const TUN_DEVICE = '/dev/net/tun';
+
+/** `netns` as root; otherwise `userns` when /dev/net/tun is open to us; otherwise a UsageError saying why. */
+export async function tapMode(action: string): Promise<TapMode> {
+  if (process.getuid?.() === 0) return 'netns';
+  const ok = await access(TUN_DEVICE, fsConstants.R_OK | fsConstants.W_OK).then(
+    () => true,
+    () => false,
+  );
+  if (!ok)
+    throw new UsageError(
+      'netns.no-tun',
+      `${action} needs a tap device, and ${TUN_DEVICE} is not readable and writable by uid ${process.getuid?.()} (an unprivileged user namespace cannot open it either)`,
+      {
+        hint: `run as root, or give your user access to ${TUN_DEVICE} (stock Debian/Ubuntu: mode 0666), or push with --no-test`,
+      },
+    );
+  return 'userns';
+}
+
+/**
+ * The argv prefix that runs a command inside a new user + network namespace holding the tap `net.tap` with the
+ * host address `net.hostIp/net.masklen` (the guest's gateway), `lo` up. Append the command and its args.
+ */
+export function userNsTapPrefix(net: TapNetwork): string[] {
+  const script = [
+    'set -e',
+    'ip link set lo up',
+    `ip tuntap add dev ${net.tap} mode tap`,
+    `ip addr add ${net.hostIp}/${net.masklen} dev ${net.tap}`,
+    `ip link set ${net.tap} up`,
+    'exec "$@"',
+  ].join('; ');
+  return ['unshare', '--user', '--map-root-user', '--net', '--', 'sh', '-c', script, 'nabla-tap'];
 }

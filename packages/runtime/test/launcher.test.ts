@@ -264,4 +264,35 @@ describe.skipIf(!isRoot && process.env.CI !== 'true')('with a tap in a network n
     }
     expect(await destroyTapNetwork(net.netns)).toBe(false);
   });
+
+  it('makes the tap inside an unprivileged user + network namespace of its own (userns mode)', async () => {
+    const lines: string[] = [];
+    const r = await launchUnikernel({
+      ...base(),
+      kernel: netGuest,
+      checkAbi: false,
+      net: { tap: 'tap0', ip: '169.254.9.2', masklen: 24, gateway: '169.254.9.1', userns: { hostIp: '169.254.9.1' } },
+      onOutput: (l) => lines.push(l),
+    });
+    expect(r.plan.command).toBe('unshare');
+    expect(r.plan.args.slice(0, 4)).toEqual(['--user', '--map-root-user', '--net', '--']);
+    // The fixture tender checks that the interface exists where it runs: inside the new namespace.
+    expect(r.tail.join('\n')).not.toMatch(/spt-fixture:/);
+    expect(r.exitCode).toBe(0);
+    const { fixture } = guestEnvOf(parseGuestReport(lines) as NonNullable<ReturnType<typeof parseGuestReport>>);
+    expect(fixture.NABLA_FIXTURE_NET_tap).toBe('tap0');
+  });
+
+  it('without a rootfs image there is no --block (a manifest without block device)', async () => {
+    const noBlock = await buildFixtureGuest(join(dir, 'bin'), { name: 'hello.nabla', manifest: [] });
+    const plan = planLaunch({ tender, kernel: noBlock });
+    expect(plan.tenderArgv.some((a) => a.startsWith('--block:'))).toBe(false);
+    const r = await launchUnikernel({ tender, kernel: noBlock, checkAbi: false });
+    expect(r.tail.join('\n')).not.toMatch(/spt-fixture:/);
+    expect(r.exitCode).toBe(0);
+    // The tender refuses the rootfs such a unikernel does not declare, with the real tender's words.
+    const refused = await launchUnikernel({ tender, kernel: noBlock, rootfsImg, checkAbi: false });
+    expect(refused.ok).toBe(false);
+    expect(refused.tail.join('\n')).toMatch(/Resource not declared in manifest: 'rootfs'/);
+  });
 });

@@ -13,7 +13,10 @@ import {
   launchDevices,
   launchUnikernel,
   makeRootfsImage,
+  planTapNetwork,
   queryManifest,
+  type TapMode,
+  tapMode,
   runSmoke,
   type SmokeResult,
 } from '@nabla-build/runtime';
@@ -39,6 +42,11 @@ export interface BootOptions {
    * decides: a declared net device always gets a tap, and asking for one it does not declare is an error.
    */
   net?: boolean;
+  /**
+   * How the tap is made: `netns` (root), `userns` (an unprivileged user + network namespace around the
+   * tender). Default: `netns` as root, else `userns` when /dev/net/tun is open to us.
+   */
+  tapMode?: TapMode;
   signal?: AbortSignal;
   logFile?: string;
   onOutput?: (line: string) => void;
@@ -112,6 +120,19 @@ async function withNet<T>(
 ): Promise<T> {
   if (!o.net) return fn(undefined);
   const id = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`.slice(0, 12);
+  const mode = o.tapMode ?? (await tapMode('booting the unikernel'));
+  if (mode === 'userns') {
+    // Nothing to create or tear down here: the namespace and its tap live and die with the tender.
+    const plan = planTapNetwork({ id });
+    return fn({
+      tap: plan.tap,
+      ip: plan.guestIp,
+      masklen: plan.masklen,
+      gateway: plan.hostIp,
+      userns: { hostIp: plan.hostIp },
+      ...(o.netName ? { name: o.netName } : {}),
+    });
+  }
   const tap = await createTapNetwork({ id, ...(o.signal ? { signal: o.signal } : {}) });
   try {
     return await fn({
@@ -158,8 +179,10 @@ export async function smokeImage(o: BootOptions & { spec: SmokeSpec }): Promise<
   // manifest known, exactly what it declares; without it, a network whenever we can make one (root), or when a
   // TCP probe needs it (and fails clearly).
   const needsNet = devices ? devices.net !== undefined : (o.net ?? (Boolean(o.spec.probe) || process.getuid?.() === 0));
+  // A TCP probe connects from outside the unikernel's namespace: only a named one (root) can be entered.
+  const mode = o.tapMode ?? (o.spec.probe ? 'netns' : undefined);
   try {
-    return await withNet({ ...o, net: needsNet, netName: devices?.net }, (net) =>
+    return await withNet({ ...o, net: needsNet, netName: devices?.net, ...(mode ? { tapMode: mode } : {}) }, (net) =>
       runSmoke({ ...launch, spec: o.spec, ...(net ? { net } : {}) }),
     );
   } finally {
