@@ -219,7 +219,8 @@ async function writeTar(tarOut: TarBlocks, entries: readonly LayerEntry[], mtime
 
 /** Where full blocks of the uncompressed tar go, in order. `last` is set on the final block only. */
 interface BlockSink {
-  block(data: Buffer, last: boolean): Promise<void>;
+  /** `release(data)` hands the block back for reuse once the sink is done with it (optional). */
+  block(data: Buffer, last: boolean, release: (b: Buffer) => void): Promise<void>;
   abort?(): Promise<void>;
 }
 
@@ -227,8 +228,13 @@ interface BlockSink {
 class TarBlocks {
   readonly hash = createHash('sha256');
   bytes = 0;
-  private buf = Buffer.allocUnsafe(GZIP_BLOCK);
+  private buf: Buffer = Buffer.allocUnsafe(GZIP_BLOCK);
   private pos = 0;
+  /** Blocks the sink is done with: reused, so a long layer makes no garbage for the GC to catch up on. */
+  private readonly spare: Buffer[] = [];
+  private readonly release = (b: Buffer) => {
+    if (b.length === GZIP_BLOCK && this.spare.length < 8) this.spare.push(b);
+  };
 
   constructor(private readonly sink: BlockSink) {}
 
@@ -236,10 +242,10 @@ class TarBlocks {
   private async room(): Promise<void> {
     if (this.pos < GZIP_BLOCK) return;
     const full = this.buf;
-    this.buf = Buffer.allocUnsafe(GZIP_BLOCK);
+    this.buf = this.spare.pop() ?? Buffer.allocUnsafe(GZIP_BLOCK);
     this.pos = 0;
     this.hash.update(full);
-    await this.sink.block(full, false);
+    await this.sink.block(full, false, this.release);
   }
 
   async put(parts: readonly Buffer[]): Promise<void> {
@@ -278,7 +284,7 @@ class TarBlocks {
   async end(): Promise<void> {
     const last = this.buf.subarray(0, this.pos);
     this.hash.update(last);
-    await this.sink.block(last, true);
+    await this.sink.block(last, true, this.release);
   }
 }
 
@@ -295,8 +301,9 @@ class Output implements BlockSink {
     this.bytes += data.length;
   }
 
-  async block(data: Buffer): Promise<void> {
+  async block(data: Buffer, _last: boolean, release: (b: Buffer) => void): Promise<void> {
     this.write(data);
+    release(data);
   }
 }
 
@@ -308,7 +315,7 @@ class Output implements BlockSink {
  * single-block layer is byte-identical to `gzipSync(tar, { level })`.
  */
 class GzipBlocks implements BlockSink {
-  private readonly pending: Promise<Buffer>[] = [];
+  private readonly pending: { input: Buffer; output: Promise<Buffer> }[] = [];
   private crc = 0;
   private size = 0;
   private dict: Buffer | undefined;
@@ -320,7 +327,7 @@ class GzipBlocks implements BlockSink {
     private readonly inflight: number,
   ) {}
 
-  async block(data: Buffer, last: boolean): Promise<void> {
+  async block(data: Buffer, last: boolean, release: (b: Buffer) => void): Promise<void> {
     if (!this.started) {
       this.started = true;
       const xfl = this.level === 9 ? 2 : this.level < 2 ? 4 : 0;
@@ -330,8 +337,9 @@ class GzipBlocks implements BlockSink {
     this.size = (this.size + data.length) % 2 ** 32;
     const dictionary = this.dict;
     this.dict = last ? undefined : Buffer.from(data.subarray(Math.max(0, data.length - WINDOW)));
-    this.pending.push(
-      new Promise<Buffer>((resolve, reject) =>
+    this.pending.push({
+      input: data,
+      output: new Promise<Buffer>((resolve, reject) =>
         deflateRaw(
           data,
           {
@@ -344,9 +352,11 @@ class GzipBlocks implements BlockSink {
           (err, res) => (err ? reject(err) : resolve(res)),
         ),
       ),
-    );
+    });
     while (this.pending.length >= (last ? 1 : this.inflight)) {
-      this.out.write(await (this.pending.shift() as Promise<Buffer>));
+      const done = this.pending.shift() as { input: Buffer; output: Promise<Buffer> };
+      this.out.write(await done.output);
+      release(done.input);
     }
     if (last) {
       const trailer = Buffer.alloc(8);
@@ -357,7 +367,7 @@ class GzipBlocks implements BlockSink {
   }
 
   async abort(): Promise<void> {
-    await Promise.allSettled(this.pending);
+    await Promise.allSettled(this.pending.map((p) => p.output));
   }
 }
 
@@ -389,9 +399,9 @@ class ZstdProgram implements BlockSink {
     this.done.catch(() => undefined);
   }
 
-  async block(data: Buffer, last: boolean): Promise<void> {
+  async block(data: Buffer, last: boolean, release: (b: Buffer) => void): Promise<void> {
     const stdin = this.child.stdin;
-    if (!stdin.write(data)) {
+    if (!stdin.write(data, () => release(data))) {
       await new Promise<void>((resolve, reject) => {
         const fail = () => reject(new Error('zstd closed its input'));
         stdin.once('drain', () => {
