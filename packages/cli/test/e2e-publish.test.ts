@@ -67,7 +67,7 @@ describe('publishing', () => {
 
     // The example downstream Dockerfile, FROM the pushed base pinned by digest.
     const ctx = mkdtempSync(join(tmpdir(), 'nb-downstream-'));
-    cpSync(join(repoRoot, 'images', 'downstream'), ctx, { recursive: true });
+    cpSync(join(repoRoot, 'images', 'downstream', 'python3'), ctx, { recursive: true });
     const env = { DOCKER_HOST: services.dockerHost, DOCKER_BUILDKIT: '0' };
     const tag = `${ns}/app:1`;
     const build = await execa('docker', ['build', '--build-arg', `BASE=${ref}`, '-t', tag, ctx], {
