@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { type Lockfile, type MirrorRule, type RecipeSet, UsageError } from '@nabla-build/model';
+import { InputFileError, type Lockfile, type MirrorRule, type RecipeSet, UsageError } from '@nabla-build/model';
 import { emptyConfig, loadConfig, loadRecipes, type UserConfig } from '@nabla-build/recipes';
 import { mirrorsFromEnv, parseMirrorSpec, readLockfile, validateMirrorRules } from '@nabla-build/sources';
 import type { ProgressMode } from './settings/catalog.js';
@@ -138,6 +138,7 @@ export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = proce
 export async function loadProject(args: GlobalArgs): Promise<Project> {
   const settings = resolveSettings(args);
   const recipes = loadRecipes(settings.recipesDirs, settings.patchesDir);
+  checkOverrides(settings.config, recipes);
   // Mirror rules are checked before anything runs (local paths need `allowLocal`).
   validateMirrorRules(settings.mirrors, { allowLocal: settings.config.allowLocal });
   const baseLock = settings.unlocked ? undefined : await readLockfile(settings.lockPath);
@@ -152,4 +153,25 @@ export async function loadProject(args: GlobalArgs): Promise<Project> {
 
 function defaultJobs(): number {
   return Math.max(1, availableParallelism());
+}
+
+/** An override must name a source some recipe declares (`name` or `name/submodule/path`): a typo is an error. */
+function checkOverrides(config: UserConfig, recipes: RecipeSet): void {
+  const names = new Set<string>();
+  for (const r of [...recipes.toolchains.values(), ...recipes.targets.values()])
+    for (const src of r.sources) names.add(src.name);
+  for (const t of recipes.toolchains.values()) names.add(t.tree);
+  for (const key of Object.keys(config.overrides)) {
+    const source = key.split('/')[0] as string;
+    if (names.has(source)) continue;
+    const origin = config.overrideOrigins?.[key] ?? 'config';
+    const m = /^(.*):(\d+)$/.exec(origin);
+    throw new InputFileError(
+      m ? (m[1] as string) : origin,
+      m ? Number(m[2]) : undefined,
+      `overrides.${key}`,
+      `no recipe has a source named ${JSON.stringify(source)}`,
+      `sources are: ${[...names].sort().join(', ')}`,
+    );
+  }
 }

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { InputFileError, type MirrorRule, type SourceOverride } from '@nabla-build/model';
-import { LineCounter, parseDocument } from 'yaml';
+import { type Document, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { fieldName, lineOf } from './locate.js';
 
@@ -59,6 +59,8 @@ export interface UserConfig {
   mirrors: MirrorRule[];
   allowLocal: boolean;
   overrides: Record<string, SourceOverride>;
+  /** Where each override was written (`file:line`), for errors about it. */
+  overrideOrigins?: Record<string, string>;
   registry?: string;
   namespace?: string;
   repo?: string;
@@ -102,7 +104,7 @@ export function loadConfig(path: string): UserConfig {
       undefined,
       `invalid YAML: ${yamlError.message.split('\n')[0]}`,
     );
-  const r = configSchema.safeParse(doc.toJS() ?? {});
+  const r = configSchema.safeParse(yamlToJS(doc, path, text) ?? {});
   if (!r.success) {
     const issue = r.error.issues[0] as z.core.$ZodIssue;
     const problem =
@@ -120,6 +122,9 @@ export function loadConfig(path: string): UserConfig {
     })),
     allowLocal: c.allowLocal,
     overrides: Object.fromEntries(Object.entries(c.overrides).map(([k, v]) => [k, stripUndefined(v)])),
+    overrideOrigins: Object.fromEntries(
+      Object.keys(c.overrides).map((k) => [k, `${path}:${lineOf(doc, counter, ['overrides', k]) ?? 1}`]),
+    ),
   };
   if (c.registry) out.registry = c.registry;
   if (c.namespace) out.namespace = c.namespace;
@@ -133,11 +138,34 @@ export function loadConfig(path: string): UserConfig {
     (Array.isArray(v) ? v : [v]).map((r) => (r.startsWith('oci:') ? `oci:${resolve(base, r.slice(4))}` : r));
   if (c.cacheFrom) out.cacheFrom = refs(c.cacheFrom);
   if (c.cacheTo) out.cacheTo = refs(c.cacheTo);
-  const js = doc.toJS() as Record<string, unknown> | null;
+  const js = yamlToJS(doc, path, text) as Record<string, unknown> | null;
   out.keys = js && typeof js === 'object' ? Object.keys(js) : [];
   return out;
 }
 
 function stripUndefined<T extends object>(v: T): T {
   return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) as T;
+}
+
+/** Aliases a document may expand: far more than any recipe or config uses, far fewer than an alias bomb. */
+const MAX_ALIASES = 1000;
+
+/**
+ * `doc.toJS()` for input files, with YAML alias expansion bounded: an alias bomb ("billion laughs") is a
+ * located input error, never a resource exhaustion or an internal error.
+ */
+export function yamlToJS(doc: Document, display: string, text: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIASES });
+  } catch (err) {
+    const lines = text.split('\n');
+    const i = lines.findIndex((l) => /(^|[\s[{,:-])\*[^\s,\]}]+/.test(l));
+    throw new InputFileError(
+      display,
+      i >= 0 ? i + 1 : undefined,
+      undefined,
+      `YAML aliases expand too much (${(err as Error).message.toLowerCase()}); refusing the file`,
+      'write the values out instead of nesting aliases',
+    );
+  }
 }

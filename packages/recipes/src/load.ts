@@ -11,6 +11,7 @@ import {
   type ToolchainRecipe,
 } from '@nabla-build/model';
 import { LineCounter, parseDocument, type Document } from 'yaml';
+import { yamlToJS } from './config.js';
 import type { z } from 'zod';
 import { fieldName, lineOf } from './locate.js';
 import { recipeFileSchema, type RecipeFileInput } from './schema.js';
@@ -188,7 +189,7 @@ export function parseRecipeFile(path: string): ParsedFile {
     const line = counter.linePos(yamlError.pos[0]).line;
     throw new InputFileError(display, line, undefined, `invalid YAML: ${yamlError.message.split('\n')[0]}`);
   }
-  const result = recipeFileSchema.safeParse(doc.toJS());
+  const result = recipeFileSchema.safeParse(yamlToJS(doc, display, text));
   const file = { display, doc, counter } as ParsedFile;
   if (!result.success) {
     const issue = pickIssue(result.error.issues);

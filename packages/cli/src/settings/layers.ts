@@ -95,6 +95,7 @@ export function layerSettings(
     }
     if (Object.keys(cfg.overrides).length) {
       Object.assign(config.overrides, cfg.overrides);
+      config.overrideOrigins = { ...config.overrideOrigins, ...cfg.overrideOrigins };
       list('overrides', origin);
     }
     if (cfg.repo) {
