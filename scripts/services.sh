@@ -8,6 +8,10 @@
 #                                remove the bridge this script created (images and registry data are kept)
 #   scripts/services.sh env      print shell-sourceable settings: eval "$(scripts/services.sh env)"
 #   scripts/services.sh status   exit 0 when everything is running and answers
+#   scripts/services.sh reload [RUNTIME [PATH]]
+#                                make the private dockerd re-read its daemon.json ($NABLA_SERVICES_DIR/daemon.json,
+#                                where `nabla-build runtime register --daemon-json` adds runnc): SIGHUP to that
+#                                dockerd only, then wait until the engine lists RUNTIME (with that PATH)
 #   scripts/services.sh purge    stop, then delete the whole state directory
 #
 # Settings (environment):
@@ -401,6 +405,7 @@ print_env() {
   printf 'export NABLA_TEST_AUTH_REGISTRY=%q\n' "127.0.0.1:$auth"
   printf 'export NABLA_TEST_AUTH_USER=%q\n' "$AUTH_USER"
   printf 'export NABLA_TEST_AUTH_PASSWORD=%q\n' "$AUTH_PASSWORD"
+  printf 'export NABLA_TEST_DAEMON_JSON=%q\n' "$S/daemon.json"
 }
 
 healthy() {
@@ -459,11 +464,32 @@ cmd_stop() {
   log "stopped"
 }
 
+# SIGHUP to our dockerd (checked PID) reloads daemon.json, runtimes included; nothing else is signalled.
+cmd_reload() {
+  local runtime=${1:-} path=${2:-} pid deadline want
+  pid=$(dockerd_pid) || die "dockerd is not running (state: $S); run: bash scripts/services.sh start"
+  kill -HUP "$pid" || die "cannot signal dockerd (pid $pid)"
+  [[ -n $runtime ]] || return 0
+  want="\"$runtime\":{\"path\":"
+  [[ -z $path ]] || want+="\"$path\""
+  deadline=$((SECONDS + TIMEOUT))
+  while ((SECONDS < deadline)); do
+    if curl_ --unix-socket "$SOCK" http://localhost/info 2>/dev/null | grep -qF "$want"; then
+      log "dockerd (pid $pid) reloaded $S/daemon.json; runtime $runtime is registered"
+      return 0
+    fi
+    sleep 0.1
+  done
+  grep -i 'reload' "$S/dockerd.log" | tail -n 5 >&2 || true
+  die "dockerd (pid $pid) does not list runtime $runtime ${TIMEOUT}s after SIGHUP; is it in $S/daemon.json? (log: $S/dockerd.log)"
+}
+
 check_state_dir
 case "${1:-}" in
   start) cmd_start ;;
   stop) cmd_stop ;;
   env) print_env ;;
+  reload) cmd_reload "${2:-}" "${3:-}" ;;
   status)
     if healthy; then
       echo "running"
@@ -477,7 +503,7 @@ case "${1:-}" in
     rm -rf "$S"
     ;;
   *)
-    echo "usage: scripts/services.sh start|stop|env|status|purge" >&2
+    echo "usage: scripts/services.sh start|stop|env|status|purge|reload [RUNTIME [PATH]]" >&2
     exit 2
     ;;
 esac

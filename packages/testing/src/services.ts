@@ -17,6 +17,11 @@ export interface TestServices {
   authRegistry: string;
   authUser: string;
   authPassword: string;
+  /**
+   * The private dockerd's daemon.json, where `nabla-build runtime register --daemon-json` adds a runtime
+   * (then `reloadEngine`). Absent when the services were started by an older script.
+   */
+  daemonJson?: string;
 }
 
 // `inject('testServices')` in tests; the global setup provides it.
@@ -51,6 +56,7 @@ export const SERVICE_ENV = {
   authRegistry: 'NABLA_TEST_AUTH_REGISTRY',
   authUser: 'NABLA_TEST_AUTH_USER',
   authPassword: 'NABLA_TEST_AUTH_PASSWORD',
+  daemonJson: 'NABLA_TEST_DAEMON_JSON',
 } as const satisfies Record<keyof TestServices, string>;
 
 /** The repository root (this file is packages/testing/src/services.ts, or dist/services.js once built). */
@@ -71,9 +77,13 @@ function hintFor(tail: string[]): string {
 }
 
 /** Runs `scripts/services.sh <verb>`; a failure names the verb and carries the script's last output lines. */
-async function runScript(verb: 'start' | 'stop', opts: ServicesOptions): Promise<{ stdout: string }> {
+async function runScript(
+  verb: 'start' | 'stop' | 'reload',
+  opts: ServicesOptions,
+  args: string[] = [],
+): Promise<{ stdout: string }> {
   try {
-    return await run('bash', [servicesScript, verb], {
+    return await run('bash', [servicesScript, verb, ...args], {
       cwd: repoRoot,
       env: scriptEnv(opts),
       tailLines: 40,
@@ -114,6 +124,14 @@ export async function startServices(opts: ServicesOptions = {}): Promise<TestSer
   return (await startServicesDetailed(opts)).services;
 }
 
+/**
+ * Makes the private dockerd re-read its daemon.json (SIGHUP to that dockerd only) and waits until it lists
+ * `runtime` (at `path`, when given): after `nabla-build runtime register --daemon-json <daemonJson>`.
+ */
+export async function reloadEngine(runtime?: string, path?: string, opts: ServicesOptions = {}): Promise<void> {
+  await runScript('reload', opts, runtime ? [runtime, ...(path ? [path] : [])] : []);
+}
+
 /** Kills running containers, stops dockerd and the registries, unmounts leftovers, removes the bridge. */
 export async function stopServices(opts: ServicesOptions = {}): Promise<void> {
   await runScript('stop', opts);
@@ -139,21 +157,25 @@ export function parseServicesEnv(text: string): Record<string, string> {
   return out;
 }
 
-/** The services named by the environment (all five variables set), or undefined. */
+/** The services named by the environment (the five required variables set), or undefined. */
 export function servicesFromEnv(env: Record<string, string | undefined> = process.env): TestServices | undefined {
   const dockerHost = env[SERVICE_ENV.dockerHost];
   const registry = env[SERVICE_ENV.registry];
   const authRegistry = env[SERVICE_ENV.authRegistry];
   const authUser = env[SERVICE_ENV.authUser];
   const authPassword = env[SERVICE_ENV.authPassword];
+  const daemonJson = env[SERVICE_ENV.daemonJson];
   if (!dockerHost || !registry || !authRegistry || !authUser || !authPassword) return undefined;
-  return { dockerHost, registry, authRegistry, authUser, authPassword };
+  return { dockerHost, registry, authRegistry, authUser, authPassword, ...(daemonJson ? { daemonJson } : {}) };
 }
 
 /** The environment variables that describe `services` (for process.env or a child's env). */
 export function servicesEnv(services: TestServices): Record<string, string> {
   const out: Record<string, string> = {};
-  for (const [key, name] of Object.entries(SERVICE_ENV)) out[name] = services[key as keyof TestServices];
+  for (const [key, name] of Object.entries(SERVICE_ENV)) {
+    const value = services[key as keyof TestServices];
+    if (value !== undefined) out[name] = value;
+  }
   return out;
 }
 
