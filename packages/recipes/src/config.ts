@@ -4,6 +4,7 @@ import { InputFileError, type MirrorRule, type SourceOverride } from '@nabla-bui
 import { type Document, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { fieldName, lineOf } from './locate.js';
+import { gitUrl } from './schema.js';
 
 /**
  * The user's nabla-build config (`$XDG_CONFIG_HOME/nabla-build/config.yaml`, `NABLA_BUILD_CONFIG` or
@@ -17,12 +18,19 @@ export const configSchema = z.strictObject({
     .record(
       z.string().regex(/^[a-z0-9][a-z0-9._-]*(\/[A-Za-z0-9._/-]+)?$/, 'must be a source name or source/submodule-path'),
       z.strictObject({
-        git: z.string().min(1).optional(),
+        git: gitUrl.optional(),
         rev: z
           .string()
           .regex(/^[0-9a-f]{40}$/, 'must be a full 40-hex commit SHA')
           .optional(),
-        url: z.string().min(1).optional(),
+        url: z
+          .string()
+          .min(1)
+          .refine(
+            (u) => /^(https?|file):\/\//.test(u) || u.startsWith('/'),
+            'must be an http(s):// or file:// URL or an absolute path',
+          )
+          .optional(),
         sha256: z
           .string()
           .regex(/^[0-9a-f]{64}$/, 'must be a 64-hex sha256')

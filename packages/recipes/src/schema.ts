@@ -13,12 +13,35 @@ const relPath = z
   .min(1)
   .refine((p) => !p.startsWith('/') && !p.split('/').includes('..'), 'must be a relative path without ".."');
 const absPath = z.string().regex(/^\//, 'must be an absolute path in the image');
+/**
+ * A git remote as a recipe may name it: `https://`, `ssh://`, `git://`, scp-like `user@host:path`, or a local
+ * `file://` URL / absolute path (usable only with the config's `allowLocal`, checked when the project loads).
+ * Never option-like (`-u…`, which git would read as a flag), never a transport helper (`ext::sh -c …`, `fd::`),
+ * never plain `http://` (unauthenticated, and git has no pin for the transport).
+ */
+export const gitUrl = z
+  .string()
+  .min(1)
+  .superRefine((u, ctx) => {
+    const bad = (message: string) => ctx.addIssue({ code: 'custom', message });
+    if (/[\s\0]/.test(u)) return bad('a git URL must not contain whitespace or NUL');
+    if (u.startsWith('-')) return bad('a git URL must not start with "-" (git would read it as an option)');
+    if (/^[A-Za-z][A-Za-z0-9+.-]*::/.test(u)) return bad('git transport helpers (ext::, fd::, …) are not allowed');
+    if (/^(https|ssh|git|git\+ssh|ssh\+git):\/\/[^/]+/.test(u) || /^file:\/\//.test(u) || u.startsWith('/')) return;
+    if (/^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/]/.test(u) || /^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\//.test(u)) return;
+    return bad(
+      'must be an https://, ssh://, git:// or user@host:path git URL (file:// and local paths need allowLocal)',
+    );
+  });
+/** Tarball URLs: checked by sha256, so http is fine; file:// needs allowLocal (checked when the project loads). */
+const tarballUrl = z.url().refine((u) => /^(https?|file):\/\//.test(u), 'must be an https://, http:// or file:// URL');
+
 const envMap = z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'invalid variable name'), z.string());
 
 const submodule: z.ZodType<SubmoduleInput> = z.lazy(() =>
   z.strictObject({
     path: relPath,
-    git: z.string().min(1),
+    git: gitUrl,
     rev: sha1,
     clone: z.enum(['submodule', 'full']).default('submodule'),
     sparse: z.array(relPath).min(1).optional(),
@@ -36,7 +59,7 @@ interface SubmoduleInput {
 
 export const gitSourceSchema = z.strictObject({
   name,
-  git: z.string().min(1),
+  git: gitUrl,
   branch: z.string().optional(),
   rev: sha1,
   submodules: z.array(submodule).default([]),
@@ -46,7 +69,7 @@ export const gitSourceSchema = z.strictObject({
 export const tarballSourceSchema = z.strictObject({
   name,
   file: z.string().regex(/^[^/]+$/, 'must be a file name without "/"'),
-  urls: z.array(z.url()).min(1),
+  urls: z.array(tarballUrl).min(1),
   sha256,
   placeIn: relPath.optional(),
 });
