@@ -24,12 +24,18 @@ export const GZIP_LEVEL = 6;
 export const ZSTD_LEVEL = 3;
 
 /**
- * The uncompressed layer is cut into blocks of exactly this many bytes, compressed in parallel on the
- * thread pool, pigz-style: each block is raw deflate primed with the previous block's last 32 KiB and ended
- * by a sync flush, so the blocks join into one ordinary gzip member. Fixed, so the bytes never depend on the
- * number of cores. A layer of at most one block is byte-identical to a one-shot `gzip` of the tar.
+ * A layer larger than SINGLE_STREAM_MAX is cut into blocks of exactly this many bytes, compressed in parallel
+ * on the thread pool, pigz-style: each block is raw deflate primed with the previous block's last 32 KiB and
+ * ended by a sync flush, so the blocks join into one ordinary gzip member. Fixed, so the bytes never depend on
+ * the number of cores.
  */
 export const GZIP_BLOCK = 1024 * 1024;
+/**
+ * A layer of at most this many bytes (as tar) is one deflate stream, byte-identical to a one-shot `gzip` of the
+ * tar, as layers were before blocks: small images (every fixture image of the tests, ≈0.8–1.1 MB) keep their
+ * digests. Parallel blocks pay off above it.
+ */
+export const SINGLE_STREAM_MAX = 4 * GZIP_BLOCK;
 const WINDOW = 32 * 1024;
 
 /** How a layer is written: compressor and level. */
@@ -87,7 +93,7 @@ export function zstdProgramVersion(): string {
  */
 export function layerCompressionFingerprint(compression: LayerCompression | LayerFormat): string {
   const f = typeof compression === 'string' ? { compression } : compression;
-  if (f.compression === 'gzip') return `gzip-${levelOf(f)}/zlib-${process.versions.zlib}/blocks-1MiB`;
+  if (f.compression === 'gzip') return `gzip-${levelOf(f)}/zlib-${process.versions.zlib}/blocks-1MiB-above-4MiB`;
   if (f.compression === 'zstd') return `zstd-${levelOf(f)}/zstd-${zstdProgramVersion()}`;
   return 'none';
 }
@@ -118,12 +124,13 @@ export interface WrittenLayer {
 }
 
 /**
- * Layer data held in memory at once, whatever the layer's size: the block being filled, the blocks being
- * compressed (at most `inflight`, each with its output) and one 32 KiB window — (inflight + 2) × 2 MiB.
- * With the default of min(cores, 4) blocks in flight that is at most 12 MiB.
+ * Layer data held in memory at once, whatever the layer's size: the block being filled, the first 4 MiB held
+ * until the layer is known to be larger (then compressed as its first blocks), the blocks being compressed (at
+ * most `inflight`, each with its output) and one 32 KiB window — at most 4 MiB + (inflight + 1) × 2 MiB +
+ * 1 MiB: 15 MiB with the default of min(cores, 4) blocks in flight.
  */
 export function layerMemoryBound(inflight = defaultInflight()): number {
-  return (inflight + 2) * 2 * GZIP_BLOCK;
+  return SINGLE_STREAM_MAX + (inflight + 1) * 2 * GZIP_BLOCK + GZIP_BLOCK;
 }
 
 function defaultInflight(): number {
@@ -311,59 +318,90 @@ class Output implements BlockSink {
  * One gzip member made of independently compressed blocks (pigz's scheme): block i is raw deflate of the
  * block primed with the last 32 KiB of block i−1, ended by a sync flush (the final block by Z_FINISH), so
  * any gzip reader sees a single ordinary deflate stream. Up to `inflight` blocks compress on the thread pool
- * at once; outputs are written in order. Header and trailer are zlib's (no name, mtime 0, OS unix), so a
- * single-block layer is byte-identical to `gzipSync(tar, { level })`.
+ * at once; outputs are written in order. Header and trailer are zlib's (no name, mtime 0, OS unix), and a
+ * layer of at most SINGLE_STREAM_MAX is one stream, so it is byte-identical to `gzipSync(tar, { level })`.
  */
 class GzipBlocks implements BlockSink {
   private readonly pending: { input: Buffer; output: Promise<Buffer> }[] = [];
+  /** Blocks held back until the layer is known to be larger than SINGLE_STREAM_MAX. */
+  private held: Buffer[] = [];
+  private blocks = false;
   private crc = 0;
   private size = 0;
   private dict: Buffer | undefined;
-  private started = false;
 
   constructor(
     private readonly out: Output,
     private readonly level: number,
     private readonly inflight: number,
-  ) {}
+  ) {
+    const xfl = level === 9 ? 2 : level < 2 ? 4 : 0;
+    out.write(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]));
+  }
 
   async block(data: Buffer, last: boolean, release: (b: Buffer) => void): Promise<void> {
-    if (!this.started) {
-      this.started = true;
-      const xfl = this.level === 9 ? 2 : this.level < 2 ? 4 : 0;
-      this.out.write(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]));
-    }
     this.crc = crc32(data, this.crc);
-    this.size = (this.size + data.length) % 2 ** 32;
+    this.size += data.length;
+    if (!this.blocks) {
+      if (!last && this.size <= SINGLE_STREAM_MAX) {
+        this.held.push(data);
+        return;
+      }
+      const held = this.held;
+      this.held = [];
+      if (last && this.size <= SINGLE_STREAM_MAX) {
+        // A small layer: one deflate stream, byte for byte what gzip of the whole tar gives.
+        this.submit(Buffer.concat([...held, data]), undefined, true);
+        for (const b of held) release(b);
+        await this.drain(0, release);
+        return this.trailer();
+      }
+      this.blocks = true;
+      for (const b of held) await this.compressBlock(b, false, release);
+    }
+    await this.compressBlock(data, last, release);
+    if (last) this.trailer();
+  }
+
+  private async compressBlock(data: Buffer, last: boolean, release: (b: Buffer) => void): Promise<void> {
     const dictionary = this.dict;
     this.dict = last ? undefined : Buffer.from(data.subarray(Math.max(0, data.length - WINDOW)));
-    this.pending.push({
-      input: data,
-      output: new Promise<Buffer>((resolve, reject) =>
-        deflateRaw(
-          data,
-          {
-            level: this.level,
-            ...(dictionary ? { dictionary } : {}),
-            finishFlush: last ? zc.Z_FINISH : zc.Z_SYNC_FLUSH,
-            // One output buffer for the whole block: one thread-pool round trip per block.
-            chunkSize: data.length + (data.length >> 4) + 1024,
-          },
-          (err, res) => (err ? reject(err) : resolve(res)),
-        ),
+    this.submit(data, dictionary, last);
+    await this.drain(last ? 0 : this.inflight - 1, release);
+  }
+
+  private submit(input: Buffer, dictionary: Buffer | undefined, last: boolean): void {
+    const output = new Promise<Buffer>((resolve, reject) =>
+      deflateRaw(
+        input,
+        {
+          level: this.level,
+          ...(dictionary ? { dictionary } : {}),
+          finishFlush: last ? zc.Z_FINISH : zc.Z_SYNC_FLUSH,
+          // One output buffer for the whole block: one thread-pool round trip per block.
+          chunkSize: input.length + (input.length >> 4) + 1024,
+        },
+        (err, res) => (err ? reject(err) : resolve(res)),
       ),
-    });
-    while (this.pending.length >= (last ? 1 : this.inflight)) {
+    );
+    output.catch(() => undefined);
+    this.pending.push({ input, output });
+  }
+
+  /** Writes finished outputs, in order, until at most `keep` blocks are still compressing. */
+  private async drain(keep: number, release: (b: Buffer) => void): Promise<void> {
+    while (this.pending.length > keep) {
       const done = this.pending.shift() as { input: Buffer; output: Promise<Buffer> };
       this.out.write(await done.output);
       release(done.input);
     }
-    if (last) {
-      const trailer = Buffer.alloc(8);
-      trailer.writeUInt32LE(this.crc >>> 0, 0);
-      trailer.writeUInt32LE(this.size >>> 0, 4);
-      this.out.write(trailer);
-    }
+  }
+
+  private trailer(): void {
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE(this.crc >>> 0, 0);
+    trailer.writeUInt32LE(this.size % 2 ** 32, 4);
+    this.out.write(trailer);
   }
 
   async abort(): Promise<void> {

@@ -9,6 +9,7 @@ import {
   collectEntries,
   GZIP_BLOCK,
   type LayerEntry,
+  SINGLE_STREAM_MAX,
   layerCompressionFingerprint,
   layerFormatFromFingerprint,
   MediaType,
@@ -56,7 +57,7 @@ async function awkwardTree(root: string): Promise<void> {
   await writeFile(join(root, 'x'.repeat(120), 'file'), 'no slash fits\n');
   await writeFile(join(root, 'ünïcode dir', 'fïle.txt'), 'utf-8\n');
   for (const size of [0, 1, 511, 512, 513, 1000]) await writeFile(join(root, `size-${size}`), Buffer.alloc(size, 7));
-  await writeFile(join(root, 'big.bin'), pseudoRandomBytes(3 * GZIP_BLOCK + 12345, 3), { mode: 0o755 });
+  await writeFile(join(root, 'big.bin'), pseudoRandomBytes(5 * GZIP_BLOCK + 12345, 3), { mode: 0o755 });
   await symlink('size-1', join(root, 'short-link'));
   await symlink(`${long}/${'n'.repeat(99)}`, join(root, 'long-link'));
   await symlink('ünïcode dir/fïle.txt', join(root, 'unicode-link'));
@@ -92,19 +93,23 @@ describe('writeLayer', () => {
     expect(listing).toContain(`opt/tree/${'x'.repeat(120)}/file`);
   });
 
-  it('gzip: a layer of one block is byte-identical to gzip of the tar; larger ones are one gzip member of parallel blocks', async () => {
+  it('gzip: a layer up to 4 MiB is byte-identical to gzip of the tar; larger ones are one gzip member of parallel blocks', async () => {
     const tmp = await tempDir();
-    await writeFile(join(tmp, 'small.txt'), pseudoRandomBytes(200_000, 9));
-    const small = await collectEntries([{ hostPath: join(tmp, 'small.txt'), imagePath: '/small.txt' }]);
-    const s = await layer(small, join(tmp, 'small'), 'gzip');
-    const smallTar = await tarStreamReference(small);
-    expect(s.blob.equals(gzipSync(smallTar, { level: 6 }))).toBe(true);
-    expect(s.diffId).toBe(sha(smallTar));
+    // 200 kB (one block), and 3.5 MiB (several blocks, still one stream): digests as before blocks existed.
+    for (const size of [200_000, 3.5 * GZIP_BLOCK]) {
+      await writeFile(join(tmp, `small-${size}`), pseudoRandomBytes(size, 9));
+      const small = await collectEntries([{ hostPath: join(tmp, `small-${size}`), imagePath: '/small.bin' }]);
+      const s = await layer(small, join(tmp, `small-out-${size}`), 'gzip');
+      const smallTar = await tarStreamReference(small);
+      expect(smallTar.length).toBeLessThanOrEqual(SINGLE_STREAM_MAX);
+      expect(s.blob.equals(gzipSync(smallTar, { level: 6 }))).toBe(true);
+      expect(s.diffId).toBe(sha(smallTar));
+    }
 
     await awkwardTree(join(tmp, 'tree'));
     const entries = await collectEntries([{ hostPath: join(tmp, 'tree'), imagePath: '/' }]);
     const reference = await tarStreamReference(entries);
-    expect(reference.length).toBeGreaterThan(3 * GZIP_BLOCK);
+    expect(reference.length).toBeGreaterThan(SINGLE_STREAM_MAX);
     const one = await layer(entries, join(tmp, 'one'), 'gzip', 1);
     const four = await layer(entries, join(tmp, 'four'), 'gzip', 4);
     // Blocks have a fixed size: the bytes do not depend on how many compress at once (or on cores).
@@ -164,7 +169,7 @@ describe('layer formats', () => {
       expect(() => parseLayerFormat(bad)).toThrow(UsageError);
     }
     const gz = layerCompressionFingerprint('gzip');
-    expect(gz).toBe(`gzip-6/zlib-${process.versions.zlib}/blocks-1MiB`);
+    expect(gz).toBe(`gzip-6/zlib-${process.versions.zlib}/blocks-1MiB-above-4MiB`);
     expect(layerCompressionFingerprint({ compression: 'gzip', level: 4 })).not.toBe(gz);
     expect(layerFormatFromFingerprint(gz)).toEqual({ compression: 'gzip', level: 6 });
     expect(layerFormatFromFingerprint('zstd-7/zstd-v1.5.4')).toEqual({ compression: 'zstd', level: 7 });

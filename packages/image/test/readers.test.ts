@@ -5,14 +5,21 @@ import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { requireDocker } from '@nabla-build/testing';
 import { describe, expect, it } from 'vitest';
-import { assembleImage, extractRootfs, GZIP_BLOCK, layoutToTarStream, type LayerCompression } from '../src/index.js';
+import {
+  assembleImage,
+  extractRootfs,
+  GZIP_BLOCK,
+  type LayerCompression,
+  layoutToTarStream,
+  SINGLE_STREAM_MAX,
+} from '../src/index.js';
 import { execFileP, haveTool, pseudoRandomBytes, tempDir } from './helpers.js';
 
-/** A layer of several 1 MiB blocks (so gzip is written as parallel blocks), with small files around it. */
+/** A layer larger than SINGLE_STREAM_MAX (so gzip is written as parallel blocks), with small files around it. */
 async function image(tmp: string, compression: LayerCompression) {
   const tree = join(tmp, 'tree');
   await mkdir(join(tree, 'lib'), { recursive: true });
-  const big = pseudoRandomBytes(4 * GZIP_BLOCK + 777, 5);
+  const big = pseudoRandomBytes(6 * GZIP_BLOCK + 777, 5);
   await writeFile(join(tree, 'app.nabla'), big, { mode: 0o755 });
   for (let i = 0; i < 50; i++) await writeFile(join(tree, 'lib', `m${i}.py`), `print(${i})\n`.repeat(i + 1));
   const layout = join(tmp, `layout-${compression}`);
@@ -25,7 +32,7 @@ async function image(tmp: string, compression: LayerCompression) {
     },
     layout,
   );
-  expect(r.sizes.uncompressedLayers[0]).toBeGreaterThan(4 * GZIP_BLOCK);
+  expect(r.sizes.uncompressedLayers[0]).toBeGreaterThan(SINGLE_STREAM_MAX);
   return { layout, r, big };
 }
 
