@@ -1,4 +1,3 @@
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BuildError,
@@ -11,7 +10,7 @@ import {
 } from '@nabla-build/model';
 import type { EventSink } from './events.js';
 import { acquireLock } from './lock.js';
-import type { RemoteCache } from './remote.js';
+import { pullEntry, type RemoteCache } from './remote.js';
 import { Semaphore } from './semaphore.js';
 import { type EntryManifest, StepStore } from './store.js';
 
@@ -155,13 +154,10 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
       }
       emit({ type: 'pulling', step, source: found.source, bytes: found.bytes });
       const started = Date.now();
-      const staged = store.stagingFor(step);
       let m: EntryManifest;
       try {
-        m = await found.fetch(staged, signal);
-        await store.install(step, staged, m);
+        m = await pullEntry(store, step, found, signal);
       } catch (err) {
-        await rm(staged, { recursive: true, force: true }).catch(() => {});
         if (signal.aborted) throw new CancelledError();
         emit({ type: 'remote-failed', step, source: found.source, reason: (err as Error).message ?? String(err) });
         return 'miss';

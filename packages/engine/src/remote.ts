@@ -1,4 +1,5 @@
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { PlanStep } from '@nabla-build/model';
 import type { EntryManifest, StepStore } from './store.js';
 
@@ -44,6 +45,7 @@ export async function pullEntry(
   signal: AbortSignal,
   onBytes?: (n: number) => void,
 ): Promise<EntryManifest> {
+  await removeAbandoned(store, step);
   const staged = store.stagingFor(step);
   try {
     const m = await found.fetch(staged, signal, onBytes);
@@ -52,5 +54,27 @@ export async function pullEntry(
   } catch (err) {
     await rm(staged, { recursive: true, force: true }).catch(() => {});
     throw err;
+  }
+}
+
+/** Staging directories of this key left by pulls whose process is gone (killed): never entries, removed. */
+async function removeAbandoned(store: StepStore, step: PlanStep): Promise<void> {
+  const tmp = dirname(store.stagingFor(step));
+  const prefix = `incoming-${step.key.slice(0, 32)}-`;
+  for (const name of await readdir(tmp).catch(() => [] as string[])) {
+    if (!name.startsWith(prefix)) continue;
+    const pid = Number(name.slice(prefix.length).split('-')[0]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    await rm(join(tmp, name), { recursive: true, force: true }).catch(() => {});
+  }
+}
+
+function processAlive(pid: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
   }
 }

@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -144,6 +144,7 @@ export class StepCache {
       fetch: async (into, signal, onBytes) => {
         const dl = join(this.opts.cacheDir, 'tmp', 'remote-cache', step.key.slice(0, 32));
         await mkdir(dl, { recursive: true });
+        await removeAbandonedParts(dl);
         await mkdir(into, { recursive: true });
         let moved = 0;
         await parallel(config.chunks, this.opts.concurrency ?? 4, async (chunk) => {
@@ -431,4 +432,22 @@ async function parallel<T>(items: T[], n: number, fn: (item: T) => Promise<void>
   };
   await Promise.all(Array.from({ length: Math.max(1, Math.min(n, items.length)) }, worker));
   if (failed !== undefined) throw failed;
+}
+
+/** Partial downloads (`<hex>.part-<pid>-<rand>`) of processes that are gone: removed, their chunks fetched again. */
+async function removeAbandonedParts(dir: string): Promise<void> {
+  for (const name of await readdir(dir).catch(() => [] as string[])) {
+    const m = /\.part-(\d+)-/.exec(name);
+    if (!m) continue;
+    const pid = Number(m[1]);
+    let alive = pid === process.pid;
+    if (!alive)
+      try {
+        process.kill(pid, 0);
+        alive = true;
+      } catch (err) {
+        alive = (err as NodeJS.ErrnoException).code !== 'ESRCH';
+      }
+    if (!alive) await rm(join(dir, name), { force: true });
+  }
 }
