@@ -127,6 +127,74 @@ describe('your own target, following the README alone', () => {
     expect((await build()).stderr).toContain('up to date (');
   });
 
+  it('--label merges over recipe labels:, --annotation lands on the manifest; --platform takes only linux/amd64', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'nb-labels-'));
+    mkdirSync(join(dir, 'overlay'));
+    const hello = readFileSync(join(repoRoot, 'recipes', 'hello.yaml'), 'utf8');
+    writeFileSync(
+      join(dir, 'overlay', 'hello.yaml'),
+      hello.replace('  copy:\n', '  labels: { com.example.tier: recipe, com.example.owner: recipe }\n  copy:\n'),
+    );
+    writeFileSync(join(dir, 'nabla-build.yaml'), 'recipes: [overlay]\n');
+    const env = { NABLA_BUILD_CONFIG: world.upstreams.configFile };
+    const cache = world.newCache();
+    const layout = join(dir, 'layout');
+    const r = await cli(
+      [
+        'hello',
+        '--cache-dir',
+        cache,
+        '-o',
+        `oci:${layout}`,
+        '--label',
+        'com.example.owner=cli',
+        '--annotation',
+        'org.opencontainers.image.vendor=ACME',
+        '--platform',
+        'linux/amd64',
+      ],
+      { cwd: dir, env },
+    );
+    expect(r.exitCode, r.stderr).toBe(0);
+    const blob = (d: string) => JSON.parse(readFileSync(join(layout, 'blobs', 'sha256', d.slice(7)), 'utf8'));
+    const index = JSON.parse(readFileSync(join(layout, 'index.json'), 'utf8')) as { manifests: { digest: string }[] };
+    const manifest = blob(index.manifests[0]?.digest as string) as {
+      annotations?: Record<string, string>;
+      config: { digest: string };
+    };
+    expect(manifest.annotations).toEqual({ 'org.opencontainers.image.vendor': 'ACME' });
+    const labels = (blob(manifest.config.digest) as { config: { Labels: Record<string, string> } }).config.Labels;
+    expect(labels['com.example.tier']).toBe('recipe');
+    expect(labels['com.example.owner']).toBe('cli');
+    expect(labels['dev.nabla-build.recipe']).toBe('hello');
+    // Another label is another image key (never a stale cache hit).
+    const plan = async (...extra: string[]) =>
+      (
+        JSON.parse(
+          (await cli(['hello', '--dry-run', '--json', '--cache-dir', cache, ...extra], { cwd: dir, env })).stdout,
+        ) as {
+          steps: { id: string; key: string; cached: boolean }[];
+        }
+      ).steps.find((s) => s.id === 'image:hello');
+    expect(
+      (await plan('--label', 'com.example.owner=cli', '--annotation', 'org.opencontainers.image.vendor=ACME'))?.cached,
+    ).toBe(true);
+    expect((await plan('--label', 'com.example.owner=other'))?.cached).toBe(false);
+    // Refusals: exit 2, one located line, nothing built.
+    for (const [args, message] of [
+      [['--platform', 'linux/arm64'], /--platform linux\/arm64: LKL Nabla images exist only for linux\/amd64/],
+      [['--label', 'novalue'], /--label "novalue": expected key=value/],
+      [['--label', 'dev.nabla-build.recipe=x'], /dev\.nabla-build\.\* labels record what the image holds/],
+      [['--annotation', '=x'], /--annotation "=x": expected key=value/],
+    ] as [string[], RegExp][]) {
+      const bad = await cli(['hello', '--cache-dir', cache, '--no-load', ...args], { cwd: dir, env });
+      expect(bad.exitCode, args.join(' ')).toBe(2);
+      const errors = bad.stderr.split('\n').filter((l) => l.startsWith('error: '));
+      expect(errors).toHaveLength(1);
+      expect(errors[0]).toMatch(message);
+    }
+  });
+
   it('several --recipes: a later directory replaces a target of an earlier one', async () => {
     const a = mkdtempSync(join(tmpdir(), 'nb-ovl-a-'));
     const b = mkdtempSync(join(tmpdir(), 'nb-ovl-b-'));

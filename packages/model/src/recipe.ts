@@ -163,6 +163,8 @@ export interface ImageSpec {
   env: Record<string, string>;
   copy: ImageCopySpec[];
   labels: Record<string, string>;
+  /** Annotations of the image manifest (`--annotation k=v` on build); none by default. */
+  annotations?: Record<string, string>;
   workdir?: string;
   exposedPorts: string[];
 }

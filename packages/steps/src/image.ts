@@ -95,6 +95,7 @@ export function imageExecutor(_env: StepEnvironment): StepExecutor {
             ...(i.image.workdir ? { workdir: i.image.workdir } : {}),
           },
           created,
+          ...(i.image.annotations ? { annotations: i.image.annotations } : {}),
           ...layerFormatFromFingerprint(i.format ?? 'default'),
         },
         join(ctx.dir, 'oci'),

@@ -20,6 +20,9 @@ export interface BuildArgs extends GlobalArgs {
   test?: boolean;
   json?: boolean;
   dryRun?: boolean;
+  label?: string[];
+  annotation?: string[];
+  platform?: string;
   compression?: string;
   keepFailed?: boolean;
 }
@@ -32,12 +35,18 @@ const BUILD_OPTIONS = [
   'tag',
   'namespace',
   'registry',
+  'label',
+  'annotation',
+  'platform',
   'test',
   'dry-run',
   'json',
   'keep-failed',
   'compression',
 ];
+
+/** The only platform LKL Nabla unikernels exist for (x86_64 Solo5 spt binaries). */
+const PLATFORM = 'linux/amd64';
 
 export function buildCommand(result: CommandResult): CommandModule<object, BuildArgs> {
   return {
@@ -75,6 +84,17 @@ export function buildCommand(result: CommandResult): CommandModule<object, Build
           default: true,
           describe: 'boot-test each image before pushing it (--no-test skips)',
         })
+        .option('label', {
+          type: 'string',
+          coerce: repeatable,
+          describe: 'image label k=v, over the recipe labels (repeatable)',
+        })
+        .option('annotation', {
+          type: 'string',
+          coerce: repeatable,
+          describe: 'OCI manifest annotation k=v (repeatable)',
+        })
+        .option('platform', { type: 'string', describe: `target platform: only ${PLATFORM} exists` })
         .option('dry-run', {
           type: 'boolean',
           describe: 'print what would be built and published (image references, steps), build nothing',
@@ -105,6 +125,13 @@ export async function build(args: BuildArgs): Promise<number> {
   ]);
   const project = await loadProject(args);
   const { settings } = project;
+  if (args.platform !== undefined && args.platform !== PLATFORM)
+    throw new UsageError(
+      'usage',
+      `--platform ${args.platform}: LKL Nabla images exist only for ${PLATFORM} (x86_64 unikernels for the Solo5 spt tender)`,
+      { hint: `drop --platform, or pass --platform ${PLATFORM}` },
+    );
+  applyImageMetadata(project.recipes, pairs(args.label, '--label'), pairs(args.annotation, '--annotation'));
   for (const o of args.output ?? []) {
     if (!/^(oci|tar):.+/.test(o))
       throw new UsageError('usage', `--output ${o}: expected oci:<dir> or tar:<file>`, { hint: 'nabla-build --help' });
@@ -137,6 +164,16 @@ export async function build(args: BuildArgs): Promise<number> {
   };
   const { checkRequires } = await import('../requires.js');
   await checkRequires(project, args.targets);
+  // Everything the outputs need is checked before the first step runs (exit 2 with the fix).
+  const { preflight } = await import('../preflight.js');
+  await preflight({
+    load,
+    loadExplicit: args.load === true,
+    push: args.push ?? false,
+    ...(registry ? { registry } : {}),
+    outputs: args.output ?? [],
+    several: new Set(args.targets).size > 1 || args.targets.some((t) => t === 'world' || t === 'all'),
+  });
   if (args.dryRun) return dryRun(project, args, publish);
   const { remoteCacheRefs } = await import('../remote-cache.js');
   // --json prints every target's outcome even when the build fails: a CI job keeps the digests of what it pushed.
@@ -206,6 +243,16 @@ export async function build(args: BuildArgs): Promise<number> {
       rows.push([s.step.id, s.step.key.slice(0, 16), human(bytes), s.dir]);
     }
     note(table(rows));
+  }
+  if (!explicit && !load) {
+    // No engine answered and nothing else was asked: say where the images are and how to get them loaded.
+    for (const s of steps.values()) {
+      if (s.step.kind !== 'image') continue;
+      const layout = `${s.dir}/${(s.result as { layout?: string }).layout ?? 'layout'}`;
+      note(
+        `no Docker engine answered, so ${s.step.subject} was not loaded: its image is the OCI layout ${layout}; load it with \`nabla-build ${s.step.subject} --load\` once an engine runs, or write it elsewhere with \`--output oci:<dir>\` / \`--output tar:<file>\` (then \`docker load -i <file>\`)`,
+      );
+    }
   }
   recordStamp(plan, steps, stdout.join(''));
   return 0;
@@ -303,4 +350,51 @@ async function dryRun(
     note(`dry run: ${run} of ${plan.steps.length} steps would run; nothing was built or published`);
   }
   return 0;
+}
+
+/** `k=v` values of a repeatable option; a bad one is a usage error naming it. */
+function pairs(values: string[] | undefined, option: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const v of values ?? []) {
+    const eq = v.indexOf('=');
+    const key = eq > 0 ? v.slice(0, eq) : '';
+    if (!/^[A-Za-z0-9][A-Za-z0-9._/-]*$/.test(key))
+      throw new UsageError(
+        'usage',
+        `${option} ${JSON.stringify(v)}: expected key=value with a key of letters, digits, . _ - /`,
+        {
+          hint: `${option} org.opencontainers.image.vendor=ACME`,
+        },
+      );
+    if (option === '--label' && key.startsWith('dev.nabla-build.'))
+      throw new UsageError(
+        'usage',
+        `${option} ${key}: dev.nabla-build.* labels record what the image holds; they cannot be set`,
+        {
+          hint: 'use a key of your own namespace, e.g. com.example.team',
+        },
+      );
+    out[key] = v.slice(eq + 1);
+  }
+  return out;
+}
+
+/**
+ * Merges --label over every target's recipe `labels:` and sets --annotation as manifest annotations. Both are
+ * image step inputs, so they are part of the image key: another label is another image, never a stale cache hit.
+ */
+function applyImageMetadata(
+  recipes: import('@nabla-build/model').RecipeSet,
+  labels: Record<string, string>,
+  annotations: Record<string, string>,
+): void {
+  if (Object.keys(labels).length === 0 && Object.keys(annotations).length === 0) return;
+  for (const t of recipes.targets.values()) {
+    if (!t.image) continue;
+    t.image = {
+      ...t.image,
+      labels: { ...t.image.labels, ...labels },
+      ...(Object.keys(annotations).length ? { annotations: { ...t.image.annotations, ...annotations } } : {}),
+    };
+  }
 }
