@@ -153,6 +153,11 @@ describe('conventions users bring from buildx bake, ko and kraft', () => {
     expect(r.stderr).toContain('nabla-build doctor needy');
     expect(r.stdout).toBe('');
     expect(existsSync(join(cache, 'steps'))).toBe(false);
+    // plan still shows the DAG, with the warning on stderr.
+    const plan = await cli(['plan', 'needy', '--cache-dir', cache], { cwd: project });
+    expect(plan.exitCode).toBe(0);
+    expect(plan.stdout).toMatch(/^package:needy\s/m);
+    expect(plan.stderr).toContain('warning: needy requires nabla-no-such-tool, which is not on PATH');
     // The dry run refuses in the same way; other targets still build.
     expect((await cli(['needy', '--dry-run', '--cache-dir', cache], { cwd: project })).exitCode).toBe(2);
     expect((await cli(['hello', '--dry-run', '--cache-dir', cache], { cwd: project })).exitCode).toBe(0);

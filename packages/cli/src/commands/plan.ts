@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
-import { out, table } from '../output.js';
+import { note, out, table } from '../output.js';
 import type { RemoteCacheArgs } from '../remote-cache.js';
 
 interface PlanArgs extends GlobalArgs {
@@ -35,6 +35,12 @@ export function planCommand(result: CommandResult): CommandModule<object, PlanAr
       const refs = { from: remoteCacheRefs(args as RemoteCacheArgs, project.settings).from, to: [] };
       const remote = await openRemoteCache(project.settings, refs, emptyReport(refs.from, []));
       const status = await cacheStatus(plan, project.settings.cacheDir, remote);
+      // The plan is shown either way; a build of it would stop at once (exit 2) on a missing requirement.
+      const { requirementsOf } = await import('../requires.js');
+      for (const r of (await requirementsOf(project, args.targets)).filter((x) => !x.path))
+        note(
+          `warning: ${r.targets.join(', ')} requires ${r.tool}, which is not on PATH: building stops before it starts (${r.fix})`,
+        );
       if (args.json) {
         out(
           JSON.stringify(
