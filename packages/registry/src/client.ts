@@ -6,7 +6,7 @@ import type { CredentialStore, Credentials } from './credentials.js';
 import { anonymous } from './credentials.js';
 import { RegistryError, redact } from './errors.js';
 import { registryBaseUrl } from './reference.js';
-import { backoffDelay, DEFAULT_RETRY, parseRetryAfter, type RetryPolicy, sleep } from './retry.js';
+import { backoffDelay, DEFAULT_RETRY, parseRetryAfter, type RetryPolicy, requestTimeoutFor, sleep } from './retry.js';
 
 /** Counters for benchmarks and for checking that a re-push moved no blob bytes. */
 export interface TransferStats {
@@ -50,7 +50,7 @@ export interface RegistryClientOptions {
   insecure?: boolean;
   retry?: Partial<RetryPolicy>;
   signal?: AbortSignal;
-  /** Limit for one HTTP request (a whole blob PUT included). Default 10 minutes. */
+  /** Limit for one HTTP request. Default: 30 s, plus the body's size at 64 KiB/s for uploads (retry.ts). */
   requestTimeoutMs?: number;
   userAgent?: string;
   /** Shared counters (several clients of one push can add to the same object). */
@@ -120,10 +120,11 @@ export class RegistryClient {
           throw err;
         }
         const retryAfter = err.retryAfterMs;
-        const delayMs =
-          retryAfter !== undefined
-            ? Math.min(retryAfter, this.policy.maxRetryAfterMs)
-            : backoffDelay(this.policy, attempt);
+        if (retryAfter !== undefined && retryAfter > this.policy.maxRetryAfterMs) {
+          err.message += ` (the registry asks to retry after ${Math.ceil(retryAfter / 1000)} s, more than the ${Math.round(this.policy.maxRetryAfterMs / 1000)} s nabla-build waits)`;
+          throw err;
+        }
+        const delayMs = retryAfter !== undefined ? retryAfter : backoffDelay(this.policy, attempt);
         this.stats.retries += 1;
         this.opts.onRetry?.({ operation, repository, attempt, delayMs, error: err });
         await sleep(delayMs, this.opts.signal);
@@ -345,7 +346,8 @@ export class RegistryClient {
   ): Promise<Response> {
     const headers: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'nabla-build', ...spec.headers };
     if (authorization) headers.authorization = authorization;
-    const timeout = AbortSignal.timeout(this.opts.requestTimeoutMs ?? 600_000);
+    const limitMs = requestTimeoutFor(bodySize(spec.body), this.opts.requestTimeoutMs);
+    const timeout = AbortSignal.timeout(limitMs);
     const signal = this.opts.signal ? AbortSignal.any([this.opts.signal, timeout]) : timeout;
     this.stats.requests += 1;
     try {
@@ -356,7 +358,7 @@ export class RegistryClient {
       if (this.opts.signal?.aborted) throw new CancelledError(`cancelled while ${spec.operation}`);
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       const why = timeout.aborted
-        ? `no answer within ${this.opts.requestTimeoutMs ?? 600_000} ms`
+        ? `no answer within ${limitMs} ms`
         : [cause?.code, cause?.message ?? (err as Error).message].filter(Boolean).join(' ');
       throw new RegistryError({
         registry: this.registry,
@@ -617,4 +619,16 @@ export function realmRefusal(registryBase: URL, realm: URL, insecure: boolean): 
   };
   if (site(a) === site(b) && a.includes('.')) return undefined;
   return `the registry named a token service on another host (${realm.host}); credentials for ${registryBase.host} were not sent there`;
+}
+
+function bodySize(body: Blob | Buffer | undefined): number {
+  if (body === undefined) return 0;
+  return body instanceof Blob ? body.size : body.length;
+}
+
+/** One stderr line for a retry: what failed (status or connection), which try, and how long until the next. */
+export function describeRetry(n: RetryNotice): string {
+  const what = n.error.status !== undefined ? `HTTP ${n.error.status}` : 'connection failed';
+  const why = n.error.retryAfterMs !== undefined ? ' (Retry-After)' : '';
+  return `retry ${n.attempt}: ${n.operation} on ${n.error.registry}/${n.repository}: ${what}; next try in ${(n.delayMs / 1000).toFixed(1)} s${why}`;
 }

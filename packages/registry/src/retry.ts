@@ -6,8 +6,23 @@ export interface RetryPolicy {
   attempts: number;
   baseDelayMs: number;
   maxDelayMs: number;
-  /** Longest `Retry-After` honoured; longer values are cut to this. */
+  /**
+   * Longest `Retry-After` honoured (60 s by default): a registry that asks for a longer wait gets no retry, the
+   * operation fails with an error saying how long it asked for, so a CI job does not sit silent for an hour.
+   */
   maxRetryAfterMs: number;
+}
+
+/**
+ * Per-request time limits: a request without a body gets `baseMs`; an upload gets `baseMs` plus its size at
+ * `minBytesPerSecond`, so a large blob on a slow link is not cut off while a stalled connection is noticed in
+ * seconds, not after ten minutes.
+ */
+export const REQUEST_TIMEOUT = { baseMs: 30_000, minBytesPerSecond: 64 * 1024 };
+
+export function requestTimeoutFor(bodyBytes: number, fixedMs?: number): number {
+  if (fixedMs !== undefined) return fixedMs;
+  return REQUEST_TIMEOUT.baseMs + Math.ceil((bodyBytes / REQUEST_TIMEOUT.minBytesPerSecond) * 1000);
 }
 
 export const DEFAULT_RETRY: RetryPolicy = {

@@ -1,6 +1,14 @@
 import type { IncomingMessage } from 'node:http';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { type PushEvent, pushImage, RegistryClient, RegistryError, staticCredentials } from '../src/index.js';
+import {
+  describeRetry,
+  type PushEvent,
+  pushImage,
+  RegistryClient,
+  RegistryError,
+  requestTimeoutFor,
+  staticCredentials,
+} from '../src/index.js';
 import { helloImage } from './fixtures.js';
 import { type FaultAction, type FaultProxy, startFaultProxy } from './proxy.js';
 import { services, withServices, type TestServices, tempDir, uniqueRepo } from './services.js';
@@ -53,6 +61,60 @@ suite('push through faults injected in front of the real registry', () => {
     expect(notice?.error.status).toBe(500);
     expect(notice?.error.temporary).toBe(true);
     expect((await tagOnRegistry(repo, '1'))?.digest).toBe(image.manifestDigest);
+  });
+
+  it('refuses a Retry-After longer than the cap with an error saying how long was asked', async () => {
+    const image = await helloImage(await tempDir());
+    proxy = await startFaultProxy(
+      svc.registry,
+      once(isUploadStart, { kind: 'status', status: 429, headers: { 'retry-after': '3600' } }),
+    );
+    const started = Date.now();
+    const err = await pushImage(image.layoutDir, [`${proxy.address}/${uniqueRepo('fault-cap')}:1`], {
+      retry: { ...retry, maxRetryAfterMs: 60_000 },
+    }).catch((e: unknown) => e);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(err).toBeInstanceOf(RegistryError);
+    expect((err as RegistryError).message).toMatch(
+      /HTTP 429.*\(the registry asks to retry after 3600 s, more than the 60 s nabla-build waits\)/,
+    );
+  });
+
+  it('describes every retry in one line: operation, status, wait', async () => {
+    const image = await helloImage(await tempDir());
+    proxy = await startFaultProxy(svc.registry, once(isBlobPut, { kind: 'status', status: 503 }, 2));
+    const lines: string[] = [];
+    await pushImage(image.layoutDir, [`${proxy.address}/${uniqueRepo('fault-lines')}:1`], {
+      retry,
+      onEvent: (e) => {
+        if (e.kind === 'retry') lines.push(describeRetry(e.notice));
+      },
+    });
+    expect(lines).toHaveLength(2);
+    expect(lines[0]).toMatch(
+      /^retry 1: uploading blob sha256:[0-9a-f]{12} on 127\.0\.0\.1:\d+\/\S+: HTTP 503; next try in \d+\.\d s$/,
+    );
+    expect(lines[1]).toMatch(/^retry 1: uploading blob /); // the other blob's first failure
+  });
+
+  it('a registry that never answers is noticed within the request limit, not after minutes', async () => {
+    const { createServer } = await import('node:net');
+    const silent = createServer(() => {}); // accepts connections, never answers
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const port = (silent.address() as { port: number }).port;
+    const started = Date.now();
+    const err = await new RegistryClient({
+      registry: `127.0.0.1:${port}`,
+      requestTimeoutMs: 500,
+      retry: { attempts: 2, baseDelayMs: 10, maxDelayMs: 10 },
+    })
+      .getManifest('x/y', '1')
+      .catch((e: unknown) => e);
+    silent.close();
+    expect(Date.now() - started).toBeLessThan(5_000);
+    expect((err as Error).message).toMatch(/no answer within 500 ms\)? \(gave up after 2 attempts\)/);
+    expect(requestTimeoutFor(0)).toBe(30_000);
+    expect(requestTimeoutFor(64 * 1024 * 60)).toBe(90_000);
   });
 
   it('honours Retry-After on a 429', async () => {

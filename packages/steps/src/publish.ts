@@ -4,7 +4,14 @@ import type Dockerode from 'dockerode';
 import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
 import { BuildError, type TargetRecipe } from '@nabla-build/model';
 import { imageName, imageTags, type NamingOptions } from '@nabla-build/plan';
-import { dockerCredentials, loadIntoDocker, pushImage, writeOciDir, writeTarball } from '@nabla-build/registry';
+import {
+  describeRetry,
+  dockerCredentials,
+  loadIntoDocker,
+  pushImage,
+  writeOciDir,
+  writeTarball,
+} from '@nabla-build/registry';
 import { smokeImage } from './boot.js';
 import { dockerClient } from './docker.js';
 import type { ImageResult, StepEnvironment } from './environment.js';
@@ -115,6 +122,8 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
             onEvent: (e) => {
               if (e.kind === 'blob') ctx.output(`${e.action} ${e.digest.slice(0, 19)} (${e.size} bytes)`);
               else if (e.kind === 'tagged') ctx.output(`tagged ${e.reference}`);
+              // A phase, so it is a line on stderr in every progress mode: a stalled push is never silent.
+              else if (e.kind === 'retry') ctx.phase(describeRetry(e.notice));
             },
           },
         );
