@@ -2,6 +2,7 @@ import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { UsageError } from '@nabla-build/model';
+import { checkPathSetting } from './settings/paths.js';
 
 /** What a build will publish, as the preflight needs it. */
 export interface PreflightOutputs {
@@ -30,6 +31,7 @@ export async function preflight(o: PreflightOutputs, env: NodeJS.ProcessEnv = pr
         hint: 'start dockerd (or set DOCKER_HOST), or drop --load and use --output oci:<dir> / --push',
       });
   }
+  if (o.push) checkPathSetting('DOCKER_CONFIG', env.DOCKER_CONFIG); // an empty one would mean ./config.json
   if (o.push && o.registry) {
     const { dockerCredentials } = await import('@nabla-build/registry');
     // Throws on half-set NABLA_REGISTRY_USER/PASSWORD or a malformed NABLA_REGISTRY_HOST; the lookup reads and

@@ -17,7 +17,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
-import { BuildError } from '@nabla-build/model';
+import { BuildError, UsageError } from '@nabla-build/model';
 import tar, { type Header } from 'tar-stream';
 
 type TarHeader = Partial<Header> & Pick<Header, 'name'>;
@@ -76,7 +76,7 @@ export async function extractRootfs(
       } catch (err) {
         extract.destroy();
         await piped.catch(() => undefined);
-        if (err instanceof BuildError) throw err;
+        if (err instanceof BuildError || err instanceof UsageError) throw err;
         throw new BuildError('image.extract-failed', `unpacking ${where} failed: ${(err as Error).message}`, {
           where,
           cause: err,
@@ -111,7 +111,8 @@ async function applyEntry(
   known: KnownDirs,
 ): Promise<void> {
   const refuse = (why: string) =>
-    new BuildError('image.unsafe-entry', `refusing layer entry ${JSON.stringify(header.name)}: ${why}`, {
+    // Bad input (exit 2): the image, not the host, is at fault.
+    new UsageError('image.unsafe-entry', `refusing layer entry ${JSON.stringify(header.name)}: ${why}`, {
       where,
       hint: 'the image is malformed or hostile; do not run it',
     });
@@ -268,11 +269,11 @@ function tap(hash: ReturnType<typeof createHash>): Transform {
  * The host path of `imagePath` (an image's entrypoint, `/python3.nabla`) inside an extracted rootfs, resolved
  * the way the container would see it: `..` stops at the rootfs's `/`, symlinks are followed inside the rootfs
  * (an absolute target starts again from its root) and never to the host. The result must be a regular file.
- * Throws BuildError `image.unsafe-path` for a path that cannot be resolved inside, a loop, or a non-file.
+ * Throws UsageError `image.unsafe-path` for a path that cannot be resolved inside, a loop, or a non-file.
  */
 export async function resolveInRootfs(rootfs: string, imagePath: string): Promise<string> {
   const refuse = (why: string) =>
-    new BuildError('image.unsafe-path', `the image path ${JSON.stringify(imagePath)} ${why}`, {
+    new UsageError('image.unsafe-path', `the image path ${JSON.stringify(imagePath)} ${why}`, {
       where: imagePath,
       hint: 'the image is malformed or hostile; do not run it',
     });

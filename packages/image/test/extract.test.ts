@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
-import { BuildError } from '@nabla-build/model';
+import { UsageError } from '@nabla-build/model';
 import tar, { type Header } from 'tar-stream';
 import { describe, expect, it } from 'vitest';
 import { blobPath, extractRootfs, MediaType, resolveInRootfs, writeJsonBlob, writeLayoutFiles } from '../src/index.js';
@@ -111,7 +111,7 @@ describe('extractRootfs refuses hostile layers', () => {
       await craftLayout(layout, [[{ name: 'ok', body: 'fine' }, ...entries]]);
       const dest = join(tmp, 'work/rootfs');
       const err = await extractRootfs(layout, dest).catch((e: unknown) => e);
-      expect(err).toBeInstanceOf(BuildError);
+      expect(err).toBeInstanceOf(UsageError); // bad input: exit 2
       expect(err).toMatchObject({ code: 'image.unsafe-entry', hint: expect.any(String) });
       expect((err as Error).message).toContain(JSON.stringify(entries.at(-1)?.name));
       // Nothing was written outside, and the partial rootfs was thrown away.
@@ -207,7 +207,7 @@ describe('resolveInRootfs: a kernel path from an image stays in its rootfs', () 
   ])('refuses %s', async (path, message) => {
     const { root } = await rootfs();
     const err = await resolveInRootfs(root, path).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(BuildError);
+    expect(err).toBeInstanceOf(UsageError);
     expect(err).toMatchObject({ code: 'image.unsafe-path' });
     expect((err as Error).message).toMatch(message);
   });
@@ -217,7 +217,7 @@ describe('resolveInRootfs: a kernel path from an image stays in its rootfs', () 
     const err = await resolveInRootfs(root, '/host-abs.nabla').catch((e: unknown) => e);
     // The link's target is looked up under the rootfs, where it does not exist: the host file is never used.
     expect((err as Error).message).toMatch(/does not exist in the image/);
-    expect(err).toBeInstanceOf(BuildError);
+    expect(err).toBeInstanceOf(UsageError);
     expect(await readFile(outside, 'utf8')).toBe('a host file');
   });
 });
