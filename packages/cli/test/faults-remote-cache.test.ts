@@ -5,7 +5,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireDocker, type TestServices } from '@nabla-build/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { execa } from 'execa';
 import { emptyFile, type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { repoRoot } from './helpers.js';
 
 let world: FixtureWorld;
 let services: TestServices;
@@ -54,12 +56,14 @@ function digestsOf(j: BuildJson): string[] {
 }
 
 /** Every step directory is a complete entry (has entry.json) and no download or staging area is left. */
-function expectNoPartialEntry(cache: string): void {
+function expectNoPartialEntry(cache: string, o: { killed?: boolean } = {}): void {
   const steps = join(cache, 'steps');
   for (const kind of existsSync(steps) ? readdirSync(steps) : [])
     for (const d of readdirSync(join(steps, kind)))
       expect(existsSync(join(steps, kind, d, 'entry.json')), d).toBe(true);
   const tmp = join(cache, 'tmp');
+  // A killed pull leaves its staging directory (never an entry); the next pull of the key removes it.
+  if (o.killed) return;
   const left = existsSync(tmp) ? readdirSync(tmp).filter((n) => n.startsWith('incoming-')) : [];
   expect(left).toEqual([]);
 }
@@ -127,6 +131,52 @@ async function faultyProxy(target: string, mode: '500' | 'flaky'): Promise<{ ser
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return { server, registry: `127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/**
+ * A loopback proxy in front of the real registry that slows every blob transfer down (each piece of a body,
+ * either way, waits `delayMs`), so that a process can be killed in the middle of a push or a pull.
+ */
+async function slowProxy(target: string, delayMs: number): Promise<{ server: Server; registry: string }> {
+  const slow = (from: NodeJS.ReadableStream, to: NodeJS.WritableStream & { end(): void }) => {
+    (async () => {
+      for await (const c of from) {
+        await new Promise((r) => setTimeout(r, delayMs));
+        to.write(c as Buffer);
+      }
+      to.end();
+    })().catch(() => (to as unknown as { destroy(): void }).destroy());
+  };
+  const server = createServer((req, res) => {
+    const blob = /\/blobs\//.test(req.url ?? '');
+    const up = request(
+      `http://${target}${req.url}`,
+      { method: req.method, headers: { ...req.headers, host: target } },
+      (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        if (blob) slow(r, res);
+        else r.pipe(res);
+      },
+    );
+    up.on('error', () => res.destroy());
+    if (blob) slow(req, up);
+    else req.pipe(up);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return { server, registry: `127.0.0.1:${(server.address() as AddressInfo).port}` };
+}
+
+/** Runs nabla-build and SIGKILLs it after `ms` (no chance to clean up); resolves when it is gone. */
+async function killedAfter(args: string[], cache: string, ms: number): Promise<void> {
+  const bin = join(repoRoot, 'packages', 'cli', 'bin', 'nabla-build.js');
+  const p = execa(process.execPath, [bin, '--cache-dir', cache, ...args], {
+    cwd: repoRoot,
+    env: { CI: 'true', NABLA_BUILD_CONFIG: world.upstreams.configFile },
+    reject: false,
+  });
+  const timer = setTimeout(() => p.kill('SIGKILL'), ms);
+  await p;
+  clearTimeout(timer);
 }
 
 describe('the shared step cache under faults', () => {
@@ -218,6 +268,42 @@ describe('the shared step cache under faults', () => {
       expect(r.exitCode, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout) as BuildJson;
       expect(j.remoteCache.hits.map((h) => h.step).sort()).toEqual(['image:hello', 'image:redis']);
+      expect(native(world.traced(t))).toEqual([]);
+      expect(Object.values(imageDigests(b)).sort()).toEqual(digestsOf(a));
+      expectNoPartialEntry(b);
+    } finally {
+      proxy.server.close();
+    }
+  });
+
+  it('pushes and pulls killed at several points: every following build is correct, no partial entry', async () => {
+    const proxy = await slowProxy(services.registry, 40);
+    try {
+      const to = `${proxy.registry}/${unique()}/cache`;
+      // Killed pushes: the local cache is complete (filled), only the uploads are cut.
+      for (const ms of [700, 1500, 2500]) {
+        await killedAfter([...TARGETS, '--no-load', '--cache-to', to], filled, ms);
+        expectNoPartialEntry(filled);
+        // Whatever was tagged is usable: a build from it is correct, pulling or building what it must.
+        const probe = world.newCache();
+        const r = await world.run([...TARGETS, '--no-load', '--json', '--cache-from', to], { cache: probe });
+        expect(r.exitCode, r.stderr).toBe(0);
+        expect(Object.values(imageDigests(probe)).sort()).toEqual(digestsOf(a));
+        expectNoPartialEntry(probe);
+      }
+      // Killed pulls into one cache, then a pull that completes.
+      const b = world.newCache();
+      for (const ms of [900, 1800]) {
+        await killedAfter(
+          [...TARGETS, '--no-load', '--cache-from', ref.replace(services.registry, proxy.registry)],
+          b,
+          ms,
+        );
+        expectNoPartialEntry(b, { killed: true });
+      }
+      const t = trace();
+      const r = await world.run([...TARGETS, '--no-load', '--json', '--cache-from', ref], { cache: b, trace: t });
+      expect(r.exitCode, r.stderr).toBe(0);
       expect(native(world.traced(t))).toEqual([]);
       expect(Object.values(imageDigests(b)).sort()).toEqual(digestsOf(a));
       expectNoPartialEntry(b);

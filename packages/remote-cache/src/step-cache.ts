@@ -294,6 +294,7 @@ export class StepCache {
       'tmp',
       `remote-push-${step.key.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`,
     );
+    await removeAbandonedPushes(join(this.opts.cacheDir, 'tmp'));
     await mkdir(work, { recursive: true });
     let uploaded = 0;
     let skipped = 0;
@@ -435,9 +436,18 @@ async function parallel<T>(items: T[], n: number, fn: (item: T) => Promise<void>
 }
 
 /** Partial downloads (`<hex>.part-<pid>-<rand>`) of processes that are gone: removed, their chunks fetched again. */
-async function removeAbandonedParts(dir: string): Promise<void> {
+function removeAbandonedParts(dir: string): Promise<void> {
+  return removeDead(dir, /\.part-(\d+)-/);
+}
+
+/** Chunk staging directories (`remote-push-<key>-<pid>-<rand>`) of killed pushes. */
+function removeAbandonedPushes(tmp: string): Promise<void> {
+  return removeDead(tmp, /^remote-push-[0-9a-f]+-(\d+)-/);
+}
+
+async function removeDead(dir: string, pattern: RegExp): Promise<void> {
   for (const name of await readdir(dir).catch(() => [] as string[])) {
-    const m = /\.part-(\d+)-/.exec(name);
+    const m = pattern.exec(name);
     if (!m) continue;
     const pid = Number(m[1]);
     let alive = pid === process.pid;
@@ -448,6 +458,6 @@ async function removeAbandonedParts(dir: string): Promise<void> {
       } catch (err) {
         alive = (err as NodeJS.ErrnoException).code !== 'ESRCH';
       }
-    if (!alive) await rm(join(dir, name), { force: true });
+    if (!alive) await rm(join(dir, name), { recursive: true, force: true });
   }
 }
