@@ -5,7 +5,7 @@ import { createExecutors, type PublishedImage } from '@nabla-build/steps';
 import type { Project } from './context.js';
 import { note } from './output.js';
 import { makePlan } from './planning.js';
-import { emptyReport, openRemoteCache, type RemoteReport, remoteCacheRefs } from './remote-cache.js';
+import { emptyReport, openRemoteCache, type RemoteReport, remoteCacheRefs, remoteSummary } from './remote-cache.js';
 import { Progress } from './render/progress.js';
 
 export interface SessionOptions {
@@ -112,6 +112,7 @@ export async function runSession(project: Project, targets: string[], o: Session
     if (!remote) return { plan, steps, published };
     report.misses = [...steps.values()].filter((s) => s.remote?.status === 'miss').map((s) => s.step.id);
     report.bytesDownloaded = remote.cache.bytesDownloaded;
+    if (!settings.quiet) note(remoteSummary(report));
     return { plan, steps, published, remote: report };
   } finally {
     await progress.finish();
