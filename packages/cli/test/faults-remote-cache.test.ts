@@ -91,7 +91,8 @@ async function manifestOf(
 
 /**
  * A loopback proxy in front of the real registry that breaks blob downloads: `500` answers every blob GET with
- * HTTP 500; `flaky` answers the first GET of each blob with 500, cuts the second off half-way, then serves.
+ * HTTP 500; `flaky` answers the first GET of each blob with 429 (Retry-After: 0), cuts the second off
+ * half-way, then serves.
  */
 async function faultyProxy(target: string, mode: '500' | 'flaky'): Promise<{ server: Server; registry: string }> {
   const seen = new Map<string, number>();
@@ -99,9 +100,14 @@ async function faultyProxy(target: string, mode: '500' | 'flaky'): Promise<{ ser
     const blob = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '');
     const n = (seen.get(req.url ?? '') ?? 0) + 1;
     seen.set(req.url ?? '', n);
-    if (blob && (mode === '500' || n === 1)) {
+    if (blob && mode === '500') {
       res.writeHead(500, { 'content-type': 'application/json' });
       res.end('{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}');
+      return;
+    }
+    if (blob && n === 1) {
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after': '0' });
+      res.end('{"errors":[{"code":"TOOMANYREQUESTS","message":"injected rate limit"}]}');
       return;
     }
     const up = request(

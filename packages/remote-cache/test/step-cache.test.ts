@@ -183,6 +183,14 @@ for (const where of ['oci', 'registry'] as const) {
       const again = await c.pushEntry(step(k), dir, record, sink as never);
       expect(again.present).toBe(true);
       expect((await sink?.getManifest(k))?.equals(text)).toBe(true);
+      // An entry of an older format is refused too, and replaced by the next push.
+      m.annotations[Annotation.format] = '0';
+      const old = Buffer.from(JSON.stringify(m));
+      await sink?.putManifest(k, old, `sha256:${createHash('sha256').update(old).digest('hex')}`);
+      expect(await c.lookup(step(k))).toBeUndefined();
+      expect(events.some((e) => e.type === 'warning' && /format version 0/.test(e.message))).toBe(true);
+      expect((await c.pushEntry(step(k), dir, record, sink as never)).present).toBe(false);
+      expect(await c.lookup(step(k))).toBeDefined();
     });
   });
 }
