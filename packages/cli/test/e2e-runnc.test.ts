@@ -15,8 +15,10 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
 
-const BASE = 'lkl-nabla-solo5-hello-runnc-base:latest';
-const NO_DEVICES = 'lkl-nabla-solo5-hello-base:latest';
+// A tag of this test's own: the engine is shared, and other runs may move `latest`.
+const TAG = 'e2e-runnc';
+const BASE = `lkl-nabla-solo5-hello-runnc-base:${TAG}`;
+const NO_DEVICES = `lkl-nabla-solo5-hello-base:${TAG}`;
 
 /** `docker …` against the private engine; never throws, a hang fails after 60 s. */
 async function docker(args: string[]) {
@@ -96,7 +98,7 @@ describe.runIf(dockerAvailable())('docker run --runtime=runnc on the private eng
     ]);
     expect(register.exitCode, register.stderr).toBe(0);
     await reloadEngine('runnc', join(prefix, 'runnc'));
-    const build = await world.run(['solo5-hello-runnc', 'solo5-hello', '--load'], { cache });
+    const build = await world.run(['solo5-hello-runnc', 'solo5-hello', '--load', '--tag', TAG], { cache });
     expect(build.exitCode, build.stderr).toBe(0);
   }, 600_000);
 
