@@ -63,25 +63,37 @@ describe('strict patch series', () => {
     expect(error).toContain('configure.sh');
     expect(error).toMatch(/hunk #?1/i);
     expect(r.stderr).toContain('hint: ');
-    // The failed patch step left no tree and no entry behind; the checkout it used was clean afterwards.
+    // The failed patch step (the Solo5 step's tree: the project's Solo5 series is applied there) left no tree
+    // and no entry behind; the checkout it used was clean afterwards.
     const steps = join(cache, 'steps');
-    expect(readdirSync(join(steps, 'patch')).filter((d) => d.startsWith('frankenlibc-'))).toEqual([]);
+    expect(readdirSync(join(steps, 'patch')).filter((d) => d.startsWith('frankenlibc@solo5-'))).toEqual([]);
   });
 
   it('the shipped patches apply to a clean fixture tree with no fuzz', async () => {
     const cache = world.newCache();
     const r = await world.run(['hello', '--no-load', '--verbose'], { cache });
     expect(r.exitCode, r.stderr).toBe(0);
-    const log = readdirSync(join(cache, 'logs')).find((l) => l.startsWith('patch-frankenlibc-')) as string;
-    const text = readFileSync(join(cache, 'logs', log), 'utf8');
-    expect(text).not.toMatch(/with fuzz [1-9]/);
-    const dir = readdirSync(join(cache, 'steps', 'patch')).find((d) => d.startsWith('frankenlibc-')) as string;
-    const entry = JSON.parse(readFileSync(join(cache, 'steps', 'patch', dir, 'entry.json'), 'utf8')) as {
-      result: { patches: { name: string; status: string }[] };
-    };
-    expect(entry.result.patches.map((x) => x.status)).toEqual(entry.result.patches.map(() => 'applied'));
-    expect(entry.result.patches.map((x) => x.name)).toEqual(
-      expect.arrayContaining(readdirSync(join(repoRoot, 'patches', 'solo5'))),
+    // frankenlibc's tree takes its upstream 0002-0003 (musl, LKL); the Solo5 step's tree its upstream 0001 and
+    // the project's Solo5 series.
+    const applied: string[] = [];
+    for (const prefix of ['frankenlibc-', 'frankenlibc@solo5-']) {
+      const log = readdirSync(join(cache, 'logs')).find((l) => l.startsWith(`patch-${prefix}`)) as string;
+      const text = readFileSync(join(cache, 'logs', log), 'utf8');
+      expect(text).not.toMatch(/with fuzz [1-9]/);
+      const dir = readdirSync(join(cache, 'steps', 'patch')).find((d) => d.startsWith(prefix)) as string;
+      const entry = JSON.parse(readFileSync(join(cache, 'steps', 'patch', dir, 'entry.json'), 'utf8')) as {
+        result: { patches: { name: string; status: string }[] };
+      };
+      expect(entry.result.patches.map((x) => x.status)).toEqual(entry.result.patches.map(() => 'applied'));
+      applied.push(...entry.result.patches.map((x) => x.name));
+    }
+    expect(applied).toEqual(expect.arrayContaining(readdirSync(join(repoRoot, 'patches', 'solo5'))));
+    expect(applied).toEqual(
+      expect.arrayContaining([
+        '0001-solo5-elf-segment-align-workaround.patch',
+        '0002-musl-stack-chk-fail.patch',
+        '0003-linux-task-stack-size.patch',
+      ]),
     );
   });
 });
