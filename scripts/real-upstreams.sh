@@ -236,7 +236,7 @@ stage() { # name, then the nabla-build arguments
     result[${name}]="ok (${took} s)"
     furthest=${name}
   else
-    result[${name}]="FAILED, exit ${rc} (${took} s): $(grep -m1 '^error:' "${log}" || tail -1 "${log}")"
+    result[${name}]="FAILED, exit ${rc} (${took} s): $(grep '^error:' "${log}" | tail -1 | grep . || tail -1 "${log}")"
   fi
   echo "   ${result[${name}]}  [log: ${log}]"
   return "${rc}"
@@ -251,7 +251,14 @@ if want solo5-hello && stage solo5-hello solo5-hello --output "oci:${work}/out/s
     grep -q 'Hello, World' "${work}/logs/solo5-hello-run.log" && furthest=solo5-hello-run
 fi
 want nabla-run && stage nabla-run nabla-run --output "oci:${work}/out/nabla-run"
-want toolchain && stage toolchain hello --output "oci:${work}/out/hello"
+if want toolchain && ! stage toolchain hello --output "oci:${work}/out/hello"; then
+  # How far build.sh got: buildrump.sh checks the LKL tree before the NetBSD tools, and uses it after them.
+  if grep -q "can't cd to tools/lkl" "${work}/logs/toolchain.log"; then
+    furthest='toolchain: build.sh built Solo5 and the NetBSD host tools, stopped at the LKL build (no LKL tree)'
+  elif grep -q 'Cannot find .*arch/lkl/Makefile' "${work}/logs/toolchain.log"; then
+    furthest='toolchain: build.sh built Solo5, stopped at buildrump.sh'"'"'s LKL check (lkl-linux absent)'
+  fi
+fi
 want python3 && stage python3 python3 --output "oci:${work}/out/python3"
 
 echo
