@@ -159,10 +159,12 @@ export async function bootImage(o: BootOptions): Promise<LaunchResult> {
 /** The command `bootImage` would run, for `--dry-run` (the rootfs image is still built: its path is in it). */
 export async function bootCommand(o: BootOptions): Promise<string> {
   const { devices, ...launch } = await prepare(o);
+  // What a boot would do here: a named namespace as root, a user namespace of the tender's own otherwise.
+  const userns = (o.tapMode ?? (process.getuid?.() === 0 ? 'netns' : 'userns')) === 'userns';
   const net = wantsNet(devices, o.net)
     ? {
         tap: 'tap0',
-        netns: 'nb-<id>',
+        ...(userns ? { userns: { hostIp: '169.254.1.1' } } : { netns: 'nb-<id>' }),
         ip: '169.254.1.2',
         masklen: 24,
         gateway: '169.254.1.1',
