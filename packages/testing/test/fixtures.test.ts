@@ -15,6 +15,7 @@ import {
   gitCommit,
   gitRepo,
   HEREDOC_END,
+  PATCH_LINE,
   ReconstructError,
   reconstructOriginals,
   renderReconstructed,
@@ -329,8 +330,9 @@ describe('fixture frankenlibc and rumprun-packages', () => {
 });
 
 describe('fixture runnc', () => {
-  it('is a Go module without dependencies whose storage code takes the project patch exactly', async () => {
-    expect(fx.runncPatches.map((p) => p.split('/').slice(-2)[0])).toEqual(['runnc']);
+  it('is a GOPATH-mode Go program whose templates take every project patch exactly, and only then act as patched', async () => {
+    expect(new Set(fx.runncPatches.map((p) => p.split('/').slice(-2)[0]))).toEqual(new Set(['runnc']));
+    expect(fx.runncPatches.length).toBeGreaterThanOrEqual(4);
     const tree = join(work, 'runnc');
     await git('/', ['clone', '-q', fx.repos.runnc.url, tree]);
     expect(fx.repos.runnc.branch).toBe('lkl-musl');
@@ -339,12 +341,23 @@ describe('fixture runnc', () => {
     expect(mod).not.toMatch(/^require/m);
     // Like upstream it pins Solo5 as a submodule (which nabla-build does not fetch): the toolchain's Solo5 pin.
     expect((await git(tree, ['ls-tree', 'HEAD', 'solo5'])).stdout).toContain(`160000 commit ${fx.repos.solo5.rev}`);
-    const storage = join(tree, 'nabla-lib', 'storage', 'storage_linux.go');
-    expect(await readFile(storage, 'utf8')).toContain('"virt-make-fs"');
+    const read = (p: string) => readFile(join(tree, p), 'utf8');
+    const storage = 'nabla-lib/storage/storage_linux.go';
+    const handler = 'llruntimes/nabla/exec_handler.go';
+    const cli = 'llcli/llcli.go';
+    const signals = 'llcli/util_signal.go';
+    // Unpatched: runnc 0fc3e2b's behaviour, no placeholder left.
+    for (const f of [storage, handler, cli, signals]) expect(await read(f)).not.toContain(PATCH_LINE);
+    expect(await read(storage)).toContain('"virt-make-fs"');
+    expect(await read(handler)).toContain('NablaRunBin = NablaBinDir + "nabla-run"');
+    expect(await read(cli)).not.toContain('systemd-cgroup');
+    expect(await read(signals)).toContain('status: utils.ExitStatus(ws),');
     for (const p of fx.runncPatches) expect((await patch(tree, p)).stdout).not.toMatch(/offset|fuzz/i);
-    const patched = await readFile(storage, 'utf8');
-    expect(patched).toContain('exec.Command("mkfs.ext4", "-q", "-F", "-E", "root_owner=0:0",');
-    expect(patched).not.toContain('virt-make-fs');
+    expect(await read(storage)).toContain('exec.Command("mkfs.ext4", "-q", "-F", "-E", "root_owner=0:0",');
+    expect(await read(storage)).not.toContain('"virt-make-fs"');
+    expect(await read(handler)).toContain('NablaRunBin = nablaRunBin()');
+    expect(await read(cli)).toContain('Name:  "systemd-cgroup"');
+    expect(await read(signals)).toContain('status: utils.ExitStatus(unix.WaitStatus(ws)),');
   });
 });
 
@@ -373,6 +386,24 @@ describe('reconstructOriginals', () => {
       expect(r.stdout).not.toMatch(/offset|fuzz/i);
     }
     expect(await readFile(join(dir, 'f.sh'), 'utf8')).toContain('inserted b\nline 6');
+  });
+
+  it('fills a Go template at its placeholders and rejects one that drifted from the series', () => {
+    const go = ['package x', '', 'func f() int {', '\treturn 1', '}', ''].join('\n');
+    const series = [{ name: '0001', text: unifiedDiff('x.go', go, go.replace('return 1', 'return 2')) }];
+    const lines = reconstructOriginals(series).get('x.go') as (string | undefined)[];
+    const template = (at: number[]) =>
+      Array.from({ length: 5 }, (_, i) => (at.includes(i + 1) ? PATCH_LINE : `// own ${i + 1}`))
+        .join('\n')
+        .concat('\n');
+    const read = lines.flatMap((l, i) => (l === undefined ? [] : [i + 1]));
+    const merged = renderReconstructed('x.go', lines, template(read));
+    expect(merged.split('\n')[3]).toBe('\treturn 1');
+    expect(merged).not.toContain(PATCH_LINE);
+    expect(() => renderReconstructed('x.go', lines, template(read.slice(1)))).toThrow(ReconstructError);
+    expect(() => renderReconstructed('x.go', lines, template([...read, 5].filter((n) => n !== read[0])))).toThrow(
+      /read by the patch series|reads no line there/,
+    );
   });
 
   it('rejects a series that contradicts itself', () => {
