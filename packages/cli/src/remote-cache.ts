@@ -47,7 +47,8 @@ export function emptyReport(from: string[], to: string[]): RemoteReport {
 
 /**
  * The shared step cache of a run (undefined when no ref is set): registry credentials exactly as image pushes
- * find them, plain HTTP for loopback and NABLA_BUILD_INSECURE_REGISTRIES. Warnings go to stderr at once;
+ * find them (environment credentials only for NABLA_REGISTRY_HOST, else the command's --registry), plain HTTP
+ * for loopback and NABLA_BUILD_INSECURE_REGISTRIES. Warnings go to stderr at once;
  * everything is also recorded in `report`.
  */
 export async function openRemoteCache(
@@ -56,6 +57,8 @@ export async function openRemoteCache(
   report: RemoteReport,
   signal?: AbortSignal,
   quiet = false,
+  /** The command's `--registry`: NABLA_REGISTRY_USER/PASSWORD are for it (or NABLA_REGISTRY_HOST) only. */
+  envRegistry?: string,
 ): Promise<(RemoteCache & { cache: StepCache }) | undefined> {
   if (refs.from.length === 0 && refs.to.length === 0) return undefined;
   const [{ StepCache }, { dockerCredentials }] = await Promise.all([
@@ -90,7 +93,7 @@ export async function openRemoteCache(
     from: refs.from,
     to: refs.to,
     transport: {
-      credentials: dockerCredentials(),
+      credentials: dockerCredentials(envRegistry ? { envRegistry } : {}),
       insecure: (registry) => settings.insecureRegistries.includes(registry),
       ...(signal ? { signal } : {}),
     },

@@ -84,7 +84,14 @@ export async function runSession(project: Project, targets: string[], o: Session
   process.once('SIGTERM', stop);
   const refs = o.remote ?? remoteCacheRefs({}, settings);
   const report = emptyReport(refs.from, refs.to);
-  const remote = await openRemoteCache(settings, refs, report, controller.signal, settings.quiet);
+  const remote = await openRemoteCache(
+    settings,
+    refs,
+    report,
+    controller.signal,
+    settings.quiet,
+    o.publish?.naming.registry,
+  );
   progress.start(plan);
   try {
     const steps = await runPlan(plan, {

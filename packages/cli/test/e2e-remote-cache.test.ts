@@ -49,8 +49,7 @@ interface BuildJson {
   };
 }
 
-/** The targets `world` stands for here. */
-const WORLD = (process.env.NB_RC_TARGETS ?? 'world').split(' ');
+const WORLD = ['world'];
 
 const unique = () => `rc${process.pid}${Date.now().toString(36)}`;
 
@@ -160,5 +159,33 @@ describe('nabla-build cache ls|push|pull and plan', () => {
     expect(bad.exitCode).toBe(2);
     expect(bad.stderr).toMatch(/names a tag or digest/);
     expect(bad.stderr).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('credentials', () => {
+  it('a cache on a registry behind basic auth works with the credentials image pushes use, and says so without', async () => {
+    const ref = `${services.authRegistry}/${unique()}/cache`;
+    // Environment credentials are scoped to one registry, for the cache as for image pushes.
+    const creds = {
+      NABLA_REGISTRY_USER: services.authUser,
+      NABLA_REGISTRY_PASSWORD: services.authPassword,
+      NABLA_REGISTRY_HOST: services.authRegistry,
+    };
+    const a = world.newCache();
+    const push = await world.run(['hello', '--no-load', '--json', '--cache-to', ref], { cache: a, env: creds });
+    expect(push.exitCode, push.stderr).toBe(0);
+    expect((JSON.parse(push.stdout) as BuildJson).remoteCache?.pushFailures).toEqual([]);
+    expect(push.stderr).not.toContain(services.authPassword);
+
+    const b = world.newCache();
+    const pull = await world.run(['hello', '--no-load', '--json', '--cache-from', ref], { cache: b, env: creds });
+    expect(pull.exitCode, pull.stderr).toBe(0);
+    expect((JSON.parse(pull.stdout) as BuildJson).remoteCache?.hits.map((h) => h.step)).toEqual(['image:hello']);
+
+    // Without credentials: `cache ls` fails naming the registry and the fix; a build warns and builds.
+    const ls = await world.run(['cache', 'ls', ref], { env: { DOCKER_CONFIG: mkdtempSync(join(tmpdir(), 'nb-dc-')) } });
+    expect(ls.exitCode).toBe(1);
+    expect(ls.stderr).toMatch(/HTTP 401/);
+    expect(ls.stderr).toMatch(/docker login/);
   });
 });
