@@ -97,7 +97,7 @@ export const SETTINGS: readonly SettingDef[] = Object.freeze([
   {
     name: 'passEnv',
     env: 'NABLA_BUILD_PASS_ENV',
-    describe: 'variables passed to native builds (names or PREFIX*, comma-separated)',
+    describe: 'variables builds may see (NAME or PREFIX*, comma-separated)',
   },
   {
     name: 'heartbeatSeconds',
