@@ -195,6 +195,31 @@ describe('your own target, following the README alone', () => {
     }
   });
 
+  it('--progress plain|quiet and --quiet shape stderr only; stdout and the exit code stay the same', async () => {
+    const cache = world.newCache();
+    const env = { NABLA_BUILD_CONFIG: world.upstreams.configFile, CI: '' };
+    const fetch = (...extra: string[]) => cli(['fetch', 'hello', '--cache-dir', cache, ...extra], { env });
+    const plain = await fetch('--progress', 'plain');
+    expect(plain.exitCode, plain.stderr).toBe(0);
+    expect(plain.stderr).toMatch(/fetch\s+frankenlibc/);
+    expect(plain.stderr).toMatch(/^sources for hello are in /m);
+    expect(plain.stdout).toBe('');
+    const quiet = await cli(['fetch', 'hello', '--cache-dir', cache], {
+      env: { ...env, NABLA_BUILD_PROGRESS: 'quiet' },
+    });
+    expect(quiet.exitCode).toBe(0);
+    expect(quiet.stderr).not.toMatch(/fetch\s+frankenlibc/);
+    expect(quiet.stderr).toMatch(/^sources for hello are in /m);
+    const silent = await fetch('-q');
+    expect(silent.exitCode).toBe(0);
+    expect(silent.stderr).toBe('');
+    expect(silent.stdout).toBe('');
+    // Errors still reach stderr under --quiet.
+    const failed = await cli(['fetch', 'hello', '--cache-dir', world.newCache(), '--offline', '-q'], { env });
+    expect(failed.exitCode).toBe(1);
+    expect(failed.stderr).toMatch(/^error: /m);
+  });
+
   it('several --recipes: a later directory replaces a target of an earlier one', async () => {
     const a = mkdtempSync(join(tmpdir(), 'nb-ovl-a-'));
     const b = mkdtempSync(join(tmpdir(), 'nb-ovl-b-'));
