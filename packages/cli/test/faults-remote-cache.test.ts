@@ -94,12 +94,21 @@ async function manifestOf(
  * HTTP 500; `flaky` answers the first GET of each blob with 429 (Retry-After: 0), cuts the second off
  * half-way, then serves.
  */
-async function faultyProxy(target: string, mode: '500' | 'flaky'): Promise<{ server: Server; registry: string }> {
+async function faultyProxy(
+  target: string,
+  mode: '500' | 'flaky' | 'no-uploads',
+): Promise<{ server: Server; registry: string }> {
   const seen = new Map<string, number>();
   const server = createServer((req, res) => {
     const blob = req.method === 'GET' && /\/blobs\/sha256:/.test(req.url ?? '');
     const n = (seen.get(req.url ?? '') ?? 0) + 1;
     seen.set(req.url ?? '', n);
+    if (mode === 'no-uploads' && req.method !== 'GET' && req.method !== 'HEAD') {
+      req.resume();
+      res.writeHead(500, { 'content-type': 'application/json' });
+      res.end('{"errors":[{"code":"UNKNOWN","message":"injected upload failure"}]}');
+      return;
+    }
     if (blob && mode === '500') {
       res.writeHead(500, { 'content-type': 'application/json' });
       res.end('{"errors":[{"code":"UNKNOWN","message":"injected failure"}]}');
@@ -277,6 +286,22 @@ describe('the shared step cache under faults', () => {
       expect(native(world.traced(t))).toEqual([]);
       expect(Object.values(imageDigests(b)).sort()).toEqual(digestsOf(a));
       expectNoPartialEntry(b);
+    } finally {
+      proxy.server.close();
+    }
+  });
+
+  it('a registry refusing every upload: the push warns, the build succeeds', async () => {
+    const proxy = await faultyProxy(services.registry, 'no-uploads');
+    try {
+      const to = `${proxy.registry}/${unique()}/cache`;
+      const r = await world.run([...TARGETS, '--no-load', '--json', '--cache-to', to], { cache: filled });
+      expect(r.exitCode, r.stderr).toBe(0);
+      const j = JSON.parse(r.stdout) as BuildJson;
+      expect(j.remoteCache.pushFailures.map((f) => f.step).sort()).toEqual(['image:hello', 'image:redis']);
+      expect(j.remoteCache.pushFailures[0]?.message).toMatch(/HTTP 500/);
+      expect(r.stderr).toMatch(/warning: pushing image:\S+ to .* failed \(the build goes on\)/);
+      expect(Object.values(imageDigests(filled)).sort()).toEqual(expect.arrayContaining(digestsOf(a)));
     } finally {
       proxy.server.close();
     }

@@ -315,20 +315,25 @@ export class StepCache {
       const chunks: ChunkInfo[] = [];
       let inFlight = 0;
       const slots: (() => void)[] = [];
+      let failed = false;
       for (const part of splitChunks(tree, this.opts.chunkBytes ?? DEFAULT_CHUNK_BYTES)) {
+        if (failed) break;
         const c = await writeChunk(part, work, mtime);
         chunks.push(c);
         if (inFlight >= (this.opts.concurrency ?? 4)) await new Promise<void>((r) => slots.push(r));
         inFlight++;
         const file = join(work, c.digest.slice('sha256:'.length));
-        uploads.push(
-          send(c.digest, file, c.size)
-            .then(() => rm(file, { force: true }))
-            .finally(() => {
-              inFlight--;
-              slots.shift()?.();
-            }),
-        );
+        const upload = send(c.digest, file, c.size)
+          .then(() => rm(file, { force: true }))
+          .finally(() => {
+            inFlight--;
+            slots.shift()?.();
+          });
+        // Observed at once (an upload may fail while later chunks are still being written); rethrown below.
+        upload.catch(() => {
+          failed = true;
+        });
+        uploads.push(upload);
       }
       await Promise.all(uploads);
       const config: StepConfig = {
