@@ -147,6 +147,12 @@ describe.runIf(dockerAvailable())('docker run --runtime=runnc on the private eng
     expect(r.all).toContain('entrypoint is not a .nabla file');
   });
 
+  it('docker run -t is refused at create, as runnc refuses a terminal, not a hang', async () => {
+    const r = await docker(['run', '--rm', '-t', '--runtime=runnc', BASE]);
+    expect(r.exitCode, r.all).not.toBe(0);
+    expect(r.all).toContain('cannot allocate tty if runnc will detach');
+  });
+
   it('an image whose unikernel declares no tap device gets the tender clear error, exit 1', async () => {
     const r = await docker(['run', '--rm', '--runtime=runnc', NO_DEVICES]);
     expect(r.exitCode, r.all).toBe(1);
