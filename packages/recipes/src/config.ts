@@ -119,7 +119,14 @@ export function loadConfig(path: string): UserConfig {
       issue.code === 'unrecognized_keys'
         ? `unknown field ${issue.keys.map((k) => `"${k}"`).join(', ')}`
         : issue.message.replace(/^Invalid input: /, '');
-    throw new InputFileError(path, lineOf(doc, counter, issue.path), fieldName(issue.path) || undefined, problem);
+    // An unknown key is reported on its own line, not on the line of the map that holds it.
+    const at = issue.code === 'unrecognized_keys' ? [...issue.path, issue.keys[0] as string] : issue.path;
+    throw new InputFileError(
+      path,
+      lineOf(doc, counter, at) ?? lineOf(doc, counter, issue.path),
+      fieldName(issue.path) || undefined,
+      problem,
+    );
   }
   const c = r.data;
   const out: UserConfig = {
