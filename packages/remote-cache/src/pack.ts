@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, lstatSync, readdirSync, readlinkSync } from 'node:fs';
-import { lutimes, mkdir, symlink, utimes } from 'node:fs/promises';
+import { lstat, lutimes, mkdir, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -86,13 +86,22 @@ export async function extractChunk(blobFile: string, chunk: ChunkInfo, dest: str
   let count = 0;
   const bad = (why: string) =>
     new BuildError('remote-cache.bad-chunk', `chunk ${chunk.digest.slice(0, 19)}: ${why}`, { where: blobFile });
+  // One component at a time, never through a symlink: another chunk (extracted at the same time) may have
+  // put a symlink where this one expects a directory.
   const ensureDir = async (rel: string) => {
     if (made.has(rel)) return;
-    await mkdir(join(dest, rel), { recursive: true, mode: 0o755 });
-    let p = rel;
-    while (p && !made.has(p)) {
+    await mkdir(dest, { recursive: true, mode: 0o755 });
+    const parts = rel.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+      const p = parts.slice(0, i).join('/');
+      if (made.has(p)) continue;
+      try {
+        await mkdir(join(dest, p), { mode: 0o755 });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+        if (!(await lstat(join(dest, p))).isDirectory()) throw bad(`${p} is not a directory (a symlink or file)`);
+      }
       made.add(p);
-      p = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
     }
   };
   const extract = tar.extract();
