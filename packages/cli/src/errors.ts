@@ -14,8 +14,10 @@ export function reportError(err: unknown, write: (s: string) => void, verbose: b
     return code;
   }
   if (err instanceof NablaError && !(err instanceof InternalError)) {
-    // `where` is left out when the message already says it (a URL or path that the message names).
-    const where = err.where && !err.message.includes(err.where) ? `${err.where}: ` : '';
+    // A build failure's `where` is left out when its message already says it (a URL or path it names); bad input
+    // always keeps `file:line: ` in front.
+    const said = err.exitCode === 1 && err.where !== undefined && err.message.includes(err.where);
+    const where = err.where && !said ? `${err.where}: ` : '';
     write(`error: ${where}${err.message}\n`);
     // A CommandError (from exec) carries the output tail; matched by shape so this module stays light.
     const tail = (err as { tail?: unknown }).tail;

@@ -282,6 +282,9 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     }
     const order = new Map(plan.steps.map((s, i) => [s.id, i]));
     failures.sort((a, b) => (order.get(a.step.id) ?? 0) - (order.get(b.step.id) ?? 0));
+    // Bad input (exit 2) is the same mistake wherever it shows: reported once, on its own.
+    const badInput = failures.find((f) => f.error instanceof NablaError && f.error.exitCode === 2);
+    if (badInput) throw badInput.error;
     if (failures.length === 1) throw failures[0]?.error;
     if (failures.length > 1) throw new StepFailures(failures);
   }
