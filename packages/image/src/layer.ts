@@ -27,7 +27,7 @@ export const ZSTD_LEVEL = 3;
  * A layer larger than SINGLE_STREAM_MAX is cut into blocks of exactly this many bytes, compressed in parallel
  * on the thread pool, pigz-style: each block is raw deflate primed with the previous block's last 32 KiB and
  * ended by a sync flush, so the blocks join into one ordinary gzip member. Fixed, so the bytes never depend on
- * the number of cores.
+ * the number of cores. A block that looks random is stored rather than deflated (`looksIncompressible`).
  */
 export const GZIP_BLOCK = 1024 * 1024;
 /**
@@ -93,7 +93,8 @@ export function zstdProgramVersion(): string {
  */
 export function layerCompressionFingerprint(compression: LayerCompression | LayerFormat): string {
   const f = typeof compression === 'string' ? { compression } : compression;
-  if (f.compression === 'gzip') return `gzip-${levelOf(f)}/zlib-${process.versions.zlib}/blocks-1MiB-above-4MiB`;
+  if (f.compression === 'gzip')
+    return `gzip-${levelOf(f)}/zlib-${process.versions.zlib}/blocks-1MiB-above-4MiB/random-stored`;
   if (f.compression === 'zstd') return `zstd-${levelOf(f)}/zstd-${zstdProgramVersion()}`;
   return 'none';
 }
@@ -127,14 +128,18 @@ export interface WrittenLayer {
  * Layer data held in memory at once, whatever the layer's size: the block being filled, the first 4 MiB held
  * until the layer is known to be larger (then compressed as its first blocks), the blocks being compressed (at
  * most `inflight`, each with its output) and one 32 KiB window — at most 4 MiB + (inflight + 1) × 2 MiB +
- * 1 MiB: 15 MiB with the default of min(cores, 4) blocks in flight.
+ * 1 MiB: at most 15 MiB with the default of min(cores + 1, 4) blocks in flight.
  */
 export function layerMemoryBound(inflight = defaultInflight()): number {
   return SINGLE_STREAM_MAX + (inflight + 1) * 2 * GZIP_BLOCK + GZIP_BLOCK;
 }
 
+/**
+ * One block more than there are cores, so the cores stay busy while the main thread writes a finished block
+ * and fills the next; at most 4, the thread pool's default size.
+ */
 function defaultInflight(): number {
-  return Math.max(1, Math.min(availableParallelism(), 4));
+  return Math.max(2, Math.min(availableParallelism() + 1, 4));
 }
 
 /**
@@ -366,16 +371,16 @@ class GzipBlocks implements BlockSink {
   private async compressBlock(data: Buffer, last: boolean, release: (b: Buffer) => void): Promise<void> {
     const dictionary = this.dict;
     this.dict = last ? undefined : Buffer.from(data.subarray(Math.max(0, data.length - WINDOW)));
-    this.submit(data, dictionary, last);
+    this.submit(data, dictionary, last, looksIncompressible(data) ? 0 : this.level);
     await this.drain(last ? 0 : this.inflight - 1, release);
   }
 
-  private submit(input: Buffer, dictionary: Buffer | undefined, last: boolean): void {
+  private submit(input: Buffer, dictionary: Buffer | undefined, last: boolean, level = this.level): void {
     const output = new Promise<Buffer>((resolve, reject) =>
       deflateRaw(
         input,
         {
-          level: this.level,
+          level,
           ...(dictionary ? { dictionary } : {}),
           finishFlush: last ? zc.Z_FINISH : zc.Z_SYNC_FLUSH,
           // One output buffer for the whole block: one thread-pool round trip per block.
@@ -407,6 +412,29 @@ class GzipBlocks implements BlockSink {
   async abort(): Promise<void> {
     await Promise.allSettled(this.pending.map((p) => p.output));
   }
+}
+
+/**
+ * True when every one of four 16 KiB samples of the block has a byte entropy above 7.95 bits (random or
+ * already-compressed data, where deflate at any level saves < 0.1 % and costs as much CPU as on text): such a
+ * block is stored (level 0), as Go's and zstd's compressors do. A function of the bytes only, so deterministic.
+ */
+function looksIncompressible(block: Buffer): boolean {
+  const SAMPLE = 16 * 1024;
+  if (block.length < 4 * SAMPLE) return false;
+  const counts = new Uint32Array(256);
+  for (let s = 0; s < 4; s++) {
+    counts.fill(0);
+    const start = Math.floor(((block.length - SAMPLE) * s) / 3);
+    for (let i = start; i < start + SAMPLE; i++) {
+      const b = block[i] as number;
+      counts[b] = (counts[b] as number) + 1;
+    }
+    let bits = 0;
+    for (const c of counts) if (c) bits -= (c / SAMPLE) * Math.log2(c / SAMPLE);
+    if (bits < 7.95) return false;
+  }
+  return true;
 }
 
 /**

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
@@ -58,6 +58,8 @@ async function awkwardTree(root: string): Promise<void> {
   await writeFile(join(root, 'ünïcode dir', 'fïle.txt'), 'utf-8\n');
   for (const size of [0, 1, 511, 512, 513, 1000]) await writeFile(join(root, `size-${size}`), Buffer.alloc(size, 7));
   await writeFile(join(root, 'big.bin'), pseudoRandomBytes(5 * GZIP_BLOCK + 12345, 3), { mode: 0o755 });
+  // Random bytes: whole blocks of them are stored, not deflated.
+  await writeFile(join(root, 'random.bin'), randomBytes(3 * GZIP_BLOCK));
   await symlink('size-1', join(root, 'short-link'));
   await symlink(`${long}/${'n'.repeat(99)}`, join(root, 'long-link'));
   await symlink('ünïcode dir/fïle.txt', join(root, 'unicode-link'));
@@ -169,7 +171,7 @@ describe('layer formats', () => {
       expect(() => parseLayerFormat(bad)).toThrow(UsageError);
     }
     const gz = layerCompressionFingerprint('gzip');
-    expect(gz).toBe(`gzip-6/zlib-${process.versions.zlib}/blocks-1MiB-above-4MiB`);
+    expect(gz).toBe(`gzip-6/zlib-${process.versions.zlib}/blocks-1MiB-above-4MiB/random-stored`);
     expect(layerCompressionFingerprint({ compression: 'gzip', level: 4 })).not.toBe(gz);
     expect(layerFormatFromFingerprint(gz)).toEqual({ compression: 'gzip', level: 6 });
     expect(layerFormatFromFingerprint('zstd-7/zstd-v1.5.4')).toEqual({ compression: 'zstd', level: 7 });
