@@ -1,5 +1,5 @@
 import type { StepExecutor } from '@nabla-build/engine';
-import { type CheckoutSubset, type GitSourceSpec, type SourceSpec, subsetSource } from '@nabla-build/model';
+import { type CheckoutSubset, type SourceSpec, subsetSource } from '@nabla-build/model';
 import { fetchGit, fetchTarball } from '@nabla-build/sources';
 import type { FetchResult, StepEnvironment } from './environment.js';
 import { sourceContext } from './source-context.js';
