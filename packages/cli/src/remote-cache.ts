@@ -65,6 +65,16 @@ export async function openRemoteCache(
     import('@nabla-build/remote-cache'),
     import('@nabla-build/registry'),
   ]);
+  if (settings.offline) {
+    // --offline never touches the network: registries are left out, OCI directories (a disk) still serve.
+    const skipped = [...refs.from, ...refs.to].filter((r) => !r.startsWith('oci:'));
+    for (const r of new Set(skipped)) {
+      report.warnings.push(`--offline: not using the shared cache ${r}`);
+      if (!quiet) note(`note: --offline: not using the shared cache ${r} (oci:<dir> caches still work)`);
+    }
+    refs = { from: refs.from.filter((r) => r.startsWith('oci:')), to: refs.to.filter((r) => r.startsWith('oci:')) };
+    if (refs.from.length === 0 && refs.to.length === 0) return undefined;
+  }
   const onEvent = (e: RemoteCacheEvent) => {
     switch (e.type) {
       case 'warning':

@@ -115,7 +115,7 @@ describe('nabla-build cache ls|push|pull and plan', () => {
     const all = (JSON.parse(planned.stdout) as { steps: { id: string; cacheable: boolean }[] }).steps;
     const shareable = all.filter((s) => s.cacheable && !s.id.startsWith('fetch:')).map((s) => s.id);
     expect(shareable).toEqual(expect.arrayContaining(['image:hello', 'package:hello', 'toolchain:frankenlibc']));
-    expect(pushed).toEqual(shareable.sort());
+    expect(pushed, push.stdout).toEqual(shareable.sort());
 
     const ls = await world.run(['cache', 'ls', ref, '--json']);
     expect(ls.exitCode, ls.stderr).toBe(0);
@@ -132,6 +132,15 @@ describe('nabla-build cache ls|push|pull and plan', () => {
     expect(status['image:hello']).toBe('remote');
     expect(status['toolchain:frankenlibc']).toBe('remote');
     expect(status['fetch:frankenlibc']).toBe('missing');
+    // --offline leaves registries out; a directory still serves.
+    const off = await world.run(
+      ['plan', 'hello', '--json', '--offline', '--cache-from', ref, '--cache-from', `${services.registry}/x/cache`],
+      { cache: b },
+    );
+    expect(off.exitCode, off.stderr).toBe(0);
+    expect(off.stderr).toContain(`--offline: not using the shared cache ${services.registry}/x/cache`);
+    const offStatus = (JSON.parse(off.stdout) as { steps: { id: string; status: string }[] }).steps;
+    expect(offStatus.find((s) => s.id === 'image:hello')?.status).toBe('remote');
 
     const pull = await world.run(['cache', 'pull', ref, 'hello', '--json'], { cache: b });
     expect(pull.exitCode, pull.stderr).toBe(0);
