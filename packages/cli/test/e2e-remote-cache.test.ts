@@ -68,11 +68,16 @@ describe('a step cache shared through a registry', () => {
     const b = world.newCache();
     const t = trace();
     const fixtureTrace = emptyFile(mkdtempSync(join(tmpdir(), 'nb-ftrace-')), 'trace');
-    const rb = await world.run([...WORLD, '--no-load', '--json', '--cache-from', ref], {
-      cache: b,
-      trace: t,
-      env: { NABLA_FIXTURE_TRACE: fixtureTrace },
-    });
+    // B also pushes to the same repository (as a CI job configured with both would) and to a directory.
+    const usb = `oci:${mkdtempSync(join(tmpdir(), 'nb-rc-usb-'))}`;
+    const rb = await world.run(
+      [...WORLD, '--no-load', '--json', '--cache-from', ref, '--cache-to', ref, '--cache-to', usb],
+      {
+        cache: b,
+        trace: t,
+        env: { NABLA_FIXTURE_TRACE: fixtureTrace },
+      },
+    );
     expect(rb.exitCode, rb.stderr).toBe(0);
     expect(native(world.traced(t))).toEqual([]);
     expect(readFileSync(fixtureTrace, 'utf8')).toBe('');
@@ -85,6 +90,10 @@ describe('a step cache shared through a registry', () => {
     expect(images.every((s) => s.remote === 'hit' && s.source === ref)).toBe(true);
     expect(jb.remoteCache?.hits.map((h) => h.step).sort()).toEqual(images.map((s) => s.id).sort());
     expect(jb.remoteCache?.misses).toEqual([]);
+    // What was pulled goes on to the other sink, not back where it came from.
+    expect(jb.remoteCache?.pushed.map((p) => `${p.step} ${p.target}`).sort()).toEqual(
+      images.map((s) => `${s.id} ${usb}`).sort(),
+    );
     expect(jb.remoteCache?.bytesDownloaded).toBe(jb.remoteCache?.hits.reduce((x, h) => x + h.bytes, 0));
     expect(readdirSync(join(b, 'steps')).sort()).toEqual(['image']);
 
