@@ -108,7 +108,7 @@ describe('planBuild on the shipped recipes', () => {
     expect(plan.steps.find((s) => s.id === 'package:nabla-run')?.deps).toEqual(['toolchain:solo5']);
     // runnc's own tree takes the project's runnc series in a patch step of its own.
     const runnc = plan.steps.find((s) => s.id === 'package:runnc');
-    expect(runnc?.deps).toEqual(['toolchain:frankenlibc', 'patch:runnc@runnc']);
+    expect(runnc?.deps).toEqual(['toolchain:solo5', 'patch:runnc@runnc']);
     const patch = plan.steps.find((s) => s.id === 'patch:runnc@runnc');
     expect(patch?.inputs.patches).toEqual([expect.objectContaining({ from: 'project', dir: 'runnc', digest: 'r1' })]);
   });
