@@ -131,6 +131,18 @@ describe.runIf(dockerAvailable())('docker run --runtime=runnc on the private eng
     expect(r.stdout).toMatch(/^Command line is: 'first second'$/m);
   });
 
+  it('runs the README example: a frankenlibc image (python3) with args, its rootfs on the ext4 disk', async () => {
+    const build = await world.run(['python3', '--load', '--tag', TAG], { cache });
+    expect(build.exitCode, build.stderr).toBe(0);
+    const r = await docker(['run', '--rm', '--runtime=runnc', `lkl-nabla-python3-base:${TAG}`, '-c', "print('hello')"]);
+    expect(r.exitCode, r.all).toBe(0);
+    expect(r.stdout).toMatch(/^hello$/m);
+    const argv = runncArgv(r.stdout);
+    expect(argv).toContain('PYTHONHOME=/usr/local');
+    // Quoted for the guest's tokenizer (patches/runnc/0005), which would otherwise hand python print(hello).
+    expect(argv.slice(-3)).toEqual(['--', '-c', `"print('hello')"`]);
+  }, 300_000);
+
   it('a wrong kernel path is runnc clear error, exit 1, not a hang', async () => {
     const tag = 'nb-e2e-runnc-wrong-path:latest';
     await downstream(tag, BASE, ['ENTRYPOINT ["/missing.nabla"]']);

@@ -332,7 +332,7 @@ describe('fixture frankenlibc and rumprun-packages', () => {
 describe('fixture runnc', () => {
   it('is a GOPATH-mode Go program whose templates take every project patch exactly, and only then act as patched', async () => {
     expect(new Set(fx.runncPatches.map((p) => p.split('/').slice(-2)[0]))).toEqual(new Set(['runnc']));
-    expect(fx.runncPatches.length).toBeGreaterThanOrEqual(4);
+    expect(fx.runncPatches.length).toBeGreaterThanOrEqual(5);
     const tree = join(work, 'runnc');
     await git('/', ['clone', '-q', fx.repos.runnc.url, tree]);
     expect(fx.repos.runnc.branch).toBe('lkl-musl');
@@ -346,8 +346,10 @@ describe('fixture runnc', () => {
     const handler = 'llruntimes/nabla/exec_handler.go';
     const cli = 'llcli/llcli.go';
     const signals = 'llcli/util_signal.go';
+    const launch = 'llruntimes/nabla/runnc-cont/runnc_cont.go';
     // Unpatched: runnc 0fc3e2b's behaviour, no placeholder left.
-    for (const f of [storage, handler, cli, signals]) expect(await read(f)).not.toContain(PATCH_LINE);
+    for (const f of [storage, handler, cli, signals, launch]) expect(await read(f)).not.toContain(PATCH_LINE);
+    expect(await read(launch)).toContain('args = append(args, r.NablaRunArgs...)');
     expect(await read(storage)).toContain('"virt-make-fs"');
     expect(await read(handler)).toContain('NablaRunBin = NablaBinDir + "nabla-run"');
     expect(await read(cli)).not.toContain('systemd-cgroup');
@@ -358,6 +360,7 @@ describe('fixture runnc', () => {
     expect(await read(handler)).toContain('NablaRunBin = nablaRunBin()');
     expect(await read(cli)).toContain('Name:  "systemd-cgroup"');
     expect(await read(signals)).toContain('status: utils.ExitStatus(unix.WaitStatus(ws)),');
+    expect(await read(launch)).toContain('args = append(args, guestWord(a))');
   });
 });
 
