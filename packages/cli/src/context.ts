@@ -145,6 +145,14 @@ export async function loadProject(args: GlobalArgs): Promise<Project> {
   // Overlays carry no lockfile: their sources are pinned by their recipes (full commits, sha256).
   const lock =
     baseLock && settings.recipesDirs.length > 1 ? overlayLock(baseLock, settings.recipesDirs.slice(1)) : baseLock;
+  if (lock) {
+    const { checkPatchLock } = await import('./lock-check.js');
+    await checkPatchLock(recipes, lock, {
+      patchesDir: settings.patchesDir,
+      lockPath: settings.lockPath,
+      overlays: settings.recipesDirs.length > 1,
+    });
+  }
   // The cache exists, is marked as ours and is owner-only before any step writes to it.
   const { openCache } = await import('@nabla-build/engine');
   await openCache(settings.cacheDir, settings.cacheSetting);

@@ -7,6 +7,7 @@ import {
   readdirSync,
   readFileSync,
   readlinkSync,
+  rmSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -684,6 +685,52 @@ const cases: Case[] = [
     },
     code: 2,
     line: /nabla\.lock:\d+/,
+  },
+  {
+    name: 'lockfile: a patch edited after it was locked',
+    args: ['plan', 'hello'],
+    setup: (s) => {
+      const dir = join(s.recipes, '..', 'patches', 'solo5');
+      const f = join(
+        dir,
+        readdirSync(dir)
+          .filter((n) => n.endsWith('.patch'))
+          .sort()[0] as string,
+      );
+      writeFileSync(f, `${readFileSync(f, 'utf8')}\n`);
+      return { args: ['--recipes', s.recipes] };
+    },
+    code: 2,
+    line: /nabla\.lock: patches\.patches\/solo5\/\S+\.patch: patches\/solo5\/\S+ differs from its lock entry/,
+  },
+  {
+    name: 'lockfile: a locked patch whose file is gone',
+    args: ['plan', 'hello'],
+    setup: (s) => {
+      const dir = join(s.recipes, '..', 'patches', 'solo5');
+      const f = readdirSync(dir)
+        .filter((n) => n.endsWith('.patch'))
+        .sort()[0] as string;
+      cpSync(join(dir, f), join(s.work, 'moved.patch'));
+      rmSync(join(dir, f));
+      return { args: ['--recipes', s.recipes] };
+    },
+    code: 2,
+    line: /nabla\.lock: patches\.patches\/solo5\/\S+: patches\/solo5\/\S+ is locked but the file is gone/,
+  },
+  {
+    name: 'lockfile: a patch that is not in the lock',
+    args: ['plan', 'hello'],
+    setup: (s) => {
+      const dir = join(s.recipes, '..', 'patches', 'solo5');
+      const f = readdirSync(dir)
+        .filter((n) => n.endsWith('.patch'))
+        .sort()[0] as string;
+      cpSync(join(dir, f), join(dir, '9999-extra.patch'));
+      return { args: ['--recipes', s.recipes] };
+    },
+    code: 2,
+    line: /nabla\.lock: patches\.patches\/solo5\/9999-extra\.patch: .* is not in the lockfile/,
   },
   // --- docker config -------------------------------------------------------------------------------------
   {

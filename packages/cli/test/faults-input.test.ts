@@ -284,7 +284,7 @@ const cases: Case[] = [
         join(p.patches, 'solo5', '0004-garbage.patch'),
         'this is not a patch\n--- \n+++ nothing\n@@ garbage\n',
       ),
-    args: ['hello', '--no-load'],
+    args: ['hello', '--no-load', '--unlocked'], // past the lockfile's patch check, to the patch parser
     where: /0004-garbage\.patch/,
   },
 ];

@@ -56,7 +56,8 @@ describe('strict patch series', () => {
     const patch = join(p.patches, 'solo5', '0001-configure-accept-gcc-10-and-newer.patch');
     writeFileSync(patch, readFileSync(patch, 'utf8').replace(' cc_maybe_gcc()\n {', ' cc_maybe_gcc_renamed()\n {'));
     const cache = world.newCache();
-    const r = await world.run(['hello', '--no-load', '--recipes', p.recipes], { cache });
+    // --unlocked: with the lockfile, the edited patch is refused before anything runs (faults-hostile.test.ts).
+    const r = await world.run(['hello', '--no-load', '--unlocked', '--recipes', p.recipes], { cache });
     expect(r.exitCode).toBe(1);
     const error = r.stderr.split('\n').find((l) => l.startsWith('error: ')) as string;
     expect(error).toContain('0001-configure-accept-gcc-10-and-newer.patch');
