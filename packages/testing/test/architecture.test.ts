@@ -8,6 +8,7 @@ import { describe, expect, it } from 'vitest';
  */
 const ALLOWED: Record<string, string[]> = {
   model: [],
+  fsio: [],
   exec: ['model'],
   recipes: ['model'],
   plan: ['model'],
