@@ -201,8 +201,10 @@ config=${work}/real-upstreams.yaml
     echo "  - { prefix: 'https://github.com/${m%%:*}.git', replace: 'file://${clones}/${m#*:}' }"
     echo "  - { prefix: 'https://github.com/${m%%:*}', replace: 'file://${clones}/${m#*:}' }"
   done
-  echo "  - { prefix: 'https://github.com/ukontainer/lkl-linux', replace: '${linux_url}' }"
-  echo "  - { prefix: 'https://github.com/llvm/llvm-project', replace: '${llvm_url}' }"
+  for m in "ukontainer/lkl-linux ${linux_url}" "llvm/llvm-project ${llvm_url}"; do
+    echo "  - { prefix: 'https://github.com/${m%% *}.git', replace: '${m#* }' }"
+    echo "  - { prefix: 'https://github.com/${m%% *}', replace: '${m#* }' }"
+  done
   # Tarballs: every candidate URL of recipes/sources.yaml → <dir-of-clones>/tarballs/<file>, so nothing leaves
   # this machine; a tarball that is not there is reported missing.
   grep -Eo 'https?://[^ ]+\.(tar\.gz|tar\.xz|tgz|tar\.bz2)' "${here}/recipes/sources.yaml" | sort -u |

@@ -131,8 +131,21 @@ async function fetchSubmodules(
       );
     }),
   );
-  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failed) throw failed.reason;
+  const failed = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason);
+  if (failed.length === 1) throw failed[0];
+  if (failed.length > 1) {
+    // Every submodule was tried: say which ones are missing, all at once.
+    const notOurs = failed.find((e) => !(e instanceof BuildError));
+    if (notOurs) throw notOurs;
+    const errs = failed as BuildError[];
+    const hints = [...new Set(errs.map((e) => e.hint).filter((h): h is string => Boolean(h)))];
+    const line = (e: BuildError) => (e.where && !e.message.includes(e.where) ? `${e.where}: ${e.message}` : e.message);
+    throw new BuildError(
+      'source.submodules-missing',
+      `${errs.length} submodules of ${parent.label} could not be fetched:\n${errs.map((e) => `  - ${line(e)}`).join('\n')}`,
+      { where: parent.label, ...(hints.length ? { hint: hints.join('; ') } : {}) },
+    );
+  }
 }
 
 /** The commit a tree records at `path` (a gitlink, mode 160000), read from the mirror without a checkout. */

@@ -252,6 +252,22 @@ describe('pins, overrides and errors', () => {
     expect(r.locked.submodules.solo5?.rev).toBe(u.sha.solo5[1]);
   });
 
+  it('every unreachable submodule is tried and named in one error', async () => {
+    const ctx = newCtx();
+    const spec = frankenSpec(u);
+    const subs = spec.submodules.slice(0, 2);
+    expect(subs).toHaveLength(2);
+    const overrides = Object.fromEntries(
+      subs.map((s) => [`frankenlibc/${s.path}`, { git: `file://${join(base, `absent-${s.path}.git`)}` }]),
+    );
+    const err = await fetchGit(spec, { ...ctx, overrides }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(BuildError);
+    expect(err).toMatchObject({ code: 'source.submodules-missing', where: 'frankenlibc' });
+    const message = (err as Error).message;
+    expect(message).toMatch(/^2 submodules of frankenlibc could not be fetched:\n/);
+    for (const s of subs) expect(message).toContain(`absent-${s.path}.git`);
+  });
+
   it('an override of the superproject (URL and rev) takes the submodule revs from its gitlinks', async () => {
     const ctx = newCtx();
     const spec = frankenSpec(u);
