@@ -143,6 +143,8 @@ describe('nabla-build (no build)', () => {
         rows.some((x) => x.name === name),
         name,
       ).toBe(true);
+    // No engine is not a failure: --push and --output need none (the row says which outputs need it).
+    expect(rows.find((x) => x.name === 'docker engine')).toMatchObject({ ok: false, required: false });
     const table = await cli(['doctor'], { env: { PATH: bin } });
     expect(table.stdout).toMatch(/^bison\s+MISSING/m);
   });

@@ -99,8 +99,9 @@ export const CHECKS: Check[] = [
   tool('python3', 'LKL headers_install.py, python3 host build', 'python3'),
   {
     name: 'docker engine',
-    required: true,
-    neededBy: 'default output (load into the local engine)',
+    // Only --load (and the default output when an engine answers) needs it: --push and --output need none.
+    required: false,
+    neededBy: '--load and the default output; not --push or --output',
     fix: 'start dockerd or set DOCKER_HOST; without an engine, use --output oci:<dir> or --push',
     probe: async () => {
       const { dockerClient } = await import('@nabla-build/steps');
