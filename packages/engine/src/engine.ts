@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { acquireLock } from '@nabla-build/fsio';
 import {
   BuildError,
   type BuildPlan,
@@ -9,7 +10,6 @@ import {
   withContext,
 } from '@nabla-build/model';
 import type { EventSink } from './events.js';
-import { acquireLock } from './lock.js';
 import { pullEntry, type RemoteCache } from './remote.js';
 import { Semaphore } from './semaphore.js';
 import { type EntryManifest, StepStore } from './store.js';

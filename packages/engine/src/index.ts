@@ -1,6 +1,5 @@
 export * from './engine.js';
 export * from './events.js';
-export { acquireLock, type Lock } from './lock.js';
 export { pullEntry, type RemoteCache, type RemoteEntry } from './remote.js';
 export {
   CACHE_MARKER,
@@ -9,5 +8,4 @@ export {
   type ManifestFile,
   openCache,
   StepStore,
-  sha256File,
 } from './store.js';

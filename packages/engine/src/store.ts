@@ -1,7 +1,7 @@
-import { createHash } from 'node:crypto';
-import { chmodSync, closeSync, createReadStream, existsSync, mkdirSync, openSync } from 'node:fs';
-import { chmod, lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
+import { chmod, lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { replaceDir, sha256File, sha256Text, writeFileAtomic } from '@nabla-build/fsio';
 import { BuildError, type PlanStep, UsageError } from '@nabla-build/model';
 
 /** One file of a cache entry, as recorded when the entry was completed. */
@@ -116,9 +116,7 @@ export class StepStore {
       files,
       result,
     };
-    const tmp = join(dir, `${MANIFEST}.tmp-${process.pid}`);
-    await writeFile(tmp, `${JSON.stringify(m, null, 1)}\n`);
-    await rename(tmp, join(dir, MANIFEST));
+    await writeFileAtomic(join(dir, MANIFEST), `${JSON.stringify(m, null, 1)}\n`);
     return m;
   }
 
@@ -139,13 +137,8 @@ export class StepStore {
       );
     const problem = await this.verify(step, m, 'full', staged);
     if (problem) throw new Error(`the entry fails its integrity check: ${problem}`);
-    const tmp = join(staged, `${MANIFEST}.tmp-${process.pid}`);
-    await writeFile(tmp, `${JSON.stringify(m, null, 1)}\n`);
-    await rename(tmp, join(staged, MANIFEST));
-    const dir = this.dirFor(step);
-    await rm(dir, { recursive: true, force: true });
-    await mkdir(dirname(dir), { recursive: true });
-    await rename(staged, dir);
+    await writeFileAtomic(join(staged, MANIFEST), `${JSON.stringify(m, null, 1)}\n`);
+    await replaceDir(staged, this.dirFor(step));
   }
 
   /** Removes an entry (or a partial attempt) entirely. */
@@ -177,20 +170,6 @@ async function walk(base: string, rel: string, out: ManifestFile[]): Promise<voi
   }
 }
 
-function sha256Text(s: string): string {
-  return createHash('sha256').update(s).digest('hex');
-}
-
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('data', (c) => h.update(c))
-      .on('error', reject)
-      .on('end', () => resolve(h.digest('hex')));
-  });
-}
-
 /**
  * The marker of a nabla-build cache, in the Cache Directory Tagging format (backup tools skip the directory).
  * It is written when nabla-build creates the cache; `clean` removes nothing from a directory without it.
@@ -201,7 +180,7 @@ const MARKER_TEXT = `${MARKER_SIGNATURE}\n# This directory is a nabla-build cach
 
 /** Top-level names nabla-build creates in a cache: an unmarked directory holding only these is adopted. */
 const CACHE_ENTRIES =
-  /^(steps|logs|locks|tmp|git|downloads|stamps|sources|(run|test)-[A-Za-z0-9]+|CACHEDIR\.TAG(\.tmp-\d+)?)$/;
+  /^(steps|logs|locks|tmp|git|downloads|stamps|sources|(run|test)-[A-Za-z0-9]+|CACHEDIR\.TAG(\.tmp-\d+(-[0-9a-f]+)?)?)$/;
 
 /** Whether `dir` carries nabla-build's marker (a regular file, not a symlink planted there). */
 export async function isMarkedCache(dir: string): Promise<boolean> {
@@ -272,9 +251,7 @@ export async function openCache(dir: string, setting = 'the cache directory'): P
 }
 
 async function writeMarker(dir: string): Promise<void> {
-  const tmp = join(dir, `${CACHE_MARKER}.tmp-${process.pid}`);
-  await writeFile(tmp, MARKER_TEXT, { mode: 0o600 });
-  await rename(tmp, join(dir, CACHE_MARKER));
+  await writeFileAtomic(join(dir, CACHE_MARKER), MARKER_TEXT, { mode: 0o600 });
 }
 
 function cacheIoError(dir: string, setting: string, err: unknown): Error {

@@ -12,7 +12,7 @@ const ALLOWED: Record<string, string[]> = {
   exec: ['model'],
   recipes: ['model'],
   plan: ['model'],
-  engine: ['model'],
+  engine: ['fsio', 'model'],
   sources: ['model', 'exec'],
   patches: ['model', 'exec'],
   toolchain: ['model', 'exec'],
@@ -22,6 +22,7 @@ const ALLOWED: Record<string, string[]> = {
   runtime: ['model', 'exec'],
   steps: ['model', 'engine', 'exec', 'plan', 'sources', 'patches', 'toolchain', 'image', 'registry', 'runtime'],
   cli: [
+    'fsio',
     'model',
     'engine',
     'exec',

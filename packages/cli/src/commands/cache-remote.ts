@@ -129,10 +129,11 @@ async function push(args: RemoteArgs): Promise<number> {
 }
 
 async function pull(args: RemoteArgs): Promise<number> {
-  const [{ loadProject }, { makePlan }, engine, { emptyReport, openRemoteCache }] = await Promise.all([
+  const [{ loadProject }, { makePlan }, engine, { acquireLock }, { emptyReport, openRemoteCache }] = await Promise.all([
     import('../context.js'),
     import('../planning.js'),
     import('@nabla-build/engine'),
+    import('@nabla-build/fsio'),
     import('../remote-cache.js'),
   ]);
   const project = await loadProject(args);
@@ -158,7 +159,7 @@ async function pull(args: RemoteArgs): Promise<number> {
         rows.push({ step: step.id, status: 'missing' });
         continue;
       }
-      const lock = await engine.acquireLock(`${settings.cacheDir}/locks/${step.key}.lock`, {
+      const lock = await acquireLock(`${settings.cacheDir}/locks/${step.key}.lock`, {
         signal: controller.signal,
       });
       try {
