@@ -1,4 +1,4 @@
-import { UsageError } from '@nabla-build/model';
+import { BuildError, NablaError, UsageError } from '@nabla-build/model';
 import yargs, { type Argv } from 'yargs';
 import { buildCommand } from './commands/build.js';
 import { cleanCommand } from './commands/clean.js';
@@ -70,8 +70,53 @@ export async function main(argv: string[]): Promise<number> {
     await parser.parseAsync();
     return result.exitCode;
   } catch (err) {
-    return reportError(err, writeErr, verbose);
+    return reportError(environmentError(err), writeErr, verbose);
   }
+}
+
+/** System errors that are the host's state, not a bug: a full disk, permissions, a read-only file system. */
+const ENVIRONMENT_ERRORS: Record<string, { what: string; hint: string }> = {
+  ENOSPC: {
+    what: 'no space left on the device',
+    hint: 'free some space (`nabla-build clean` drops built steps), then run the same command again',
+  },
+  EDQUOT: {
+    what: 'the disk quota is exhausted',
+    hint: 'free some space (`nabla-build clean`), then run the same command again',
+  },
+  EACCES: {
+    what: 'permission denied',
+    hint: 'check the permissions of that path, or choose another --cache-dir / --output',
+  },
+  EPERM: {
+    what: 'operation not permitted',
+    hint: 'check the permissions of that path, or run as a user who may do this',
+  },
+  EROFS: { what: 'the file system is read-only', hint: 'choose a writable --cache-dir / --output' },
+  EMFILE: { what: 'too many open files', hint: 'raise the limit (ulimit -n) or lower --jobs' },
+  ENFILE: { what: 'the system has too many open files', hint: 'lower --jobs, or retry when the host is less busy' },
+  ENOMEM: { what: 'out of memory', hint: 'lower --jobs, or free memory' },
+};
+
+/**
+ * A failure caused by the host rather than by nabla-build (ENOSPC, EACCES, EROFS…) becomes a BuildError (exit 1)
+ * that names the path and the fix, instead of an "internal error … this is a bug".
+ */
+export function environmentError(err: unknown): unknown {
+  if (err instanceof NablaError) return err;
+  for (let e: unknown = err, depth = 0; e && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const sys = e as { code?: unknown; path?: unknown; syscall?: unknown };
+    const known = typeof sys.code === 'string' ? ENVIRONMENT_ERRORS[sys.code] : undefined;
+    if (!known) continue;
+    const path = typeof sys.path === 'string' ? sys.path : undefined;
+    const op = typeof sys.syscall === 'string' ? ` (${sys.syscall})` : '';
+    return new BuildError(`host.${(sys.code as string).toLowerCase()}`, `${known.what}${op}`, {
+      ...(path ? { where: path } : {}),
+      hint: known.hint,
+      cause: err,
+    });
+  }
+  return err;
 }
 
 function globalOptions(y: Argv): Argv {
