@@ -3,7 +3,10 @@ import type { BuildPlan, PlanStep } from '@nabla-build/model';
 import { Listr, ListrLogger, ListrLogLevels, type ListrTask, ProcessOutput } from 'listr2';
 import { heartbeatInterval, PlainReporter } from './heartbeat.js';
 
-type Outcome = { kind: 'cached' | 'done'; note?: string } | { kind: 'failed'; error: unknown } | { kind: 'unused' };
+type Outcome =
+  | { kind: 'cached' | 'done'; note?: string }
+  | { kind: 'failed'; error: unknown }
+  | { kind: 'unused'; reason: string };
 
 interface Deferred {
   promise: Promise<Outcome>;
@@ -21,6 +24,9 @@ export class Progress {
   private listr: Promise<unknown> | undefined;
   /** Phase lines and heartbeats, on the plain renderer only (the live view shows both in its task titles). */
   private reporter: PlainReporter | undefined;
+  private plan: BuildPlan | undefined;
+  private firstFailure: string | undefined;
+  private readonly cached = new Set<string>();
 
   /**
    * `mode` (--progress / NABLA_BUILD_PROGRESS): `auto` is the live view on a terminal and plain lines when CI
@@ -35,8 +41,12 @@ export class Progress {
     const env = this.opts.env ?? process.env;
     const mode = this.opts.mode ?? 'auto';
     if (mode === 'quiet') return;
+    this.plan = plan;
+    // A terminal that reports no width (0 columns, as some CI pseudo-terminals do) gets plain lines too.
+    const narrow = (process.stderr.columns ?? 0) < 20;
     const plain =
-      mode === 'plain' || (mode === 'auto' && (Boolean(env.CI) || !process.stderr.isTTY || this.opts.verbose));
+      mode === 'plain' ||
+      (mode === 'auto' && (Boolean(env.CI) || !process.stderr.isTTY || narrow || this.opts.verbose));
     const output = new ProcessOutput(process.stderr, process.stderr);
     if (plain)
       this.reporter = new PlainReporter({
@@ -53,7 +63,7 @@ export class Progress {
           this.tasks.set(step.id, task as never);
           const outcome = await d.promise;
           if (outcome.kind === 'cached') task.title = `${title(step)} (${outcome.note ?? 'cached'})`;
-          else if (outcome.kind === 'unused') task.skip('not needed: a later step is cached');
+          else if (outcome.kind === 'unused') task.skip(outcome.reason);
           else if (outcome.kind === 'failed')
             throw outcome.error instanceof Error ? new Error(outcome.error.message) : new Error(String(outcome.error));
           else task.title = `${title(step)}${outcome.note ? ` (${outcome.note})` : ''}`;
@@ -87,12 +97,14 @@ export class Progress {
     const task = this.tasks.get(e.step.id);
     switch (e.type) {
       case 'cached':
+        this.cached.add(e.step.id);
         d?.resolve({ kind: 'cached' });
         break;
       case 'done':
         d?.resolve({ kind: 'done', note: seconds(e.durationMs) });
         break;
       case 'failed':
+        this.firstFailure ??= e.step.id;
         d?.resolve({ kind: 'failed', error: e.error });
         break;
       case 'phase':
@@ -111,6 +123,7 @@ export class Progress {
         if (task) task.output = `downloading ${bytes(e.bytes)} from ${e.source}`;
         break;
       case 'pulled':
+        this.cached.add(e.step.id);
         d?.resolve({ kind: 'cached', note: `from ${e.source}: ${bytes(e.bytes)} in ${seconds(e.durationMs)}` });
         break;
       case 'remote-failed':
@@ -124,8 +137,25 @@ export class Progress {
 
   async finish(): Promise<void> {
     this.reporter?.stop();
-    for (const d of this.pending.values()) d.resolve({ kind: 'unused' });
+    for (const [id, d] of this.pending) d.resolve({ kind: 'unused', reason: this.unusedReason(id) });
     await this.listr;
+  }
+
+  /** Why a step did not run: another step failed, the build was stopped, or a later step was cached. */
+  private unusedReason(id: string): string {
+    if (this.firstFailure) return `not run: the build stopped when ${this.firstFailure} failed`;
+    const steps = this.plan?.steps ?? [];
+    const dependents = (x: string) => steps.filter((s) => s.deps.includes(x)).map((s) => s.id);
+    const seen = new Set<string>();
+    const queue = dependents(id);
+    while (queue.length > 0) {
+      const next = queue.shift() as string;
+      if (seen.has(next)) continue;
+      seen.add(next);
+      if (this.cached.has(next)) return 'not needed: a later step is cached';
+      queue.push(...dependents(next));
+    }
+    return 'not run: the build was stopped';
   }
 }
 
