@@ -154,9 +154,18 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
       }
       emit({ type: 'pulling', step, source: found.source, bytes: found.bytes });
       const started = Date.now();
+      let received = 0;
+      let told = started;
+      const onBytes = (n: number) => {
+        received += n;
+        // At most four progress events a second per download.
+        if (Date.now() - told < 250) return;
+        told = Date.now();
+        emit({ type: 'pulling', step, source: found.source, bytes: found.bytes, received });
+      };
       let m: EntryManifest;
       try {
-        m = await pullEntry(store, step, found, signal);
+        m = await pullEntry(store, step, found, signal, onBytes);
       } catch (err) {
         if (signal.aborted) throw new CancelledError();
         emit({ type: 'remote-failed', step, source: found.source, reason: (err as Error).message ?? String(err) });

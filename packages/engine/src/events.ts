@@ -12,7 +12,7 @@ export type EngineEvent =
   | { type: 'failed'; step: PlanStep; error: unknown; kept?: string }
   | { type: 'corrupt'; step: PlanStep; reason: string }
   /** A remote cache has the step: downloading it instead of building. */
-  | { type: 'pulling'; step: PlanStep; source: string; bytes: number }
+  | { type: 'pulling'; step: PlanStep; source: string; bytes: number; received?: number }
   | { type: 'pulled'; step: PlanStep; source: string; bytes: number; durationMs: number }
   /** A remote entry was found but could not be used (damaged, truncated, unreachable): the step is built. */
   | { type: 'remote-failed'; step: PlanStep; source: string; reason: string };

@@ -120,7 +120,11 @@ export class Progress {
         if (task) task.output = `cache entry failed its integrity check (${e.reason}): rebuilding`;
         break;
       case 'pulling':
-        if (task) task.output = `downloading ${bytes(e.bytes)} from ${e.source}`;
+        if (task)
+          task.output =
+            e.received === undefined
+              ? `downloading ${bytes(e.bytes)} from ${e.source}`
+              : `downloading ${bytes(e.received)} of ${bytes(e.bytes)} from ${e.source}`;
         break;
       case 'pulled':
         this.cached.add(e.step.id);
