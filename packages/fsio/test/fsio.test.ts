@@ -17,6 +17,8 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   acquireLock,
+  dirSize,
+  pathExists,
   removeStaleTemps,
   replaceDir,
   sha256File,
@@ -95,6 +97,20 @@ describe('atomic writes', () => {
     writeFileSync(join(d, 'other.tmp-1'), '');
     expect(await removeStaleTemps(f)).toEqual([`${f}.tmp-${dead}-abcd`]);
     expect(readdirSync(d).sort()).toEqual(['other.tmp-1', `x.tmp-${process.pid}-abcd`]);
+  });
+});
+
+describe('trees', () => {
+  it('pathExists and dirSize', async () => {
+    const d = fresh('size');
+    mkdirSync(join(d, 'a', 'b'), { recursive: true });
+    writeFileSync(join(d, 'a', 'x'), 'xyz');
+    writeFileSync(join(d, 'a', 'b', 'y'), 'hello');
+    symlinkSync('x', join(d, 'a', 'link'));
+    expect(await dirSize(d)).toBe(8);
+    expect(await dirSize(join(d, 'missing'))).toBe(0);
+    expect(await pathExists(join(d, 'a', 'x'))).toBe(true);
+    expect(await pathExists(join(d, 'a', 'nope'))).toBe(false);
   });
 });
 

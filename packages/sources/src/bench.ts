@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { dirSize } from './fsutil.js';
+import { dirSize } from '@nabla-build/fsio';
 import { fetchGit } from './fetch-git.js';
 import { git } from './git.js';
 import { resolveRef } from './lock.js';

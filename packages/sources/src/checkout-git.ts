@@ -3,7 +3,7 @@ import { dirname, join, relative } from 'node:path';
 import { BuildError, type GitSourceSpec, type LockedGit, type SubmoduleSpec } from '@nabla-build/model';
 import { gitMirrorDir } from './cache.js';
 import { fetchHint, type SourceContext } from './context.js';
-import { exists, removeStaleTemps } from './fsutil.js';
+import { pathExists as exists, removeStaleTemps } from '@nabla-build/fsio';
 import { git, gitOk, gitOut } from './git.js';
 import { gitOpts, missingBlobs } from './mirror.js';
 

@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { InputFileError, type LockedGit, type LockedTarball, type Lockfile } from '@nabla-build/model';
 import { isMap, isScalar, LineCounter, type Node, parseDocument, stringify, type YAMLMap } from 'yaml';
 import { FULL_SHA, SHA256_HEX } from './context.js';
-import { writeFileAtomic } from './fsutil.js';
+import { writeFileAtomic } from '@nabla-build/fsio';
 
 const HEADER = '# Written by `nabla-build lock`. Do not edit: change the recipes and run `nabla-build lock` again.\n';
 

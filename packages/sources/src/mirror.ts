@@ -1,9 +1,9 @@
 import { mkdir, readdir, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { BuildError } from '@nabla-build/model';
+import { dirSize, pathExists as exists, removeStaleTemps, tempSibling, withLock } from '@nabla-build/fsio';
+import { BuildError, CancelledError } from '@nabla-build/model';
 import { gitMirrorDir } from './cache.js';
 import { offlineError, progress, type SourceContext } from './context.js';
-import { dirSize, exists, removeStaleTemps, tempSibling, withLock } from './fsutil.js';
 import { git, gitOk, gitOut, gitTail } from './git.js';
 import { resolveMirror } from './mirrors.js';
 
@@ -38,11 +38,20 @@ export interface MirrorResult {
 
 const PIN_REF = (rev: string) => `refs/nabla/pins/${rev}`;
 
+/** Runs `fn` holding the mirror's mutex `<dir>.lock` (another process may be filling the same mirror). */
+function withMirrorLock<T>(dir: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
+  const mutex = `${dir}.lock`;
+  return withLock(mutex, fn, {
+    ...(signal ? { signal } : {}),
+    abortError: () => new CancelledError(`cancelled while waiting for ${mutex}`),
+  });
+}
+
 /** Makes sure the mirror of `need.url` holds `need.rev` (and what checkout will read), fetching only what is missing. */
 export async function ensureMirror(need: MirrorNeed, ctx: SourceContext): Promise<MirrorResult> {
   const dir = gitMirrorDir(ctx.cacheDir, need.url);
   await mkdir(dirname(dir), { recursive: true });
-  return withLock(dir, ctx.signal, async () => {
+  return withMirrorLock(dir, ctx.signal, async () => {
     await removeStaleTemps(dir);
     await cleanInterrupted(dir);
     const state = await inspectMirror(dir, need, ctx);

@@ -7,7 +7,7 @@ import { pipeline } from 'node:stream/promises';
 import { BuildError, CancelledError, type TarballSourceSpec, UsageError } from '@nabla-build/model';
 import { downloadPath } from './cache.js';
 import { offlineError, progress, SHA256_HEX, type SourceContext } from './context.js';
-import { exists, removeStaleTemps, tempSibling, writeFileAtomic } from './fsutil.js';
+import { pathExists as exists, removeStaleTemps, tempSibling, writeFileAtomic } from '@nabla-build/fsio';
 import { localPath, resolveMirror } from './mirrors.js';
 
 export interface TarballFetchResult {

@@ -13,7 +13,7 @@ const ALLOWED: Record<string, string[]> = {
   recipes: ['model'],
   plan: ['model'],
   engine: ['fsio', 'model'],
-  sources: ['model', 'exec'],
+  sources: ['fsio', 'model', 'exec'],
   patches: ['model', 'exec'],
   toolchain: ['model', 'exec'],
   image: ['model'],
