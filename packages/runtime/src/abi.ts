@@ -4,7 +4,8 @@
  * launching. Images carry the ABI in a label; an installed tender records it in a sidecar `<tender>.abi`;
  * a unikernel binary carries it in its Solo5 `ABI1` ELF note.
  */
-import { open, readFile, rename, writeFile } from 'node:fs/promises';
+import { open, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '@nabla-build/fsio';
 import { UsageError } from '@nabla-build/model';
 
 /** Image label holding the spt ABI version the unikernel was built for. */
@@ -33,9 +34,7 @@ function parseAbi(text: string, where: string): number {
 export async function writeTenderAbi(tender: string, abi: number): Promise<string> {
   const file = tenderAbiFile(tender);
   parseAbi(String(abi), file);
-  const tmp = `${file}.tmp-${process.pid}`;
-  await writeFile(tmp, `${abi}\n`);
-  await rename(tmp, file);
+  await writeFileAtomic(file, `${abi}\n`);
   return file;
 }
 

@@ -4,8 +4,8 @@
  */
 import { copyFile, constants as fsConstants, mkdir, readFile, stat } from 'node:fs/promises';
 import { dirname, isAbsolute } from 'node:path';
+import { writeFileAtomic } from '@nabla-build/fsio';
 import { InputFileError, UsageError } from '@nabla-build/model';
-import { writeFileAtomic } from './atomic-file.js';
 import { locateJsonError } from './json-location.js';
 
 export const DEFAULT_DAEMON_JSON = '/etc/docker/daemon.json';
@@ -100,7 +100,7 @@ export async function registerRuntime(opts: RegisterRuntimeOptions = {}): Promis
   } else {
     backup = await writeBackup(file, opts.now ?? new Date());
   }
-  await writeFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`, mode);
+  await writeFileAtomic(file, `${JSON.stringify(next, null, 2)}\n`, { mode });
   return {
     status: original === undefined ? 'created' : 'updated',
     ...base,

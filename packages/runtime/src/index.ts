@@ -10,5 +10,4 @@ export * from './probe.js';
 export * from './rootfs.js';
 export * from './shell-quote.js';
 export * from './smoke.js';
-export { writeFileAtomic } from './atomic-file.js';
 export * from './manifest.js';

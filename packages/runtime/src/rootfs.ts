@@ -6,13 +6,13 @@
  * normalised afterwards with `debugfs`.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, type Stats } from 'node:fs';
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readdir, readlink, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { CommandError, run } from '@nabla-build/exec';
+import { sha256File, syncDir } from '@nabla-build/fsio';
 import { BuildError, UsageError } from '@nabla-build/model';
-import { syncDir } from './atomic-file.js';
 
 const MiB = 1024 * 1024;
 
@@ -320,12 +320,4 @@ function uuidFromContent(entries: Entry[], params: Record<string, unknown>): str
   b[8] = ((b[8] as number) & 0x3f) | 0x80;
   const x = b.toString('hex');
   return `${x.slice(0, 8)}-${x.slice(8, 12)}-${x.slice(12, 16)}-${x.slice(16, 20)}-${x.slice(20)}`;
-}
-
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  const st = await stat(file);
-  if (st.size <= MiB) return h.update(await readFile(file)).digest('hex');
-  for await (const chunk of createReadStream(file)) h.update(chunk as Buffer);
-  return h.digest('hex');
 }

@@ -19,7 +19,7 @@ const ALLOWED: Record<string, string[]> = {
   image: ['model'],
   registry: ['model', 'image'],
   'remote-cache': ['model', 'exec', 'registry', 'image'],
-  runtime: ['model', 'exec'],
+  runtime: ['fsio', 'model', 'exec'],
   steps: ['model', 'engine', 'exec', 'plan', 'sources', 'patches', 'toolchain', 'image', 'registry', 'runtime'],
   cli: [
     'fsio',
