@@ -17,3 +17,21 @@ describe('skip reasons say why a step did not run', () => {
     expect(r.stderr).toMatch(/not run: the build stopped when toolchain:frankenlibc failed/);
   });
 });
+
+describe('without an engine and without outputs', () => {
+  it('stderr says where the image went and how to load it', async () => {
+    const { existsSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const r = await world.run(['hello'], {
+      cache: world.newCache(),
+      env: { DOCKER_HOST: 'unix:///nonexistent/docker.sock', NABLA_BUILD_NO_FAST_PATH: '1' },
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const m =
+      /no Docker engine answered, so hello was not loaded: its image is the OCI layout (\S+); load it with `nabla-build hello --load` once an engine runs/.exec(
+        r.stderr,
+      );
+    expect(m, r.stderr).not.toBeNull();
+    expect(existsSync(join(m?.[1] as string, 'index.json'))).toBe(true);
+  });
+});
