@@ -1,9 +1,10 @@
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { replaceDir, tempSibling } from '@nabla-build/fsio';
 import { BuildError, UsageError, canonicalJson } from '@nabla-build/model';
 import tar, { type Header } from 'tar-stream';
 
@@ -63,33 +64,23 @@ export async function writeLayoutFiles(
  * one, never half of one. A previous `outDir` is moved aside and removed after the swap.
  */
 export async function replaceDirAtomically<T>(outDir: string, build: (tmpDir: string) => Promise<T>): Promise<T> {
-  const tmp = `${outDir}.tmp-${process.pid}`;
-  const old = `${outDir}.old-${process.pid}`;
+  const tmp = tempSibling(outDir);
   await mkdir(dirname(outDir), { recursive: true });
-  await rm(tmp, { recursive: true, force: true });
   let result: T;
   try {
     await mkdir(tmp);
     result = await build(tmp);
+    await replaceDir(tmp, outDir);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
-  let hadOld = false;
-  try {
-    await rename(outDir, old);
-    hadOld = true;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  await rename(tmp, outDir);
-  if (hadOld) await rm(old, { recursive: true, force: true });
   return result;
 }
 
 /** Writes a file through a temporary sibling and rename (no reader ever sees a partial file). */
 export async function replaceFileAtomically(file: string, write: (tmpFile: string) => Promise<void>): Promise<void> {
-  const tmp = join(dirname(file), `.${basename(file)}.tmp-${process.pid}`);
+  const tmp = tempSibling(file);
   await mkdir(dirname(file), { recursive: true });
   try {
     await write(tmp);
@@ -144,7 +135,8 @@ export async function readLayout(dir: string, opts: ReadLayoutOptions = {}): Pro
   if (opts.refName !== undefined) {
     manifestDescriptor = index.manifests.find((m) => m.annotations?.[REF_NAME_ANNOTATION] === opts.refName);
     if (!manifestDescriptor) throw bad(`no manifest is named ${JSON.stringify(opts.refName)}`);
-  } else if (index.manifests.length === 1) {
+  } else if (index.manifests.length === 1 || index.manifests.every((m) => m.digest === index.manifests[0]?.digest)) {
+    // One manifest, or one image under several tags (`--output oci:` writes every tag).
     manifestDescriptor = index.manifests[0];
   } else {
     const names = index.manifests.map((m) => m.annotations?.[REF_NAME_ANNOTATION] ?? m.digest);

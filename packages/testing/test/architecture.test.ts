@@ -16,7 +16,7 @@ const ALLOWED: Record<string, string[]> = {
   sources: ['fsio', 'model', 'exec'],
   patches: ['model', 'exec'],
   toolchain: ['model', 'exec'],
-  image: ['model'],
+  image: ['fsio', 'model'],
   registry: ['model', 'image'],
   'remote-cache': ['model', 'exec', 'registry', 'image'],
   runtime: ['fsio', 'model', 'exec'],
