@@ -166,10 +166,19 @@ describe('publishing', () => {
     );
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout).toContain(`oci:${join(out, 'oci')}`);
-    const oci = JSON.parse((await skopeo(['inspect', '--config', `oci:${join(out, 'oci')}`])).stdout) as {
+    // The layout names the image under every tag (`oci:<dir>:<tag>`), not only `latest`.
+    const oci = JSON.parse((await skopeo(['inspect', '--config', `oci:${join(out, 'oci')}:latest`])).stdout) as {
       config: { Entrypoint: string[] };
     };
     expect(oci.config.Entrypoint).toEqual(['/redis.nabla']);
+    const index = JSON.parse(readFileSync(join(out, 'oci', 'index.json'), 'utf8')) as {
+      manifests: { annotations: Record<string, string> }[];
+    };
+    const names = index.manifests.map((m) => m.annotations['org.opencontainers.image.ref.name']);
+    expect(names).toContain('latest');
+    expect(names.length).toBeGreaterThan(2); // version tags and the build tag too
+    const versioned = await skopeo(['inspect', `oci:${join(out, 'oci')}:${names[0]}`]);
+    expect(versioned.exitCode, versioned.stderr).toBe(0);
     const tar = await skopeo(['inspect', '--config', `docker-archive:${join(out, 'redis.tar')}`]);
     expect(tar.exitCode, tar.stderr).toBe(0);
   });

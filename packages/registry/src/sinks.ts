@@ -9,6 +9,7 @@ import {
   layoutToTarStream,
   OCI_LAYOUT_VERSION,
   readLayout,
+  REF_NAME_ANNOTATION,
   replaceDirAtomically,
   replaceFileAtomically,
 } from '@nabla-build/image';
@@ -16,9 +17,15 @@ import { canonicalJson } from '@nabla-build/model';
 
 /**
  * Copies the image of a layout to `dest` as a clean OCI layout (only the blobs it references, plus Docker's
- * manifest.json), replacing `dest` atomically. Blobs are reflinked where the filesystem can.
+ * manifest.json), replacing `dest` atomically. Blobs are reflinked where the filesystem can. With `tags`, the
+ * index names the manifest once per tag (`org.opencontainers.image.ref.name`), so `oci:<dest>:<tag>` works for
+ * every tag of the image, not only `latest`.
  */
-export async function writeOciDir(layoutDir: string, dest: string): Promise<{ manifestDigest: string }> {
+export async function writeOciDir(
+  layoutDir: string,
+  dest: string,
+  tags: string[] = [],
+): Promise<{ manifestDigest: string }> {
   const image = await readLayout(layoutDir);
   await replaceDirAtomically(dest, async (tmp) => {
     await mkdir(join(tmp, 'blobs', 'sha256'), { recursive: true });
@@ -26,7 +33,12 @@ export async function writeOciDir(layoutDir: string, dest: string): Promise<{ ma
       await copyFile(blobPath(layoutDir, d.digest), blobPath(tmp, d.digest), constants.COPYFILE_FICLONE);
     }
     await writeFile(join(tmp, 'oci-layout'), canonicalJson({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
-    await writeFile(join(tmp, 'index.json'), canonicalJson({ ...image.index, manifests: [image.manifestDescriptor] }));
+    const { [REF_NAME_ANNOTATION]: _name, ...annotations } = image.manifestDescriptor.annotations ?? {};
+    const manifests =
+      tags.length === 0
+        ? [image.manifestDescriptor]
+        : tags.map((t) => ({ ...image.manifestDescriptor, annotations: { ...annotations, [REF_NAME_ANNOTATION]: t } }));
+    await writeFile(join(tmp, 'index.json'), canonicalJson({ ...image.index, manifests }));
     await writeFile(join(tmp, 'manifest.json'), canonicalJson(dockerArchiveManifest(image.manifest, null)));
   });
   return { manifestDigest: image.manifestDigest };

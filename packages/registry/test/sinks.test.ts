@@ -34,6 +34,26 @@ describe('file sinks', () => {
     const { stdout: asOci } = await execFileP('skopeo', ['inspect', `oci-archive:${tarA}`]);
     expect(JSON.parse(asOci).Digest).toBe(image.manifestDigest);
   });
+
+  it('writeOciDir with tags names the image once per tag; each oci:<dir>:<tag> reads the same image', async () => {
+    const dir = await tempDir();
+    const image = await helloImage(dir, 'tags-salt');
+    const oci = join(dir, 'tagged');
+    const tags = ['0.1.0', '0.1', '0', 'latest', '0.1.0-abc123'];
+    await writeOciDir(image.layoutDir, oci, tags);
+    const index = JSON.parse(await readFile(join(oci, 'index.json'), 'utf8')) as {
+      manifests: { digest: string; annotations: Record<string, string> }[];
+    };
+    expect(index.manifests.map((m) => m.annotations['org.opencontainers.image.ref.name'])).toEqual(tags);
+    expect(new Set(index.manifests.map((m) => m.digest))).toEqual(new Set([image.manifestDigest]));
+    expect((await readLayout(oci)).manifestDigest).toBe(image.manifestDigest);
+    expect((await readLayout(oci, { refName: '0.1' })).manifestDigest).toBe(image.manifestDigest);
+    if (!(await haveTool('skopeo'))) return;
+    for (const t of tags) {
+      const { stdout } = await execFileP('skopeo', ['inspect', `oci:${oci}:${t}`]);
+      expect(JSON.parse(stdout).Digest, t).toBe(image.manifestDigest);
+    }
+  });
 });
 
 describe.runIf(withServices)('loadIntoDocker (real engine)', () => {

@@ -84,7 +84,7 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
       for (const o of i.outputs) {
         const [kind, path] = [o.slice(0, 3), o.slice(4)] as ['oci' | 'tar', string];
         const dest = several ? perTarget(path, step.subject, kind) : path;
-        if (kind === 'oci') await writeOciDir(layout, dest);
+        if (kind === 'oci') await writeOciDir(layout, dest, tags);
         else
           await writeTarball(
             layout,
