@@ -207,3 +207,37 @@ describe('credentials', () => {
     expect(ls.stderr).toMatch(/docker login/);
   });
 });
+
+describe('the CI recipe', () => {
+  it('a job pulls the toolchain another job pushed and builds its own target with it: same image as built from scratch', async () => {
+    const ref = `${services.registry}/${unique()}/cache`;
+    // The toolchain job: every step of hello (patched tree, toolchain, package, image).
+    const first = world.newCache();
+    const push = await world.run(['cache', 'push', ref, 'hello', '--json'], { cache: first });
+    expect(push.exitCode, push.stderr).toBe(0);
+    // A matrix job for redis on an empty cache.
+    const job = world.newCache();
+    const t = trace();
+    const fixtureTrace = emptyFile(mkdtempSync(join(tmpdir(), 'nb-ftrace-')), 'trace');
+    const r = await world.run(['redis', '--no-load', '--json', '--cache-from', ref], {
+      cache: job,
+      trace: t,
+      env: { NABLA_FIXTURE_TRACE: fixtureTrace },
+    });
+    expect(r.exitCode, r.stderr).toBe(0);
+    const j = JSON.parse(r.stdout) as BuildJson;
+    const hits = j.remoteCache?.hits.map((h) => h.step) ?? [];
+    expect(hits).toContain('toolchain:frankenlibc');
+    expect(hits).not.toContain('package:redis');
+    // build.sh never ran; redis's own make did, with the pulled toolchain.
+    expect(readFileSync(fixtureTrace, 'utf8')).toBe('');
+    const cmds = world.traced(t);
+    expect(cmds.some((c) => c.args.includes('build.sh'))).toBe(false);
+    expect(cmds.some((c) => c.command === 'make' || c.args.includes('make'))).toBe(true);
+    // The same image as a build from scratch.
+    const scratch = world.newCache();
+    const s = await world.run(['redis', '--no-load'], { cache: scratch });
+    expect(s.exitCode, s.stderr).toBe(0);
+    expect(imageDigests(job)).toEqual(imageDigests(scratch));
+  });
+});
