@@ -15,6 +15,8 @@ export async function makePlan(
   targets: string[],
   publish?: PublishOptions,
   compression?: string,
+  /** Plan as another host would (`cache prune <ref>`: entries pushed from other machines); default: this one. */
+  host?: HostFacts,
 ): Promise<BuildPlan> {
   const imageFormat = layerCompressionFingerprint(compression ? parseLayerFormat(compression) : 'gzip');
   const { recipes, settings } = project;
@@ -32,7 +34,7 @@ export async function makePlan(
     targets,
     lock: project.lock,
     overrides: settings.config.overrides,
-    host: await cachedHostFacts(),
+    host: host ?? (await cachedHostFacts()),
     projectPatchDigests: digests,
     ...(epoch !== undefined && /^\d+$/.test(epoch) ? { sourceDateEpoch: Number(epoch) } : {}),
     ...(publish ? { publish } : {}),

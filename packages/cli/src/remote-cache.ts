@@ -59,6 +59,8 @@ export async function openRemoteCache(
   quiet = false,
   /** The command's `--registry`: NABLA_REGISTRY_USER/PASSWORD are for it (or NABLA_REGISTRY_HOST) only. */
   envRegistry?: string,
+  /** Host facts of the run's plan, recorded in pushed entries (for `cache prune <ref>`). */
+  host?: Record<string, unknown>,
 ): Promise<(RemoteCache & { cache: StepCache }) | undefined> {
   if (refs.from.length === 0 && refs.to.length === 0) return undefined;
   const [{ StepCache }, { dockerCredentials }] = await Promise.all([
@@ -109,6 +111,7 @@ export async function openRemoteCache(
     },
     onEvent,
     createdBy: `nabla-build ${VERSION}`,
+    ...(host ? { host } : {}),
   });
   return {
     cache,

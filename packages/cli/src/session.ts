@@ -91,6 +91,7 @@ export async function runSession(project: Project, targets: string[], o: Session
     controller.signal,
     settings.quiet,
     o.publish?.naming.registry,
+    plan.steps.find((s) => s.inputs.host)?.inputs.host as Record<string, unknown> | undefined,
   );
   progress.start(plan);
   try {

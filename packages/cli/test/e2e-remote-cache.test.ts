@@ -1,4 +1,4 @@
-import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireDocker, type TestServices } from '@nabla-build/testing';
@@ -239,5 +239,75 @@ describe('the CI recipe', () => {
     const s = await world.run(['redis', '--no-load'], { cache: scratch });
     expect(s.exitCode, s.stderr).toBe(0);
     expect(imageDigests(job)).toEqual(imageDigests(scratch));
+  });
+});
+
+describe('nabla-build cache prune <ref>', () => {
+  it('removes the entries no current plan reaches, judged with the host each was pushed from', async () => {
+    const cache = world.newCache();
+    for (const ref of [
+      `oci:${mkdtempSync(join(tmpdir(), 'nb-rc-prune-'))}`,
+      `${services.registry}/${unique()}/cache`,
+    ]) {
+      const push = await world.run(['cache', 'push', ref, 'hello', '--json'], { cache });
+      expect(push.exitCode, push.stderr).toBe(0);
+      // An image of another creation time: its key is one no current plan (without that setting) has.
+      const old = await world.run(['cache', 'push', ref, 'hello', '--json'], {
+        cache,
+        env: { SOURCE_DATE_EPOCH: '1600000000' },
+      });
+      expect(old.exitCode, old.stderr).toBe(0);
+      const oldKey = (JSON.parse(old.stdout) as { pushed: { step: string }[] }).pushed.map((p) => p.step);
+      expect(oldKey).toEqual(['image:hello']);
+      const entries = async () =>
+        (
+          JSON.parse((await world.run(['cache', 'ls', ref, '--json'])).stdout) as { entries: { step: string }[] }
+        ).entries
+          .map((e) => e.step)
+          .sort();
+      const before = await entries();
+      expect(before.filter((s) => s === 'image:hello')).toHaveLength(2);
+
+      const dry = await world.run(['cache', 'prune', ref, '--unused', '--dry-run', '--json'], { cache });
+      expect(dry.exitCode, dry.stderr).toBe(0);
+      expect((JSON.parse(dry.stdout) as { removed: { step: string }[] }).removed.map((r) => r.step)).toEqual([
+        'image:hello',
+      ]);
+      expect(await entries()).toEqual(before);
+
+      const prune = await world.run(['cache', 'prune', ref, '--unused', '--json'], { cache });
+      expect(prune.exitCode, prune.stderr).toBe(0);
+      const after = await entries();
+      expect(after.filter((s) => s === 'image:hello')).toHaveLength(1);
+      expect(after).toHaveLength(before.length - 1);
+      // What is left is what a build needs.
+      const b = world.newCache();
+      const r = await world.run(['hello', '--no-load', '--json', '--cache-from', ref], { cache: b });
+      expect(r.exitCode, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as BuildJson).remoteCache?.hits.map((h) => h.step)).toEqual(['image:hello']);
+    }
+    // Entries pushed from another host (here: another compiler line) are not stale for this one: kept.
+    const other = mkdtempSync(join(tmpdir(), 'nb-rc-cc-'));
+    writeFileSync(
+      join(other, 'cc'),
+      '#!/bin/sh\nif [ "$1" = --version ]; then echo "cc (Other Distro 99.1-1) 99.1"; exit 0; fi\nexec gcc "$@"\n',
+      { mode: 0o755 },
+    );
+    const ref = `oci:${mkdtempSync(join(tmpdir(), 'nb-rc-prune-'))}`;
+    const theirs = await world.run(['cache', 'push', ref, 'hello', '--json'], {
+      cache: world.newCache(),
+      env: { PATH: `${other}:${process.env.PATH}` },
+    });
+    expect(theirs.exitCode, theirs.stderr).toBe(0);
+    const pushedThere = (JSON.parse(theirs.stdout) as { pushed: unknown[] }).pushed.length;
+    const keep = await world.run(['cache', 'prune', ref, '--unused', '--json'], { cache });
+    expect(keep.exitCode, keep.stderr).toBe(0);
+    expect((JSON.parse(keep.stdout) as { removed: unknown[] }).removed).toEqual([]);
+    const listed = JSON.parse((await world.run(['cache', 'ls', ref, '--json'])).stdout) as { entries: unknown[] };
+    expect(listed.entries).toHaveLength(pushedThere);
+
+    const bad = await world.run(['cache', 'prune', `${services.registry}/x/cache`, '--keep-last', '2'], { cache });
+    expect(bad.exitCode).toBe(2);
+    expect(bad.stderr).toMatch(/takes --unused/);
   });
 });

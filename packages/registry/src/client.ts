@@ -288,6 +288,21 @@ export class RegistryClient {
     });
   }
 
+  /** DELETE /v2/<name>/manifests/<digest> (the registry must allow deletes); false when it was already gone. */
+  deleteManifest(repository: string, digest: string): Promise<boolean> {
+    const operation = `deleting manifest ${short(digest)}`;
+    return this.withRetry(operation, repository, async () => {
+      const res = await this.send({
+        operation,
+        repository,
+        method: 'DELETE',
+        url: this.url(repository, `manifests/${digest}`),
+        expect: [202, 200, 204, 404],
+      });
+      return res.status !== 404;
+    });
+  }
+
   /** GET /v2/<name>/tags/list, following `Link` pagination; empty when the repository does not exist. */
   listTags(repository: string): Promise<string[]> {
     const operation = 'listing tags';

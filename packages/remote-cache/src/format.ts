@@ -65,6 +65,11 @@ export interface StepConfig {
   tree: { entries: number; bytes: number };
   chunks: ChunkInfo[];
   createdBy: string;
+  /**
+   * The host facts of the plan the step belonged to (machine, compiler, build root): `cache prune` plans
+   * with them to tell entries of other hosts from stale ones. Absent in entries pushed before it existed.
+   */
+  host?: Record<string, unknown>;
 }
 
 export interface Descriptor {

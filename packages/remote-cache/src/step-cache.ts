@@ -52,6 +52,8 @@ export interface StepCacheOptions {
   onEvent?: (e: RemoteCacheEvent) => void;
   /** `nabla-build <version>`, recorded in each config blob. */
   createdBy?: string;
+  /** Host facts of this run's plan, recorded in each config blob (for `cache prune`). */
+  host?: Record<string, unknown>;
 }
 
 /** A hit: enough to decide and to report; `fetch` downloads and writes the entry's files. */
@@ -350,6 +352,7 @@ export class StepCache {
         },
         chunks,
         createdBy: this.opts.createdBy ?? 'nabla-build',
+        ...(this.opts.host ? { host: this.opts.host } : {}),
       };
       const art = encodeArtifact(config);
       const configFile = join(work, 'config.json');

@@ -1,5 +1,5 @@
 import { createReadStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, open, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
@@ -29,6 +29,8 @@ export interface CacheTransport {
   /** Tags `tag` (blobs must be in place first). */
   putManifest(tag: string, bytes: Buffer, digest: string): Promise<void>;
   listTags(): Promise<string[]>;
+  /** Removes the entry tagged `tag` (its manifest); blobs are left to the registry's garbage collection. */
+  deleteTag(tag: string): Promise<void>;
   readonly stats: TransferStats;
 }
 
@@ -136,6 +138,12 @@ export class RegistryTransport implements CacheTransport {
   listTags(): Promise<string[]> {
     return this.client.listTags(this.repository);
   }
+
+  async deleteTag(tag: string): Promise<void> {
+    const m = await this.client.getManifest(this.repository, tag);
+    if (!m) return;
+    await this.client.deleteManifest(this.repository, m.digest || `sha256:${sha256Hex(m.bytes)}`);
+  }
 }
 
 /**
@@ -223,6 +231,43 @@ export class OciDirTransport implements CacheTransport {
     return (await this.index()).manifests
       .map((m) => m.annotations?.[REF_NAME_ANNOTATION])
       .filter((t): t is string => !!t);
+  }
+
+  /** Drops the entry from index.json, then every blob no remaining manifest references. */
+  async deleteTag(tag: string): Promise<void> {
+    const release = await lockFile(join(this.dir, 'index.json.lock'));
+    try {
+      const index = await this.index();
+      const manifests = index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] !== tag);
+      const next = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests };
+      const t = join(this.dir, `index.json.tmp-${process.pid}`);
+      await writeFile(t, `${canonicalJson(next)}\n`);
+      await rename(t, join(this.dir, 'index.json'));
+      const keep = new Set<string>();
+      for (const d of manifests) {
+        keep.add(d.digest);
+        try {
+          const m = JSON.parse(await readFile(blobPath(this.dir, d.digest), 'utf8')) as {
+            config?: { digest: string };
+            layers?: { digest: string }[];
+          };
+          if (m.config) keep.add(m.config.digest);
+          for (const l of m.layers ?? []) keep.add(l.digest);
+        } catch {
+          // an unreadable manifest keeps nothing of its own
+        }
+      }
+      const blobs = join(this.dir, 'blobs', 'sha256');
+      // A blob of the last hour may belong to a push in progress (blobs go in before the manifest is listed).
+      const young = Date.now() - 3_600_000;
+      for (const f of await readdir(blobs).catch(() => [] as string[])) {
+        if (!/^[0-9a-f]{64}$/.test(f) || keep.has(`sha256:${f}`)) continue;
+        const st = await stat(join(blobs, f)).catch(() => undefined);
+        if (st && st.mtimeMs < young) await rm(join(blobs, f), { force: true });
+      }
+    } finally {
+      await release();
+    }
   }
 }
 

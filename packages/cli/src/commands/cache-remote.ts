@@ -190,6 +190,88 @@ async function pull(args: RemoteArgs): Promise<number> {
   return rows.some((r) => r.status === 'failed') ? 1 : 0;
 }
 
+interface PruneArgs extends RemoteArgs {
+  unused?: boolean;
+  keepLast?: number;
+  olderThan?: string;
+  dryRun?: boolean;
+  json?: boolean;
+}
+
+/**
+ * `cache prune <ref> --unused`: removes the shared cache's entries that no current plan of any target reaches.
+ * Keys contain host facts (machine, compiler, build root), so each entry is judged with the host facts it was
+ * pushed with: entries of other hosts are stale only when their own host's plans no longer reach them. Entries
+ * that do not record their host are kept.
+ */
+export async function pruneRemote(args: PruneArgs): Promise<number> {
+  const { UsageError } = await import('@nabla-build/model');
+  if (!args.unused || args.keepLast !== undefined || args.olderThan !== undefined)
+    throw new UsageError('usage', `cache prune ${args.ref} takes --unused (and --dry-run) only`, {
+      where: args.ref,
+      hint: `nabla-build cache prune ${args.ref} --unused --dry-run`,
+    });
+  const [{ loadProject }, { makePlan }, { openTransport, readArtifact, ArtifactProblem }, { dockerCredentials }] =
+    await Promise.all([
+      import('../context.js'),
+      import('../planning.js'),
+      import('@nabla-build/remote-cache'),
+      import('@nabla-build/registry'),
+    ]);
+  const project = await loadProject(args);
+  const { settings } = project;
+  const t = openTransport(
+    args.ref,
+    {
+      credentials: dockerCredentials(),
+      insecure: (r) => settings.insecureRegistries.includes(r),
+      retry: { attempts: 3 },
+    },
+    'cache prune',
+  );
+  const all = [...project.recipes.targets.keys()];
+  const reachable = new Map<string, Set<string>>();
+  const keysFor = async (host: Record<string, unknown>) => {
+    const id = JSON.stringify(host);
+    let keys = reachable.get(id);
+    if (!keys) {
+      const plan = await makePlan(project, all, undefined, undefined, host as never);
+      keys = new Set(plan.steps.map((s) => s.key));
+      reachable.set(id, keys);
+    }
+    return keys;
+  };
+  const removed: { key: string; step: string; bytes: number }[] = [];
+  const kept: { key: string; step: string; why: string }[] = [];
+  for (const tag of (await t.listTags()).filter((x) => /^[0-9a-f]{64}$/.test(x)).sort()) {
+    let a: Awaited<ReturnType<typeof readArtifact>>;
+    try {
+      a = await readArtifact(t, tag);
+    } catch (err) {
+      if (!(err instanceof ArtifactProblem)) throw err;
+      kept.push({ key: tag, step: '?', why: `unreadable here: ${err.message}` });
+      continue;
+    }
+    if (!a) continue;
+    if (!a.config.host) {
+      kept.push({ key: tag, step: a.config.step, why: 'no host recorded' });
+      continue;
+    }
+    if ((await keysFor(a.config.host)).has(tag)) continue;
+    removed.push({ key: tag, step: a.config.step, bytes: a.manifest.layers.reduce((x, l) => x + l.size, 0) });
+  }
+  if (!args.dryRun) for (const r of removed) await t.deleteTag(r.key);
+  const bytes = removed.reduce((a, r) => a + r.bytes, 0);
+  if (args.json) out(JSON.stringify({ ref: t.name, dryRun: args.dryRun ?? false, removed, kept, bytes }, null, 2));
+  else {
+    for (const r of removed) out(`${r.step}  ${r.key.slice(0, 16)}  ${human(r.bytes)}`);
+    note(
+      `${args.dryRun ? 'would remove' : 'removed'} ${removed.length} entr${removed.length === 1 ? 'y' : 'ies'} (${human(bytes)}) from ${t.name}${kept.length ? `; kept ${kept.length} it cannot judge` : ''}`,
+    );
+  }
+  return 0;
+}
+
 function human(n: number): string {
   if (n < 1024) return `${n} B`;
   if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;

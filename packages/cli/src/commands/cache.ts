@@ -5,7 +5,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
 import { note, out, table } from '../output.js';
-import { remoteCacheCommands } from './cache-remote.js';
+import { pruneRemote, remoteCacheCommands } from './cache-remote.js';
 
 interface CacheArgs extends GlobalArgs {
   keepLast?: number;
@@ -44,7 +44,7 @@ export function cacheCommand(result: CommandResult): CommandModule<object, Cache
           },
         })
         .command({
-          command: 'prune',
+          command: 'prune [ref]',
           describe: 'remove step entries: --unused (not reachable from any target), --keep-last N, --older-than D',
           builder: (c) =>
             c
@@ -60,7 +60,9 @@ export function cacheCommand(result: CommandResult): CommandModule<object, Cache
               .option('dry-run', { type: 'boolean', describe: 'list what would be removed, remove nothing' })
               .option('json', { type: 'boolean', describe: 'print JSON' }),
           handler: async (args) => {
-            result.exitCode = await prune(args as CacheArgs);
+            const ref = (args as { ref?: string }).ref;
+            // With a shared cache (registry repository or oci:<dir>): its entries, judged per recorded host.
+            result.exitCode = ref ? await pruneRemote({ ...(args as CacheArgs), ref }) : await prune(args as CacheArgs);
           },
         })
         .demandCommand(1, 'name a cache command: du, prune, ls, push or pull') as never,
