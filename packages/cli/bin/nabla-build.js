@@ -4,7 +4,7 @@
 import { tryFastPath } from '../dist/fast-path.js';
 
 const argv = process.argv.slice(2);
-const fast = tryFastPath(argv);
+const fast = await tryFastPath(argv);
 if (fast !== undefined) process.exitCode = fast;
 else {
   const { main } = await import('../dist/main.js');

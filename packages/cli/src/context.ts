@@ -1,14 +1,13 @@
 import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { InputFileError, type Lockfile, type MirrorRule, type RecipeSet, UsageError } from '@nabla-build/model';
 import { emptyConfig, loadConfig, loadRecipes, type UserConfig } from '@nabla-build/recipes';
 import { mirrorsFromEnv, parseMirrorSpec, readLockfile, validateMirrorRules } from '@nabla-build/sources';
 import type { ProgressMode } from './settings/catalog.js';
 import { layerSettings, overlayLock } from './settings/layers.js';
 import { PASS_ENV_VARIABLE, passEnvMatchers } from '@nabla-build/toolchain';
-import { cacheDirSetting, checkPathSetting, configPathSetting } from './settings/paths.js';
+import { cacheDirSetting, checkPathSetting, configPathSetting, installRoot } from './settings/paths.js';
 import { checkSourceDateEpoch } from './settings/values.js';
 
 /** Global options, as yargs parses them. Read once here; nothing below the CLI reads env or flags. */
@@ -63,11 +62,6 @@ export interface Project {
   recipes: RecipeSet;
   /** Undefined with --unlocked. */
   lock: Lockfile | undefined;
-}
-
-/** The repository this CLI was installed from: its recipes/ and patches/ are the shipped data. */
-export function installRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 }
 
 export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): Settings {

@@ -1,21 +1,25 @@
 /**
- * The up-to-date check for fully cached builds, made before anything heavy is loaded (it uses Node built-ins
- * only): like make's "nothing to be done", a rerun with unchanged inputs answers in about the time Node needs
- * to start, instead of loading yargs, parsing recipes and planning.
+ * The up-to-date check for fully cached builds, made before yargs, zod and the recipes are loaded: like make's
+ * "nothing to be done", a rerun with unchanged inputs answers in about the time Node needs to start.
  *
- * A finished build writes a stamp `<cache>/stamps/<fingerprint>.json` naming the cache entries of its final
- * steps. The fingerprint covers every input of the plan: the command line, recipes (with the lockfile),
- * patches, the user config, the variables the CLI reads, the compiler (by its binary's identity), Node's zlib
- * and this build of nabla-build. A stamp is only trusted when every entry it names still passes the same quick
- * integrity check the engine does (manifest present, files present with their recorded sizes). Anything else
- * — another flag, a changed file, a missing entry — falls through to the full CLI.
+ * A finished build writes a stamp `<cache>/stamps/<fingerprint>.json` naming the cache entries (directory and
+ * key) of its final steps and, for the default command line, the images it left in the Docker engine. The
+ * fingerprint covers what the plan is computed from: the command line, the recipe directory and patches as
+ * trees, the user config, every variable of the settings catalog (settings/catalog.ts: a variable the CLI
+ * reads is in the catalog, and so in the fingerprint — a test checks both), the host facts' sources (the
+ * compiler binary, the architecture, the user and what decides the canonical build root), Node and this build
+ * of nabla-build. Paths are resolved by the CLI's own settings code (settings/paths.ts); an entry is trusted
+ * only when the engine's store check passes (readIntactEntry: complete, same key, files of their recorded
+ * sizes); a loaded image only when the engine still has it under every tag. Anything else — another flag,
+ * a changed file, a missing entry or tag, an engine that does not answer — falls through to the full CLI.
  */
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
-import { delimiter, dirname, isAbsolute, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { findProjectConfig, PROGRESS_MODES } from './settings/catalog.js';
+import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { request } from 'node:http';
+import { delimiter, join } from 'node:path';
+import { readIntactEntry } from '@nabla-build/engine';
+import { sha256Text, sha256Tree, writeFileAtomicSync } from '@nabla-build/fsio';
+import { findProjectConfig, PROGRESS_MODES, SETTINGS } from './settings/catalog.js';
+import { cacheDirSetting, configPathSetting, installRoot, recipesDirSetting } from './settings/paths.js';
 
 /** The only command lines the fast path understands: `[build] <target...>` plus these options. */
 export interface SimpleBuild {
@@ -23,25 +27,11 @@ export interface SimpleBuild {
   cacheDir: string;
   recipesDir: string;
   configPath: string;
-  jobs?: string;
-  noLoad: boolean;
+  /** `--no-load`, or the default output (load into the engine when one answers). */
+  load: 'no' | 'default';
 }
 
 const TARGET = /^[a-z0-9][a-z0-9._-]*$/;
-
-/** The variables the CLI reads that can change a plan (tracing and this check's own switch cannot). */
-const PLAN_ENV = [
-  'NABLA_BUILD_CONFIG',
-  'NABLA_BUILD_RECIPES',
-  'NABLA_BUILD_MIRRORS',
-  'NABLA_BUILD_CACHE',
-  'SOURCE_DATE_EPOCH',
-  'PATH',
-  'NABLA_BUILD_REPO',
-];
-
-/** The argv main() was called with (stamps are only written for command lines the fast path can read). */
-export const invocation: { argv: string[] } = { argv: [] };
 const COMMANDS = new Set([
   'list',
   'plan',
@@ -52,54 +42,53 @@ const COMMANDS = new Set([
   'test',
   'runtime',
   'clean',
+  'cache',
+  'config',
+  'completion',
   'schema',
   'help',
 ]);
 
+/** Every variable the CLI reads (the catalog), but this check's own switch; and PATH, where `cc` is found. */
+export const FINGERPRINT_ENV: readonly string[] = [
+  ...SETTINGS.flatMap((s) => (s.env && s.name !== 'noFastPath' ? [s.env] : [])),
+  'PATH',
+];
+
 /** Parses argv when it is a plain build; undefined for anything else (the full CLI handles it). */
-export function parseSimpleBuild(argv: string[], env: NodeJS.ProcessEnv = process.env): SimpleBuild | undefined {
+export function parseSimpleBuild(argv: readonly string[], env: NodeJS.ProcessEnv): SimpleBuild | undefined {
   const targets: string[] = [];
-  let cacheDir: string | undefined;
-  let jobs: string | undefined;
+  let cacheFlag: string | undefined;
   let noLoad = false;
   const args = argv[0] === 'build' ? argv.slice(1) : argv;
   for (let i = 0; i < args.length; i++) {
     const a = args[i] as string;
-    if (a === '--cache-dir' && args[i + 1]) cacheDir = args[++i];
-    else if ((a === '--jobs' || a === '-j') && args[i + 1] && /^[1-9]\d*$/.test(args[i + 1] as string))
-      jobs = args[++i];
+    if (a === '--cache-dir' && args[i + 1]) cacheFlag = args[++i];
+    // Steps at once and -j of native builds: neither is part of a key.
+    else if ((a === '--jobs' || a === '-j') && /^[1-9]\d{0,2}$/.test(args[i + 1] ?? '')) i++;
     else if (a === '--no-load') noLoad = true;
     else if (TARGET.test(a) && !COMMANDS.has(a)) targets.push(a);
     else return undefined;
   }
-  // Without --no-load the default output depends on whether an engine answers: leave that to the CLI.
-  if (targets.length === 0 || !noLoad) return undefined;
-  // A shared cache to fill (--cache-to in the environment): the full CLI pushes what the build completes.
+  if (targets.length === 0) return undefined;
+  // A shared cache to fill: the full CLI pushes what the build completes.
   if (env.NABLA_BUILD_CACHE_TO) return undefined;
-  // An empty or relative path setting is a usage error the full CLI reports (settings/paths.ts).
-  if (cacheDir !== undefined && !isAbsolute(cacheDir)) return undefined;
-  for (const k of [
-    'NABLA_BUILD_CACHE',
-    'NABLA_BUILD_RECIPES',
-    'NABLA_BUILD_CONFIG',
-    'XDG_CACHE_HOME',
-    'XDG_CONFIG_HOME',
-  ])
-    if (env[k] !== undefined && !isAbsolute(env[k] as string)) return undefined;
-  if (env.NABLA_BUILD_CONFIG !== undefined && !existsSync(env.NABLA_BUILD_CONFIG)) return undefined;
-  if (!layersAreSimple(env)) return undefined;
-  const root = installRoot();
-  return {
-    targets: [...new Set(targets)].sort(),
-    cacheDir: resolve(
-      cacheDir ?? env.NABLA_BUILD_CACHE ?? join(env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'nabla-build'),
-    ),
-    recipesDir: resolve(env.NABLA_BUILD_RECIPES ?? join(root, 'recipes')),
-    configPath:
-      env.NABLA_BUILD_CONFIG ?? join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'nabla-build', 'config.yaml'),
-    ...(jobs ? { jobs } : {}),
-    noLoad,
-  };
+  try {
+    // The CLI's own path resolution; a value it refuses is reported by the full CLI.
+    const config = configPathSetting(undefined, env);
+    if (config.required && !existsSync(config.path)) return undefined;
+    const recipesDir = recipesDirSetting(undefined, env, () => join(installRoot(), 'recipes')).path;
+    if (!layersAreSimple(env, recipesDir, config.path)) return undefined;
+    return {
+      targets: [...new Set(targets)].sort(),
+      cacheDir: cacheDirSetting(cacheFlag, env).path,
+      recipesDir,
+      configPath: config.path,
+      load: noLoad ? 'no' : 'default',
+    };
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -107,19 +96,20 @@ export function parseSimpleBuild(argv: string[], env: NodeJS.ProcessEnv = proces
  * are resolved by the full CLI (settings/layers.ts), and so are values it would refuse: the fast path declines
  * rather than fingerprint them.
  */
-function layersAreSimple(env: NodeJS.ProcessEnv): boolean {
-  const recipes = env.NABLA_BUILD_RECIPES;
+function layersAreSimple(env: NodeJS.ProcessEnv, recipesDir: string, configPath: string): boolean {
   // One directory with its own nabla.lock replaces the shipped recipes; anything else is an overlay.
-  if (recipes !== undefined && (recipes.includes(delimiter) || !existsSync(join(recipes, 'nabla.lock')))) return false;
+  if (
+    env.NABLA_BUILD_RECIPES !== undefined &&
+    (recipesDir.includes(delimiter) || !existsSync(join(recipesDir, 'nabla.lock')))
+  )
+    return false;
   if (findProjectConfig()) return false;
   if (env.NABLA_BUILD_REPO) return false;
   if (env.NABLA_BUILD_PROGRESS && !(PROGRESS_MODES as readonly string[]).includes(env.NABLA_BUILD_PROGRESS))
     return false;
-  const config =
-    env.NABLA_BUILD_CONFIG ?? join(env.XDG_CONFIG_HOME || join(homedir(), '.config'), 'nabla-build', 'config.yaml');
   try {
     // A shared cache to fill (cacheTo) means pushing what the build completes: the full CLI does that.
-    if (/^["']?(recipes|cacheDir|cacheTo)["']?\s*:/m.test(readFileSync(config, 'utf8'))) return false;
+    if (/^["']?(recipes|cacheDir|cacheTo)["']?\s*:/m.test(readFileSync(configPath, 'utf8'))) return false;
   } catch {
     // no user config: nothing to resolve
   }
@@ -127,53 +117,76 @@ function layersAreSimple(env: NodeJS.ProcessEnv): boolean {
 }
 
 /** Everything a plan depends on, hashed. `undefined` when something cannot be read (no fast path then). */
-export function fingerprint(b: SimpleBuild, env: NodeJS.ProcessEnv = process.env): string | undefined {
+export function fingerprint(b: SimpleBuild, env: NodeJS.ProcessEnv): string | undefined {
   try {
-    const h = createHash('sha256');
-    const add = (label: string, data: string | Buffer) => {
-      h.update(`${label}\0${data.length}\0`);
-      h.update(data);
-    };
-    add('targets', b.targets.join(' '));
-    add('cache', b.cacheDir);
-    for (const f of readdirSync(b.recipesDir).sort()) {
-      const p = join(b.recipesDir, f);
-      if (statSync(p).isFile()) add(`recipe:${f}`, readFileSync(p));
-    }
-    addTree(add, join(b.recipesDir, '..', 'patches'), 'patches');
-    add('config', existsSync(b.configPath) ? readFileSync(b.configPath) : '');
-    for (const k of PLAN_ENV) add(`env:${k}`, env[k] ?? '');
-    add('cc', identity(which('cc', env.PATH ?? '')));
-    add('node', `${process.version} zlib ${process.versions.zlib}`);
-    add('self', selfIdentity());
-    return h.digest('hex');
+    const parts: [string, string][] = [
+      ['targets', b.targets.join(' ')],
+      ['load', b.load],
+      ['cache', b.cacheDir],
+      ['recipes', `${b.recipesDir} ${sha256Tree(b.recipesDir)}`],
+      ['patches', sha256Tree(join(b.recipesDir, '..', 'patches'))],
+      ['config', existsSync(b.configPath) ? sha256Text(readFileSync(b.configPath)) : 'none'],
+      ...FINGERPRINT_ENV.map((k): [string, string] => [`env:${k}`, env[k] === undefined ? '\0unset' : env[k]]),
+      ['cc', identity(which('cc', env.PATH ?? ''))],
+      ['host', `${process.arch} uid ${process.getuid?.()} ${canonicalRootConditions()}`],
+      ['node', `${process.version} zlib ${process.versions.zlib}`],
+      ['self', selfIdentity()],
+    ];
+    return sha256Text(parts.map(([k, v]) => `${k}\0${v.length}\0${v}`).join('\0'));
   } catch {
     return undefined;
   }
 }
 
+/** An image the build left in the engine: its id (config digest) under every one of its references. */
+export interface LoadedImage {
+  id: string;
+  refs: string[];
+}
+
 export interface Stamp {
-  version: 1;
-  /** Entry directories of the final steps, whose manifests must still check out. */
-  entries: string[];
+  version: 2;
+  /** The final steps' cache entries, which must still pass the store's check. */
+  entries: { dir: string; key: string }[];
+  /** The default command line: what must still be in the engine. */
+  images: LoadedImage[];
   /** What the build printed on stdout. */
   stdout: string;
 }
 
-export function stampPath(b: SimpleBuild, fp: string): string {
+function stampPath(b: SimpleBuild, fp: string): string {
   return join(b.cacheDir, 'stamps', `${fp}.json`);
 }
 
-/** Writes the stamp of a finished build (atomically). */
-export function writeStamp(b: SimpleBuild, fp: string, stamp: Stamp): void {
-  const p = stampPath(b, fp);
-  mkdirSync(dirname(p), { recursive: true });
-  writeFileSync(`${p}.tmp-${process.pid}`, JSON.stringify(stamp));
-  renameSync(`${p}.tmp-${process.pid}`, p);
+/**
+ * Writes the stamp of a finished build of `argv` (when the fast path can read that command line); a default
+ * command line that loaded nothing (no engine answered) gets none: its output depends on the engine.
+ */
+export function recordStamp(argv: readonly string[], env: NodeJS.ProcessEnv, stamp: Omit<Stamp, 'version'>): void {
+  const b = parseSimpleBuild(argv, env);
+  if (!b || (b.load === 'default' && stamp.images.length === 0)) return;
+  if (b.load === 'no' && stamp.images.length > 0) return;
+  const fp = fingerprint(b, env);
+  if (fp) writeFileAtomicSync(stampPath(b, fp), JSON.stringify({ version: 2, ...stamp } satisfies Stamp));
 }
 
-/** Answers a fully cached build from its stamp; returns the exit code, or undefined to run the full CLI. */
-export function tryFastPath(argv: string[], env: NodeJS.ProcessEnv = process.env): number | undefined {
+/** Where the fast path writes: the CLI's stdout and stderr, or a test's buffers. */
+export interface Output {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+const processOutput: Output = {
+  out: (t) => process.stdout.write(t),
+  err: (t) => process.stderr.write(t),
+};
+
+/** Answers a fully cached build from its stamp; the exit code, or undefined to run the full CLI. */
+export async function tryFastPath(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  io: Output = processOutput,
+): Promise<number | undefined> {
   if (env.NABLA_BUILD_NO_FAST_PATH) return undefined;
   const b = parseSimpleBuild(argv, env);
   if (!b) return undefined;
@@ -185,37 +198,52 @@ export function tryFastPath(argv: string[], env: NodeJS.ProcessEnv = process.env
   } catch {
     return undefined;
   }
-  for (const dir of stamp.entries) if (!entryIntact(dir)) return undefined;
-  process.stdout.write(stamp.stdout);
-  process.stderr.write(
-    `nabla-build: ${b.targets.join(' ')} up to date (${stamp.entries.length} cached images, nothing to do)\n`,
+  if (stamp.version !== 2 || (b.load === 'default') !== stamp.images.length > 0) return undefined;
+  for (const e of stamp.entries) if (!(await readIntactEntry(e.dir, e.key))) return undefined;
+  for (const image of stamp.images)
+    for (const ref of image.refs) if ((await engineImageId(ref, env)) !== image.id) return undefined;
+  io.out(stamp.stdout);
+  const loaded = stamp.images.length ? `, loaded under all ${stamp.images.flatMap((i) => i.refs).length} tags` : '';
+  io.err(
+    `nabla-build: ${b.targets.join(' ')} up to date (${stamp.entries.length} cached images${loaded}, nothing to do)\n`,
   );
   return 0;
 }
 
-/** The engine's quick check, on the manifest format of @nabla-build/engine's StepStore. */
-function entryIntact(dir: string): boolean {
-  try {
-    const m = JSON.parse(readFileSync(join(dir, 'entry.json'), 'utf8')) as {
-      files: { path: string; size: number; type: string }[];
-    };
-    for (const f of m.files) {
-      const st = statSync(join(dir, f.path), { throwIfNoEntry: false });
-      if (!st || (f.type === 'file' && st.size !== f.size)) return false;
-    }
-    return true;
-  } catch {
-    return false;
+/**
+ * The id of the image `ref` names in the engine DOCKER_HOST names (the default socket when unset), as
+ * dockerode would reach it; undefined when it has no such image, does not answer within a second, or is
+ * reached some other way (TLS, ssh: left to the full CLI).
+ */
+function engineImageId(ref: string, env: NodeJS.ProcessEnv): Promise<string | undefined> {
+  const host = env.DOCKER_HOST || 'unix:///var/run/docker.sock';
+  const path = `/images/${ref}/json`;
+  let target: { socketPath: string } | { host: string; port: number };
+  if (host.startsWith('unix://')) target = { socketPath: host.slice('unix://'.length) };
+  else {
+    const m = /^tcp:\/\/([^:/]+):(\d+)\/?$/.exec(host);
+    if (!m || env.DOCKER_TLS_VERIFY || env.DOCKER_CERT_PATH) return Promise.resolve(undefined);
+    target = { host: m[1] as string, port: Number(m[2]) };
   }
-}
-
-function addTree(add: (label: string, data: string | Buffer) => void, dir: string, label: string): void {
-  if (!existsSync(dir)) return;
-  for (const e of readdirSync(dir, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) addTree(add, p, `${label}/${e.name}`);
-    else if (e.isFile()) add(`${label}/${e.name}`, readFileSync(p));
-  }
+  return new Promise((resolve) => {
+    const req = request({ ...target, path, method: 'GET', timeout: 1000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => {
+        try {
+          resolve(res.statusCode === 200 ? (JSON.parse(body) as { Id?: string }).Id : undefined);
+        } catch {
+          resolve(undefined);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(undefined));
+    req.end();
+  });
 }
 
 function which(cmd: string, path: string): string | undefined {
@@ -226,24 +254,42 @@ function which(cmd: string, path: string): string | undefined {
   return undefined;
 }
 
+/** A binary's identity: where it resolves to, and its inode, size and time (an upgrade or switch changes them). */
 function identity(p: string | undefined): string {
   if (!p) return 'none';
   const st = statSync(p);
-  return `${p} ${st.ino} ${st.size} ${st.mtimeMs}`;
+  return `${p} ${realpathSync(p)} ${st.ino} ${st.size} ${st.mtimeMs}`;
 }
 
-/** This installation of nabla-build: its compiled files' identities (a rebuild changes them). */
+/**
+ * What decides whether the canonical build root can be used (toolchain/canonical-root.ts probes it by running
+ * it; a host fact of every toolchain and package key): /mnt, and the kernel's user-namespace switches.
+ */
+function canonicalRootConditions(): string {
+  const read = (p: string) => {
+    try {
+      return readFileSync(p, 'utf8').trim();
+    } catch {
+      return '-';
+    }
+  };
+  return [
+    existsSync('/mnt') ? 'mnt' : 'no-mnt',
+    read('/proc/sys/kernel/unprivileged_userns_clone'),
+    read('/proc/sys/user/max_user_namespaces'),
+    read('/proc/sys/kernel/apparmor_restrict_unprivileged_userns'),
+  ].join(' ');
+}
+
+/**
+ * This installation of nabla-build: per package, its build info and entry point (tsc rewrites the build info
+ * whenever it emits anything of the package).
+ */
 function selfIdentity(): string {
-  const dist = dirname(fileURLToPath(import.meta.url));
-  const root = installRoot();
-  const parts = [identity(join(dist, 'main.js'))];
-  for (const pkg of readdirSync(join(root, 'packages')).sort()) {
-    const p = join(root, 'packages', pkg, 'dist', 'index.js');
-    if (existsSync(p)) parts.push(identity(p));
-  }
+  const packages = join(installRoot(), 'packages');
+  const parts: string[] = [];
+  for (const pkg of readdirSync(packages).sort())
+    for (const f of ['tsconfig.tsbuildinfo', 'dist/index.js', 'dist/main.js'])
+      if (existsSync(join(packages, pkg, f))) parts.push(identity(join(packages, pkg, f)));
   return parts.join('\n');
-}
-
-function installRoot(): string {
-  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 }

@@ -16,7 +16,6 @@ import { schemaCommand } from './commands/schema.js';
 import { testCommand } from './commands/test.js';
 import { reportError } from './errors.js';
 import { MAX_JOBS, repeatable } from './settings/values.js';
-import { invocation } from './fast-path.js';
 import { outputMode } from './output.js';
 import { environmentHelp } from './settings/catalog.js';
 import { VERSION } from './version.js';
@@ -29,18 +28,17 @@ export interface CommandResult {
 /** Runs the CLI; returns the exit code (the bin sets process.exitCode, so output is flushed before exit). */
 export async function main(argv: string[]): Promise<number> {
   const result: CommandResult = { exitCode: 0 };
-  invocation.argv = argv;
   const verbose = argv.includes('--verbose') || argv.includes('-v');
   outputMode.quiet = argv.includes('--quiet') || argv.includes('-q');
   const writeErr = (s: string) => process.stderr.write(s);
   try {
     checkBooleanValues(argv);
-    const parser = globalOptions(yargs(argv))
+    const parser = globalOptions(yargs(argv), argv)
       .scriptName('nabla-build')
       .usage(
         '$0 <target...>  build LKL Nabla unikernels and their base images\n\nTargets: see `nabla-build list`; `world` (or `all`) builds every base image.',
       )
-      .command(buildCommand(result))
+      .command(buildCommand(result, argv))
       .command(listCommand(result))
       .command(planCommand(result))
       .command(fetchCommand(result))
@@ -119,7 +117,7 @@ export function environmentError(err: unknown): unknown {
   return err;
 }
 
-function globalOptions(y: Argv): Argv {
+function globalOptions(y: Argv, argv: readonly string[]): Argv {
   return y
     .option('cache-dir', {
       type: 'string',
@@ -211,9 +209,13 @@ function globalOptions(y: Argv): Argv {
     )
     .check((a) => {
       if (a.jobs !== undefined && (!Number.isInteger(a.jobs) || (a.jobs as number) < 1))
-        throw new UsageError('usage', `--jobs must be a positive integer, got ${rawValue('--jobs', '-j') ?? a.jobs}`, {
-          where: '--jobs',
-        });
+        throw new UsageError(
+          'usage',
+          `--jobs must be a positive integer, got ${rawValue(argv, '--jobs', '-j') ?? a.jobs}`,
+          {
+            where: '--jobs',
+          },
+        );
       if (a.jobs !== undefined && (a.jobs as number) > MAX_JOBS)
         throw new UsageError('usage', `--jobs ${a.jobs} is more than ${MAX_JOBS}`, {
           where: '--jobs',
@@ -260,8 +262,7 @@ export function checkBooleanValues(argv: string[]): void {
 }
 
 /** The value as typed after a flag (for messages), when it was given as the next argument or with `=`. */
-function rawValue(...flags: string[]): string | undefined {
-  const argv = invocation.argv;
+function rawValue(argv: readonly string[], ...flags: string[]): string | undefined {
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i] as string;
     for (const f of flags) {

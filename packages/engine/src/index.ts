@@ -7,5 +7,7 @@ export {
   isMarkedCache,
   type ManifestFile,
   openCache,
+  readIntactEntry,
   StepStore,
+  verifyEntryFiles,
 } from './store.js';

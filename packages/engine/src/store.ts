@@ -76,30 +76,13 @@ export class StepStore {
    * Checks an entry against its manifest. `quick` compares types and sizes (cheap enough for every run);
    * `full` rehashes every file (done before an entry is used as the input of a step that runs).
    */
-  async verify(
+  verify(
     step: PlanStep,
     m: EntryManifest,
     mode: 'quick' | 'full',
     dir: string = this.dirFor(step),
   ): Promise<string | undefined> {
-    for (const f of m.files) {
-      const p = join(dir, f.path);
-      let st: Awaited<ReturnType<typeof lstat>>;
-      try {
-        st = await lstat(p);
-      } catch {
-        return `${f.path} is missing`;
-      }
-      if (f.type === 'symlink') {
-        if (!st.isSymbolicLink()) return `${f.path} is no longer a symlink`;
-        if (mode === 'full' && sha256Text(await readlink(p)) !== f.sha256) return `${f.path} points elsewhere`;
-        continue;
-      }
-      if (!st.isFile()) return `${f.path} is not a regular file`;
-      if (st.size !== f.size) return `${f.path} has size ${st.size}, expected ${f.size}`;
-      if (mode === 'full' && (await sha256File(p)) !== f.sha256) return `${f.path} content changed (sha256 mismatch)`;
-    }
-    return undefined;
+    return verifyEntryFiles(dir, m.files, mode);
   }
 
   /** Records the entry: hashes the declared roots, then renames the manifest into place. */
@@ -155,6 +138,48 @@ export class StepStore {
     await mkdir(dir, { recursive: true });
     return { dir, resumed: partial && keepPartial };
   }
+}
+
+/**
+ * Checks an entry's files against its manifest. `quick` compares types and sizes (cheap enough for every run);
+ * `full` rehashes every file (done before an entry is used as the input of a step that runs). The reason of
+ * the first mismatch, or undefined.
+ */
+export async function verifyEntryFiles(
+  dir: string,
+  files: ManifestFile[],
+  mode: 'quick' | 'full',
+): Promise<string | undefined> {
+  for (const f of files) {
+    const p = join(dir, f.path);
+    let st: Awaited<ReturnType<typeof lstat>>;
+    try {
+      st = await lstat(p);
+    } catch {
+      return `${f.path} is missing`;
+    }
+    if (f.type === 'symlink') {
+      if (!st.isSymbolicLink()) return `${f.path} is no longer a symlink`;
+      if (mode === 'full' && sha256Text(await readlink(p)) !== f.sha256) return `${f.path} points elsewhere`;
+      continue;
+    }
+    if (!st.isFile()) return `${f.path} is not a regular file`;
+    if (st.size !== f.size) return `${f.path} has size ${st.size}, expected ${f.size}`;
+    if (mode === 'full' && (await sha256File(p)) !== f.sha256) return `${f.path} content changed (sha256 mismatch)`;
+  }
+  return undefined;
+}
+
+/** The manifest of the entry at `dir` when it is complete, belongs to `key` and passes the quick check. */
+export async function readIntactEntry(dir: string, key: string): Promise<EntryManifest | undefined> {
+  let m: EntryManifest;
+  try {
+    m = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as EntryManifest;
+  } catch {
+    return undefined;
+  }
+  if (m.key !== key || (await verifyEntryFiles(dir, m.files, 'quick')) !== undefined) return undefined;
+  return m;
 }
 
 async function walk(base: string, rel: string, out: ManifestFile[]): Promise<void> {

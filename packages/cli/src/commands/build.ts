@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import type { CompletedStep } from '@nabla-build/engine';
 import type { BuildPlan } from '@nabla-build/model';
 import type { GlobalArgs } from '../context.js';
-import { fingerprint, invocation, parseSimpleBuild, writeStamp } from '../fast-path.js';
+import { recordStamp } from '../fast-path.js';
 import type { CommandResult } from '../main.js';
 import { repeatable } from '../settings/values.js';
 import { note, out, table } from '../output.js';
@@ -48,7 +48,8 @@ const BUILD_OPTIONS = [
 /** The only platform LKL Nabla unikernels exist for (x86_64 Solo5 spt binaries). */
 const PLATFORM = 'linux/amd64';
 
-export function buildCommand(result: CommandResult): CommandModule<object, BuildArgs> {
+/** `argv`: the command line as typed, so a finished build can leave a stamp for the up-to-date check. */
+export function buildCommand(result: CommandResult, argv: readonly string[] = []): CommandModule<object, BuildArgs> {
   return {
     command: ['$0 <targets..>', 'build <targets..>'],
     describe: 'build targets (world = every base image); by default load them into the local Docker engine',
@@ -112,12 +113,12 @@ export function buildCommand(result: CommandResult): CommandModule<object, Build
         })
         .group(BUILD_OPTIONS, 'Build options (nabla-build [build] <target...>):') as never,
     handler: async (args) => {
-      result.exitCode = await build(args);
+      result.exitCode = await build(args, argv);
     },
   };
 }
 
-export async function build(args: BuildArgs): Promise<number> {
+export async function build(args: BuildArgs, argv: readonly string[] = []): Promise<number> {
   const [{ loadProject }, { runSession }, { dockerReachable }] = await Promise.all([
     import('../context.js'),
     import('../session.js'),
@@ -254,22 +255,39 @@ export async function build(args: BuildArgs): Promise<number> {
       );
     }
   }
-  recordStamp(plan, steps, stdout.join(''));
+  stampFinishedBuild(argv, plan, steps, published, stdout.join(''));
   return 0;
 }
 
 /**
  * Lets the next identical command answer from the up-to-date check (fast-path.ts): only for builds that
- * publish nothing outside the cache, so replaying their output is exactly what a full run would do.
+ * publish nothing outside the cache and the engine, so replaying their output is exactly what a full run does.
  */
-function recordStamp(plan: BuildPlan, steps: Map<string, CompletedStep>, stdout: string): void {
-  const simple = parseSimpleBuild(invocation.argv);
-  if (!simple || plan.steps.some((s) => s.kind === 'publish')) return;
-  const fp = fingerprint(simple);
-  if (!fp) return;
-  const finals = plan.steps.filter((s) => !plan.steps.some((o) => o.deps.includes(s.id)));
-  const entries = finals.map((s) => steps.get(s.id)?.dir).filter((d): d is string => Boolean(d));
-  if (entries.length === finals.length) writeStamp(simple, fp, { version: 1, entries, stdout });
+function stampFinishedBuild(
+  argv: readonly string[],
+  plan: BuildPlan,
+  steps: Map<string, CompletedStep>,
+  published: import('@nabla-build/steps').PublishedImage[],
+  stdout: string,
+): void {
+  if (published.some((p) => p.kind !== 'load')) return;
+  const built = plan.steps.filter((s) => s.kind !== 'publish');
+  const finals = built.filter((s) => !built.some((o) => o.deps.includes(s.id)));
+  const entries = finals.flatMap((s) => {
+    const done = steps.get(s.id);
+    return done ? [{ dir: done.dir, key: s.key }] : [];
+  });
+  if (entries.length !== finals.length) return;
+  const images = published.map((p) => {
+    const image = [...steps.values()].find((s) => s.step.kind === 'image' && s.step.subject === p.target);
+    const name = p.reference.slice(0, p.reference.length - (p.tags[p.tags.length - 1]?.length ?? 0) - 1);
+    return {
+      id: (image?.result as { configDigest?: string } | undefined)?.configDigest ?? '',
+      refs: p.tags.map((t) => `${name}:${t}`),
+    };
+  });
+  if (images.some((i) => !i.id)) return;
+  recordStamp(argv, process.env, { entries, images, stdout });
 }
 
 function human(n: number): string {

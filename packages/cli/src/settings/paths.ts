@@ -1,5 +1,6 @@
 import { homedir } from 'node:os';
-import { isAbsolute, join, normalize } from 'node:path';
+import { dirname, isAbsolute, join, normalize, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UsageError } from '@nabla-build/model';
 
 /**
@@ -115,4 +116,9 @@ export function recipesDirSetting(
 /** DOCKER_CONFIG (where registry credentials are read), when set. */
 export function dockerConfigSetting(env: NodeJS.ProcessEnv): string | undefined {
   return checkPathSetting('DOCKER_CONFIG', env.DOCKER_CONFIG);
+}
+
+/** The repository this CLI was installed from: its recipes/ and patches/ are the shipped data. */
+export function installRoot(): string {
+  return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
 }
