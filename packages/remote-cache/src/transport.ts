@@ -1,8 +1,8 @@
 import { createReadStream, existsSync } from 'node:fs';
-import { copyFile, mkdir, open, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { hostname } from 'node:os';
+import { copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { isAbsolute, join, resolve } from 'node:path';
 import { Readable } from 'node:stream';
+import { acquireLock, tempSibling, writeFileAtomic } from '@nabla-build/fsio';
 import { blobPath, OCI_LAYOUT_VERSION, REF_NAME_ANNOTATION } from '@nabla-build/image';
 import { canonicalJson, sha256Hex, UsageError } from '@nabla-build/model';
 import {
@@ -191,7 +191,7 @@ export class OciDirTransport implements CacheTransport {
   async putBlob(digest: string, file: string, size: number): Promise<void> {
     const dest = blobPath(this.dir, digest);
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
-    const tmp = `${dest}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    const tmp = tempSibling(dest);
     await copyFile(file, tmp);
     await rename(tmp, dest);
     this.stats.bytesUploaded += size;
@@ -201,10 +201,8 @@ export class OciDirTransport implements CacheTransport {
   async putManifest(tag: string, bytes: Buffer, digest: string): Promise<void> {
     await mkdir(join(this.dir, 'blobs', 'sha256'), { recursive: true });
     const dest = blobPath(this.dir, digest);
-    const tmp = `${dest}.tmp-${process.pid}`;
-    await writeFile(tmp, bytes);
-    await rename(tmp, dest);
-    const release = await lockFile(join(this.dir, 'index.json.lock'));
+    await writeFileAtomic(dest, bytes);
+    const { release } = await acquireLock(join(this.dir, 'index.json.lock'));
     try {
       const index = await this.index();
       const manifests = index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] !== tag);
@@ -216,9 +214,7 @@ export class OciDirTransport implements CacheTransport {
         annotations: { [REF_NAME_ANNOTATION]: tag },
       } as never);
       const next = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests };
-      const t = join(this.dir, `index.json.tmp-${process.pid}`);
-      await writeFile(t, `${canonicalJson(next)}\n`);
-      await rename(t, join(this.dir, 'index.json'));
+      await writeFileAtomic(join(this.dir, 'index.json'), `${canonicalJson(next)}\n`);
       if (!existsSync(join(this.dir, 'oci-layout')))
         await writeFile(join(this.dir, 'oci-layout'), canonicalJson({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
     } finally {
@@ -235,14 +231,12 @@ export class OciDirTransport implements CacheTransport {
 
   /** Drops the entry from index.json, then every blob no remaining manifest references. */
   async deleteTag(tag: string): Promise<void> {
-    const release = await lockFile(join(this.dir, 'index.json.lock'));
+    const { release } = await acquireLock(join(this.dir, 'index.json.lock'));
     try {
       const index = await this.index();
       const manifests = index.manifests.filter((m) => m.annotations?.[REF_NAME_ANNOTATION] !== tag);
       const next = { schemaVersion: 2, mediaType: 'application/vnd.oci.image.index.v1+json', manifests };
-      const t = join(this.dir, `index.json.tmp-${process.pid}`);
-      await writeFile(t, `${canonicalJson(next)}\n`);
-      await rename(t, join(this.dir, 'index.json'));
+      await writeFileAtomic(join(this.dir, 'index.json'), `${canonicalJson(next)}\n`);
       const keep = new Set<string>();
       for (const d of manifests) {
         keep.add(d.digest);
@@ -272,29 +266,3 @@ export class OciDirTransport implements CacheTransport {
 }
 
 /** An O_EXCL lock file; a holder on this host whose process is gone is taken over. */
-async function lockFile(path: string): Promise<() => Promise<void>> {
-  const me = `${hostname()} ${process.pid}`;
-  for (let i = 0; ; i++) {
-    try {
-      const fh = await open(path, 'wx');
-      await fh.writeFile(me);
-      await fh.close();
-      return () => rm(path, { force: true });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    const holder = (await readFile(path, 'utf8').catch(() => '')).split(' ');
-    if (holder[0] === hostname() && !alive(Number(holder[1]))) await rm(path, { force: true });
-    else await new Promise((r) => setTimeout(r, Math.min(200, 20 + i * 10)));
-  }
-}
-
-function alive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
-}

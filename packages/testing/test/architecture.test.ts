@@ -18,7 +18,7 @@ const ALLOWED: Record<string, string[]> = {
   toolchain: ['model', 'exec'],
   image: ['fsio', 'model'],
   registry: ['model', 'image'],
-  'remote-cache': ['model', 'exec', 'registry', 'image'],
+  'remote-cache': ['fsio', 'model', 'exec', 'registry', 'image'],
   runtime: ['fsio', 'model', 'exec'],
   steps: ['model', 'engine', 'exec', 'plan', 'sources', 'patches', 'toolchain', 'image', 'registry', 'runtime'],
   cli: [
