@@ -33,7 +33,8 @@ describe('the content-addressed cache', () => {
   it('touching one toolchain patch rebuilds the toolchain and dependent packages; an image env value rebuilds only images', async () => {
     const p = projectCopy();
     const cache = world.newCache();
-    const args = ['python3', 'redis', '--no-load', '--recipes', p.recipes];
+    // --unlocked: the patch is edited without `nabla-build lock` (a locked build refuses it, faults-hostile.test.ts).
+    const args = ['python3', 'redis', '--no-load', '--unlocked', '--recipes', p.recipes];
     expect((await world.run(args, { cache })).exitCode).toBe(0);
 
     // A patch's header (not its hunks) changes: its digest changes, so the toolchain chain reruns.
