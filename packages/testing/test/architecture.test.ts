@@ -15,7 +15,7 @@ const ALLOWED: Record<string, string[]> = {
   engine: ['fsio', 'model'],
   sources: ['fsio', 'model', 'exec'],
   patches: ['model', 'exec'],
-  toolchain: ['model', 'exec'],
+  toolchain: ['fsio', 'model', 'exec'],
   image: ['fsio', 'model'],
   registry: ['model', 'image'],
   'remote-cache': ['fsio', 'model', 'exec', 'registry', 'image'],

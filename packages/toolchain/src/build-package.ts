@@ -1,6 +1,7 @@
 import { constants } from 'node:fs';
-import { appendFile, chmod, copyFile, mkdir, rename, stat, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
+import { writeFileAtomic } from '@nabla-build/fsio';
 import { BuildError, type TargetRecipe, UsageError, withContext } from '@nabla-build/model';
 import { substituteArgv } from './argv.js';
 import { inside, requireDirectory } from './build-toolchain.js';
@@ -110,8 +111,7 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
     }
     const file = join(tree, 'config.mk');
     const text = `# Written by nabla-build for ${target.name} (${target.file}).\n${entries.map(([k, v]) => `${k}=${v}`).join('\n')}\n`;
-    await writeFile(`${file}.tmp`, text);
-    await rename(`${file}.tmp`, file);
+    await writeFileAtomic(file, text);
     result.configMk = file;
   }
 
@@ -136,8 +136,7 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
 
   if (target.manifest) {
     const file = inside(tree, target.manifest.file, `${target.file}: manifest.file`);
-    await writeFile(`${file}.tmp`, solo5ManifestJson(target.manifest));
-    await rename(`${file}.tmp`, file);
+    await writeFileAtomic(file, solo5ManifestJson(target.manifest));
     result.manifest = file;
   }
 

@@ -1,6 +1,7 @@
 import { statSync } from 'node:fs';
 import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
+import { tempSibling } from '@nabla-build/fsio';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from '../main.js';
@@ -76,8 +77,9 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
             if (!pkg || !chain) throw new Error('nabla-run was not built');
             await mkdir(a.prefix, { recursive: true });
             const dest = join(a.prefix, 'nabla-run');
-            await copyFile(join(pkg.dir, 'out', 'nabla-run'), `${dest}.tmp`);
-            await rename(`${dest}.tmp`, dest);
+            const staged = tempSibling(dest);
+            await copyFile(join(pkg.dir, 'out', 'nabla-run'), staged);
+            await rename(staged, dest);
             await writeTenderAbi(dest, Number(chain.facts['solo5.spt-abi'] ?? 0));
             out(dest);
             // runnc is a Go program: without go the tender alone is still worth installing. Built in a session
@@ -91,7 +93,7 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
               const runnc = built.steps.get('package:runnc');
               if (!runnc) throw new Error('runnc was not built');
               const target = join(a.prefix, 'runnc');
-              const tmp = `${target}.tmp-${process.pid}`;
+              const tmp = tempSibling(target);
               await copyFile(join(runnc.dir, 'out', 'runnc'), tmp);
               await chmod(tmp, 0o755);
               await rename(tmp, target);
