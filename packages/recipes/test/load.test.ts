@@ -150,7 +150,7 @@ describe('loadConfig', () => {
     try {
       loadConfig(p);
     } catch (err) {
-      expect((err as InputFileError).where).toBe(`${p}:1`);
+      expect((err as InputFileError).where).toBe(`${p}:2`); // the unknown key's own line
     }
   });
 });
