@@ -35,3 +35,30 @@ describe('without an engine and without outputs', () => {
     expect(existsSync(join(m?.[1] as string, 'index.json'))).toBe(true);
   });
 });
+
+describe('a terminal that reports no width', () => {
+  it('gets plain progress lines, not a live view drawn for 0 columns', async (ctx) => {
+    const { execa } = await import('execa');
+    const { join } = await import('node:path');
+    const { repoRoot } = await import('./helpers.js');
+    if (!(await execa('sh', ['-c', 'command -v script'], { reject: false })).stdout) {
+      if (process.env.CI === 'true') throw new Error('script(1) (util-linux) is needed for this test');
+      ctx.skip();
+    }
+    const cache = world.newCache();
+    const bin = join(repoRoot, 'packages', 'cli', 'bin', 'nabla-build.js');
+    const cmd = `stty cols 0 rows 0; ${process.execPath} ${bin} --cache-dir ${cache} hello --no-load`;
+    // A pseudo-terminal (script), CI unset: without the width check this is the live view.
+    const r = await execa('script', ['-qec', cmd, '/dev/null'], {
+      env: { ...process.env, CI: '', NABLA_BUILD_CONFIG: world.upstreams.configFile, NABLA_BUILD_NO_FAST_PATH: '1' },
+      extendEnv: false,
+      reject: false,
+      timeout: 300_000,
+    });
+    expect(r.exitCode, r.stdout).toBe(0);
+    // Plain lines (phase lines of the plain reporter), not the live view (which hides the cursor: ESC[?25l).
+    const ESC = String.fromCharCode(27);
+    expect(r.stdout).not.toContain(`${ESC}[?25l`);
+    expect(r.stdout).toMatch(/^ {2}toolchain frankenlibc: /m);
+  });
+});
