@@ -172,7 +172,8 @@ describe.skipIf(unsupported)('reproducible builds across cache directories', () 
       );
       await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', cmd, ...args], {
         cwd: '/',
-        env: { ...buildEnv(), HOME: cache },
+        // The recipe's own command env (HOST_CFLAGS=-fcommon for the NetBSD host tools) as buildToolchain gives it.
+        env: { ...buildEnv({ recipeEnv: toolchain.commands[0]?.env ?? {} }), HOME: cache },
         logFile: join(work, 'logs', 'nobody.log'),
       });
       expect((await stat(join(tree, 'rump/lib/libc.a'))).uid).toBe(65534); // built by nobody
