@@ -456,6 +456,8 @@ class ZstdProgram implements BlockSink {
       stderr += d.toString();
     });
     this.child.stdout.on('data', (d: Buffer) => out.write(d));
+    // A write after zstd died (EPIPE) is reported by its exit status below, not as an unhandled error.
+    this.child.stdin.on('error', () => undefined);
     this.done = new Promise((resolve, reject) => {
       this.child.on('error', reject);
       this.child.on('close', (code, signal) =>
