@@ -66,7 +66,6 @@ export async function runSession(project: Project, targets: string[], o: Session
     mirrors: settings.mirrors,
     allowLocal: settings.config.allowLocal,
     offline: settings.offline,
-    overrides: settings.config.overrides,
     targets: plan.targets,
     publish: {
       insecureRegistries: settings.insecureRegistries,
@@ -91,7 +90,7 @@ export async function runSession(project: Project, targets: string[], o: Session
     controller.signal,
     settings.quiet,
     o.publish?.naming.registry,
-    plan.steps.find((s) => s.inputs.host)?.inputs.host as Record<string, unknown> | undefined,
+    plan.steps.flatMap((s) => (s.kind === 'toolchain' || s.kind === 'package' ? [{ ...s.inputs.host }] : []))[0],
   );
   progress.start(plan);
   try {

@@ -3,12 +3,117 @@
  * (pure), walked by @nabla-build/engine, executed by the adapters wired in @nabla-build/steps.
  */
 
+import type {
+  CheckoutSubset,
+  GitSourceSpec,
+  ImageSpec,
+  PatchSeriesSpec,
+  SourceSpec,
+  TarballSourceSpec,
+} from './recipe.js';
+
 export type StepKind = 'fetch' | 'patch' | 'toolchain' | 'package' | 'image' | 'publish';
 
-export interface PlanStep {
+/** The user's overrides that apply to one source: its own (`name`) and its submodules' (`name/path`). */
+export type SourceOverrides = Record<string, SourceOverride>;
+
+/** A source as a step fetches it: the recipe's spec (pins checked against the lockfile) and its overrides. */
+export interface PlannedSource<S extends SourceSpec = SourceSpec> {
+  spec: S;
+  overrides: SourceOverrides;
+}
+
+export interface FetchInputs {
+  /** What identifies the content (commits, checksums), after overrides. */
+  source: Record<string, unknown>;
+  /** What the executor fetches: the part of the source a toolchain checks out, when `checkout` says so. */
+  fetch: PlannedSource;
+  checkout?: CheckoutSubset;
+}
+
+/** A patch series with the digest of its files (project series) or its origin commit (upstream series). */
+export interface PlannedSeries extends PatchSeriesSpec {
+  digest: string;
+}
+
+export interface PatchInputs {
+  tree: string;
+  /** The tree to check out (the subset `checkout` names). */
+  fetch: PlannedSource<GitSourceSpec>;
+  checkout?: CheckoutSubset;
+  patches: PlannedSeries[];
+}
+
+/** A verified tarball a package build places into its tree. */
+export interface PlannedTarball {
+  name: string;
+  file: string;
+  placeIn: string;
+  fetch: PlannedSource<TarballSourceSpec>;
+}
+
+export interface PackageInputs {
+  tarballs: PlannedTarball[];
+  host: HostFacts;
+  [field: string]: unknown;
+}
+
+export interface ToolchainInputs {
+  host: HostFacts;
+  [field: string]: unknown;
+}
+
+/** A source an image is made from, as its labels and SBOM name it. */
+export interface ImageComponent {
+  name: string;
+  url?: string;
+  rev?: string;
+  sha256?: string;
+  submodules?: { path: string; url: string; rev: string }[];
+  [field: string]: unknown;
+}
+
+export interface ImageInputs {
+  recipe: string;
+  version: string;
+  license?: string;
+  homepage?: string;
+  description: string;
+  image: ImageSpec;
+  toolchain: { name: string; facts: Record<string, string>; key: string };
+  origin: { name: string; git: string; rev: string };
+  components: ImageComponent[];
+  created: number | 'newest-source-commit';
+  patchesDigest: string;
+  /** The layer format's fingerprint (plan input `imageFormat`): compression and level. */
+  format?: string;
+}
+
+/** Where a built image goes. */
+export interface PublishInputs {
+  load: boolean;
+  push: boolean;
+  /** `oci:<dir>` and `tar:<file>`. */
+  outputs: string[];
+  naming: { registry?: string; namespace?: string; extraTags: string[]; immutableOnly?: boolean };
+  repository: string;
+  version: string;
+}
+
+/** The inputs of each step kind (toolchain and image inputs are not typed field by field yet). */
+export interface StepInputs {
+  fetch: FetchInputs;
+  patch: PatchInputs;
+  toolchain: ToolchainInputs;
+  package: PackageInputs;
+  image: ImageInputs;
+  publish: PublishInputs;
+}
+
+interface StepFields<K extends StepKind> {
   /** Unique id, `<kind>:<subject>`, e.g. `fetch:frankenlibc`, `package:python3`. */
   id: string;
-  kind: StepKind;
+  kind: K;
   /** The recipe or source the step is about. */
   subject: string;
   /** Ids of the steps whose outputs this step reads. */
@@ -16,10 +121,16 @@ export interface PlanStep {
   /** sha256 (hex) of the canonical JSON of `inputs` plus the keys of `deps`. */
   key: string;
   /** Everything that determines the step's output, as plain JSON (shown by `plan --json`). */
-  inputs: Record<string, unknown>;
+  inputs: StepInputs[K];
   /** Publish steps have side effects outside the cache and always run. */
   cacheable: boolean;
 }
+
+/** One step of a plan, by kind: `step.kind === 'fetch'` narrows `step.inputs` to FetchInputs. */
+export type PlanStep = { [K in StepKind]: StepFields<K> }[StepKind];
+
+/** The step of one kind. */
+export type StepOf<K extends StepKind> = Extract<PlanStep, { kind: K }>;
 
 export interface BuildPlan {
   targets: string[];

@@ -6,11 +6,14 @@ import {
   type HostFacts,
   type Lockfile,
   type PatchSeriesSpec,
+  type PlannedSource,
   type PlanStep,
   type RecipeSet,
   type SourceOverride,
   type SourceSpec,
+  type StepInputs,
   type StepKind,
+  type SourceOverrides,
   subsetSource,
   type TargetRecipe,
   type ToolchainRecipe,
@@ -55,19 +58,36 @@ export interface PlanInput {
  */
 export function planBuild(input: PlanInput): BuildPlan {
   const steps = new Map<string, PlanStep>();
-  const add = (
-    kind: StepKind,
+  const add = <K extends StepKind>(
+    kind: K,
     subject: string,
     deps: string[],
-    inputs: Record<string, unknown>,
+    inputs: StepInputs[K],
     cacheable = true,
   ): string => {
     const id = `${kind}:${subject}`;
     if (steps.has(id)) return id;
     const depKeys = Object.fromEntries(deps.map((d) => [d, (steps.get(d) as PlanStep).key]));
     const key = contentKey({ schema: STEP_SCHEMA, kind, inputs, deps: depKeys });
-    steps.set(id, { id, kind, subject, deps, key, inputs, cacheable });
+    steps.set(id, { id, kind, subject, deps, key, inputs, cacheable } as PlanStep);
     return id;
+  };
+  /** What a fetch of `spec` needs: the recipe's spec (pins checked) and the overrides of it and its submodules. */
+  const planned = <S extends SourceSpec>(spec: S, checkout?: CheckoutSubset): PlannedSource<S> => {
+    source(spec); // the lockfile check
+    const part = spec.kind === 'git' && checkout ? (subsetSource(spec, checkout) as S) : spec;
+    // Only the overrides of what is fetched: the source and the submodules of this part of it.
+    const labels = new Set([part.name]);
+    const walk = (prefix: string, subs: GitSourceSpec['submodules']) => {
+      for (const s of subs) {
+        labels.add(`${prefix}/${s.path}`);
+        walk(`${prefix}/${s.path}`, s.submodules);
+      }
+    };
+    if (part.kind === 'git') walk(part.name, part.submodules);
+    const overrides: SourceOverrides = {};
+    for (const [k, v] of Object.entries(input.overrides)) if (labels.has(k)) overrides[k] = v;
+    return { spec: part, overrides };
   };
   const resolved = new Map<string, SourceSpec>();
   const source = (spec: SourceSpec): SourceSpec => {
@@ -81,10 +101,11 @@ export function planBuild(input: PlanInput): BuildPlan {
   /** A whole source (`fetch:<name>`), or the part of it that `owner` checks out (`fetch:<name>@<owner>`). */
   const fetch = (spec: SourceSpec, subset?: { owner: string; checkout: CheckoutSubset }): string => {
     if (spec.kind === 'tarball' || !subset?.checkout.submodules)
-      return add('fetch', spec.name, [], { source: sourceIdentity(source(spec)) });
+      return add('fetch', spec.name, [], { source: sourceIdentity(source(spec)), fetch: planned(spec) });
     const part = subsetSource(source(spec) as GitSourceSpec, subset.checkout);
     return add('fetch', `${spec.name}@${subset.owner}`, [], {
       source: sourceIdentity(part),
+      fetch: planned(spec, subset.checkout),
       checkout: subset.checkout,
     });
   };
@@ -98,6 +119,7 @@ export function planBuild(input: PlanInput): BuildPlan {
     const subject = owner ? `${git.name}@${owner}` : git.name;
     return add('patch', subject, [fetch(tree, owner && checkout ? { owner, checkout } : undefined)], {
       tree: git.name,
+      fetch: planned(tree, checkout),
       ...(checkout ? { checkout } : {}),
       patches: series.map((s) => ({ ...s, digest: seriesDigest(s, git, input.projectPatchDigests) })),
     });
@@ -156,11 +178,9 @@ export function planBuild(input: PlanInput): BuildPlan {
       commands: target.build.commands,
       ...(target.manifest ? { manifest: target.manifest } : {}),
       artifacts: target.artifacts,
-      tarballs: tarballs.map((t) => ({
-        name: t.name,
-        file: t.kind === 'tarball' ? t.file : '',
-        placeIn: t.kind === 'tarball' ? t.placeIn : '',
-      })),
+      tarballs: tarballs.flatMap((t) =>
+        t.kind === 'tarball' ? [{ name: t.name, file: t.file, placeIn: t.placeIn ?? '.', fetch: planned(t) }] : [],
+      ),
       host: input.host,
     });
     if (!target.image) continue;
@@ -183,7 +203,7 @@ export function planBuild(input: PlanInput): BuildPlan {
       description: target.description,
       image: target.image,
       toolchain: { name: chain.name, facts: chain.facts, key: (steps.get(toolchain) as PlanStep).key },
-      patchesDigest: `sha256:${contentKey([(steps.get(patched) as PlanStep).inputs.patches, tree ? (steps.get(tree) as PlanStep).inputs.patches : []])}`,
+      patchesDigest: `sha256:${contentKey([seriesOf(steps.get(patched)), tree ? seriesOf(steps.get(tree)) : []])}`,
       origin: { name: origin.name, git: origin.git, rev: origin.rev },
       components,
       created: input.sourceDateEpoch ?? 'newest-source-commit',
@@ -228,7 +248,7 @@ export function expandTargets(recipes: RecipeSet, names: string[]): string[] {
 }
 
 /** What identifies a source's content: commits and checksums, not where it is downloaded from. */
-export function sourceIdentity(spec: SourceSpec): Record<string, unknown> {
+export function sourceIdentity(spec: SourceSpec): { name: string; [field: string]: unknown } {
   if (spec.kind === 'tarball') return { name: spec.name, sha256: spec.sha256, file: spec.file };
   const subs = (list: GitSourceSpec['submodules']): unknown =>
     list.map((s) => ({ path: s.path, rev: s.rev, clone: s.clone, sparse: s.sparse, submodules: subs(s.submodules) }));
@@ -253,4 +273,9 @@ function seriesDigest(s: PatchSeriesSpec, tree: GitSourceSpec, project: Record<s
       hint: `check that patches/${s.dir} exists`,
     });
   return d;
+}
+
+/** The patch series of a patch step. */
+function seriesOf(step: PlanStep | undefined): unknown {
+  return step?.kind === 'patch' ? step.inputs.patches : [];
 }

@@ -73,8 +73,7 @@ const FALLBACK_MTIME = 315_619_200;
  */
 export function shareable(step: PlanStep): boolean {
   if (!step.cacheable || step.kind === 'fetch' || step.kind === 'publish') return false;
-  const host = step.inputs.host as { buildRoot?: string } | undefined;
-  return host?.buildRoot !== 'host';
+  return !(step.kind === 'toolchain' || step.kind === 'package') || step.inputs.host?.buildRoot !== 'host';
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { MirrorRule, RecipeSet, SourceOverride } from '@nabla-build/model';
+import type { MirrorRule, RecipeSet } from '@nabla-build/model';
 import type { PublishedImage } from './publish.js';
 
 /**
@@ -12,7 +12,6 @@ export interface StepEnvironment {
   mirrors: MirrorRule[];
   allowLocal: boolean;
   offline: boolean;
-  overrides: Record<string, SourceOverride>;
   /** Target names being built (for the `nabla-build fetch <target>` hint of offline errors). */
   targets: string[];
   publish: PublishEnvironment;

@@ -1,8 +1,7 @@
 import type { StepExecutor } from '@nabla-build/engine';
-import { type CheckoutSubset, type SourceSpec, subsetSource } from '@nabla-build/model';
 import { fetchGit, fetchTarball } from '@nabla-build/sources';
 import type { FetchResult, StepEnvironment } from './environment.js';
-import { sourceContext } from './source-context.js';
+import { sourceContext, stepOf } from './source-context.js';
 
 /**
  * Fetch steps fill the shared source cache (git mirrors, verified downloads). Their entries only record what
@@ -13,13 +12,8 @@ export function fetchExecutor(env: StepEnvironment): StepExecutor {
   return {
     run: async (step, ctx) => {
       // `fetch:<source>` or `fetch:<source>@<toolchain>` (only the part that toolchain checks out).
-      const name = String((step.inputs.source as { name: string }).name);
-      const found = findSource(env, name);
-      const spec =
-        found.kind === 'git'
-          ? subsetSource(found, step.inputs.checkout as CheckoutSubset | undefined)
-          : (found as SourceSpec);
-      const sctx = sourceContext(env, ctx);
+      const { spec, overrides } = stepOf(step, 'fetch').inputs.fetch;
+      const sctx = sourceContext(env, ctx, overrides);
       if (spec.kind === 'git') {
         const r = await fetchGit(spec, sctx);
         const result: FetchResult = { kind: 'git', locked: r.locked, bytesFetched: r.bytesFetched };
@@ -30,13 +24,4 @@ export function fetchExecutor(env: StepEnvironment): StepExecutor {
       return { roots: [], result };
     },
   };
-}
-
-/** The recipe's source spec (overrides are applied by the source operations through the context). */
-export function findSource(env: StepEnvironment, name: string): SourceSpec {
-  for (const r of [...env.recipes.toolchains.values(), ...env.recipes.targets.values()]) {
-    const s = r.sources.find((x) => x.name === name);
-    if (s) return s;
-  }
-  throw new Error(`no recipe declares source ${name}`);
 }

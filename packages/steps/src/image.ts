@@ -1,16 +1,8 @@
 import { join } from 'node:path';
 import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
 import { assembleImage, imageLabels, layerFormatFromFingerprint, sbom, type SbomComponent } from '@nabla-build/image';
-import type { ImageSpec } from '@nabla-build/model';
 import type { ImageResult, PackageResult, StepEnvironment } from './environment.js';
-
-interface Component {
-  name: string;
-  url?: string;
-  rev?: string;
-  sha256?: string;
-  submodules?: { path: string; url: string; rev: string }[];
-}
+import { stepOf } from './source-context.js';
 
 /** Label names of the pinned trees (submodule paths inside frankenlibc → the project they are). */
 const TREE_NAMES: Record<string, string> = { linux: 'lkl-linux', musl: 'musl', solo5: 'solo5', llvm: 'llvm-project' };
@@ -25,21 +17,7 @@ export function imageExecutor(_env: StepEnvironment): StepExecutor {
     run: async (step, ctx) => {
       const pkg = [...ctx.deps.values()].find((d) => d.step.kind === 'package') as CompletedStep;
       const pkgOut = join(pkg.dir, (pkg.result as PackageResult).out);
-      const i = step.inputs as {
-        recipe: string;
-        version: string;
-        license?: string;
-        homepage?: string;
-        description: string;
-        image: ImageSpec;
-        toolchain: { name: string; facts: Record<string, string>; key: string };
-        origin: { name: string; git: string; rev: string };
-        components: Component[];
-        created: number | 'newest-source-commit';
-        patchesDigest: string;
-        /** The layer format's fingerprint (plan input `imageFormat`): compression and level. */
-        format?: string;
-      };
+      const i = stepOf(step, 'image').inputs;
       const epoch = i.created === 'newest-source-commit' ? (pkg.result as PackageResult).sourceEpoch : i.created;
       const created = new Date(epoch * 1000);
       const commits: Record<string, string> = {};

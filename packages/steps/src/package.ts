@@ -2,13 +2,12 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
-import type { TarballSourceSpec, TargetRecipe, ToolchainRecipe } from '@nabla-build/model';
+import type { TargetRecipe, ToolchainRecipe } from '@nabla-build/model';
 import { fetchTarball } from '@nabla-build/sources';
 import { buildPackage, collectArtifacts } from '@nabla-build/toolchain';
 import { copyTree } from './copy-tree.js';
 import type { PackageResult, StepEnvironment, ToolchainResult, TreeResult } from './environment.js';
-import { findSource } from './fetch.js';
-import { sourceContext } from './source-context.js';
+import { sourceContext, stepOf } from './source-context.js';
 
 /**
  * Builds one target's artifacts: for rumprun packages, a copy of the prepared tree with config.mk written, the
@@ -35,13 +34,11 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
         sourceEpoch = Math.max(sourceEpoch, tree.sourceEpoch);
         work = join(ctx.dir, 'work');
         await copyTree(join(prepared.dir, tree.tree), work, ctx.signal, ctx.logFile);
-        const sctx = sourceContext(env, ctx);
         const tarballs = [];
-        for (const s of target.sources) {
-          if (s.kind !== 'tarball') continue;
+        for (const s of stepOf(step, 'package').inputs.tarballs) {
           // Re-verified (size and sha256) on every use: the download cache is shared and may be tampered with.
-          const t = await fetchTarball(findSource(env, s.name) as TarballSourceSpec, sctx);
-          tarballs.push({ name: s.name, file: s.file, placeIn: s.placeIn ?? '.', path: t.path });
+          const t = await fetchTarball(s.fetch.spec, sourceContext(env, ctx, s.fetch.overrides));
+          tarballs.push({ name: s.name, file: s.file, placeIn: s.placeIn, path: t.path });
         }
         await buildPackage({
           target,

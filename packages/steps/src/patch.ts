@@ -1,11 +1,10 @@
 import { join } from 'node:path';
 import type { StepExecutor } from '@nabla-build/engine';
-import { type CheckoutSubset, type GitSourceSpec, subsetSource, UsageError } from '@nabla-build/model';
+import { UsageError } from '@nabla-build/model';
 import { applySeries, listSeries, PatchError } from '@nabla-build/patches';
 import { checkoutGit, fetchGit, newestCommitTime } from '@nabla-build/sources';
 import type { StepEnvironment, TreeResult } from './environment.js';
-import { findSource } from './fetch.js';
-import { sourceContext } from './source-context.js';
+import { sourceContext, stepOf } from './source-context.js';
 
 /**
  * Prepares a source tree: a checkout at the pinned commits (submodules placed as the recipe says: full clones,
@@ -15,10 +14,11 @@ import { sourceContext } from './source-context.js';
 export function patchExecutor(env: StepEnvironment): StepExecutor {
   return {
     run: async (step, ctx) => {
-      const treeName = String(step.inputs.tree);
-      const subset = step.inputs.checkout as CheckoutSubset | undefined;
-      const spec = subsetSource(findSource(env, treeName) as GitSourceSpec, subset);
-      const sctx = sourceContext(env, ctx);
+      const inputs = stepOf(step, 'patch').inputs;
+      const treeName = inputs.tree;
+      const subset = inputs.checkout;
+      const { spec, overrides } = inputs.fetch;
+      const sctx = sourceContext(env, ctx, overrides);
       // A no-op when the fetch step already filled the mirrors; refills them if the cache was pruned.
       const fetched = await fetchGit(spec, sctx);
       const tree = join(ctx.dir, 'tree');
@@ -29,15 +29,7 @@ export function patchExecutor(env: StepEnvironment): StepExecutor {
         tree,
         sctx,
       );
-      const series = step.inputs.patches as {
-        from: 'upstream' | 'project';
-        dir: string;
-        applyIn: string;
-        strip: number;
-        maxFuzz: number;
-        maxOffset: number;
-        only?: string[];
-      }[];
+      const series = inputs.patches;
       const applied: TreeResult['patches'] = [];
       for (const s of series) {
         const dir = s.from === 'upstream' ? join(tree, s.dir) : join(env.patchesDir, s.dir);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import type Dockerode from 'dockerode';
 import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
 import { BuildError, type TargetRecipe } from '@nabla-build/model';
-import { imageName, imageTags, type NamingOptions } from '@nabla-build/plan';
+import { imageName, imageTags } from '@nabla-build/plan';
 import {
   describeRetry,
   dockerCredentials,
@@ -15,6 +15,7 @@ import {
 import { smokeImage } from './boot.js';
 import { dockerClient } from './docker.js';
 import type { ImageResult, StepEnvironment } from './environment.js';
+import { stepOf } from './source-context.js';
 import { toolchainTools } from './tools.js';
 
 /** One thing a publish step produced, printed on stdout: a digest reference, a loaded tag, a file. */
@@ -28,15 +29,6 @@ export interface PublishedImage {
   bytesUploaded?: number;
 }
 
-interface PublishInputs {
-  load: boolean;
-  push: boolean;
-  outputs: string[];
-  naming: NamingOptions;
-  repository: string;
-  version: string;
-}
-
 /**
  * Sends an assembled image where the user asked: the local engine (docker load), a registry (push over the
  * distribution API, no daemon), an OCI directory, a tarball. A push is preceded by a smoke boot of the image
@@ -45,7 +37,7 @@ interface PublishInputs {
 export function publishExecutor(env: StepEnvironment): StepExecutor {
   return {
     run: async (step, ctx) => {
-      const i = step.inputs as unknown as PublishInputs;
+      const i = stepOf(step, 'publish').inputs;
       const target = env.recipes.targets.get(step.subject) as TargetRecipe;
       const imageStep = [...ctx.deps.values()].find((d) => d.step.kind === 'image') as CompletedStep;
       const image = imageStep.result as ImageResult;

@@ -6,6 +6,7 @@ import type { ToolchainRecipe } from '@nabla-build/model';
 import { buildToolchain, inside } from '@nabla-build/toolchain';
 import { copyTree } from './copy-tree.js';
 import type { StepEnvironment, ToolchainResult, TreeResult } from './environment.js';
+import { stepOf } from './source-context.js';
 
 /**
  * Builds the toolchain in its own, content-keyed directory, mounted at a fixed path (/mnt/nabla-build/toolchain)
@@ -48,9 +49,7 @@ export function toolchainExecutor(env: StepEnvironment): StepExecutor {
       const built = await buildToolchain({
         recipe,
         treeDir: tree,
-        ...(step.inputs.host && (step.inputs.host as { buildRoot?: string }).buildRoot === 'canonical'
-          ? { canonical: { toolchain: tree } }
-          : {}),
+        ...(stepOf(step, 'toolchain').inputs.host.buildRoot === 'canonical' ? { canonical: { toolchain: tree } } : {}),
         jobs: ctx.jobs,
         logFile: ctx.logFile,
         signal: ctx.signal,

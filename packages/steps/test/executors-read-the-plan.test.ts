@@ -1,0 +1,34 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+
+const packages = join(import.meta.dirname, '..', '..');
+const sources = (pkg: string) =>
+  readdirSync(join(packages, pkg, 'src'))
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => ({ file: `${pkg}/src/${f}`, text: readFileSync(join(packages, pkg, 'src', f), 'utf8') }));
+
+/**
+ * Executors read a step's typed inputs (planned by @nabla-build/plan, keyed) and their deps' results: they do
+ * not look sources up in the recipes again, apply the user's overrides themselves or cast inputs.
+ */
+describe('executors read the plan', () => {
+  const forbidden: [string, RegExp][] = [
+    ['a second look-up of a source in the recipes', /findSource|\.sources\.find\(/],
+    ['the config overrides instead of the planned ones', /env\.overrides|config\.overrides/],
+    ['a double cast', /as unknown as/],
+    ['untyped inputs', /step\.inputs\s+as\b|inputs\.[a-zA-Z]+ as /],
+  ];
+  // The planner reads recipes (that is its job); the executors only the plan.
+  const rules: Record<string, [string, RegExp][]> = { steps: forbidden, plan: forbidden.slice(1) };
+  for (const [pkg, rule] of Object.entries(rules)) {
+    it(`${pkg}/src has none of: ${rule.map(([what]) => what).join('; ')}`, () => {
+      const found = sources(pkg).flatMap(({ file, text }) =>
+        rule.flatMap(([what, re]) =>
+          text.split('\n').flatMap((line, i) => (re.test(line) ? [`${file}:${i + 1}: ${what}: ${line.trim()}`] : [])),
+        ),
+      );
+      expect(found).toEqual([]);
+    });
+  }
+});
