@@ -1,6 +1,7 @@
 import { type CompletedStep, runPlan } from '@nabla-build/engine';
 import type { BuildPlan } from '@nabla-build/model';
 import type { PublishOptions } from '@nabla-build/plan';
+import { dockerCredentials } from '@nabla-build/registry';
 import { createExecutors, type PublishedImage } from '@nabla-build/steps';
 import type { Project } from './context.js';
 import { note } from './output.js';
@@ -70,6 +71,7 @@ export async function runSession(project: Project, targets: string[], o: Session
     publish: {
       insecureRegistries: settings.insecureRegistries,
       smokeBeforePush: o.smokeBeforePush ?? true,
+      credentials: (registry) => dockerCredentials(registry ? { envRegistry: registry } : {}),
       onPublished: (p) => published.push(p),
     },
   });

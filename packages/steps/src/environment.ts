@@ -1,5 +1,5 @@
 import type { MirrorRule, RecipeSet } from '@nabla-build/model';
-import type { PublishedImage } from './publish.js';
+import type { CredentialStore } from '@nabla-build/registry';
 
 /**
  * What the executors need from the CLI, resolved once: where things are, what the user allowed, and how to
@@ -22,6 +22,8 @@ export interface PublishEnvironment {
   insecureRegistries: string[];
   /** Boot the unikernel (nabla-build test) before pushing it. */
   smokeBeforePush: boolean;
+  /** Registry credentials for a push to `registry` (NABLA_REGISTRY_* are scoped to it), from the CLI. */
+  credentials(registry: string | undefined): CredentialStore;
   /** Called once per published image (push, load, oci dir, tarball), for stdout and --json. */
   onPublished(published: PublishedImage): void;
 }
@@ -63,4 +65,15 @@ export interface ImageResult {
   manifestDigest: string;
   configDigest: string;
   bytes: number;
+}
+
+/** One thing a publish step produced, printed on stdout: a digest reference, a loaded tag, a file. */
+export interface PublishedImage {
+  target: string;
+  kind: 'push' | 'load' | 'oci' | 'tar';
+  /** `name@sha256:…` for pushes, `name:tag` for loads, `oci:<dir>` / `tar:<file>` otherwise. */
+  reference: string;
+  tags: string[];
+  manifestDigest: string;
+  bytesUploaded?: number;
 }

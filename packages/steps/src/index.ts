@@ -23,5 +23,13 @@ export function createExecutors(env: StepEnvironment): Record<StepKind, StepExec
 export { bootCommand, bootImage, type BootOptions, smokeImage } from './boot.js';
 export { dockerClient, dockerReachable } from './docker.js';
 export type * from './environment.js';
-export type { PublishedImage } from './publish.js';
+export {
+  dockerLoadPublisher,
+  ociDirPublisher,
+  type PublishContext,
+  type Publisher,
+  publishersFor,
+  registryPublisher,
+  tarballPublisher,
+} from './publishers.js';
 export { toolchainTools } from './tools.js';

@@ -1,33 +1,13 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type Dockerode from 'dockerode';
 import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
 import { BuildError, type TargetRecipe } from '@nabla-build/model';
-import { imageName, imageTags } from '@nabla-build/plan';
-import {
-  describeRetry,
-  dockerCredentials,
-  loadIntoDocker,
-  pushImage,
-  writeOciDir,
-  writeTarball,
-} from '@nabla-build/registry';
+import { imageTags } from '@nabla-build/plan';
 import { smokeImage } from './boot.js';
-import { dockerClient } from './docker.js';
-import type { ImageResult, StepEnvironment } from './environment.js';
+import type { ImageResult, PublishedImage, StepEnvironment } from './environment.js';
+import { publishersFor } from './publishers.js';
 import { stepOf } from './source-context.js';
 import { toolchainTools } from './tools.js';
-
-/** One thing a publish step produced, printed on stdout: a digest reference, a loaded tag, a file. */
-export interface PublishedImage {
-  target: string;
-  kind: 'push' | 'load' | 'oci' | 'tar';
-  /** `name@sha256:…` for pushes, `name:tag` for loads, `oci:<dir>` / `tar:<file>` otherwise. */
-  reference: string;
-  tags: string[];
-  manifestDigest: string;
-  bytesUploaded?: number;
-}
 
 /**
  * Sends an assembled image where the user asked: the local engine (docker load), a registry (push over the
@@ -73,72 +53,16 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
             },
           );
       }
-      for (const o of i.outputs) {
-        const [kind, path] = [o.slice(0, 3), o.slice(4)] as ['oci' | 'tar', string];
-        const dest = several ? perTarget(path, step.subject, kind) : path;
-        if (kind === 'oci') await writeOciDir(layout, dest, tags);
-        else
-          await writeTarball(
-            layout,
-            dest,
-            tags.map((t) => `${imageName(i.repository, i.naming)}:${t}`),
-          );
-        done({ kind, reference: `${kind}:${dest}`, tags });
-      }
-      if (i.load) {
-        const local = imageName(i.repository, {
-          ...(i.naming.registry ? { registry: i.naming.registry } : {}),
-          ...(i.naming.namespace ? { namespace: i.naming.namespace } : {}),
-        });
-        const refs = tags.map((t) => `${local}:${t}`);
-        const docker = await dockerClient();
-        if (await allTagged(docker, refs, `sha256:${image.configDigest.slice('sha256:'.length)}`)) {
-          ctx.phase('already in the engine');
-        } else {
-          ctx.phase('docker load');
-          await loadIntoDocker(layout, refs, { docker });
-        }
-        done({ kind: 'load', reference: refs[refs.length - 1] as string, tags });
-      }
-      if (i.push) {
-        const name = imageName(i.repository, i.naming);
-        ctx.phase(`push to ${name}`);
-        const r = await pushImage(
-          layout,
-          tags.map((t) => `${name}:${t}`),
-          {
-            // NABLA_REGISTRY_USER/PASSWORD are for this push's registry only (or NABLA_REGISTRY_HOST's).
-            credentials: dockerCredentials(i.naming.registry ? { envRegistry: i.naming.registry } : {}),
-            insecure: (registry) => env.publish.insecureRegistries.includes(registry),
-            signal: ctx.signal,
-            onEvent: (e) => {
-              if (e.kind === 'blob') ctx.output(`${e.action} ${e.digest.slice(0, 19)} (${e.size} bytes)`);
-              else if (e.kind === 'tagged') ctx.output(`tagged ${e.reference}`);
-              // A phase, so it is a line on stderr in every progress mode: a stalled push is never silent.
-              else if (e.kind === 'retry') ctx.phase(describeRetry(e.notice));
-            },
-          },
-        );
-        done({ kind: 'push', reference: `${name}@${r.manifestDigest}`, tags, bytesUploaded: r.stats.bytesUploaded });
-      }
+      const publishers = publishersFor(i, {
+        target: step.subject,
+        several,
+        imageId: `sha256:${image.configDigest.slice('sha256:'.length)}`,
+        credentials: env.publish.credentials,
+        insecure: (registry) => env.publish.insecureRegistries.includes(registry),
+      });
+      for (const p of publishers)
+        done(await p.publish(layout, tags, { signal: ctx.signal, phase: ctx.phase, output: ctx.output }));
       return { roots: [] };
     },
   };
-}
-
-/** True when every reference already names this image in the engine: loading it again would change nothing. */
-async function allTagged(docker: Dockerode, refs: string[], imageId: string): Promise<boolean> {
-  for (const ref of refs) {
-    const info = await docker
-      .getImage(ref)
-      .inspect()
-      .catch(() => undefined);
-    if (info?.Id !== imageId) return false;
-  }
-  return true;
-}
-
-function perTarget(path: string, target: string, kind: 'oci' | 'tar'): string {
-  if (kind === 'oci') return join(path, target);
-  return path.endsWith('.tar') ? `${path.slice(0, -4)}-${target}.tar` : `${path}-${target}`;
 }
