@@ -236,7 +236,8 @@ async function imageAssembly() {
     if (t.key === 'big') {
       record({
         name: `peak RSS of an assembly, ${t.label}`,
-        detail: 'whole Node process (gzip), max over runs; layer data in flight is bounded at 15 MiB (layerMemoryBound)',
+        detail:
+          'whole Node process (gzip), max over runs; layer data in flight is bounded at 15 MiB (layerMemoryBound)',
         ours: fmtBytes(rss('ours gzip')),
         baseline: umociRss ? `umoci ${fmtBytes(umociRss)}` : 'n/a',
         ratio: umociRss ? ratio(rss('ours gzip'), umociRss) : 'n/a',
