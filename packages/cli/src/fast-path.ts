@@ -199,9 +199,12 @@ export async function tryFastPath(
     return undefined;
   }
   if (stamp.version !== 2 || (b.load === 'default') !== stamp.images.length > 0) return undefined;
-  for (const e of stamp.entries) if (!(await readIntactEntry(e.dir, e.key))) return undefined;
-  for (const image of stamp.images)
-    for (const ref of image.refs) if ((await engineImageId(ref, env)) !== image.id) return undefined;
+  // Every entry and every tag, asked at once.
+  const checks = await Promise.all([
+    ...stamp.entries.map(async (e) => (await readIntactEntry(e.dir, e.key)) !== undefined),
+    ...stamp.images.flatMap((image) => image.refs.map(async (ref) => (await engineImageId(ref, env)) === image.id)),
+  ]);
+  if (checks.includes(false)) return undefined;
   io.out(stamp.stdout);
   const loaded = stamp.images.length ? `, loaded under all ${stamp.images.flatMap((i) => i.refs).length} tags` : '';
   io.err(
