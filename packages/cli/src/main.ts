@@ -20,10 +20,9 @@ import { outputMode } from './output.js';
 import { environmentHelp } from './settings/catalog.js';
 import { VERSION } from './version.js';
 
-/** Every command registers itself on the parser and leaves its exit code here. */
-export interface CommandResult {
-  exitCode: number;
-}
+import type { CommandResult } from './commands/result.js';
+
+export type { CommandResult };
 
 /** Runs the CLI; returns the exit code (the bin sets process.exitCode, so output is flushed before exit). */
 export async function main(argv: string[]): Promise<number> {

@@ -1,5 +1,6 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 /**
@@ -49,17 +50,81 @@ function sourceFiles(dir: string): string[] {
   });
 }
 
-function importsOf(pkg: string): Map<string, string> {
+/** Every module specifier of a file: static and type imports, re-exports, side-effect and dynamic imports. */
+function specifiers(text: string): string[] {
+  return [...text.matchAll(/(?:\bfrom\s*|\bimport\s*\(\s*|\bimport\s+)['"]([^'"]+)['"]/g)].map((m) => m[1] as string);
+}
+
+/** One import of a package's sources: the file, what it names, and the package it reaches (if one of ours). */
+interface Import {
+  file: string;
+  spec: string;
+  pkg?: string;
+  /** The file it resolves to, for relative imports. */
+  target?: string;
+}
+
+function importsIn(root: string, pkg: string): Import[] {
+  const src = join(root, pkg, 'src');
+  return sourceFiles(src).flatMap((file) =>
+    specifiers(readFileSync(file, 'utf8')).map((spec): Import => {
+      const rel = file.slice(root.length + 1);
+      if (spec.startsWith('@nabla-build/')) return { file: rel, spec, pkg: spec.split('/')[1] as string };
+      if (spec.startsWith('.'))
+        return { file: rel, spec, target: resolve(dirname(file), spec.replace(/\.js$/, '.ts')) };
+      return { file: rel, spec };
+    }),
+  );
+}
+
+function importsOf(pkg: string, root = packagesDir): Map<string, string> {
   const found = new Map<string, string>();
-  for (const f of sourceFiles(join(packagesDir, pkg, 'src'))) {
-    for (const m of readFileSync(f, 'utf8').matchAll(
-      /from '@nabla-build\/([a-z-]+)'|import\('@nabla-build\/([a-z-]+)'\)/g,
-    )) {
-      const name = (m[1] ?? m[2]) as string;
-      if (!found.has(name)) found.set(name, f.slice(packagesDir.length + 1));
-    }
-  }
+  for (const i of importsIn(root, pkg)) if (i.pkg && !found.has(i.pkg)) found.set(i.pkg, i.file);
   return found;
+}
+
+/**
+ * Imports that go around a package's boundary: a relative path out of its src/, or a subpath of another package
+ * that its package.json does not export (`@nabla-build/engine/src/store.js`, `…/dist/…`).
+ */
+function boundaryViolations(pkg: string, root = packagesDir): string[] {
+  const src = join(root, pkg, 'src');
+  return importsIn(root, pkg).flatMap((i) => {
+    if (i.target && !i.target.startsWith(`${src}/`)) return [`${i.file}: ${i.spec} leaves ${pkg}/src`];
+    if (i.pkg && i.spec !== `@nabla-build/${i.pkg}`) {
+      const manifest = JSON.parse(readFileSync(join(root, i.pkg, 'package.json'), 'utf8')) as {
+        exports?: Record<string, unknown>;
+      };
+      const sub = `.${i.spec.slice(`@nabla-build/${i.pkg}`.length)}`;
+      if (!manifest.exports?.[sub]) return [`${i.file}: ${i.spec} is not an export of @nabla-build/${i.pkg}`];
+    }
+    return [];
+  });
+}
+
+/** Import cycles between the files of one package (type-only imports included), each as a path. */
+function fileCycles(pkg: string, root = packagesDir): string[] {
+  const src = join(root, pkg, 'src');
+  const graph = new Map<string, string[]>();
+  for (const f of sourceFiles(src)) graph.set(f, []);
+  for (const i of importsIn(root, pkg)) if (i.target) graph.get(join(root, i.file))?.push(i.target);
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const cycles: string[] = [];
+  const visit = (f: string) => {
+    if (state.get(f) === 'done') return;
+    if (state.get(f) === 'open') {
+      cycles.push([...stack.slice(stack.indexOf(f)), f].map((x) => x.slice(src.length + 1)).join(' → '));
+      return;
+    }
+    state.set(f, 'open');
+    stack.push(f);
+    for (const d of graph.get(f) ?? []) visit(d);
+    stack.pop();
+    state.set(f, 'done');
+  };
+  for (const f of graph.keys()) visit(f);
+  return cycles;
 }
 
 describe('package dependencies', () => {
@@ -85,6 +150,38 @@ describe('package dependencies', () => {
       expect(missing).toEqual([]);
     });
   }
+
+  for (const pkg of Object.keys(ALLOWED)) {
+    it(`${pkg}: no import goes around a package boundary, no cycle between its files`, () => {
+      expect(boundaryViolations(pkg)).toEqual([]);
+      expect(fileCycles(pkg)).toEqual([]);
+    });
+  }
+
+  it('the checks catch a subpath import across the layers, a path out of src/ and a cycle inside a package', () => {
+    const root = mkdtempSync(join(tmpdir(), 'nb-arch-'));
+    const write = (p: string, text: string) => {
+      mkdirSync(dirname(join(root, p)), { recursive: true });
+      writeFileSync(join(root, p), text);
+    };
+    write('engine/package.json', JSON.stringify({ exports: { '.': {} } }));
+    write('engine/src/index.ts', 'export {};\n');
+    write('plan/package.json', JSON.stringify({ exports: { '.': {} } }));
+    write('plan/src/a.ts', "import type { B } from './b.js';\nexport type A = B;\n");
+    write('plan/src/b.ts', "import type { A } from './a.js';\nexport type B = A;\n");
+    write('plan/src/c.ts', "export { StepStore } from '@nabla-build/engine/src/store.js';\n");
+    write('plan/src/d.ts', "const m = await import('../../engine/src/index.js');\n");
+    try {
+      expect([...importsOf('plan', root).keys()]).toEqual(['engine']);
+      expect(boundaryViolations('plan', root)).toEqual([
+        'plan/src/c.ts: @nabla-build/engine/src/store.js is not an export of @nabla-build/engine',
+        'plan/src/d.ts: ../../engine/src/index.js leaves plan/src',
+      ]);
+      expect(fileCycles('plan', root)).toEqual(['a.ts → b.ts → a.ts']);
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
 
   it('has no cycles', () => {
     const seen = new Set<string>();

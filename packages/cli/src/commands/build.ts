@@ -4,7 +4,7 @@ import type { CompletedStep } from '@nabla-build/engine';
 import type { BuildPlan } from '@nabla-build/model';
 import type { GlobalArgs } from '../context.js';
 import { recordStamp } from '../fast-path.js';
-import type { CommandResult } from '../main.js';
+import type { CommandResult } from './result.js';
 import { repeatable } from '../settings/values.js';
 import { note, out, table } from '../output.js';
 import type { RemoteCacheArgs } from '../remote-cache.js';

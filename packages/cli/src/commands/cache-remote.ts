@@ -1,7 +1,7 @@
 import type { PlanStep } from '@nabla-build/model';
 import type { Argv } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from '../main.js';
+import type { CommandResult } from './result.js';
 import { note, out, table } from '../output.js';
 
 interface RemoteArgs extends GlobalArgs {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { UsageError } from '@nabla-build/model';
 import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from '../main.js';
+import type { CommandResult } from './result.js';
 import { note, out, table } from '../output.js';
 import { pruneRemote, remoteCacheCommands } from './cache-remote.js';
 

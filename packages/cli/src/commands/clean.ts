@@ -3,7 +3,7 @@ import { join, sep } from 'node:path';
 import { UsageError } from '@nabla-build/model';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from '../main.js';
+import type { CommandResult } from './result.js';
 import { note } from '../output.js';
 
 interface CleanArgs extends GlobalArgs {

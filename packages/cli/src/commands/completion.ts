@@ -1,7 +1,7 @@
 import { UsageError } from '@nabla-build/model';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from '../main.js';
+import type { CommandResult } from './result.js';
 import { out } from '../output.js';
 
 interface CompletionArgs extends GlobalArgs {

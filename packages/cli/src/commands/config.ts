@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs, Settings } from '../context.js';
-import type { CommandResult } from '../main.js';
+import type { CommandResult } from './result.js';
 import { out, table } from '../output.js';
 
 /** `nabla-build config`: every setting of settings/catalog.ts, its effective value and where it came from. */

@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import type { Check } from '../doctor/checks.js';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from '../main.js';
+import type { CommandResult } from './result.js';
 import { out, table } from '../output.js';
 
 interface DoctorArgs extends GlobalArgs {

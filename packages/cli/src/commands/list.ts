@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from '../main.js';
+import type { CommandResult } from './result.js';
 import { out, table } from '../output.js';
 
 export function listCommand(result: CommandResult): CommandModule<object, GlobalArgs> {

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { UsageError } from '@nabla-build/model';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from '../main.js';
+import type { CommandResult } from './result.js';
 import { checkMem } from '../settings/values.js';
 import { note, out } from '../output.js';
 

@@ -4,7 +4,7 @@ import { delimiter, join } from 'node:path';
 import { tempSibling } from '@nabla-build/fsio';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from '../main.js';
+import type { CommandResult } from './result.js';
 import { note, out } from '../output.js';
 
 interface RegisterArgs extends GlobalArgs {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { BuildError, UsageError } from '@nabla-build/model';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from '../main.js';
+import type { CommandResult } from './result.js';
 import { note, out } from '../output.js';
 
 interface TestArgs extends GlobalArgs {
