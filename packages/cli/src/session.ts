@@ -61,7 +61,6 @@ export async function runSession(project: Project, targets: string[], o: Session
   const published: PublishedImage[] = o.record?.published ?? [];
   if (o.record) o.record.plan = plan;
   const executors = createExecutors({
-    recipes: project.recipes,
     cacheDir: settings.cacheDir,
     patchesDir: settings.patchesDir,
     mirrors: settings.mirrors,

@@ -4,12 +4,18 @@
  */
 
 import type {
+  ArtifactSpec,
   CheckoutSubset,
+  CommandSpec,
   GitSourceSpec,
   ImageSpec,
+  ManifestSpec,
   PatchSeriesSpec,
+  SmokeSpec,
   SourceSpec,
   TarballSourceSpec,
+  ToolchainProvides,
+  ToolchainUse,
 } from './recipe.js';
 
 export type StepKind = 'fetch' | 'patch' | 'toolchain' | 'package' | 'image' | 'publish';
@@ -53,14 +59,30 @@ export interface PlannedTarball {
 }
 
 export interface PackageInputs {
+  recipe: string;
+  version: string;
+  /** The toolchain step (`toolchain:<name>`) whose built tree this package builds with. */
+  toolchain: string;
+  /** The git source the commands run in, or `toolchain`. */
+  tree: string;
+  configMk: Record<string, string>;
+  commands: CommandSpec[];
+  manifest?: ManifestSpec;
+  artifacts: ArtifactSpec[];
   tarballs: PlannedTarball[];
+  /** The toolchain's wrappers directory (its `provides.bin`), put first on PATH. */
+  bin?: string;
   host: HostFacts;
-  [field: string]: unknown;
 }
 
 export interface ToolchainInputs {
+  recipe: string;
+  version: string;
+  commands: CommandSpec[];
+  outputs: string[];
+  uses?: ToolchainUse[];
+  provides: ToolchainProvides;
   host: HostFacts;
-  [field: string]: unknown;
 }
 
 /** A source an image is made from, as its labels and SBOM name it. */
@@ -98,6 +120,9 @@ export interface PublishInputs {
   naming: { registry?: string; namespace?: string; extraTags: string[]; immutableOnly?: boolean };
   repository: string;
   version: string;
+  /** The toolchain step whose tender boots the image before a push, and how. */
+  toolchain: string;
+  smoke?: SmokeSpec;
 }
 
 /** The inputs of each step kind (toolchain and image inputs are not typed field by field yet). */
@@ -124,6 +149,17 @@ interface StepFields<K extends StepKind> {
   inputs: StepInputs[K];
   /** Publish steps have side effects outside the cache and always run. */
   cacheable: boolean;
+  /**
+   * For messages and progress only (the recipe file errors point at, log phases, failure hints): not part of
+   * the key, and never read to decide what a step produces.
+   */
+  display?: StepDisplay;
+}
+
+export interface StepDisplay {
+  file: string;
+  phases?: { match: string; phase: string }[];
+  hints?: { match: string; hint: string }[];
 }
 
 /** One step of a plan, by kind: `step.kind === 'fetch'` narrows `step.inputs` to FetchInputs. */

@@ -217,6 +217,14 @@ export interface TargetRecipe {
 
 export type Recipe = ToolchainRecipe | TargetRecipe;
 
+/** What building a toolchain reads of its recipe (`file`, `phases` and `hints` for messages only). */
+export type ToolchainBuildSpec = Pick<ToolchainRecipe, 'name' | 'file' | 'commands' | 'phases' | 'hints' | 'outputs'>;
+
+/** What building a target's package reads of its recipe (`file` for messages only). */
+export type PackageBuildSpec = Pick<TargetRecipe, 'name' | 'file' | 'artifacts' | 'manifest'> & {
+  build: Pick<TargetBuildSpec, 'commands' | 'configMk'>;
+};
+
 export interface RecipeSet {
   toolchains: Map<string, ToolchainRecipe>;
   targets: Map<string, TargetRecipe>;

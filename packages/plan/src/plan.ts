@@ -11,6 +11,7 @@ import {
   type RecipeSet,
   type SourceOverride,
   type SourceSpec,
+  type StepDisplay,
   type StepInputs,
   type StepKind,
   type SourceOverrides,
@@ -63,13 +64,14 @@ export function planBuild(input: PlanInput): BuildPlan {
     subject: string,
     deps: string[],
     inputs: StepInputs[K],
+    display?: StepDisplay,
     cacheable = true,
   ): string => {
     const id = `${kind}:${subject}`;
     if (steps.has(id)) return id;
     const depKeys = Object.fromEntries(deps.map((d) => [d, (steps.get(d) as PlanStep).key]));
     const key = contentKey({ schema: STEP_SCHEMA, kind, inputs, deps: depKeys });
-    steps.set(id, { id, kind, subject, deps, key, inputs, cacheable } as PlanStep);
+    steps.set(id, { id, kind, subject, deps, key, inputs, cacheable, ...(display ? { display } : {}) } as PlanStep);
     return id;
   };
   /** What a fetch of `spec` needs: the recipe's spec (pins checked) and the overrides of it and its submodules. */
@@ -143,14 +145,21 @@ export function planBuild(input: PlanInput): BuildPlan {
     const chainTree = chain.sources.find((s) => s.name === chain.tree) as GitSourceSpec;
     const patched = prepareTree(chainTree, chain.patches, chain.checkout ? chain.name : undefined, chain.checkout);
     const used = chain.uses.map((u) => toolchainStep(u.toolchain, `toolchain ${chain.name}`));
-    return add('toolchain', chain.name, [patched, ...used], {
-      recipe: chain.name,
-      version: chain.version,
-      commands: chain.commands,
-      outputs: chain.outputs,
-      ...(chain.uses.length ? { uses: chain.uses } : {}),
-      host: input.host,
-    });
+    return add(
+      'toolchain',
+      chain.name,
+      [patched, ...used],
+      {
+        recipe: chain.name,
+        version: chain.version,
+        commands: chain.commands,
+        outputs: chain.outputs,
+        ...(chain.uses.length ? { uses: chain.uses } : {}),
+        provides: chain.provides,
+        host: input.host,
+      },
+      { file: chain.file, phases: chain.phases, hints: chain.hints },
+    );
   };
 
   const targets = expandTargets(input.recipes, input.targets);
@@ -170,19 +179,27 @@ export function planBuild(input: PlanInput): BuildPlan {
     }
     const tarballs = target.sources.filter((s) => s.kind === 'tarball');
     for (const t of tarballs) deps.push(fetch(t));
-    const pkg = add('package', target.name, deps, {
-      recipe: target.name,
-      version: target.version,
-      tree: target.build.tree,
-      configMk: target.build.configMk,
-      commands: target.build.commands,
-      ...(target.manifest ? { manifest: target.manifest } : {}),
-      artifacts: target.artifacts,
-      tarballs: tarballs.flatMap((t) =>
-        t.kind === 'tarball' ? [{ name: t.name, file: t.file, placeIn: t.placeIn ?? '.', fetch: planned(t) }] : [],
-      ),
-      host: input.host,
-    });
+    const pkg = add(
+      'package',
+      target.name,
+      deps,
+      {
+        recipe: target.name,
+        version: target.version,
+        toolchain,
+        tree: target.build.tree,
+        configMk: target.build.configMk,
+        commands: target.build.commands,
+        ...(target.manifest ? { manifest: target.manifest } : {}),
+        artifacts: target.artifacts,
+        tarballs: tarballs.flatMap((t) =>
+          t.kind === 'tarball' ? [{ name: t.name, file: t.file, placeIn: t.placeIn ?? '.', fetch: planned(t) }] : [],
+        ),
+        ...(chain.provides.bin ? { bin: chain.provides.bin } : {}),
+        host: input.host,
+      },
+      { file: target.file },
+    );
     if (!target.image) continue;
     // Labels and the SBOM name where things came from, so URLs are inputs of the image step (only).
     const components = [chainTree, ...target.sources].map((s) => {
@@ -216,7 +233,14 @@ export function planBuild(input: PlanInput): BuildPlan {
         'publish',
         target.name,
         p.push ? [image, toolchain] : [image],
-        { ...p, repository: target.image.repository, version: target.version },
+        {
+          ...p,
+          repository: target.image.repository,
+          version: target.version,
+          toolchain,
+          ...(target.smoke ? { smoke: target.smoke } : {}),
+        },
+        { file: target.file },
         false,
       );
     }

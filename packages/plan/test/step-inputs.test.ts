@@ -64,6 +64,19 @@ describe('a step is keyed by exactly what its executor reads', () => {
     expect(pkg?.kind === 'package' && pkg.inputs.tarballs.every((t) => t.fetch.spec.kind === 'tarball')).toBe(true);
   });
 
+  it('toolchain and package inputs carry what their executors read of the recipes', () => {
+    const chain = all.get('toolchain:frankenlibc');
+    expect(chain?.kind === 'toolchain' && chain.inputs.provides.tender).toBeTruthy();
+    expect(chain?.display?.file).toMatch(/frankenlibc\.yaml$/);
+    const pkg = all.get('package:python3');
+    expect(pkg?.kind === 'package' && [pkg.inputs.toolchain, pkg.inputs.bin !== undefined]).toEqual([
+      'toolchain:frankenlibc',
+      true,
+    ]);
+    const publish = all.get('publish:python3');
+    expect(publish?.kind === 'publish' && publish.inputs.toolchain).toBe('toolchain:frankenlibc');
+  });
+
   it('changing any field of any step’s inputs changes its key', () => {
     let fields = 0;
     for (const s of plan.steps) {

@@ -1,12 +1,12 @@
-import type { MirrorRule, RecipeSet } from '@nabla-build/model';
+import type { MirrorRule } from '@nabla-build/model';
 import type { CredentialStore } from '@nabla-build/registry';
 
 /**
  * What the executors need from the CLI, resolved once: where things are, what the user allowed, and how to
- * reach Docker and registries. Adapters get these as arguments; nothing here reads env or flags.
+ * reach Docker and registries. Adapters get these as arguments; nothing here reads env or flags. There are no
+ * recipes here: what a step builds is in its plan inputs (keyed), never looked up again.
  */
 export interface StepEnvironment {
-  recipes: RecipeSet;
   cacheDir: string;
   patchesDir: string;
   mirrors: MirrorRule[];

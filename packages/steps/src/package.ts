@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
-import type { TargetRecipe, ToolchainRecipe } from '@nabla-build/model';
+import type { PackageBuildSpec } from '@nabla-build/model';
 import { fetchTarball } from '@nabla-build/sources';
 import { buildPackage, collectArtifacts } from '@nabla-build/toolchain';
 import { copyTree } from './copy-tree.js';
@@ -19,16 +19,23 @@ import { sourceContext, stepOf } from './source-context.js';
 export function packageExecutor(env: StepEnvironment): StepExecutor {
   return {
     run: async (step, ctx) => {
-      const target = env.recipes.targets.get(step.subject) as TargetRecipe;
-      const chain = env.recipes.toolchains.get(target.toolchain) as ToolchainRecipe;
+      const p = stepOf(step, 'package');
+      const i = p.inputs;
+      const target: PackageBuildSpec = {
+        name: i.recipe,
+        file: p.display?.file ?? `the ${i.recipe} recipe`,
+        artifacts: i.artifacts,
+        ...(i.manifest ? { manifest: i.manifest } : {}),
+        build: { commands: i.commands, configMk: i.configMk },
+      };
       const deps = [...ctx.deps.values()];
-      const toolchain = ctx.deps.get(`toolchain:${target.toolchain}`) as CompletedStep;
+      const toolchain = ctx.deps.get(i.toolchain) as CompletedStep;
       const toolchainTree = join(toolchain.dir, (toolchain.result as ToolchainResult).tree);
       const out = join(ctx.dir, 'out');
       let sourceEpoch = (toolchain.result as ToolchainResult).sourceEpoch;
       let from = toolchainTree;
       let work: string | undefined;
-      if (target.build.tree !== 'toolchain') {
+      if (i.tree !== 'toolchain') {
         const prepared = deps.find((d) => d.step.kind === 'patch') as CompletedStep;
         const tree = prepared.result as TreeResult;
         sourceEpoch = Math.max(sourceEpoch, tree.sourceEpoch);
@@ -44,7 +51,7 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
           target,
           treeDir: work,
           toolchainDir: toolchainTree,
-          ...(chain.provides.bin ? { binDir: chain.provides.bin } : {}),
+          ...(i.bin ? { binDir: i.bin } : {}),
           ...((toolchain.result as ToolchainResult).canonical ? { canonical: { toolchain: toolchainTree, work } } : {}),
           tarballs,
           jobs: ctx.jobs,
@@ -53,7 +60,7 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
           onLine: ctx.output,
         });
         from = work;
-      } else if (target.build.commands.length > 0 || target.manifest) {
+      } else if (i.commands.length > 0 || i.manifest) {
         // Built from the toolchain's tree (Solo5's test_hello relinked with another manifest): in a copy of it,
         // with its timestamps, so its own make rebuilds only what the manifest changes.
         work = join(ctx.dir, 'work');
@@ -62,7 +69,7 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
           target,
           treeDir: work,
           toolchainDir: toolchainTree,
-          ...(chain.provides.bin ? { binDir: chain.provides.bin } : {}),
+          ...(i.bin ? { binDir: i.bin } : {}),
           ...((toolchain.result as ToolchainResult).canonical ? { canonical: { toolchain: toolchainTree, work } } : {}),
           tarballs: [],
           jobs: ctx.jobs,

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
-import { BuildError, type TargetRecipe } from '@nabla-build/model';
+import { BuildError } from '@nabla-build/model';
 import { imageTags } from '@nabla-build/plan';
 import { smokeImage } from './boot.js';
 import type { ImageResult, PublishedImage, StepEnvironment } from './environment.js';
@@ -18,7 +18,7 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
   return {
     run: async (step, ctx) => {
       const i = stepOf(step, 'publish').inputs;
-      const target = env.recipes.targets.get(step.subject) as TargetRecipe;
+      const { display } = stepOf(step, 'publish');
       const imageStep = [...ctx.deps.values()].find((d) => d.step.kind === 'image') as CompletedStep;
       const image = imageStep.result as ImageResult;
       const layout = join(imageStep.dir, image.layout);
@@ -27,8 +27,8 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
       const done = (p: Omit<PublishedImage, 'target' | 'manifestDigest'>) =>
         env.publish.onPublished({ target: step.subject, manifestDigest: image.manifestDigest, ...p });
 
-      if (i.push && env.publish.smokeBeforePush && target.smoke) {
-        const toolchain = ctx.deps.get(`toolchain:${target.toolchain}`) as CompletedStep;
+      if (i.push && env.publish.smokeBeforePush && i.smoke) {
+        const toolchain = ctx.deps.get(i.toolchain) as CompletedStep;
         const { tender, elftool } = toolchainTools(toolchain);
         ctx.phase('smoke boot before push');
         const workDir = join(env.cacheDir, 'tmp', `smoke-${step.key.slice(0, 12)}-${process.pid}`);
@@ -37,7 +37,7 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
           tender,
           ...(elftool ? { elftool } : {}),
           workDir,
-          spec: target.smoke,
+          spec: i.smoke,
           signal: ctx.signal,
           logFile: ctx.logFile,
           onOutput: ctx.output,
@@ -47,7 +47,7 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
             'publish.smoke-failed',
             `smoke test of ${step.subject} failed, so it was not pushed: ${r.reason}`,
             {
-              where: target.file,
+              where: display?.file ?? step.subject,
               logPath: ctx.logFile,
               hint: `nabla-build test ${step.subject}  (or --no-test to push anyway)`,
             },

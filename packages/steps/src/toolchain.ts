@@ -2,7 +2,6 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StepExecutor } from '@nabla-build/engine';
-import type { ToolchainRecipe } from '@nabla-build/model';
 import { buildToolchain, inside } from '@nabla-build/toolchain';
 import { copyTree } from './copy-tree.js';
 import type { StepEnvironment, ToolchainResult, TreeResult } from './environment.js';
@@ -19,28 +18,35 @@ import { stepOf } from './source-context.js';
  * commands run. `cp -a` keeps its timestamps and both trees sit at the same canonical path, so the build's
  * own `configure.sh && make` of it finds everything up to date and rebuilds nothing.
  */
-export function toolchainExecutor(env: StepEnvironment): StepExecutor {
+export function toolchainExecutor(_env: StepEnvironment): StepExecutor {
   return {
     resumable: true,
     run: async (step, ctx) => {
-      const recipe = env.recipes.toolchains.get(step.subject) as ToolchainRecipe;
+      const t = stepOf(step, 'toolchain');
+      const i = t.inputs;
+      const file = t.display?.file ?? `the ${i.recipe} toolchain recipe`;
+      const recipe = {
+        name: i.recipe,
+        file,
+        commands: i.commands,
+        outputs: i.outputs,
+        phases: t.display?.phases ?? [],
+        hints: t.display?.hints ?? [],
+      };
+      const uses = i.uses ?? [];
       const prepared = [...ctx.deps.values()].find((d) => d.step.kind === 'patch');
       if (!prepared) throw new Error(`toolchain step ${step.id} has no prepared tree`);
       const tree = join(ctx.dir, 'tree');
       if (!(ctx.resumed && existsSync(tree))) {
         ctx.phase('copying the prepared tree');
         await copyTree(join(prepared.dir, (prepared.result as TreeResult).tree), tree, ctx.signal, ctx.logFile);
-        for (const use of recipe.uses) {
+        for (const use of uses) {
           const built = ctx.deps.get(`toolchain:${use.toolchain}`);
           if (!built)
             throw new Error(`toolchain step ${step.id} has no step for the toolchain it uses, ${use.toolchain}`);
           ctx.phase(`placing the built ${use.toolchain} at ${use.path}`);
-          const from = inside(
-            join(built.dir, (built.result as ToolchainResult).tree),
-            use.path,
-            `${recipe.file}: uses`,
-          );
-          const to = inside(tree, use.path, `${recipe.file}: uses`);
+          const from = inside(join(built.dir, (built.result as ToolchainResult).tree), use.path, `${file}: uses`);
+          const to = inside(tree, use.path, `${file}: uses`);
           // Only what our own checkout put there (a fresh copy in this step's directory) is replaced.
           await rm(to, { recursive: true, force: true });
           await copyTree(from, to, ctx.signal, ctx.logFile);
@@ -49,7 +55,7 @@ export function toolchainExecutor(env: StepEnvironment): StepExecutor {
       const built = await buildToolchain({
         recipe,
         treeDir: tree,
-        ...(stepOf(step, 'toolchain').inputs.host.buildRoot === 'canonical' ? { canonical: { toolchain: tree } } : {}),
+        ...(i.host.buildRoot === 'canonical' ? { canonical: { toolchain: tree } } : {}),
         jobs: ctx.jobs,
         logFile: ctx.logFile,
         signal: ctx.signal,
@@ -60,16 +66,16 @@ export function toolchainExecutor(env: StepEnvironment): StepExecutor {
         ctx.output(
           'warning: built outside a canonical build root: binaries embed this cache path (not reproducible across cache directories)',
         );
-      const usedEpochs = recipe.uses.map(
+      const usedEpochs = uses.map(
         (u) => (ctx.deps.get(`toolchain:${u.toolchain}`)?.result as ToolchainResult | undefined)?.sourceEpoch ?? 0,
       );
       const result: ToolchainResult = {
         tree: 'tree',
         sourceEpoch: Math.max((prepared.result as TreeResult).sourceEpoch, ...usedEpochs),
         canonical: built.canonical,
-        provides: Object.fromEntries(Object.entries(recipe.provides).map(([k, v]) => [k, join('tree', v)])),
+        provides: Object.fromEntries(Object.entries(i.provides).map(([k, v]) => [k, join('tree', v)])),
       };
-      return { roots: recipe.outputs.map((o) => join('tree', o)), result };
+      return { roots: i.outputs.map((o) => join('tree', o)), result };
     },
   };
 }

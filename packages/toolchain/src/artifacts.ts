@@ -1,6 +1,6 @@
 import { chmod, copyFile, lstat, mkdir, readdir, readlink, realpath, rm, symlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
-import { BuildError, type TargetRecipe } from '@nabla-build/model';
+import { BuildError, type PackageBuildSpec } from '@nabla-build/model';
 import { inside } from './build-toolchain.js';
 
 export interface CollectedArtifact {
@@ -24,7 +24,7 @@ export interface CollectedArtifact {
  * is a link is followed if it stays in the tree. Devices, fifos and sockets are refused.
  */
 export async function collectArtifacts(
-  target: TargetRecipe,
+  target: PackageBuildSpec,
   fromDir: string,
   outDir: string,
 ): Promise<CollectedArtifact[]> {

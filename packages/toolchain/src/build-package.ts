@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { appendFile, chmod, copyFile, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '@nabla-build/fsio';
-import { BuildError, type TargetRecipe, UsageError, withContext } from '@nabla-build/model';
+import { BuildError, type PackageBuildSpec, UsageError, withContext } from '@nabla-build/model';
 import { substituteArgv } from './argv.js';
 import { inside, requireDirectory } from './build-toolchain.js';
 import {
@@ -27,7 +27,7 @@ export interface PackageTarball {
 }
 
 export interface BuildPackageOptions {
-  target: TargetRecipe;
+  target: PackageBuildSpec;
   /** The checked-out package tree (rumprun-packages). */
   treeDir: string;
   /** The built toolchain tree. */
@@ -190,7 +190,7 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
 }
 
 /** Hints for failures every package build can hit. */
-function packageHint(tail: readonly string[], target: TargetRecipe, canonical: boolean): string | undefined {
+function packageHint(tail: readonly string[], target: PackageBuildSpec, canonical: boolean): string | undefined {
   const text = tail.join('\n');
   if (!canonical && text.includes(`${CANONICAL_ROOT}/`))
     return `the toolchain was built in a canonical build root (its wrappers name ${CANONICAL_TOOLCHAIN}), which this build could not enter: build the package with the \`canonical\` option on a host that supports it, or rebuild the toolchain without it (\`nabla-build build <target> --rebuild toolchain\`)`;

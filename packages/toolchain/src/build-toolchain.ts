@@ -1,13 +1,13 @@
 import { appendFile, mkdir, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { BuildError, type ToolchainRecipe, withContext } from '@nabla-build/model';
+import { BuildError, type ToolchainBuildSpec, withContext } from '@nabla-build/model';
 import { substituteArgv } from './argv.js';
 import { CANONICAL_TOOLCHAIN, openBuildRoot } from './canonical-root.js';
 import { buildEnv, describeBuildEnv } from './env.js';
 import { matchHint, PhaseTracker } from './phases.js';
 
 export interface BuildToolchainOptions {
-  recipe: ToolchainRecipe;
+  recipe: ToolchainBuildSpec;
   /** The checked-out, patched toolchain tree (frankenlibc with its submodules). */
   treeDir: string;
   /** Substituted for `${jobs}` in the recipe's commands. */
