@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { pushImage } from '@nabla-build/registry';
 import { measureFirstFetch } from '@nabla-build/sources';
 import { createFixtureUpstreams, FIXTURE_GIT_ENV, startServicesDetailed, stopServices } from '@nabla-build/testing';
+import { parse as parseYaml } from 'yaml';
 import { fmtBytes, fmtMs, machine, median, ratio, run, sh, timeMedian } from './lib.mjs';
 import { remoteCacheBench } from './remote-cache.mjs';
 import { generateStdlibTree, generateTree, prng } from './trees.mjs';
@@ -370,7 +371,12 @@ function directBuild(dir) {
     .filter(Boolean))
     sh('patch', ['-p1', '-s', '-i', join(fl, 'patches', 'solo5', p)], { cwd: fl });
   for (const p of fx.projectPatches) sh('patch', ['-p1', '-s', '-i', p], { cwd: join(fl, 'solo5') });
-  sh('bash', ['build.sh', '-k', 'linux', '-j', '2', 'notests', 'solo5'], { cwd: fl });
+  // The environment the recipe gives build.sh (KBUILD_*, HOST_CFLAGS='-O -fcommon' for NetBSD's nbmake).
+  const buildEnv = parseYaml(readFileSync(join(repo, 'recipes', 'frankenlibc.yaml'), 'utf8')).commands[0].env ?? {};
+  sh('bash', ['build.sh', '-k', 'linux', '-j', '2', 'notests', 'solo5'], {
+    cwd: fl,
+    env: { ...process.env, ...buildEnv },
+  });
   const pk = join(dir, 'rumprun-packages');
   git('/', ['clone', '-q', r['rumprun-packages'].url, pk]);
   git(pk, ['checkout', '-q', r['rumprun-packages'].rev]);
