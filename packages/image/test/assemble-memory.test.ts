@@ -50,11 +50,11 @@ describe('assembling a 250 MB / 20,000-file tree', () => {
     peak = Math.max(peak, process.memoryUsage().rss);
     expect(r.entries).toBe(20_000 + 400 + 20 + 1);
     expect(r.sizes.uncompressedLayers[0]).toBeGreaterThan(bytes);
-    // Layer data in flight is at most layerMemoryBound() (12 MiB). The rest of the growth is the 20,000
+    // Layer data in flight is at most layerMemoryBound() (≤ 15 MiB). The rest of the growth is the 20,000
     // entries, the thread pool's zlib states and compressed blocks already written but not yet collected (V8
     // collects once ≈64 MiB of buffers are garbage). Measured: ≈65 MiB, a quarter of the 250 MB layer; a
     // layer held in memory would be ≥ 250 MB. The bench measures a whole assembly process: ≈120 MiB peak.
-    expect(layerMemoryBound()).toBeLessThanOrEqual(12 * 1024 * 1024);
+    expect(layerMemoryBound()).toBeLessThanOrEqual(15 * 1024 * 1024);
     const grew = peak - before;
     console.log(`250 MB tree: RSS ${Math.round(before / 2 ** 20)} → peak ${Math.round(peak / 2 ** 20)} MiB`);
     expect(grew).toBeLessThan(100 * 1024 * 1024);
