@@ -136,7 +136,7 @@ describe('lockSources', () => {
       submodules: frankenSpec(u).submodules.filter((s) => s.path !== 'musl'),
     };
     // Without --update the (older, submodule-less) pin is validated as is: its gitlinks do not exist.
-    await expect(lockSources([spec], ctx())).rejects.toMatchObject({ code: 'source.submodule-missing' });
+    await expect(lockSources([spec], ctx())).rejects.toMatchObject({ code: 'source.submodules-missing' });
     const r = await lockSources([spec], ctx(), { update: ['frankenlibc'] });
     expect(r.git.frankenlibc?.rev).toBe(u.sha.franken[1]);
     expect(r.updated).toEqual([{ name: 'frankenlibc', from: u.sha.franken[0], to: u.sha.franken[1], ref: 'solo5' }]);
