@@ -47,6 +47,10 @@ describe('nabla-build against fixture upstreams', () => {
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.stdout.trim().split('\n').pop()).toBe(ref);
     const until = Math.floor(Date.now() / 1000) + 1;
+    // Events of this image only: other test files load images into the same engine meanwhile.
+    const id = (
+      await execa('docker', ['image', 'inspect', '-f', '{{.Id}}', ref], { env: { DOCKER_HOST: services.dockerHost } })
+    ).stdout.trim();
     const events = await execa(
       'docker',
       [
@@ -57,6 +61,8 @@ describe('nabla-build against fixture upstreams', () => {
         String(until),
         '--filter',
         'type=image',
+        '--filter',
+        `image=${id}`,
         '--format',
         '{{.Action}}',
       ],

@@ -192,18 +192,21 @@ describe('up-to-date check on the default command line (images loaded into the e
 
   it('answers only while the engine has the image under every tag; a removed tag is loaded again', async (ctx) => {
     const services = requireDocker(ctx);
-    const env = { DOCKER_HOST: services.dockerHost };
+    // A namespace of its own: removing a tag here never touches the image another test is running.
+    const config = join(mkdtempSync(join(tmpdir(), 'nb-fast-config-')), 'config.yaml');
+    writeFileSync(config, `${readFileSync(world.upstreams.configFile, 'utf8')}\nnamespace: nb-fast-path\n`);
+    const env = { DOCKER_HOST: services.dockerHost, NABLA_BUILD_CONFIG: config };
     const cache = world.newCache();
     const first = await world.run(['hello'], { cache, env });
     expect(first.exitCode, first.stderr).toBe(0);
     const ref = first.stdout.trim().split('\n').pop() as string;
-    expect(ref).toMatch(/^lkl-nabla-hello-base:1\.0\.0-[0-9a-f]{12}$/);
+    expect(ref).toMatch(/^docker\.io\/nb-fast-path\/lkl-nabla-hello-base:1\.0\.0-[0-9a-f]{12}$/);
     const again = await world.run(['hello'], { cache, env });
     expect(again.exitCode, again.stderr).toBe(0);
     expect(again.stderr).toMatch(/hello up to date \(1 cached images, loaded under all \d+ tags, nothing to do\)/);
     expect(again.stdout).toBe(first.stdout);
     // Another engine (none answers at this address): the full CLI decides.
-    const elsewhere = await world.run(['hello'], { cache, env: { DOCKER_HOST: 'unix:///nonexistent.sock' } });
+    const elsewhere = await world.run(['hello'], { cache, env: { ...env, DOCKER_HOST: 'unix:///nonexistent.sock' } });
     expect(elsewhere.stderr).not.toContain('up to date (');
     execFileSync('docker', ['rmi', ref], { env: { ...process.env, ...env }, stdio: 'ignore' });
     const reload = await world.run(['hello'], { cache, env });
