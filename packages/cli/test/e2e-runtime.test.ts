@@ -88,7 +88,23 @@ describe('the runtime side', () => {
     expect(r.exitCode, r.stderr).toBe(0);
     expect(r.stdout.trim()).toBe(join(prefix, 'nabla-run'));
     expect(readFileSync(join(prefix, 'nabla-run.abi'), 'utf8').trim()).toContain('1');
+    expect(statSync(join(prefix, 'solo5-elftool')).mode & 0o111).not.toBe(0); // the same Solo5's elftool beside it
     expect(existsSync(join(prefix, 'runnc'))).toBe(false);
+
+    // An oci: layout booted with the installed tender: the elftool beside it reads the manifest, so a unikernel
+    // that declares no block device gets no --block (the tender would refuse it), one that declares rootfs does.
+    const hello = mkdtempSync(join(tmpdir(), 'nb-oci-hello-'));
+    const built = await world.run(['solo5-hello', '--output', `oci:${hello}`], { cache });
+    expect(built.exitCode, built.stderr).toBe(0);
+    const dry = await world.run(['run', `oci:${hello}`, '--tender', join(prefix, 'nabla-run'), '--dry-run'], { cache });
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    const line = dry.stdout.trim().split('\n').pop() as string;
+    expect(line).toContain(join(prefix, 'nabla-run'));
+    expect(line).not.toContain('--block:');
+    expect(dry.stderr).not.toContain('no solo5-elftool found');
+    const booted = await world.run(['run', `oci:${hello}`, '--tender', join(prefix, 'nabla-run')], { cache });
+    expect(booted.exitCode, booted.stderr).toBe(0);
+    expect(booted.stdout).toContain('Hello, World');
   });
 
   it('runtime install also builds runnc with go (project patches applied) and installs it beside nabla-run', async ({

@@ -1,6 +1,6 @@
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { UsageError } from '@nabla-build/model';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
@@ -14,6 +14,7 @@ interface RunArgs extends GlobalArgs {
   net?: boolean;
   mem?: number;
   tender?: string;
+  elftool?: string;
   '--'?: string[];
 }
 
@@ -41,6 +42,11 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
           type: 'string',
           describe: `spt tender (default: the target's own, else ${DEFAULT_TENDER})`,
         })
+        .option('elftool', {
+          type: 'string',
+          describe:
+            "solo5-elftool that reads the unikernel's manifest (default: the target's own, else solo5-elftool beside the tender)",
+        })
         .parserConfiguration({ 'populate--': true }) as never,
     handler: async (args) => {
       const [{ loadProject }, { resolveImage }, { bootCommand, bootImage }] = await Promise.all([
@@ -56,6 +62,19 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
         throw new UsageError('run.no-tender', `tender ${tender} does not exist`, {
           hint: 'nabla-build runtime install  (or --tender <path>)',
         });
+      // The manifest decides which devices the unikernel gets. For an oci: layout the Solo5 that built it is not
+      // known: `runtime install` puts solo5-elftool beside nabla-run, so the tender's directory is the best guess.
+      const besideTender = join(dirname(tender), 'solo5-elftool');
+      const elftool: string | undefined =
+        args.elftool ?? image.elftool ?? (existsSync(besideTender) ? besideTender : undefined);
+      if (args.elftool !== undefined && !existsSync(args.elftool))
+        throw new UsageError('run.no-elftool', `--elftool ${args.elftool} does not exist`, {
+          hint: 'nabla-build runtime install  (installs solo5-elftool beside nabla-run)',
+        });
+      if (!elftool)
+        note(
+          `no solo5-elftool found beside ${tender}: attaching runnc's fixed devices (rootfs, and a tap with --net) instead of the unikernel's manifest (pass --elftool <path>)`,
+        );
       // Under <cache>/tmp, which `nabla-build clean` removes: a --dry-run keeps its files there for the command.
       await mkdir(join(project.settings.cacheDir, 'tmp'), { recursive: true, mode: 0o700 });
       const workDir = await mkdtemp(join(project.settings.cacheDir, 'tmp', 'run-'));
@@ -63,7 +82,7 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
       const boot = {
         layoutDir: image.layoutDir,
         tender,
-        ...(image.elftool ? { elftool: image.elftool } : {}),
+        ...(elftool ? { elftool } : {}),
         workDir,
         ...(args['--']?.length ? { args: args['--'].map(String) } : {}),
         ...(mem ? { memMb: mem } : {}),

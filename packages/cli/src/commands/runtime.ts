@@ -81,6 +81,12 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
             await copyFile(join(pkg.dir, 'out', 'nabla-run'), staged);
             await rename(staged, dest);
             await writeTenderAbi(dest, Number(chain.facts['solo5.spt-abi'] ?? 0));
+            // The same Solo5's elftool beside it: `run oci:<dir>` reads unikernel manifests with it.
+            const elftool = join(a.prefix, 'solo5-elftool');
+            const stagedTool = tempSibling(elftool);
+            await copyFile(join(pkg.dir, 'out', 'solo5-elftool'), stagedTool);
+            await chmod(stagedTool, 0o755);
+            await rename(stagedTool, elftool);
             out(dest);
             // runnc is a Go program: without go the tender alone is still worth installing. Built in a session
             // of its own, after nabla-run is in place, so a failed runnc build leaves a working tender behind.
