@@ -63,11 +63,7 @@ export async function extractRootfs(
       if (isGzipLayer(layer.mediaType)) stages.push(createGunzip());
       else if (isZstdLayer(layer.mediaType)) stages.push(zstdDecompressor());
       stages.push(tap(diffHash));
-      const piped = pipeline([
-        createReadStream(blobPath(layoutDir, layer.digest)),
-        ...stages,
-        extract as unknown as NodeJS.WritableStream,
-      ]);
+      const piped = pipeline([createReadStream(blobPath(layoutDir, layer.digest)), ...stages, extract]);
       try {
         for await (const entry of extract) {
           await applyEntry(root, entry.header, entry, where, stats, dirTimes, known);
@@ -171,10 +167,7 @@ async function applyEntry(
         for await (const c of body) chunks.push(c as Buffer);
         await writeFile(target, Buffer.concat(chunks), { mode: 0o600, flag: 'wx' });
       } else {
-        await pipeline(
-          body as unknown as NodeJS.ReadableStream,
-          createWriteStream(target, { mode: 0o600, flags: 'wx' }),
-        );
+        await pipeline(body, createWriteStream(target, { mode: 0o600, flags: 'wx' }));
       }
       await chmod(target, mode);
       await utimes(target, mtime, mtime);

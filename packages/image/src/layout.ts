@@ -228,7 +228,7 @@ export function layoutToTarStream(dir: string, repoTags: string[]): Readable {
     const created = image.config.created ? new Date(image.config.created) : new Date(0);
     const mtime = Number.isNaN(created.getTime()) ? new Date(0) : created;
     const pack = tar.pack();
-    const piped = pipeline(pack as unknown as NodeJS.ReadableStream, out);
+    const piped = pipeline(pack, out);
     const base = { uid: 0, gid: 0, uname: '', gname: '', mtime };
     const add = (h: TarHeader, body?: Buffer) =>
       new Promise<void>((resolve, reject) => {
@@ -250,7 +250,7 @@ export function layoutToTarStream(dir: string, repoTags: string[]): Readable {
           mode: 0o644,
           size: d.size,
         });
-        await pipeline(createReadStream(blobPath(dir, d.digest)), sink as unknown as NodeJS.WritableStream);
+        await pipeline(createReadStream(blobPath(dir, d.digest)), sink);
       }
       const index: ImageIndex = {
         schemaVersion: 2,

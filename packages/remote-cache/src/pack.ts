@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { createReadStream, createWriteStream, lstatSync, readdirSync, readlinkSync } from 'node:fs';
 import { lstat, lutimes, mkdir, symlink, utimes } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Transform, type Writable } from 'node:stream';
+import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import { compareNames, type LayerEntry, normalisedFileMode, normaliseTarName, writeLayer } from '@nabla-build/image';
@@ -147,7 +147,7 @@ export async function extractChunk(blobFile: string, chunk: ChunkInfo, dest: str
     },
   });
   try {
-    await pipeline(createReadStream(blobFile), createGunzip(), tap, extract as unknown as Writable);
+    await pipeline(createReadStream(blobFile), createGunzip(), tap, extract);
   } catch (err) {
     if (err instanceof BuildError) throw err;
     throw bad(`cannot be extracted: ${(err as Error).message}`);

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { InputFileError, type LockedGit, type LockedTarball, type Lockfile } from '@nabla-build/model';
-import { isMap, isScalar, LineCounter, type Node, parseDocument, stringify, type YAMLMap } from 'yaml';
+import { isMap, isScalar, LineCounter, type Node, parseDocument, stringify, YAMLMap } from 'yaml';
 import { FULL_SHA, SHA256_HEX } from './context.js';
 import { writeFileAtomic } from '@nabla-build/fsio';
 
@@ -64,7 +64,7 @@ export function parseLockfile(text: string, file: string): Lockfile {
     return out;
   };
   const asMap = (node: Node | null, field: string): YAMLMap => {
-    if (node === null || (isScalar(node) && node.value === null)) return { items: [] } as unknown as YAMLMap;
+    if (node === null || (isScalar(node) && node.value === null)) return new YAMLMap();
     if (!isMap(node)) fail(node, field, 'must be a mapping');
     return node as YAMLMap;
   };

@@ -1,8 +1,14 @@
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const packages = join(import.meta.dirname, '..', '..');
+/** Every .ts file under packages/<pkg>/src, subdirectories included. */
+const allSources = (pkg: string) =>
+  readdirSync(join(packages, pkg, 'src'), { recursive: true, encoding: 'utf8' })
+    .filter((f) => f.endsWith('.ts'))
+    .map((f) => ({ file: `${pkg}/src/${f}`, text: readFileSync(join(packages, pkg, 'src', f), 'utf8') }));
+const allPackages = readdirSync(packages).filter((p) => existsSync(join(packages, p, 'src')));
 const sources = (pkg: string) =>
   readdirSync(join(packages, pkg, 'src'))
     .filter((f) => f.endsWith('.ts'))
@@ -32,4 +38,16 @@ describe('executors read the plan', () => {
       expect(found).toEqual([]);
     });
   }
+});
+
+describe('no package casts its way past the types', () => {
+  it('packages/*/src has no double cast (as unknown as): use a type guard or a parse function', () => {
+    expect(allPackages.length).toBeGreaterThan(10);
+    const found = allPackages.flatMap((pkg) =>
+      allSources(pkg).flatMap(({ file, text }) =>
+        text.split('\n').flatMap((line, i) => (/as unknown as/.test(line) ? [`${file}:${i + 1}: ${line.trim()}`] : [])),
+      ),
+    );
+    expect(found).toEqual([]);
+  });
 });

@@ -27,7 +27,7 @@ export function remoteCacheCommands(y: Argv<object>, result: CommandResult): Arg
       describe: 'list the step entries in a shared cache (registry repository or oci:<dir>)',
       builder: (c) => ref(c).option('json', { type: 'boolean', describe: 'print JSON' }),
       handler: async (args) => {
-        result.exitCode = await list(args as unknown as RemoteArgs);
+        result.exitCode = await list(args);
       },
     })
     .command({
@@ -38,7 +38,7 @@ export function remoteCacheCommands(y: Argv<object>, result: CommandResult): Arg
           .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'targets, or world' })
           .option('json', { type: 'boolean', describe: 'print JSON' }),
       handler: async (args) => {
-        result.exitCode = await push(args as unknown as RemoteArgs);
+        result.exitCode = await push(args);
       },
     })
     .command({
@@ -49,7 +49,7 @@ export function remoteCacheCommands(y: Argv<object>, result: CommandResult): Arg
           .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'targets, or world' })
           .option('json', { type: 'boolean', describe: 'print JSON' }),
       handler: async (args) => {
-        result.exitCode = await pull(args as unknown as RemoteArgs);
+        result.exitCode = await pull(args);
       },
     });
 }

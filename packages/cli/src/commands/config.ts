@@ -21,7 +21,9 @@ export function configCommand(result: CommandResult): CommandModule<object, Glob
         const known = effective(def.name, settings, args);
         let value: string;
         let source: string;
-        const fromFile = def.config ? (settings.config as unknown as Record<string, unknown>)[def.config] : undefined;
+        const fromFile = def.config
+          ? new Map<string, unknown>(Object.entries(settings.config)).get(def.config)
+          : undefined;
         if (known) [value, source] = known;
         else if (def.env && env[def.env] !== undefined) [value, source] = [env[def.env] as string, def.env];
         else if (fromFile !== undefined)

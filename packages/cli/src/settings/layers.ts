@@ -141,11 +141,10 @@ export function layerSettings(
       list('recipes', origin);
     }
     // Keys this module does not know (added by other features): later layers win, lists accumulate.
-    const merged = config as unknown as Record<string, unknown>;
     for (const [k, v] of Object.entries(cfg)) {
       if (MERGED_KEYS.has(k) || v === undefined) continue;
-      const prior = merged[k];
-      merged[k] = Array.isArray(prior) && Array.isArray(v) ? [...prior, ...v] : v;
+      const prior: unknown = Reflect.get(config, k);
+      Object.assign(config, { [k]: Array.isArray(prior) && Array.isArray(v) ? [...prior, ...v] : v });
       if (Array.isArray(v)) list(k, origin);
       else origins[k] = origin;
     }
@@ -250,7 +249,7 @@ export function overlayLock(base: Lockfile, overlays: string[]): Lockfile {
     for (const f of readdirSync(dir).filter((n) => /\.ya?ml$/.test(n) && n !== 'nabla.lock')) {
       const parsed = parseRecipeFile(join(dir, f)).value;
       if (parsed.kind !== 'sources') continue;
-      for (const s of parsed.sources) pinFromRecipe(s as unknown as RecipeSource, lock);
+      for (const s of parsed.sources) pinFromRecipe(s, lock);
     }
   }
   return lock;
