@@ -6,7 +6,8 @@ import { emptyConfig, loadConfig, loadRecipes, type UserConfig } from '@nabla-bu
 import { mirrorsFromEnv, parseMirrorSpec, readLockfile, validateMirrorRules } from '@nabla-build/sources';
 import type { ProgressMode } from './settings/catalog.js';
 import { layerSettings, overlayLock } from './settings/layers.js';
-import { PASS_ENV_VARIABLE, passEnvMatchers } from '@nabla-build/toolchain';
+import { traceSpawnsTo } from '@nabla-build/exec';
+import { CANONICAL_ROOT_ENV, PASS_ENV_VARIABLE, passEnvMatchers, useCanonicalRoot } from '@nabla-build/toolchain';
 import { cacheDirSetting, checkPathSetting, configPathSetting, installRoot } from './settings/paths.js';
 import { checkSourceDateEpoch } from './settings/values.js';
 
@@ -131,6 +132,9 @@ export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = proce
 
 export async function loadProject(args: GlobalArgs): Promise<Project> {
   const settings = resolveSettings(args);
+  // Only the CLI reads the environment: the switches of the lower packages are passed in here.
+  traceSpawnsTo(process.env.NABLA_BUILD_TRACE_EXEC);
+  useCanonicalRoot(process.env[CANONICAL_ROOT_ENV] !== 'off');
   const recipes = loadRecipes(settings.recipesDirs, settings.patchesDir);
   checkOverrides(settings.config, recipes);
   // Mirror rules are checked before anything runs (local paths need `allowLocal`).

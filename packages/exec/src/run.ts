@@ -122,12 +122,20 @@ function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
   }
 }
 
+let traceFile: string | undefined;
+
 /**
- * When NABLA_BUILD_TRACE_EXEC names a file, every spawned command is appended to it. Tests use this to
- * assert that a cached rerun spawns no native command at all. Code that spawns through another library
+ * From now on, append every spawned command to `file` (`undefined` or '' stops). The CLI passes
+ * NABLA_BUILD_TRACE_EXEC in; tests use it to assert that a cached rerun spawns no native command at all.
+ */
+export function traceSpawnsTo(file: string | undefined): void {
+  traceFile = file || undefined;
+}
+
+/**
+ * Records one spawned command in the trace file (see traceSpawnsTo). Code that spawns through another library
  * (simple-git in @nabla-build/sources) calls it too, so the trace stays complete.
  */
 export function traceSpawn(command: string, args: string[], cwd: string): void {
-  const file = process.env.NABLA_BUILD_TRACE_EXEC;
-  if (file) appendFileSync(file, `${JSON.stringify({ command, args, cwd })}\n`);
+  if (traceFile) appendFileSync(traceFile, `${JSON.stringify({ command, args, cwd })}\n`);
 }

@@ -5,7 +5,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CommandError } from '@nabla-build/exec';
+import { CommandError, traceSpawnsTo } from '@nabla-build/exec';
 import { BuildError, CancelledError } from '@nabla-build/model';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { git, gitOk, gitOut, gitTail } from '../src/git.js';
@@ -65,7 +65,7 @@ describe('git()', () => {
     const trace = join(base, 'trace.jsonl');
     const lines: string[] = [];
     const script = 'for i in $(seq 1 20); do echo out$i; done; echo oops >&2; exit 3';
-    process.env.NABLA_BUILD_TRACE_EXEC = trace;
+    traceSpawnsTo(trace);
     let err: CommandError;
     try {
       err = (await git(repo, ['-c', `alias.fail=!${script}`, 'fail'], {
@@ -73,7 +73,7 @@ describe('git()', () => {
         onLine: (l) => lines.push(l),
       }).catch((e: unknown) => e)) as CommandError;
     } finally {
-      delete process.env.NABLA_BUILD_TRACE_EXEC;
+      traceSpawnsTo(undefined);
     }
     expect(err).toBeInstanceOf(CommandError);
     expect(err.exitCode_).toBe(3);

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { traceSpawnsTo } from '@nabla-build/exec';
 import { BuildError, CancelledError, type GitSourceSpec, UsageError } from '@nabla-build/model';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -38,7 +39,7 @@ beforeAll(async () => {
   trace = join(base, 'trace.jsonl');
 });
 afterAll(async () => {
-  delete process.env.NABLA_BUILD_TRACE_EXEC;
+  traceSpawnsTo(undefined);
   await cleanup(base);
 });
 
@@ -59,10 +60,10 @@ async function withUpstreamsGone<T>(fn: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Commands spawned while `fn` runs (from @nabla-build/exec's NABLA_BUILD_TRACE_EXEC). */
+/** Commands spawned while `fn` runs (from @nabla-build/exec's traceSpawnsTo). */
 async function spawned<T>(fn: () => Promise<T>): Promise<{ result: T; commands: string[][] }> {
   await rm(trace, { force: true });
-  process.env.NABLA_BUILD_TRACE_EXEC = trace;
+  traceSpawnsTo(trace);
   try {
     const result = await fn();
     const text = existsSync(trace) ? readFileSync(trace, 'utf8') : '';
@@ -75,7 +76,7 @@ async function spawned<T>(fn: () => Promise<T>): Promise<{ result: T; commands: 
       });
     return { result, commands };
   } finally {
-    delete process.env.NABLA_BUILD_TRACE_EXEC;
+    traceSpawnsTo(undefined);
   }
 }
 const networkish = (cmds: string[][]) =>
@@ -542,5 +543,5 @@ describe('bytes fetched', () => {
 });
 
 beforeEach(() => {
-  delete process.env.NABLA_BUILD_TRACE_EXEC;
+  traceSpawnsTo(undefined);
 });

@@ -51,3 +51,28 @@ describe('no package casts its way past the types', () => {
     expect(found).toEqual([]);
   });
 });
+
+describe('only the CLI reads the environment', () => {
+  // What is left to pass in (issue 12): each file's count of `process.env` reads. The switches (exec trace,
+  // canonical root) are passed in by the CLI; these remain. The list may only shrink: a file not listed, or one
+  // with more reads than listed, fails; one with fewer must be updated here.
+  const remaining: Record<string, number> = {
+    'exec/src/run.ts': 1, // the environment a child inherits
+    'image/src/config.ts': 1, // default of sourceDateEpoch(env)
+    'registry/src/credentials.ts': 2, // default of dockerCredentials({ env })
+    'runtime/src/launcher.ts': 1, // PATH of the launcher's child
+    'sources/src/git.ts': 2, // GIT_SSH_COMMAND and the environment git inherits
+    'sources/src/mirrors.ts': 1, // default of mirrorsFromEnv(env)
+    'toolchain/src/env.ts': 3, // defaults of the build environment's base
+  };
+  it('packages/*/src outside cli and testing read process.env only where listed', () => {
+    const counts: Record<string, number> = {};
+    for (const pkg of allPackages.filter((p) => p !== 'cli' && p !== 'testing')) {
+      for (const { file, text } of allSources(pkg)) {
+        const n = text.split('\n').filter((l) => /process\.env\b/.test(l)).length;
+        if (n > 0) counts[file] = n;
+      }
+    }
+    expect(counts).toEqual(remaining);
+  });
+});

@@ -38,20 +38,26 @@ export interface CanonicalMount {
 /** The helper that sets up the mounts inside the namespace (shipped in packages/toolchain/scripts). */
 export const CANONICAL_ROOT_SCRIPT = fileURLToPath(new URL('../scripts/canonical-root.sh', import.meta.url));
 
-/** Setting this to `off` makes canonicalRootSupport() report `none` (to build, or test, without the root). */
+/** The CLI's switch: `off` makes it call useCanonicalRoot(false) (to build, or test, without the root). */
 export const CANONICAL_ROOT_ENV = 'NABLA_BUILD_CANONICAL_ROOT';
 
 let probed: Promise<CanonicalRootSupport> | undefined;
+let disabled = false;
+
+/** Whether this process may use a canonical build root at all (false: canonicalRootSupport() reports `none`). */
+export function useCanonicalRoot(on: boolean): void {
+  disabled = !on;
+}
 
 /**
  * Whether, and how, this process can run commands in a canonical build root. The probe runs the real helper
  * (a tmpfs on /mnt, a bind mount, a read-only remount and a command in the mounted directory), not just
  * `unshare … true`: on Ubuntu ≥ 23.10 AppArmor lets unprivileged users create user namespaces but denies
  * mounting in them, and a host without /mnt cannot have the root either. The result is cached for the process;
- * `NABLA_BUILD_CANONICAL_ROOT=off` in the environment forces `none` (checked on every call).
+ * useCanonicalRoot(false) forces `none` (checked on every call).
  */
 export function canonicalRootSupport(): Promise<CanonicalRootSupport> {
-  if (process.env[CANONICAL_ROOT_ENV] === 'off') return Promise.resolve('none');
+  if (disabled) return Promise.resolve('none');
   probed ??= probe();
   return probed;
 }

@@ -12,6 +12,7 @@ export {
   type CanonicalRunOptions,
   canonicalRootArgv,
   canonicalRootSupport,
+  useCanonicalRoot,
   openBuildRoot,
   type ResolvedMount,
   resolveMounts,

@@ -17,6 +17,7 @@ import {
   canonicalRootArgv,
   canonicalRootSupport,
   runInCanonicalRoot,
+  useCanonicalRoot,
 } from '../src/index.js';
 
 // The helper and the build options against the real unshare and mount. Under CI=true a host that cannot
@@ -327,10 +328,10 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
     );
   });
 
-  it(`with ${CANONICAL_ROOT_ENV}=off the build runs on the host paths and says canonical: false`, async () => {
+  it(`with useCanonicalRoot(false) (the CLI's ${CANONICAL_ROOT_ENV}=off) the build runs on the host paths and says canonical: false`, async () => {
     const tree = join(work, 'tc-off');
     await mkdir(tree, { recursive: true });
-    process.env[CANONICAL_ROOT_ENV] = 'off';
+    useCanonicalRoot(false);
     try {
       expect(await canonicalRootSupport()).toBe('none');
       const r = await buildToolchain({
@@ -344,7 +345,7 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
       // Exactly as without the option: the tree itself is the working directory (run() leaves PWD alone).
       expect((await readFile(join(tree, 'where'), 'utf8')).split('\n')[0]).toBe(tree);
     } finally {
-      delete process.env[CANONICAL_ROOT_ENV];
+      useCanonicalRoot(true);
     }
     expect(await canonicalRootSupport()).toBe(support);
   });
@@ -366,7 +367,7 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
         commands: [{ argv: ['x86_64-rumprun-linux-cc', '--version'], cwd: '.', env: {}, unset: [] }],
       },
     };
-    process.env[CANONICAL_ROOT_ENV] = 'off';
+    useCanonicalRoot(false);
     try {
       const err = (await buildPackage({
         target,
@@ -381,7 +382,7 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
       expect(err).toBeInstanceOf(CommandError);
       expect(err.hint).toMatch(/^the toolchain was built in a canonical build root .*which this build could not enter/);
     } finally {
-      delete process.env[CANONICAL_ROOT_ENV];
+      useCanonicalRoot(true);
     }
   });
 
