@@ -105,7 +105,7 @@ export async function openRemoteCache(
     from: refs.from,
     to: refs.to,
     transport: {
-      credentials: dockerCredentials(envRegistry ? { envRegistry } : {}),
+      credentials: dockerCredentials({ env: process.env, ...(envRegistry ? { envRegistry } : {}) }),
       insecure: (registry) => settings.insecureRegistries.includes(registry),
       ...(signal ? { signal } : {}),
     },

@@ -70,7 +70,8 @@ export async function runSession(project: Project, targets: string[], o: Session
     publish: {
       insecureRegistries: settings.insecureRegistries,
       smokeBeforePush: o.smokeBeforePush ?? true,
-      credentials: (registry) => dockerCredentials(registry ? { envRegistry: registry } : {}),
+      credentials: (registry) =>
+        dockerCredentials({ env: process.env, ...(registry ? { envRegistry: registry } : {}) }),
       onPublished: (p) => published.push(p),
     },
   });

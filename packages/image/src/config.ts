@@ -74,7 +74,7 @@ export function imageConfig(opts: {
  * The creation time from `SOURCE_DATE_EPOCH` (reproducible-builds.org), or undefined when unset.
  * A value that is not a whole number of seconds is a UsageError.
  */
-export function sourceDateEpoch(env: Record<string, string | undefined> = process.env): Date | undefined {
+export function sourceDateEpoch(env: Record<string, string | undefined>): Date | undefined {
   const raw = env.SOURCE_DATE_EPOCH;
   if (raw === undefined || raw === '') return undefined;
   if (!/^\d{1,12}$/.test(raw)) {

@@ -31,8 +31,8 @@ export function staticCredentials(username: string, password: string, registry?:
 }
 
 export interface DockerCredentialOptions {
-  /** Environment to read (`DOCKER_CONFIG`, `HOME`, `PATH`, `NABLA_REGISTRY_*`). Default: process.env. */
-  env?: Record<string, string | undefined>;
+  /** Environment to read (`DOCKER_CONFIG`, `HOME`, `PATH`, `NABLA_REGISTRY_*`): the CLI passes its own in. */
+  env: Record<string, string | undefined>;
   /** Directory holding config.json. Default: $DOCKER_CONFIG, else ~/.docker. */
   configDir?: string;
   /** Time limit for a `docker-credential-*` helper. */
@@ -74,8 +74,8 @@ interface DockerConfigFile {
  * 4. `auths[<registry>]` (`auth` = base64 `user:password`, or `identitytoken`).
  * Helpers run with execa (argv, no shell) and get the server URL on stdin. Results are cached per registry.
  */
-export function dockerCredentials(opts: DockerCredentialOptions = {}): CredentialStore {
-  const env = opts.env ?? process.env;
+export function dockerCredentials(opts: DockerCredentialOptions): CredentialStore {
+  const env = opts.env;
   const configDir = opts.configDir ?? env.DOCKER_CONFIG ?? join(env.HOME ?? homedir(), '.docker');
   const configPath = join(configDir, 'config.json');
   const cache = new Map<string, Promise<Credentials | undefined>>();

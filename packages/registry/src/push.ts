@@ -11,7 +11,7 @@ export type PushEvent =
   | { kind: 'retry'; notice: RetryNotice };
 
 export interface PushOptions {
-  /** Default: anonymous. The CLI passes `dockerCredentials()`. */
+  /** Default: anonymous. The CLI passes `dockerCredentials({ env })`. */
   credentials?: CredentialStore;
   /** Plain HTTP for these registries (loopback registries always use it). */
   insecure?: boolean | ((registry: string) => boolean);

@@ -158,7 +158,7 @@ export function parseMirrorList(text: string, origin: string): MirrorRule[] {
 }
 
 /** The rules from `NABLA_BUILD_MIRRORS`, if set. */
-export function mirrorsFromEnv(env: NodeJS.ProcessEnv = process.env): MirrorRule[] {
+export function mirrorsFromEnv(env: NodeJS.ProcessEnv): MirrorRule[] {
   const v = env.NABLA_BUILD_MIRRORS;
   return v ? parseMirrorList(v, 'NABLA_BUILD_MIRRORS') : [];
 }

@@ -61,7 +61,7 @@ async function list(args: RemoteArgs): Promise<number> {
   const t = openTransport(
     args.ref,
     {
-      credentials: dockerCredentials(),
+      credentials: dockerCredentials({ env: process.env }),
       insecure: (r) => settings.insecureRegistries.includes(r),
       retry: { attempts: 3 },
     },
@@ -223,7 +223,7 @@ export async function pruneRemote(args: PruneArgs): Promise<number> {
   const t = openTransport(
     args.ref,
     {
-      credentials: dockerCredentials(),
+      credentials: dockerCredentials({ env: process.env }),
       insecure: (r) => settings.insecureRegistries.includes(r),
       retry: { attempts: 3 },
     },
