@@ -60,7 +60,7 @@ describe('only the CLI reads the environment', () => {
     'exec/src/run.ts': 1, // the environment a child inherits
     'runtime/src/launcher.ts': 1, // PATH of the launcher's child
     'sources/src/git.ts': 2, // GIT_SSH_COMMAND and the environment git inherits
-    'toolchain/src/env.ts': 3, // defaults of the build environment's base
+    'toolchain/src/env.ts': 2, // default of the build environment's base
   };
   it('packages/*/src outside cli and testing read process.env only where listed', () => {
     const counts: Record<string, number> = {};

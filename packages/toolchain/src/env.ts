@@ -148,16 +148,6 @@ export function passedVariables(env: Record<string, string | undefined>): string
     .sort();
 }
 
-/** The inherited variables a build environment removes. */
-export function removedVariables(
-  env: Record<string, string | undefined>,
-  base: NodeJS.ProcessEnv = process.env,
-): string[] {
-  return Object.keys(env)
-    .filter((k) => env[k] === undefined && base[k] !== undefined)
-    .sort();
-}
-
 /** The log header's description of a build environment: what it passes, never a value. */
 export function describeBuildEnv(env: Record<string, string | undefined>): string {
   return `environment (allow list; everything else removed): ${passedVariables(env).join(' ')}`;
