@@ -82,7 +82,7 @@ describe('the runtime side', () => {
     expect(JSON.parse(readFileSync(file, 'utf8'))).toEqual(merged);
   });
 
-  it('runtime install --no-runnc puts only the nabla-run tender and its ABI record into the prefix', async () => {
+  it('runtime install --no-runnc puts the nabla-run tender, its ABI record and its solo5-elftool into the prefix, and run oci: uses them', async () => {
     const prefix = mkdtempSync(join(tmpdir(), 'nb-prefix-'));
     const r = await world.run(['runtime', 'install', '--no-runnc', '--prefix', prefix], { cache });
     expect(r.exitCode, r.stderr).toBe(0);
@@ -121,7 +121,7 @@ describe('the runtime side', () => {
     expect(r.stdout.trim().split('\n')).toEqual([join(prefix, 'nabla-run'), join(prefix, 'runnc')]);
     expect(readFileSync(join(prefix, 'nabla-run.abi'), 'utf8').trim()).toContain('1');
     expect(statSync(join(prefix, 'runnc')).mode & 0o777).toBe(0o755);
-    expect(readdirSync(prefix).sort()).toEqual(['nabla-run', 'nabla-run.abi', 'runnc']);
+    expect(readdirSync(prefix).sort()).toEqual(['nabla-run', 'nabla-run.abi', 'runnc', 'solo5-elftool']);
     // runc's command line, as containerd's shim calls it (global flags before the command).
     const help = spawnSync(join(prefix, 'runnc'), ['--help'], { encoding: 'utf8' });
     expect(help.status, help.stderr).toBe(0);
