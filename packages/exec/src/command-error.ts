@@ -18,7 +18,8 @@ export class CommandError extends BuildError {
   readonly command: string;
   readonly args: string[];
   readonly cwd: string;
-  readonly exitCode_?: number;
+  /** The child's exit code when it exited; undefined when a signal killed it (see `signal`). */
+  readonly exitStatus?: number;
   readonly signal?: string;
   readonly durationMs: number;
   readonly tail: string[];
@@ -33,7 +34,7 @@ export class CommandError extends BuildError {
     this.command = f.command;
     this.args = f.args;
     this.cwd = f.cwd;
-    if (f.exitCode !== undefined) this.exitCode_ = f.exitCode;
+    if (f.exitCode !== undefined) this.exitStatus = f.exitCode;
     if (f.signal !== undefined) this.signal = f.signal;
     this.durationMs = f.durationMs;
     this.tail = f.tail;

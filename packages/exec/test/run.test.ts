@@ -26,7 +26,7 @@ describe('run', () => {
       hintFor: (tail) => (tail.includes('oops') ? 'do the thing' : undefined),
     }).catch((e) => e);
     expect(err).toBeInstanceOf(CommandError);
-    expect(err.exitCode_).toBe(3);
+    expect(err.exitStatus).toBe(3);
     expect(err.tail).toEqual(['line4', 'line5', 'oops']);
     expect(err.logPath).toBe(logFile);
     expect(err.hint).toBe('do the thing');

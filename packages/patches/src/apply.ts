@@ -135,7 +135,7 @@ async function runPatch(cwd: string, args: string[], opts: ApplyOptions): Promis
     });
     return { code: 0, lines };
   } catch (e) {
-    if (e instanceof CommandError && e.exitCode_ !== undefined) return { code: e.exitCode_, lines };
+    if (e instanceof CommandError && e.exitStatus !== undefined) return { code: e.exitStatus, lines };
     throw e;
   }
 }

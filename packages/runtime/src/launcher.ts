@@ -207,7 +207,7 @@ export async function launchUnikernel(o: LaunchOptions): Promise<LaunchResult> {
   } catch (err) {
     if (!(err instanceof CommandError)) throw err;
     return {
-      ...(err.exitCode_ !== undefined ? { exitCode: err.exitCode_ } : {}),
+      ...(err.exitStatus !== undefined ? { exitCode: err.exitStatus } : {}),
       ...(err.signal !== undefined ? { signal: err.signal } : {}),
       ok: false,
       tail,

@@ -33,7 +33,7 @@ describe('git()', () => {
   it('a non-zero exit with nothing on stderr is a CommandError (gitOk false, gitOut undefined)', async () => {
     const err = await git(repo, ['config', '--get', 'no.such']).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(CommandError);
-    expect((err as CommandError).exitCode_).toBe(1);
+    expect((err as CommandError).exitStatus).toBe(1);
     expect((err as CommandError).message).toContain('config --get no.such` exited with code 1');
     expect(await gitOk(repo, ['config', '--get', 'no.such'])).toBe(false);
     expect(await gitOut(repo, ['config', '--get', 'no.such'])).toBeUndefined();
@@ -76,7 +76,7 @@ describe('git()', () => {
       traceSpawnsTo(undefined);
     }
     expect(err).toBeInstanceOf(CommandError);
-    expect(err.exitCode_).toBe(3);
+    expect(err.exitStatus).toBe(3);
     expect(err.logPath).toBe(logFile);
     expect(err.tail).toHaveLength(15);
     expect(err.tail.at(-1)).toBe('oops');

@@ -302,16 +302,16 @@ export async function runInCanonicalRoot(
     if (err instanceof CommandError) {
       const helperLine = [...err.tail].reverse().find((l) => l.startsWith('nabla-build canonical-root: '));
       let hint = err.hint;
-      if (err.exitCode_ === 127 && helperLine?.endsWith(': command not found')) {
+      if (err.exitStatus === 127 && helperLine?.endsWith(': command not found')) {
         hint = `install \`${command}\` (see \`nabla-build doctor\`)`;
-      } else if (err.exitCode_ === 125 && helperLine) {
+      } else if (err.exitStatus === 125 && helperLine) {
         hint = `the canonical build root (${CANONICAL_ROOT}) could not be set up; to build without it (binaries then depend on the cache directory), set ${CANONICAL_ROOT_ENV}=off`;
       }
       throw new CommandError({
         command,
         args,
         cwd: opts.cwd,
-        ...(err.exitCode_ !== undefined ? { exitCode: err.exitCode_ } : {}),
+        ...(err.exitStatus !== undefined ? { exitCode: err.exitStatus } : {}),
         ...(err.signal !== undefined ? { signal: err.signal } : {}),
         durationMs: err.durationMs,
         tail: err.tail,

@@ -198,14 +198,14 @@ describe.skipIf(unsupported)('canonical build root: the helper', () => {
       hintFor: (tail) => (tail.includes('boom') ? 'it went boom' : undefined),
     }).catch((e: unknown) => e)) as CommandError;
     expect(failing.message).toBe('`sh -c echo boom; exit 3` exited with code 3');
-    expect(failing.exitCode_).toBe(3);
+    expect(failing.exitStatus).toBe(3);
     expect(failing.hint).toBe('it went boom');
 
     const noHost = (await runInCanonicalRoot('true', [], {
       cwd: host,
       mounts: [...mounts, { host: join(work, 'not-there'), canonical: `${CANONICAL_ROOT}/other` }],
     }).catch((e: unknown) => e)) as CommandError;
-    expect(noHost.exitCode_).toBe(125);
+    expect(noHost.exitStatus).toBe(125);
     expect(noHost.tail.join('\n')).toContain(
       `nabla-build canonical-root: the host directory ${join(work, 'not-there')} does not exist`,
     );
