@@ -111,7 +111,7 @@ describe('the runtime side', () => {
     skip,
   }) => {
     if (!goOnPath(process.env.PATH ?? '')) {
-      // CI installs golang-go (scripts/host-deps.sh): there a missing go is a failure, not a skip.
+      // CI installs golang-go (packages/testing/scripts/host-deps.sh): there a missing go is a failure, not a skip.
       if (process.env.CI === 'true') throw new Error('go is required under CI=true: apt-get install golang-go');
       skip('go is not installed (apt-get install golang-go)');
     }

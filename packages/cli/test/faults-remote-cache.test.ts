@@ -68,7 +68,7 @@ function expectNoPartialEntry(cache: string, o: { killed?: boolean } = {}): void
   expect(left).toEqual([]);
 }
 
-/** Where the open test registry keeps its blobs (its config, written by scripts/services.sh). */
+/** Where the open test registry keeps its blobs (its config, written by packages/testing/scripts/services.sh). */
 function registryBlob(digest: string): string {
   const state = process.env.NABLA_SERVICES_DIR ?? '/tmp/nbs';
   const config = readFileSync(join(state, 'registry', 'config.yml'), 'utf8');

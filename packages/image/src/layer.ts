@@ -79,7 +79,7 @@ export function zstdProgramVersion(): string {
   if (!v) {
     throw new UsageError('image.no-zstd', 'zstd layers need the zstd program, which is not on PATH', {
       where: '--compression zstd',
-      hint: 'apt-get install zstd (or sudo bash scripts/host-deps.sh), or build with --compression gzip',
+      hint: 'apt-get install zstd (or packages/testing/scripts/host-deps.sh), or build with --compression gzip',
     });
   }
   zstdVersion = `v${v}`;

@@ -1,6 +1,6 @@
 /**
  * vitest globalSetup (see vitest.config.ts): installs missing host packages (as root), starts the real Docker
- * engine and registries (scripts/services.sh), hands their settings to the tests through process.env (the
+ * engine and registries (../scripts/services.sh), hands their settings to the tests through process.env (the
  * workers inherit it) and `provide('testServices')`, and stops them at teardown when this run started them.
  *
  *   NABLA_TEST_NO_SERVICES=1    start nothing (quick unit-only runs); ignored under CI=true
@@ -68,7 +68,7 @@ export default async function setup(project: TestProject): Promise<(() => Promis
   return async () => {
     if (!ours) return;
     if (process.env.NABLA_TEST_KEEP_SERVICES === '1') {
-      say('NABLA_TEST_KEEP_SERVICES=1: leaving the services running (stop: bash scripts/services.sh stop)');
+      say('NABLA_TEST_KEEP_SERVICES=1: services left running (stop: bash packages/testing/scripts/services.sh stop)');
       return;
     }
     await stopServices();

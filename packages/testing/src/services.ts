@@ -5,8 +5,8 @@ import { BuildError } from '@nabla-build/model';
 import type {} from 'vitest';
 
 /**
- * The real services the tests run against, as started by `scripts/services.sh`: a private Docker engine and
- * two registries on 127.0.0.1 (one open, one behind htpasswd basic auth).
+ * The real services the tests run against, as started by `scripts/services.sh` of this package: a private Docker
+ * engine and two registries on 127.0.0.1 (one open, one behind htpasswd basic auth).
  */
 export interface TestServices {
   /** `unix:///…/docker.sock` of the private dockerd. */
@@ -49,7 +49,7 @@ export interface ServicesOptions {
   signal?: AbortSignal;
 }
 
-/** Environment variable names, as printed by `scripts/services.sh env` and read back by the tests. */
+/** Environment variable names, as printed by `services.sh env` and read back by the tests. */
 export const SERVICE_ENV = {
   dockerHost: 'DOCKER_HOST',
   registry: 'NABLA_TEST_REGISTRY',
@@ -61,8 +61,10 @@ export const SERVICE_ENV = {
 
 /** The repository root (this file is packages/testing/src/services.ts, or dist/services.js once built). */
 export const repoRoot: string = fileURLToPath(new URL('../../../', import.meta.url));
-export const servicesScript: string = fileURLToPath(new URL('../../../scripts/services.sh', import.meta.url));
-export const hostDepsScript: string = fileURLToPath(new URL('../../../scripts/host-deps.sh', import.meta.url));
+export const servicesScript: string = fileURLToPath(new URL('../scripts/services.sh', import.meta.url));
+export const hostDepsScript: string = fileURLToPath(new URL('../scripts/host-deps.sh', import.meta.url));
+/** The script as hints name it (run from the repository root). */
+const SERVICES_SH = 'bash packages/testing/scripts/services.sh';
 
 function scriptEnv(opts: ServicesOptions): Record<string, string | undefined> {
   return { ...(opts.stateDir ? { NABLA_SERVICES_DIR: opts.stateDir } : {}), ...opts.env };
@@ -70,13 +72,13 @@ function scriptEnv(opts: ServicesOptions): Record<string, string | undefined> {
 
 function hintFor(tail: string[]): string {
   const text = tail.join('\n');
-  if (/missing commands|htpasswd failed/.test(text)) return 'sudo bash scripts/host-deps.sh';
+  if (/missing commands|htpasswd failed/.test(text)) return 'sudo bash packages/testing/scripts/host-deps.sh';
   if (/must run as root/.test(text))
     return 'run the tests as root, or set NABLA_TEST_NO_SERVICES=1 for unit tests only';
-  return 'bash scripts/services.sh stop && bash scripts/services.sh start  (logs: $NABLA_SERVICES_DIR, default /tmp/nbs)';
+  return `${SERVICES_SH} stop && ${SERVICES_SH} start  (logs: $NABLA_SERVICES_DIR, default /tmp/nbs)`;
 }
 
-/** Runs `scripts/services.sh <verb>`; a failure names the verb and carries the script's last output lines. */
+/** Runs `services.sh <verb>`; a failure names the verb and carries the script's last output lines. */
 async function runScript(
   verb: 'start' | 'stop' | 'reload',
   opts: ServicesOptions,
@@ -93,7 +95,7 @@ async function runScript(
   } catch (err) {
     if (!(err instanceof CommandError)) throw err;
     const hint = err.hint ?? hintFor(err.tail);
-    throw new BuildError('services.failed', `\`bash scripts/services.sh ${verb}\` failed:\n${err.tail.join('\n')}`, {
+    throw new BuildError('services.failed', `\`${SERVICES_SH} ${verb}\` failed:\n${err.tail.join('\n')}`, {
       where: servicesScript,
       hint,
       cause: err,
@@ -111,7 +113,7 @@ export async function startServicesDetailed(opts: ServicesOptions = {}): Promise
   if (!services) {
     throw new BuildError('services.output', `\`bash ${servicesScript} start\` printed no complete settings`, {
       where: servicesScript,
-      hint: 'bash scripts/services.sh env',
+      hint: `${SERVICES_SH} env`,
     });
   }
   const listed = (key: string) =>
@@ -223,13 +225,13 @@ export function requireDocker(ctx?: SkipContext, env: Record<string, string | un
   const message = reason ?? 'no Docker engine for the tests';
   if (isCI(env)) {
     throw new BuildError('services.missing', `${message}; under CI a missing engine fails the test`, {
-      hint: 'bash scripts/services.sh start  (as root)',
+      hint: `${SERVICES_SH} start  (as root)`,
     });
   }
   if (ctx) {
     ctx.skip(message);
   }
-  throw new BuildError('services.missing', message, { hint: 'bash scripts/services.sh start  (as root)' });
+  throw new BuildError('services.missing', message, { hint: `${SERVICES_SH} start  (as root)` });
 }
 
 /**
@@ -241,7 +243,7 @@ export function dockerAvailable(env: Record<string, string | undefined> = proces
   if (services) return true;
   if (isCI(env)) {
     throw new BuildError('services.missing', `${reason}; under CI a missing engine fails the tests`, {
-      hint: 'bash scripts/services.sh start  (as root)',
+      hint: `${SERVICES_SH} start  (as root)`,
     });
   }
   return false;

@@ -379,7 +379,7 @@ describe('real test services started by the global setup', () => {
   });
 });
 
-describe('scripts/services.sh in a state directory of its own', () => {
+describe('packages/testing/scripts/services.sh in a state directory of its own', () => {
   it('start is idempotent; stop kills containers and leaves no process, mount, socket or bridge', async (ctx) => {
     requireDocker(ctx); // root and the host packages are there (the global setup got this far)
     const dir = `/tmp/nbt${process.pid}`;

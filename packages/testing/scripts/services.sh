@@ -3,16 +3,18 @@
 # bridge, data-root and exec-root) and two registries (Debian's docker-registry, distribution v2) on 127.0.0.1:
 # one open, one behind htpasswd basic auth.
 #
-#   scripts/services.sh start    start what is not running (reuses what is running and healthy); prints `env`
-#   scripts/services.sh stop     kill running containers, stop dockerd and the registries, unmount leftovers,
-#                                remove the bridge this script created (images and registry data are kept)
-#   scripts/services.sh env      print shell-sourceable settings: eval "$(scripts/services.sh env)"
-#   scripts/services.sh status   exit 0 when everything is running and answers
-#   scripts/services.sh reload [RUNTIME [PATH]]
-#                                make the private dockerd re-read its daemon.json ($NABLA_SERVICES_DIR/daemon.json,
-#                                where `nabla-build runtime register --daemon-json` adds runnc): SIGHUP to that
-#                                dockerd only, then wait until the engine lists RUNTIME (with that PATH)
-#   scripts/services.sh purge    stop, then delete the whole state directory
+#   services.sh start    start what is not running (reuses what is running and healthy); prints `env`
+#   services.sh stop     kill running containers, stop dockerd and the registries, unmount leftovers,
+#                        remove the bridge this script created (images and registry data are kept)
+#   services.sh env      print shell-sourceable settings: eval "$(bash services.sh env)"
+#   services.sh status   exit 0 when everything is running and answers
+#   services.sh reload [RUNTIME [PATH]]
+#                        make the private dockerd re-read its daemon.json ($NABLA_SERVICES_DIR/daemon.json,
+#                        where `nabla-build runtime register --daemon-json` adds runnc): SIGHUP to that
+#                        dockerd only, then wait until the engine lists RUNTIME (with that PATH)
+#   services.sh purge    stop, then delete the whole state directory
+#
+# (packages/testing/scripts/services.sh from the repository root; the vitest global setup runs it.)
 #
 # Settings (environment):
 #   NABLA_SERVICES_DIR          state directory, absolute and short (unix socket paths are limited to 107
@@ -25,6 +27,10 @@
 # for their children) recorded under the state directory, after checking that the PID still runs the
 # expected program with this state directory on its command line.
 set -euo pipefail
+
+# This script and its neighbour as messages name them (the path it was run by).
+SELF="bash $0"
+HOST_DEPS="bash $(dirname "$0")/host-deps.sh"
 
 S=${NABLA_SERVICES_DIR:-/tmp/nbs}
 BRIDGE=${NABLA_SERVICES_BRIDGE:-nbs0}
@@ -136,7 +142,7 @@ wait_for_docker() {
     sleep 0.1
   done
   dockerd_log_tail
-  die "dockerd (pid $pid) did not answer GET /_ping on $SOCK within ${TIMEOUT}s (log: $S/dockerd.log); try: bash scripts/services.sh stop"
+  die "dockerd (pid $pid) did not answer GET /_ping on $SOCK within ${TIMEOUT}s (log: $S/dockerd.log); try: $SELF stop"
 }
 
 ensure_bridge() {
@@ -343,7 +349,7 @@ start_registry() {
   mkdir -p "$d/data"
   if [[ $name == auth-registry ]] && ! grep -q "^$AUTH_USER:" "$d/htpasswd" 2>/dev/null; then
     htpasswd -B -b -c "$d/htpasswd" "$AUTH_USER" "$AUTH_PASSWORD" 2>/dev/null ||
-      die "htpasswd failed (install apache2-utils: bash scripts/host-deps.sh)"
+      die "htpasswd failed (install apache2-utils: $HOST_DEPS)"
   fi
   # Keep the previous port when it is free, so a restart keeps the same settings; otherwise let the kernel
   # pick a free one and read it back from the listening socket.
@@ -394,12 +400,12 @@ stop_registry() {
 
 print_env() {
   local reg auth name
-  dockerd_pid >/dev/null || die "dockerd is not running (state: $S); run: bash scripts/services.sh start"
+  dockerd_pid >/dev/null || die "dockerd is not running (state: $S); run: $SELF start"
   for name in "${REGISTRIES[@]}"; do
-    registry_pid "$name" >/dev/null || die "$name is not running (state: $S); run: bash scripts/services.sh start"
+    registry_pid "$name" >/dev/null || die "$name is not running (state: $S); run: $SELF start"
   done
-  reg=$(cat "$S/registry/port" 2>/dev/null) || die "not started (no $S/registry/port); run: bash scripts/services.sh start"
-  auth=$(cat "$S/auth-registry/port" 2>/dev/null) || die "not started (no $S/auth-registry/port); run: bash scripts/services.sh start"
+  reg=$(cat "$S/registry/port" 2>/dev/null) || die "not started (no $S/registry/port); run: $SELF start"
+  auth=$(cat "$S/auth-registry/port" 2>/dev/null) || die "not started (no $S/auth-registry/port); run: $SELF start"
   printf 'export DOCKER_HOST=%q\n' "unix://$SOCK"
   printf 'export NABLA_TEST_REGISTRY=%q\n' "127.0.0.1:$reg"
   printf 'export NABLA_TEST_AUTH_REGISTRY=%q\n' "127.0.0.1:$auth"
@@ -422,7 +428,7 @@ lock() {
   mkdir -p "$S"
   exec 9>"$S/services.lock"
   # Daemons are started with fd 9 closed (9>&-): an inherited lock fd would hold the lock for their lifetime.
-  flock -w 300 9 || die "another scripts/services.sh has held $S/services.lock for 300s"
+  flock -w 300 9 || die "another services.sh has held $S/services.lock for 300s"
 }
 
 need_root_and_tools() {
@@ -431,7 +437,7 @@ need_root_and_tools() {
   for t in dockerd docker-registry htpasswd curl ip ss setsid flock; do
     command -v "$t" >/dev/null || missing+=("$t")
   done
-  ((${#missing[@]} == 0)) || die "missing commands: ${missing[*]}; run: sudo bash scripts/host-deps.sh"
+  ((${#missing[@]} == 0)) || die "missing commands: ${missing[*]}; run: sudo $HOST_DEPS"
 }
 
 cmd_start() {
@@ -467,7 +473,7 @@ cmd_stop() {
 # SIGHUP to our dockerd (checked PID) reloads daemon.json, runtimes included; nothing else is signalled.
 cmd_reload() {
   local runtime=${1:-} path=${2:-} pid deadline want
-  pid=$(dockerd_pid) || die "dockerd is not running (state: $S); run: bash scripts/services.sh start"
+  pid=$(dockerd_pid) || die "dockerd is not running (state: $S); run: $SELF start"
   kill -HUP "$pid" || die "cannot signal dockerd (pid $pid)"
   [[ -n $runtime ]] || return 0
   want="\"$runtime\":{\"path\":"
@@ -503,7 +509,7 @@ case "${1:-}" in
     rm -rf "$S"
     ;;
   *)
-    echo "usage: scripts/services.sh start|stop|env|status|purge|reload [RUNTIME [PATH]]" >&2
+    echo "usage: $0 start|stop|env|status|purge|reload [RUNTIME [PATH]]" >&2
     exit 2
     ;;
 esac

@@ -3,12 +3,12 @@
 # umoci, the C toolchain for fixture builds, Go for runnc, e2fsprogs for rootfs images...). Idempotent: when everything is
 # already installed it only asks dpkg and exits (a few milliseconds).
 #
-#   scripts/host-deps.sh           install what is missing (as root)
-#   scripts/host-deps.sh --check   list what is missing; exit 1 if anything is, never install
+#   host-deps.sh           install what is missing (as root)
+#   host-deps.sh --check   list what is missing; exit 1 if anything is, never install
 #
 # Installs with --no-install-recommends (docker.io recommends needrestart, which slows every later apt run)
 # and keeps the distribution's docker/docker-registry services from being started by the install: the tests
-# run a private dockerd and private registries (scripts/services.sh), never the system ones.
+# run a private dockerd and private registries (services.sh beside this script), never the system ones.
 set -euo pipefail
 
 PACKAGES=(
@@ -41,7 +41,7 @@ case "${1:-}" in
     exit 0
     ;;
   *)
-    echo "host-deps: unknown argument '$1' (usage: scripts/host-deps.sh [--check])" >&2
+    echo "host-deps: unknown argument '$1' (usage: $0 [--check])" >&2
     exit 2
     ;;
 esac
@@ -61,12 +61,12 @@ if ((${#missing[@]} == 0)); then
 fi
 if ((check_only)); then
   echo "host-deps: missing Debian packages: ${missing[*]}" >&2
-  echo "host-deps: install them with: sudo bash scripts/host-deps.sh" >&2
+  echo "host-deps: install them with: sudo bash $0" >&2
   exit 1
 fi
 if ((EUID != 0)); then
   echo "host-deps: missing Debian packages: ${missing[*]}; installing them needs root" >&2
-  echo "host-deps: run: sudo bash scripts/host-deps.sh" >&2
+  echo "host-deps: run: sudo bash $0" >&2
   exit 1
 fi
 
@@ -78,7 +78,7 @@ export DEBIAN_FRONTEND=noninteractive
 # docker0, set the FORWARD policy to DROP and share nothing with the tests). Only when no policy is in place.
 policy=/usr/sbin/policy-rc.d
 if [[ ! -e $policy ]]; then
-  printf '#!/bin/sh\n# temporary, written by nabla-build scripts/host-deps.sh\nexit 101\n' >"$policy"
+  printf '#!/bin/sh\n# temporary, written by nabla-build host-deps.sh\nexit 101\n' >"$policy"
   chmod 0755 "$policy"
   trap 'rm -f "$policy"' EXIT
 fi
