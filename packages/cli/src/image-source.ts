@@ -1,10 +1,9 @@
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { CompletedStep } from '@nabla-build/engine';
 import { UsageError } from '@nabla-build/model';
 import type { Project } from './context.js';
 import { runSession } from './session.js';
-import { toolchainTools } from '@nabla-build/steps';
+import { completedOf, toolchainTools } from '@nabla-build/steps';
 
 export interface ResolvedImage {
   layoutDir: string;
@@ -37,11 +36,11 @@ export async function resolveImage(project: Project, what: string): Promise<Reso
   // The image and the target's own toolchain (whose recipe's `provides` names its tender and elftool).
   const chainId = `toolchain:${target.toolchain}`;
   const { steps } = await runSession(project, [what], { want: () => [`image:${what}`, chainId] });
-  const image = steps.get(`image:${what}`) as CompletedStep;
-  const { tender, elftool } = toolchainTools(steps.get(chainId) as CompletedStep);
+  const image = completedOf(steps.get(`image:${what}`), 'image');
+  const { tender, elftool } = toolchainTools(steps.get(chainId));
   return {
     target: what,
-    layoutDir: join(image.dir, (image.result as { layout: string }).layout),
+    layoutDir: join(image.dir, image.result.layout),
     tender,
     ...(elftool ? { elftool } : {}),
   };

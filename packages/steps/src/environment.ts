@@ -1,4 +1,5 @@
-import type { MirrorRule } from '@nabla-build/model';
+import type { CompletedStep } from '@nabla-build/engine';
+import type { MirrorRule, StepOf } from '@nabla-build/model';
 import type { CredentialStore } from '@nabla-build/registry';
 
 /**
@@ -66,6 +67,18 @@ export interface ImageResult {
   configDigest: string;
   bytes: number;
 }
+
+/** The result each step kind records; later steps read it typed, through `completedOf` / `depOf`. */
+export interface StepResults {
+  fetch: FetchResult;
+  patch: TreeResult;
+  toolchain: ToolchainResult;
+  package: PackageResult;
+  image: ImageResult;
+}
+
+/** A finished step of kind `K` with the result its kind records. */
+export type CompletedOf<K extends keyof StepResults> = CompletedStep & { step: StepOf<K>; result: StepResults[K] };
 
 /** One thing a publish step produced, printed on stdout: a digest reference, a loaded tag, a file. */
 export interface PublishedImage {

@@ -1,8 +1,8 @@
 import { join } from 'node:path';
-import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
+import type { StepExecutor } from '@nabla-build/engine';
 import { assembleImage, imageLabels, layerFormatFromFingerprint, sbom, type SbomComponent } from '@nabla-build/image';
-import type { ImageResult, PackageResult, StepEnvironment } from './environment.js';
-import { stepOf } from './source-context.js';
+import type { ImageResult, StepEnvironment } from './environment.js';
+import { depOf, stepOf } from './source-context.js';
 
 /** Label names of the pinned trees (submodule paths inside frankenlibc → the project they are). */
 const TREE_NAMES: Record<string, string> = { linux: 'lkl-linux', musl: 'musl', solo5: 'solo5', llvm: 'llvm-project' };
@@ -15,10 +15,10 @@ const TREE_NAMES: Record<string, string> = { linux: 'lkl-linux', musl: 'musl', s
 export function imageExecutor(_env: StepEnvironment): StepExecutor {
   return {
     run: async (step, ctx) => {
-      const pkg = [...ctx.deps.values()].find((d) => d.step.kind === 'package') as CompletedStep;
-      const pkgOut = join(pkg.dir, (pkg.result as PackageResult).out);
+      const pkg = depOf(ctx, 'package');
+      const pkgOut = join(pkg.dir, pkg.result.out);
       const i = stepOf(step, 'image').inputs;
-      const epoch = i.created === 'newest-source-commit' ? (pkg.result as PackageResult).sourceEpoch : i.created;
+      const epoch = i.created === 'newest-source-commit' ? pkg.result.sourceEpoch : i.created;
       const created = new Date(epoch * 1000);
       const commits: Record<string, string> = {};
       const components: SbomComponent[] = [];

@@ -32,4 +32,5 @@ export {
   registryPublisher,
   tarballPublisher,
 } from './publishers.js';
+export { completedOf } from './source-context.js';
 export { toolchainTools } from './tools.js';

@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
+import type { StepExecutor } from '@nabla-build/engine';
 import type { PackageBuildSpec } from '@nabla-build/model';
 import { fetchTarball } from '@nabla-build/sources';
 import { buildPackage, collectArtifacts } from '@nabla-build/toolchain';
 import { copyTree } from './copy-tree.js';
-import type { PackageResult, StepEnvironment, ToolchainResult, TreeResult } from './environment.js';
-import { sourceContext, stepOf } from './source-context.js';
+import type { PackageResult, StepEnvironment } from './environment.js';
+import { depOf, sourceContext, stepOf } from './source-context.js';
 
 /**
  * Builds one target's artifacts: for rumprun packages, a copy of the prepared tree with config.mk written, the
@@ -28,16 +28,15 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
         ...(i.manifest ? { manifest: i.manifest } : {}),
         build: { commands: i.commands, configMk: i.configMk },
       };
-      const deps = [...ctx.deps.values()];
-      const toolchain = ctx.deps.get(i.toolchain) as CompletedStep;
-      const toolchainTree = join(toolchain.dir, (toolchain.result as ToolchainResult).tree);
+      const toolchain = depOf(ctx, 'toolchain', i.toolchain);
+      const toolchainTree = join(toolchain.dir, toolchain.result.tree);
       const out = join(ctx.dir, 'out');
-      let sourceEpoch = (toolchain.result as ToolchainResult).sourceEpoch;
+      let sourceEpoch = toolchain.result.sourceEpoch;
       let from = toolchainTree;
       let work: string | undefined;
       if (i.tree !== 'toolchain') {
-        const prepared = deps.find((d) => d.step.kind === 'patch') as CompletedStep;
-        const tree = prepared.result as TreeResult;
+        const prepared = depOf(ctx, 'patch');
+        const tree = prepared.result;
         sourceEpoch = Math.max(sourceEpoch, tree.sourceEpoch);
         work = join(ctx.dir, 'work');
         await copyTree(join(prepared.dir, tree.tree), work, ctx.signal, ctx.logFile);
@@ -52,7 +51,7 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
           treeDir: work,
           toolchainDir: toolchainTree,
           ...(i.bin ? { binDir: i.bin } : {}),
-          ...((toolchain.result as ToolchainResult).canonical ? { canonical: { toolchain: toolchainTree, work } } : {}),
+          ...(toolchain.result.canonical ? { canonical: { toolchain: toolchainTree, work } } : {}),
           tarballs,
           jobs: ctx.jobs,
           logFile: ctx.logFile,
@@ -70,7 +69,7 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
           treeDir: work,
           toolchainDir: toolchainTree,
           ...(i.bin ? { binDir: i.bin } : {}),
-          ...((toolchain.result as ToolchainResult).canonical ? { canonical: { toolchain: toolchainTree, work } } : {}),
+          ...(toolchain.result.canonical ? { canonical: { toolchain: toolchainTree, work } } : {}),
           tarballs: [],
           jobs: ctx.jobs,
           logFile: ctx.logFile,

@@ -1,12 +1,12 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { CompletedStep, StepExecutor } from '@nabla-build/engine';
+import type { StepExecutor } from '@nabla-build/engine';
 import { BuildError } from '@nabla-build/model';
 import { imageTags } from '@nabla-build/plan';
 import { smokeImage } from './boot.js';
-import type { ImageResult, PublishedImage, StepEnvironment } from './environment.js';
+import type { PublishedImage, StepEnvironment } from './environment.js';
 import { publishersFor } from './publishers.js';
-import { stepOf } from './source-context.js';
+import { depOf, stepOf } from './source-context.js';
 import { toolchainTools } from './tools.js';
 
 /**
@@ -19,8 +19,8 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
     run: async (step, ctx) => {
       const i = stepOf(step, 'publish').inputs;
       const { display } = stepOf(step, 'publish');
-      const imageStep = [...ctx.deps.values()].find((d) => d.step.kind === 'image') as CompletedStep;
-      const image = imageStep.result as ImageResult;
+      const imageStep = depOf(ctx, 'image');
+      const image = imageStep.result;
       const layout = join(imageStep.dir, image.layout);
       const tags = imageTags(i.version, imageStep.step.key, i.naming);
       const several = env.targets.length > 1;
@@ -28,8 +28,7 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
         env.publish.onPublished({ target: step.subject, manifestDigest: image.manifestDigest, ...p });
 
       if (i.push && env.publish.smokeBeforePush && i.smoke) {
-        const toolchain = ctx.deps.get(i.toolchain) as CompletedStep;
-        const { tender, elftool } = toolchainTools(toolchain);
+        const { tender, elftool } = toolchainTools(ctx.deps.get(i.toolchain));
         ctx.phase('smoke boot before push');
         const workDir = join(env.cacheDir, 'tmp', `smoke-${step.key.slice(0, 12)}-${process.pid}`);
         const r = await smokeImage({

@@ -1,8 +1,8 @@
-import type { StepContext } from '@nabla-build/engine';
+import type { CompletedStep, StepContext } from '@nabla-build/engine';
 import type { SourceOverrides, StepKind, StepOf } from '@nabla-build/model';
 import type { PlanStep } from '@nabla-build/model';
 import type { SourceContext } from '@nabla-build/sources';
-import type { StepEnvironment } from './environment.js';
+import type { CompletedOf, StepEnvironment, StepResults } from './environment.js';
 
 /** The source operations' context for one planned source: its overrides come from the plan, nowhere else. */
 export function sourceContext(env: StepEnvironment, ctx: StepContext, overrides: SourceOverrides): SourceContext {
@@ -23,4 +23,15 @@ export function sourceContext(env: StepEnvironment, ctx: StepContext, overrides:
 export function stepOf<K extends StepKind>(step: PlanStep, kind: K): StepOf<K> {
   if (step.kind !== kind) throw new Error(`a ${kind} executor was given ${step.id}`);
   return step as StepOf<K>;
+}
+
+/** A finished step as its kind, with its typed result (the one place a recorded result gets its type). */
+export function completedOf<K extends keyof StepResults>(done: CompletedStep | undefined, kind: K): CompletedOf<K> {
+  if (done?.step.kind !== kind) throw new Error(`expected a finished ${kind} step, got ${done?.step.id ?? 'none'}`);
+  return done as CompletedOf<K>;
+}
+
+/** The step's dependency `id`, or else its dependency of `kind`, with its typed result. */
+export function depOf<K extends keyof StepResults>(ctx: StepContext, kind: K, id?: string): CompletedOf<K> {
+  return completedOf(id ? ctx.deps.get(id) : [...ctx.deps.values()].find((d) => d.step.kind === kind), kind);
 }

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import type { StepExecutor } from '@nabla-build/engine';
 import { buildToolchain, inside } from '@nabla-build/toolchain';
 import { copyTree } from './copy-tree.js';
-import type { StepEnvironment, ToolchainResult, TreeResult } from './environment.js';
-import { stepOf } from './source-context.js';
+import type { StepEnvironment, ToolchainResult } from './environment.js';
+import { depOf, stepOf } from './source-context.js';
 
 /**
  * Builds the toolchain in its own, content-keyed directory, mounted at a fixed path (/mnt/nabla-build/toolchain)
@@ -34,18 +34,15 @@ export function toolchainExecutor(_env: StepEnvironment): StepExecutor {
         hints: t.display?.hints ?? [],
       };
       const uses = i.uses ?? [];
-      const prepared = [...ctx.deps.values()].find((d) => d.step.kind === 'patch');
-      if (!prepared) throw new Error(`toolchain step ${step.id} has no prepared tree`);
+      const prepared = depOf(ctx, 'patch');
       const tree = join(ctx.dir, 'tree');
       if (!(ctx.resumed && existsSync(tree))) {
         ctx.phase('copying the prepared tree');
-        await copyTree(join(prepared.dir, (prepared.result as TreeResult).tree), tree, ctx.signal, ctx.logFile);
+        await copyTree(join(prepared.dir, prepared.result.tree), tree, ctx.signal, ctx.logFile);
         for (const use of uses) {
-          const built = ctx.deps.get(`toolchain:${use.toolchain}`);
-          if (!built)
-            throw new Error(`toolchain step ${step.id} has no step for the toolchain it uses, ${use.toolchain}`);
+          const built = depOf(ctx, 'toolchain', `toolchain:${use.toolchain}`);
           ctx.phase(`placing the built ${use.toolchain} at ${use.path}`);
-          const from = inside(join(built.dir, (built.result as ToolchainResult).tree), use.path, `${file}: uses`);
+          const from = inside(join(built.dir, built.result.tree), use.path, `${file}: uses`);
           const to = inside(tree, use.path, `${file}: uses`);
           // Only what our own checkout put there (a fresh copy in this step's directory) is replaced.
           await rm(to, { recursive: true, force: true });
@@ -66,12 +63,10 @@ export function toolchainExecutor(_env: StepEnvironment): StepExecutor {
         ctx.output(
           'warning: built outside a canonical build root: binaries embed this cache path (not reproducible across cache directories)',
         );
-      const usedEpochs = uses.map(
-        (u) => (ctx.deps.get(`toolchain:${u.toolchain}`)?.result as ToolchainResult | undefined)?.sourceEpoch ?? 0,
-      );
+      const usedEpochs = uses.map((u) => depOf(ctx, 'toolchain', `toolchain:${u.toolchain}`).result.sourceEpoch);
       const result: ToolchainResult = {
         tree: 'tree',
-        sourceEpoch: Math.max((prepared.result as TreeResult).sourceEpoch, ...usedEpochs),
+        sourceEpoch: Math.max(prepared.result.sourceEpoch, ...usedEpochs),
         canonical: built.canonical,
         provides: Object.fromEntries(Object.entries(i.provides).map(([k, v]) => [k, join('tree', v)])),
       };

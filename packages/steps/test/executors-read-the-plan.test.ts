@@ -25,6 +25,8 @@ describe('executors read the plan', () => {
     ['the config overrides instead of the planned ones', /env\.overrides|config\.overrides/],
     ['a double cast', /as unknown as/],
     ['untyped inputs', /step\.inputs\s+as\b|inputs\.[a-zA-Z]+ as /],
+    // A dependency's result is read through depOf/completedOf (typed by StepResults), never cast.
+    ['a cast result of a dependency', /\.result\s+as\b|as CompletedStep\b/],
   ];
   // The planner reads recipes (that is its job); the executors only the plan.
   const rules: Record<string, [string, RegExp][]> = { steps: forbidden, plan: forbidden.slice(2) };
