@@ -7,9 +7,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CommandError, traceSpawnsTo } from '@nabla-build/exec';
 import { BuildError, CancelledError } from '@nabla-build/model';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { git, gitOk, gitOut, gitTail } from '../src/git.js';
-import { cleanup, g, tempDir } from './fixtures.js';
+import { fixtureGitSync as g } from '@nabla-build/testing';
+import { tempDir } from '@nabla-build/testing/scratch';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { git, gitOk, gitOut, gitTail, useGitEnvironment } from '../src/git.js';
 
 let base: string;
 let repo: string;
@@ -18,9 +19,6 @@ beforeAll(async () => {
   base = await tempDir('nb-gitw-');
   repo = join(base, 'repo');
   g(base, 'init', '-q', repo);
-});
-afterAll(async () => {
-  await cleanup(base);
 });
 
 /** The environment git's child processes see (through a shell alias, which git runs with git's environment). */
@@ -94,27 +92,30 @@ describe('git()', () => {
     expect(entry.args.at(-1)).toBe('fail');
   });
 
-  it('passes the inherited environment through, minus the repository-locating variables, plus our settings', async () => {
-    const saved = { ...process.env };
-    Object.assign(process.env, {
+  it('passes the environment it was given through, minus the repository-locating variables, plus our settings', async () => {
+    const given = {
+      PATH: process.env.PATH,
       EDITOR: 'vi', // npm run sets it; simple-git refuses it unless allowed
       GIT_CONFIG_GLOBAL: '/dev/null',
       GIT_DIR: join(base, 'wrong'),
       GIT_WORK_TREE: join(base, 'wrong'),
       LC_ALL: 'de_DE.UTF-8',
-    });
+    };
     try {
+      useGitEnvironment(given);
       const env = await gitEnv();
       expect(env.get('EDITOR')).toBe('vi');
       expect(env.get('GIT_CONFIG_GLOBAL')).toBe('/dev/null');
       expect(env.has('GIT_WORK_TREE')).toBe(false);
       expect(env.get('GIT_TERMINAL_PROMPT')).toBe('0');
       expect(env.get('GIT_ASKPASS')).toBe('true');
-      expect(env.get('GIT_SSH_COMMAND')).toBeTruthy();
+      expect(env.get('GIT_SSH_COMMAND')).toBe('ssh -o BatchMode=yes');
       expect(env.get('LC_ALL')).toBe('C');
+      expect(env.has('HOME')).toBe(false); // only what was given: process.env is not read
+      useGitEnvironment({ ...given, GIT_SSH_COMMAND: 'ssh -i key' });
+      expect((await gitEnv()).get('GIT_SSH_COMMAND')).toBe('ssh -i key');
     } finally {
-      for (const k of Object.keys(process.env)) if (!(k in saved)) delete process.env[k];
-      Object.assign(process.env, saved);
+      useGitEnvironment({});
     }
   });
 

@@ -1,33 +1,17 @@
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { lstat, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { traceSpawnsTo } from '@nabla-build/exec';
 import { BuildError, CancelledError, type GitSourceSpec, UsageError } from '@nabla-build/model';
+import { FIXTURE_GIT_ENV, type FileTree, fixtureGitSync as g, startFileServer } from '@nabla-build/testing';
+import { deadPid, tempDir } from '@nabla-build/testing/scratch';
+import { resolveSource } from '@nabla-build/plan';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import {
-  checkoutGit,
-  fetchGit,
-  gitMirrorDir,
-  measureFirstFetch,
-  type SourceContext,
-  verifyCheckout,
-} from '../src/index.js';
-import {
-  buildUpstreams,
-  cleanup,
-  deadPid,
-  fixtureMirrors,
-  frankenSpec,
-  g,
-  makeDeepRepo,
-  makeRepo,
-  serveBare,
-  serveStatic,
-  sh,
-  tempDir,
-  type Upstreams,
-} from './fixtures.js';
+import { measureFirstFetch } from '../../../scripts/bench/first-fetch.mjs';
+import { checkoutGit, fetchGit, gitMirrorDir, type SourceContext, verifyCheckout } from '../src/index.js';
+import { bareRepo, buildUpstreams, fixtureMirrors, frankenSpec, type Upstreams } from './upstreams.js';
 
 let base: string;
 let u: Upstreams;
@@ -38,10 +22,7 @@ beforeAll(async () => {
   u = await buildUpstreams(base);
   trace = join(base, 'trace.jsonl');
 });
-afterAll(async () => {
-  traceSpawnsTo(undefined);
-  await cleanup(base);
-});
+afterAll(() => traceSpawnsTo(undefined));
 
 let n = 0;
 function newCtx(extra: Partial<SourceContext> = {}): SourceContext {
@@ -79,6 +60,23 @@ async function spawned<T>(fn: () => Promise<T>): Promise<{ result: T; commands: 
     traceSpawnsTo(undefined);
   }
 }
+/**
+ * A deep history: `commits` commits touching small text files, plus `bigBlobs` incompressible blobs of `bigSize`
+ * bytes added early and deleted later (history-only weight).
+ */
+function deepHistory(opts: { commits: number; bigBlobs: number; bigSize: number }): FileTree[] {
+  return Array.from({ length: opts.commits }, (_, i) => {
+    // Source-like but not trivially compressible: ~2 KiB of base64 per change.
+    const tree: FileTree = {
+      [`src/file${i % 20}.c`]: `/* revision ${i} */\n${randomBytes(1536).toString('base64')}\n`,
+    };
+    if (i < opts.bigBlobs) tree[`assets/big${i}.bin`] = randomBytes(opts.bigSize);
+    if (i === Math.floor(opts.commits / 2)) for (let b = 0; b < opts.bigBlobs; b++) tree[`assets/big${b}.bin`] = null;
+    if (i % 50 === 0) tree.README = `readme at ${i}\n`;
+    return tree;
+  });
+}
+
 const networkish = (cmds: string[][]) =>
   cmds.filter((c) => c[0] === 'git' && ['fetch', 'clone', 'ls-remote'].includes(c[1] ?? ''));
 
@@ -172,11 +170,14 @@ describe('fetchGit + checkoutGit with submodules', () => {
     expect(g(join(dest, 'musl', 'vendor', 'dep'), 'rev-parse', 'HEAD')).toBe(u.sha.dep[1]);
     expect(await readFile(join(dest, 'musl', 'vendor', 'dep', 'dep.h'), 'utf8')).toBe('#define DEP 2\n');
     // git sees proper, initialised submodules at their pins (no -, + or U prefix).
-    const status = sh(dest, 'git', ['submodule', 'status', '--recursive']).trimEnd();
+    const status = g(dest, 'submodule', 'status', '--recursive');
     expect(status.split('\n').map((l) => l[0])).toEqual([' ', ' ', ' ', ' ']);
     // clone: full → a real .git directory; Solo5's version script works, with git describe from the tags.
     expect((await lstat(join(dest, 'solo5', '.git'))).isDirectory()).toBe(true);
-    const version = sh(join(dest, 'solo5'), 'sh', ['scripts/gen_version_h.sh']).trim();
+    const env = { ...process.env, ...FIXTURE_GIT_ENV };
+    const version = execFileSync('sh', ['scripts/gen_version_h.sh'], { cwd: join(dest, 'solo5'), env })
+      .toString()
+      .trim();
     expect(version).toBe(`#define SOLO5_VERSION "v0.6.4-2-g${(u.sha.solo5[2] as string).slice(0, 7)}"`);
     // Sparse: the cone and the top-level files only.
     expect(existsSync(join(dest, 'llvm', 'libcxx', 'include', 'vector'))).toBe(true);
@@ -249,7 +250,8 @@ describe('pins, overrides and errors', () => {
     expect((err as Error).message).toContain(u.sha.solo5[2]);
     expect((err as Error).message).toContain('frankenlibc/solo5');
 
-    const r = await fetchGit(wrong, { ...ctx, overrides: { 'frankenlibc/solo5': { rev: u.sha.solo5[1] as string } } });
+    const planned = resolveSource(wrong, undefined, { 'frankenlibc/solo5': { rev: u.sha.solo5[1] as string } });
+    const r = await fetchGit(planned.spec, ctx, planned);
     expect(r.locked.submodules.solo5?.rev).toBe(u.sha.solo5[1]);
   });
 
@@ -261,7 +263,8 @@ describe('pins, overrides and errors', () => {
     const overrides = Object.fromEntries(
       subs.map((s) => [`frankenlibc/${s.path}`, { git: `file://${join(base, `absent-${s.path}.git`)}` }]),
     );
-    const err = await fetchGit(spec, { ...ctx, overrides }).catch((e: unknown) => e);
+    const planned = resolveSource(spec, undefined, overrides);
+    const err = await fetchGit(planned.spec, ctx, planned).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(BuildError);
     expect(err).toMatchObject({ code: 'source.submodules-missing', where: 'frankenlibc' });
     const message = (err as Error).message;
@@ -274,15 +277,15 @@ describe('pins, overrides and errors', () => {
     const spec = frankenSpec(u);
     // A fork of the superproject at another URL: the commit that moved musl back.
     const fork = join(base, 'fork-franken.git');
-    serveBare(join(base, 'work', 'franken'), fork);
+    g(base, 'clone', '-q', '--bare', '--no-local', join(u.up, 'franken.git'), fork);
     const simple = {
       ...spec,
       submodules: spec.submodules.map((s) => (s.path === 'musl' ? { ...s, submodules: [] } : s)),
     };
-    const r = await fetchGit(simple, {
-      ...ctx,
-      overrides: { frankenlibc: { git: `file://${fork}`, rev: u.sha.franken[2] as string } },
+    const planned = resolveSource(simple, undefined, {
+      frankenlibc: { git: `file://${fork}`, rev: u.sha.franken[2] as string },
     });
+    const r = await fetchGit(planned.spec, ctx, planned);
     expect(r.locked.git).toBe(`file://${fork}`);
     expect(r.locked.rev).toBe(u.sha.franken[2]);
     expect(r.locked.submodules.musl?.rev).toBe(u.sha.musl[0]);
@@ -431,7 +434,7 @@ describe('cache robustness', () => {
 
 describe('servers that cannot serve one commit', () => {
   it('falls back to a full fetch over dumb HTTP, and a second fetch sends no request', async () => {
-    const server = await serveStatic(u.up);
+    const server = await startFileServer({}, { root: u.up });
     try {
       const ctx = newCtx({ mirrors: [] });
       const spec: GitSourceSpec = {
@@ -443,11 +446,11 @@ describe('servers that cannot serve one commit', () => {
       };
       const r = await fetchGit(spec, ctx);
       expect(r.ops.map((o) => o.kind)).toEqual(['shallow', 'full']);
-      expect(server.requests.length).toBeGreaterThan(0);
-      const count = server.requests.length;
+      expect(server.requests).toBeGreaterThan(0);
+      const count = server.requests;
       const again = await fetchGit(spec, ctx);
       expect(again.ops).toEqual([]);
-      expect(server.requests.length).toBe(count);
+      expect(server.requests).toBe(count);
     } finally {
       await server.close();
     }
@@ -455,57 +458,31 @@ describe('servers that cannot serve one commit', () => {
 
   it('cancelling a fetch mid-transfer leaves no mirror; the next fetch succeeds', async () => {
     const deep = join(base, 'deep-slow');
-    await makeDeepRepo(join(deep, 'work'), { commits: 40, bigBlobs: 2, bigSize: 1024 * 1024 });
-    serveBare(join(deep, 'work'), join(deep, 'deep.git'));
-    const rev = g(join(deep, 'work'), 'rev-parse', 'HEAD');
-    let sawPack: () => void = () => {};
-    const packStarted = new Promise<void>((r) => {
-      sawPack = r;
-    });
-    // A dumb-HTTP server that throttles pack downloads: 32 KiB every 50 ms.
-    const { createServer } = await import('node:http');
-    const { createReadStream, statSync } = await import('node:fs');
-    const throttled = createServer((req, res) => {
-      const path = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
-      const file = join(deep, path);
-      if (!existsSync(file) || !statSync(file).isFile()) return res.writeHead(404).end();
-      res.writeHead(200, { 'content-length': statSync(file).size });
-      if (!path.endsWith('.pack')) return createReadStream(file).pipe(res);
-      sawPack();
-      const s = createReadStream(file, { highWaterMark: 32 * 1024 });
-      s.on('data', (chunk) => {
-        s.pause();
-        res.write(chunk);
-        setTimeout(() => s.resume(), 50);
-      });
-      s.on('end', () => res.end());
-      res.on('close', () => s.destroy());
-    });
-    await new Promise<void>((r) => throttled.listen(0, '127.0.0.1', r));
-    const port = (throttled.address() as import('node:net').AddressInfo).port;
+    const rev = (await bareRepo(deep, 'deep', deepHistory({ commits: 40, bigBlobs: 2, bigSize: 1024 * 1024 }))).at(-1);
+    // A dumb-HTTP server that throttles downloads: 32 KiB every 50 ms.
+    const throttled = await startFileServer({}, { root: deep, throttle: 32 * 1024 });
     try {
       const ctx = newCtx({ mirrors: [] });
       const spec: GitSourceSpec = {
         kind: 'git',
         name: 'deep',
-        git: `http://127.0.0.1:${port}/deep.git`,
-        rev,
+        git: `${throttled.url}/deep.git`,
+        rev: rev as string,
         submodules: [],
       };
       const ac = new AbortController();
       const p = fetchGit(spec, { ...ctx, signal: ac.signal });
-      await packStarted;
+      await throttled.waitFor(/\.pack$/);
       await new Promise((r) => setTimeout(r, 200));
       ac.abort();
       await expect(p).rejects.toBeInstanceOf(CancelledError);
       const gitDir = join(ctx.cacheDir, 'git');
       expect((await readdir(gitDir)).filter((f) => !f.endsWith('.lock'))).toEqual([]);
       const r = await fetchGit(spec, ctx);
-      expect(g(gitMirrorDir(ctx.cacheDir, spec.git), 'cat-file', '-t', rev)).toBe('commit');
+      expect(g(gitMirrorDir(ctx.cacheDir, spec.git), 'cat-file', '-t', spec.rev)).toBe('commit');
       expect(r.bytesFetched).toBeGreaterThan(2 * 1024 * 1024);
     } finally {
-      throttled.closeAllConnections();
-      await new Promise<void>((r) => throttled.close(() => r()));
+      await throttled.close();
     }
   });
 });
@@ -513,8 +490,7 @@ describe('servers that cannot serve one commit', () => {
 describe('bytes fetched', () => {
   it('a pinned-commit fetch of a deep repository moves far fewer bytes than git clone', async () => {
     const deep = join(base, 'deep');
-    const { shas } = await makeDeepRepo(join(deep, 'work'), { commits: 400, bigBlobs: 6, bigSize: 1024 * 1024 });
-    serveBare(join(deep, 'work'), join(deep, 'deep.git'));
+    const shas = await bareRepo(deep, 'deep', deepHistory({ commits: 400, bigBlobs: 6, bigSize: 1024 * 1024 }));
     const pin = shas[350] as string;
     const m = await measureFirstFetch(`file://${deep}/deep.git`, { rev: pin });
     expect(m.rev).toBe(pin);
@@ -527,10 +503,9 @@ describe('bytes fetched', () => {
     );
     // Sparse (partial clone): big trees outside the cone at the pinned commit itself stay upstream.
     const wide = join(base, 'wide');
-    await makeRepo(join(wide, 'work'), [
+    await bareRepo(wide, 'llvm', [
       { 'libcxx/include/vector': '// vector\n', 'clang/huge.bin': randomBytes(4 * 1024 * 1024).toString('base64') },
     ]);
-    serveBare(join(wide, 'work'), join(wide, 'llvm.git'));
     const sparse = await measureFirstFetch(`file://${wide}/llvm.git`, { sparse: ['libcxx'] });
     expect(sparse.ours.bytes / sparse.clone.bytes).toBeLessThan(0.01);
     console.log(

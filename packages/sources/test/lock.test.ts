@@ -1,9 +1,19 @@
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError, InputFileError, type Lockfile, type SourceSpec, UsageError } from '@nabla-build/model';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { formatLockfile, lockSources, readLockfile, type SourceContext, writeLockfile } from '../src/index.js';
-import { buildUpstreams, cleanup, fixtureMirrors, frankenSpec, g, tempDir, type Upstreams } from './fixtures.js';
+import { fixtureGitSync as g } from '@nabla-build/testing';
+import { tempDir } from '@nabla-build/testing/scratch';
+import { resolveSource } from '@nabla-build/plan';
+import { beforeAll, describe, expect, it } from 'vitest';
+import {
+  formatLockfile,
+  type LockSourcesOptions,
+  lockSources,
+  readLockfile,
+  type SourceContext,
+  writeLockfile,
+} from '../src/index.js';
+import { buildUpstreams, fixtureMirrors, frankenSpec, type Upstreams } from './upstreams.js';
 
 let base: string;
 let u: Upstreams;
@@ -11,7 +21,6 @@ beforeAll(async () => {
   base = await tempDir('nb-lock-');
   u = await buildUpstreams(base);
 });
-afterAll(() => cleanup(base));
 
 const SHA_A = 'a'.repeat(40);
 const SHA256 = 'b'.repeat(64);
@@ -105,6 +114,13 @@ describe('lockSources', () => {
     allowLocal: true,
     target: 'all',
   });
+  /** lockSources of recipe specs as the planner resolves them (`resolveSource`, with `overrides`). */
+  const lock = (specs: SourceSpec[], c: SourceContext, opts?: LockSourcesOptions, overrides = {}) =>
+    lockSources(
+      specs.map((s) => resolveSource(s, undefined, overrides)),
+      c,
+      opts,
+    );
   const tarball: SourceSpec = {
     kind: 'tarball',
     name: 'pcre',
@@ -115,14 +131,14 @@ describe('lockSources', () => {
 
   it('locks recipe pins (validated upstream) and is idempotent to the byte', async () => {
     const specs: SourceSpec[] = [frankenSpec(u), tarball, frankenSpec(u)];
-    const r1 = await lockSources(specs, ctx());
+    const r1 = await lock(specs, ctx());
     expect(r1.git.frankenlibc?.rev).toBe(u.sha.franken[1]);
     expect(r1.git.frankenlibc?.submodules['musl/vendor/dep']?.rev).toBe(u.sha.dep[1]);
     expect(r1.tarballs.pcre).toEqual({ url: 'https://ftp.pcre.org/pub/pcre/pcre-8.40.tar.gz', sha256: SHA256 });
     expect(r1.updated).toEqual([]);
     const p1 = join(base, 'l1.lock');
     await writeLockfile(p1, { version: 1, git: r1.git, tarballs: r1.tarballs, patches: {} });
-    const r2 = await lockSources(specs, { ...ctx(), offline: true });
+    const r2 = await lock(specs, { ...ctx(), offline: true });
     expect(r2.bytesFetched).toBe(0);
     const p2 = join(base, 'l2.lock');
     await writeLockfile(p2, { version: 1, git: r2.git, tarballs: r2.tarballs, patches: {} });
@@ -136,43 +152,53 @@ describe('lockSources', () => {
       submodules: frankenSpec(u).submodules.filter((s) => s.path !== 'musl'),
     };
     // Without --update the (older, submodule-less) pin is validated as is: its gitlinks do not exist.
-    await expect(lockSources([spec], ctx())).rejects.toMatchObject({ code: 'source.submodules-missing' });
-    const r = await lockSources([spec], ctx(), { update: ['frankenlibc'] });
+    await expect(lock([spec], ctx())).rejects.toMatchObject({ code: 'source.submodules-missing' });
+    const r = await lock([spec], ctx(), { update: ['frankenlibc'] });
     expect(r.git.frankenlibc?.rev).toBe(u.sha.franken[1]);
     expect(r.updated).toEqual([{ name: 'frankenlibc', from: u.sha.franken[0], to: u.sha.franken[1], ref: 'solo5' }]);
-    const viaTag = await lockSources([{ ...spec, branch: 'v1.0' }], ctx(), { update: ['frankenlibc'] });
+    const viaTag = await lock([{ ...spec, branch: 'v1.0' }], ctx(), { update: ['frankenlibc'] });
     expect(viaTag.git.frankenlibc?.rev).toBe(u.sha.franken[1]);
-    expect(g(join(base, 'work', 'franken'), 'cat-file', '-t', 'v1.0')).toBe('tag');
-    const head = await lockSources([{ ...spec, branch: undefined, submodules: [] }], ctx(), {
+    expect(g(join(u.up, 'franken.git'), 'cat-file', '-t', 'v1.0')).toBe('tag');
+    const head = await lock([{ ...spec, branch: undefined, submodules: [] }], ctx(), {
       update: ['frankenlibc'],
     });
     expect(head.git.frankenlibc?.rev).toBe(u.sha.franken[2]);
-    await expect(
-      lockSources([{ ...spec, branch: 'no-such' }], ctx(), { update: ['frankenlibc'] }),
-    ).rejects.toMatchObject({ code: 'source.ref-missing' });
-    await expect(lockSources([spec], ctx(), { update: ['nope'] })).rejects.toBeInstanceOf(UsageError);
-    await expect(lockSources([spec, tarball], ctx(), { update: ['pcre'] })).rejects.toBeInstanceOf(UsageError);
-    await expect(lockSources([spec], { ...ctx(), offline: true }, { update: ['frankenlibc'] })).rejects.toMatchObject({
+    await expect(lock([{ ...spec, branch: 'no-such' }], ctx(), { update: ['frankenlibc'] })).rejects.toMatchObject({
+      code: 'source.ref-missing',
+    });
+    // An override's rev is the pin: the branch is not resolved (here it does not even exist).
+    const pinned = await lock(
+      [{ ...spec, branch: 'no-such' }],
+      ctx(),
+      { update: ['frankenlibc'] },
+      {
+        frankenlibc: { rev: u.sha.franken[1] as string },
+      },
+    );
+    expect([pinned.git.frankenlibc?.rev, pinned.updated]).toEqual([u.sha.franken[1], []]);
+    await expect(lock([spec], ctx(), { update: ['nope'] })).rejects.toBeInstanceOf(UsageError);
+    await expect(lock([spec, tarball], ctx(), { update: ['pcre'] })).rejects.toBeInstanceOf(UsageError);
+    await expect(lock([spec], { ...ctx(), offline: true }, { update: ['frankenlibc'] })).rejects.toMatchObject({
       code: 'source.offline',
     });
   });
 
   it('rejects short pins and reports pins that vanished upstream', async () => {
     const short = { ...frankenSpec(u), rev: 'abc1234' };
-    const e = (await lockSources([short], ctx()).catch((x: unknown) => x)) as UsageError;
+    const e = (await lock([short], ctx()).catch((x: unknown) => x)) as UsageError;
     expect(e).toBeInstanceOf(UsageError);
     expect(e.hint).toContain('nabla-build lock --update frankenlibc');
     const subShort = frankenSpec(u);
     (subShort.submodules[0] as { rev: string }).rev = 'main';
-    await expect(lockSources([subShort], ctx())).rejects.toThrow(/frankenlibc\/musl/);
+    await expect(lock([subShort], ctx())).rejects.toThrow(/frankenlibc\/musl/);
     const gone = { ...frankenSpec(u), name: 'gone', rev: 'c'.repeat(40), submodules: [] };
-    const err = (await lockSources([gone], ctx()).catch((x: unknown) => x)) as BuildError;
+    const err = (await lock([gone], ctx()).catch((x: unknown) => x)) as BuildError;
     expect(err).toBeInstanceOf(BuildError);
     expect(err.code).toBe('source.pin-missing');
     expect(err.message).toContain('gone');
     expect(err.message).toContain('c'.repeat(40));
     expect(err.message).toContain('franken.git');
     const dup = [frankenSpec(u), { ...frankenSpec(u), rev: u.sha.franken[2] as string }];
-    await expect(lockSources(dup, ctx())).rejects.toMatchObject({ code: 'source.conflict' });
+    await expect(lock(dup, ctx())).rejects.toMatchObject({ code: 'source.conflict' });
   });
 });

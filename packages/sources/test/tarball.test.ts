@@ -1,12 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import type { ServerResponse } from 'node:http';
 import { join } from 'node:path';
 import { BuildError, CancelledError, type TarballSourceSpec, UsageError } from '@nabla-build/model';
+import { deadPort, type FixtureServer, startFileServer } from '@nabla-build/testing';
+import { deadPid, tempDir } from '@nabla-build/testing/scratch';
+import { resolveSource } from '@nabla-build/plan';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { downloadPath, fetchTarball, type SourceContext } from '../src/index.js';
-import { cleanup, deadPid, deadPort, type StaticServer, serveStatic, tempDir } from './fixtures.js';
 
 const good = randomBytes(300 * 1024);
 const bad = Buffer.from(good);
@@ -15,7 +16,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const GOOD = sha(good);
 
 let base: string;
-let server: StaticServer;
+let server: FixtureServer;
 let refused: string;
 let stallRelease: () => void = () => {};
 
@@ -25,23 +26,21 @@ beforeAll(async () => {
   await mkdir(join(files, 'pub'), { recursive: true });
   await writeFile(join(files, 'pub', 'pcre-8.40.tar.gz'), good);
   await writeFile(join(files, 'pub', 'tampered.tar.gz'), bad);
-  server = await serveStatic(files, {
-    '/moved/pcre-8.40.tar.gz': (_req, res) => {
-      res.writeHead(302, { location: '/pub/pcre-8.40.tar.gz' }).end();
-    },
-    '/stall/pcre-8.40.tar.gz': (_req, res: ServerResponse) => {
-      // Sends half the file, then nothing.
-      res.writeHead(200, { 'content-length': good.length });
-      res.write(good.subarray(0, good.length / 2));
-      stallRelease = () => res.destroy();
-    },
+  server = await startFileServer({}, { root: files });
+  server.handle('/moved/pcre-8.40.tar.gz', (_req, res) => {
+    res.writeHead(302, { location: '/pub/pcre-8.40.tar.gz' }).end();
+  });
+  server.handle('/stall/pcre-8.40.tar.gz', (_req, res) => {
+    // Sends half the file, then nothing.
+    res.writeHead(200, { 'content-length': good.length });
+    res.write(good.subarray(0, good.length / 2));
+    stallRelease = () => res.destroy();
   });
   refused = `http://127.0.0.1:${await deadPort()}/pcre-8.40.tar.gz`;
 });
 afterAll(async () => {
   stallRelease();
   await server.close();
-  await cleanup(base);
 });
 
 let n = 0;
@@ -61,7 +60,7 @@ const spec = (urls: string[], sha256 = GOOD): TarballSourceSpec => ({
 describe('fetchTarball', () => {
   it('falls back past dead URLs (refused, 404), follows redirects, verifies and caches', async () => {
     const ctx = ctxFor();
-    const before = server.requests.length;
+    const before = server.log.length;
     const r = await fetchTarball(
       spec([refused, `${server.url}/gone/pcre-8.40.tar.gz`, `${server.url}/moved/pcre-8.40.tar.gz`]),
       ctx,
@@ -75,17 +74,17 @@ describe('fetchTarball', () => {
     expect(r.failures[0]).toMatch(/ECONNREFUSED/);
     expect(r.failures[1]).toMatch(/HTTP 404/);
     expect(sha(await readFile(r.path))).toBe(GOOD);
-    expect(server.requests.slice(before)).toEqual([
-      '/gone/pcre-8.40.tar.gz',
-      '/moved/pcre-8.40.tar.gz',
-      '/pub/pcre-8.40.tar.gz',
+    expect(server.log.slice(before)).toEqual([
+      'GET /gone/pcre-8.40.tar.gz 404',
+      'GET /moved/pcre-8.40.tar.gz 302',
+      'GET /pub/pcre-8.40.tar.gz 200',
     ]);
 
     // Second fetch: re-verified from the cache, no request at all.
-    const count = server.requests.length;
+    const count = server.requests;
     const again = await fetchTarball(spec([`${server.url}/pub/pcre-8.40.tar.gz`]), ctx);
     expect(again).toMatchObject({ cached: true, bytesFetched: 0, path: r.path });
-    expect(server.requests.length).toBe(count);
+    expect(server.requests).toBe(count);
     // No temp files next to it.
     expect((await readdir(join(ctx.cacheDir, 'downloads', GOOD))).sort()).toEqual([
       '.pcre-8.40.tar.gz.meta.json',
@@ -114,10 +113,10 @@ describe('fetchTarball', () => {
     const ctx = ctxFor();
     const r = await fetchTarball(spec([`${server.url}/pub/pcre-8.40.tar.gz`]), ctx);
     await writeFile(r.path, bad);
-    const count = server.requests.length;
+    const count = server.requests;
     const again = await fetchTarball(spec([`${server.url}/pub/pcre-8.40.tar.gz`]), ctx);
     expect(again.cached).toBe(false);
-    expect(server.requests.length).toBe(count + 1);
+    expect(server.requests).toBe(count + 1);
     expect(sha(await readFile(again.path))).toBe(GOOD);
     // Truncated (size differs from the recorded one) is caught too; offline it cannot be repaired.
     await writeFile(r.path, good.subarray(0, 10));
@@ -129,14 +128,14 @@ describe('fetchTarball', () => {
 
   it('offline: an empty cache fails at once naming source and URL, with no request; a warm cache works', async () => {
     const ctx = ctxFor({ offline: true });
-    const count = server.requests.length;
+    const count = server.requests;
     const url = `${server.url}/pub/pcre-8.40.tar.gz`;
     const err = (await fetchTarball(spec([url]), ctx).catch((e: unknown) => e)) as BuildError;
     expect(err.code).toBe('source.offline');
     expect(err.message).toContain('pcre');
     expect(err.message).toContain(url);
     expect(err.hint).toContain('nabla-build fetch python3');
-    expect(server.requests.length).toBe(count);
+    expect(server.requests).toBe(count);
     await fetchTarball(spec([url]), { ...ctx, offline: false });
     expect((await fetchTarball(spec([url]), ctx)).cached).toBe(true);
   });
@@ -163,10 +162,10 @@ describe('fetchTarball', () => {
   });
 
   it('overrides replace url and sha256', async () => {
-    const r = await fetchTarball(
-      spec(['https://nowhere.invalid/x.tgz'], '0'.repeat(64)),
-      ctxFor({ overrides: { pcre: { url: `${server.url}/pub/tampered.tar.gz`, sha256: sha(bad) } } }),
-    );
+    const planned = resolveSource(spec(['https://nowhere.invalid/x.tgz'], '0'.repeat(64)), undefined, {
+      pcre: { url: `${server.url}/pub/tampered.tar.gz`, sha256: sha(bad) },
+    });
+    const r = await fetchTarball(planned.spec, ctxFor(), planned);
     expect(r.sha256).toBe(sha(bad));
     expect(sha(await readFile(r.path))).toBe(sha(bad));
   });

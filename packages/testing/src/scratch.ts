@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,4 +34,9 @@ export async function haveTool(cmd: string, args: string[] = ['--version']): Pro
     if (isCI()) throw new Error(`${cmd} is required under CI but is not usable`);
     return false;
   }
+}
+
+/** The pid of a process that has exited (for fake leftovers of an interrupted run). */
+export function deadPid(): number {
+  return Number(execFileSync('sh', ['-c', 'echo $$'], { encoding: 'utf8' }).trim());
 }

@@ -21,15 +21,11 @@
  *   NABLA_FIXTURE_CMDLINE=<the joined command line>
  */
 #define _GNU_SOURCE
-#include <elf.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <net/if.h>
 #include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
+
+#include "mft.h"
 
 #define SPT_CMDLINE_SIZE 8192
 #define MAX_DEVICES 16
@@ -81,65 +77,21 @@ static struct device *add_device(const char *kind, const char *name, size_t name
     return d;
 }
 
-/*
- * The contents of section `want` of the ELF64 file `path` (NUL-terminated, malloc'd), or NULL when the file is
- * not ELF64 or has no such section.
- */
-static char *elf_section(const char *path, const char *want)
-{
-    char *out = NULL, *names = NULL;
-    Elf64_Shdr *sh = NULL;
-    Elf64_Ehdr eh;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0)
-        return NULL;
-    if (pread(fd, &eh, sizeof eh, 0) != (ssize_t)sizeof eh || memcmp(eh.e_ident, ELFMAG, SELFMAG) != 0 ||
-        eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_shentsize != sizeof(Elf64_Shdr) || eh.e_shnum == 0 ||
-        eh.e_shstrndx >= eh.e_shnum)
-        goto done;
-    sh = calloc(eh.e_shnum, sizeof *sh);
-    if (!sh || pread(fd, sh, eh.e_shnum * sizeof *sh, (off_t)eh.e_shoff) != (ssize_t)(eh.e_shnum * sizeof *sh))
-        goto done;
-    Elf64_Shdr *strs = &sh[eh.e_shstrndx];
-    names = calloc(1, strs->sh_size + 1);
-    if (!names || pread(fd, names, strs->sh_size, (off_t)strs->sh_offset) != (ssize_t)strs->sh_size)
-        goto done;
-    for (int i = 0; i < eh.e_shnum; i++) {
-        if (sh[i].sh_name >= strs->sh_size || strcmp(names + sh[i].sh_name, want) != 0 || sh[i].sh_type == SHT_NOBITS)
-            continue;
-        out = calloc(1, sh[i].sh_size + 1);
-        if (out && pread(fd, out, sh[i].sh_size, (off_t)sh[i].sh_offset) != (ssize_t)sh[i].sh_size) {
-            free(out);
-            out = NULL;
-        }
-        break;
-    }
-done:
-    free(names);
-    free(sh);
-    close(fd);
-    return out;
-}
-
 static void load_manifest(const char *kernel)
 {
-    char *embedded = elf_section(kernel, ".note.solo5.manifest");
-    if (embedded) {
+    struct mft_entry e[MFT_MAX_ENTRIES];
+    int entries = mft_read(kernel, e);
+    if (entries == MFT_INVALID)
+        die("%s: Invalid or unsupported manifest", kernel);
+    if (entries != MFT_NONE) {
         have_manifest = 1;
-        char *save = NULL;
-        char *line = strtok_r(embedded, "\n", &save);
-        if (!line || strcmp(line, "SOLO5-MFT1") != 0)
-            die("%s: Invalid or unsupported manifest", kernel);
-        while ((line = strtok_r(NULL, "\n", &save))) {
-            char type[16], name[80];
-            if (sscanf(line, "%15s %79s", type, name) != 2)
-                die("%s: Invalid or unsupported manifest", kernel);
-            const char *kind = strcmp(type, "BLOCK_BASIC") == 0 ? "block" : strcmp(type, "NET_BASIC") == 0 ? "net" : NULL;
+        for (int i = 0; i < entries; i++) {
+            const char *t = e[i].type;
+            const char *kind = strcmp(t, "BLOCK_BASIC") == 0 ? "block" : strcmp(t, "NET_BASIC") == 0 ? "net" : NULL;
             if (!kind)
                 die("%s: Invalid or unsupported manifest", kernel);
-            add_device(kind, name, strlen(name))->declared = 1;
+            add_device(kind, e[i].name, strlen(e[i].name))->declared = 1;
         }
-        free(embedded);
         return;
     }
     char path[4096];
