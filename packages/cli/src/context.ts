@@ -3,7 +3,13 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { InputFileError, type Lockfile, type MirrorRule, type RecipeSet, UsageError } from '@nabla-build/model';
 import { emptyConfig, loadConfig, loadRecipes, type UserConfig } from '@nabla-build/recipes';
-import { mirrorsFromEnv, parseMirrorSpec, readLockfile, validateMirrorRules } from '@nabla-build/sources';
+import {
+  mirrorsFromEnv,
+  parseMirrorSpec,
+  readLockfile,
+  useGitEnvironment,
+  validateMirrorRules,
+} from '@nabla-build/sources';
 import type { ProgressMode } from './settings/catalog.js';
 import { layerSettings, overlayLock } from './settings/layers.js';
 import { traceSpawnsTo } from '@nabla-build/exec';
@@ -135,6 +141,7 @@ export async function loadProject(args: GlobalArgs): Promise<Project> {
   // Only the CLI reads the environment: the switches of the lower packages are passed in here.
   traceSpawnsTo(process.env.NABLA_BUILD_TRACE_EXEC);
   useCanonicalRoot(process.env[CANONICAL_ROOT_ENV] !== 'off');
+  useGitEnvironment(process.env);
   const recipes = loadRecipes(settings.recipesDirs, settings.patchesDir);
   checkOverrides(settings.config, recipes);
   // Mirror rules are checked before anything runs (local paths need `allowLocal`).

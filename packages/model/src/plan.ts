@@ -20,13 +20,21 @@ import type {
 
 export type StepKind = 'fetch' | 'patch' | 'toolchain' | 'package' | 'image' | 'publish';
 
-/** The user's overrides that apply to one source: its own (`name`) and its submodules' (`name/path`). */
-export type SourceOverrides = Record<string, SourceOverride>;
+/**
+ * Which pins of a resolved source the user's config chose (labels `name` and `name/sub/path`), as far as fetching
+ * it depends on that: `overridden` pins are named "override of X" in errors and a submodule among them is not
+ * checked against its parent's gitlink; under a `moved` label (its rev is not the recipe's) the submodules
+ * follow the gitlinks.
+ */
+export interface PinProvenance {
+  overridden: string[];
+  moved: string[];
+}
 
-/** A source as a step fetches it: the recipe's spec (pins checked against the lockfile) and its overrides. */
-export interface PlannedSource<S extends SourceSpec = SourceSpec> {
+/** A source as a step fetches it: resolved by the planner (overrides and the lockfile check applied). */
+export interface PlannedSource<S extends SourceSpec = SourceSpec> extends PinProvenance {
+  /** URLs, revs and sha256 exactly as fetched. */
   spec: S;
-  overrides: SourceOverrides;
 }
 
 export interface FetchInputs {

@@ -14,7 +14,6 @@ import {
   type StepDisplay,
   type StepInputs,
   type StepKind,
-  type SourceOverrides,
   subsetSource,
   type TargetRecipe,
   type ToolchainRecipe,
@@ -74,31 +73,24 @@ export function planBuild(input: PlanInput): BuildPlan {
     steps.set(id, { id, kind, subject, deps, key, inputs, cacheable, ...(display ? { display } : {}) } as PlanStep);
     return id;
   };
-  /** What a fetch of `spec` needs: the recipe's spec (pins checked) and the overrides of it and its submodules. */
-  const planned = <S extends SourceSpec>(spec: S, checkout?: CheckoutSubset): PlannedSource<S> => {
-    source(spec); // the lockfile check
-    const part = spec.kind === 'git' && checkout ? (subsetSource(spec, checkout) as S) : spec;
-    // Only the overrides of what is fetched: the source and the submodules of this part of it.
-    const labels = new Set([part.name]);
-    const walk = (prefix: string, subs: GitSourceSpec['submodules']) => {
-      for (const s of subs) {
-        labels.add(`${prefix}/${s.path}`);
-        walk(`${prefix}/${s.path}`, s.submodules);
-      }
-    };
-    if (part.kind === 'git') walk(part.name, part.submodules);
-    const overrides: SourceOverrides = {};
-    for (const [k, v] of Object.entries(input.overrides)) if (labels.has(k)) overrides[k] = v;
-    return { spec: part, overrides };
-  };
-  const resolved = new Map<string, SourceSpec>();
-  const source = (spec: SourceSpec): SourceSpec => {
+  const resolved = new Map<string, PlannedSource>();
+  const resolve = <S extends SourceSpec>(spec: S): PlannedSource<S> => {
     let r = resolved.get(spec.name);
     if (!r) {
       r = resolveSource(spec, input.lock, input.overrides);
       resolved.set(spec.name, r);
     }
-    return r;
+    return r as PlannedSource<S>;
+  };
+  const source = (spec: SourceSpec): SourceSpec => resolve(spec).spec;
+  /** What a fetch of `spec` needs: the resolved part that is fetched and which of its pins an override chose. */
+  const planned = <S extends SourceSpec>(spec: S, checkout?: CheckoutSubset): PlannedSource<S> => {
+    const r = resolve(spec);
+    if (r.spec.kind !== 'git' || !checkout?.submodules) return r;
+    const part = subsetSource(r.spec, checkout);
+    const subs = part.submodules.map((s) => `${part.name}/${s.path}`);
+    const inPart = (l: string) => l === part.name || subs.some((k) => l === k || l.startsWith(`${k}/`));
+    return { spec: part as S, overridden: r.overridden.filter(inPart), moved: r.moved.filter(inPart) };
   };
   /** A whole source (`fetch:<name>`), or the part of it that `owner` checks out (`fetch:<name>@<owner>`). */
   const fetch = (spec: SourceSpec, subset?: { owner: string; checkout: CheckoutSubset }): string => {

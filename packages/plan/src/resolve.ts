@@ -1,6 +1,7 @@
 import {
   type GitSourceSpec,
   type Lockfile,
+  type PlannedSource,
   type SourceOverride,
   type SourceSpec,
   type SubmoduleSpec,
@@ -9,24 +10,33 @@ import {
 } from '@nabla-build/model';
 
 /**
- * Applies overrides and the lockfile to a recipe source: the result is exactly what will be fetched.
- * An override (`frankenlibc`, or `frankenlibc/solo5` for a submodule) wins over the lockfile; a source that
- * is neither overridden nor locked is an error unless the build is explicitly unlocked.
+ * Applies overrides and the lockfile to a recipe source: the result is exactly what will be fetched, and which
+ * of its pins an override chose. An override (`frankenlibc`, or `frankenlibc/solo5` for a submodule) wins over
+ * the lockfile; a source that is neither overridden nor locked is an error unless the build is explicitly
+ * unlocked. The only place overrides are applied.
  */
-export function resolveSource(
-  spec: SourceSpec,
+export function resolveSource<S extends SourceSpec>(
+  spec: S,
   lock: Lockfile | undefined,
   overrides: Record<string, SourceOverride>,
-): SourceSpec {
-  return spec.kind === 'git' ? resolveGit(spec, lock, overrides) : resolveTarball(spec, lock, overrides);
+): PlannedSource<S> {
+  const pins: PlannedSource<S> = { spec, overridden: [], moved: [] };
+  /** The override of `label` if it sets the pin (`rev` or `sha256`), recorded in the provenance. */
+  const pin = (label: string, recipePin: string, key: 'rev' | 'sha256') => {
+    const o = overrides[label];
+    const chosen = o?.[key];
+    if (chosen !== undefined) pins.overridden.push(label);
+    if (key === 'rev' && chosen !== undefined && chosen !== recipePin) pins.moved.push(label);
+    return o;
+  };
+  pins.spec = (spec.kind === 'git' ? resolveGit(spec, lock, pin) : resolveTarball(spec, lock, pin)) as S;
+  return pins;
 }
 
-function resolveGit(
-  spec: GitSourceSpec,
-  lock: Lockfile | undefined,
-  overrides: Record<string, SourceOverride>,
-): GitSourceSpec {
-  const o = overrides[spec.name];
+type Pin = (label: string, recipePin: string, key: 'rev' | 'sha256') => SourceOverride | undefined;
+
+function resolveGit(spec: GitSourceSpec, lock: Lockfile | undefined, pin: Pin): GitSourceSpec {
+  const o = pin(spec.name, spec.rev, 'rev');
   const locked = lock?.git[spec.name];
   if (!o?.rev && lock) {
     if (!locked) throw notLocked(spec.name);
@@ -43,7 +53,7 @@ function resolveGit(
   const rev = o?.rev ?? spec.rev;
   const git = o?.git ?? spec.git;
   const submodules = spec.submodules.map((s) =>
-    resolveSubmodule(spec.name, s, overrides, o?.rev ? undefined : locked?.submodules),
+    resolveSubmodule(spec.name, s, pin, o?.rev ? undefined : locked?.submodules),
   );
   return { ...spec, git, rev, submodules };
 }
@@ -51,11 +61,11 @@ function resolveGit(
 function resolveSubmodule(
   parent: string,
   s: SubmoduleSpec,
-  overrides: Record<string, SourceOverride>,
+  pin: Pin,
   locked: Record<string, { git: string; rev: string }> | undefined,
 ): SubmoduleSpec {
   const id = `${parent}/${s.path}`;
-  const o = overrides[id];
+  const o = pin(id, s.rev, 'rev');
   if (!o?.rev && locked) {
     const l = locked[s.path];
     if (!l) throw notLocked(id);
@@ -69,16 +79,12 @@ function resolveSubmodule(
     ...s,
     git: o?.git ?? s.git,
     rev: o?.rev ?? s.rev,
-    submodules: s.submodules.map((c) => resolveSubmodule(id, c, overrides, undefined)),
+    submodules: s.submodules.map((c) => resolveSubmodule(id, c, pin, undefined)),
   };
 }
 
-function resolveTarball(
-  spec: TarballSourceSpec,
-  lock: Lockfile | undefined,
-  overrides: Record<string, SourceOverride>,
-): TarballSourceSpec {
-  const o = overrides[spec.name];
+function resolveTarball(spec: TarballSourceSpec, lock: Lockfile | undefined, pin: Pin): TarballSourceSpec {
+  const o = pin(spec.name, spec.sha256, 'sha256');
   if (!o?.sha256 && lock) {
     const l = lock.tarballs[spec.name];
     if (!l) throw notLocked(spec.name);

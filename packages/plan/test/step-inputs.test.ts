@@ -49,14 +49,19 @@ describe('a step is keyed by exactly what its executor reads', () => {
     for (const s of plan.steps) expect(keyOf(s, s.inputs, all), s.id).toBe(s.key);
   });
 
-  it('the planner puts the source, its overrides and the patch series (with digests) into the inputs', () => {
+  it('the planner puts the resolved source (overrides applied), its provenance and the patch series into the inputs', () => {
     const fetch = all.get('fetch:rumprun-packages');
-    expect(fetch?.kind === 'fetch' && fetch.inputs.fetch.overrides).toEqual({
-      'rumprun-packages': { rev: 'b'.repeat(40) },
+    expect(fetch?.kind === 'fetch' && fetch.inputs.fetch).toMatchObject({
+      spec: { rev: 'b'.repeat(40) },
+      overridden: ['rumprun-packages'],
+      moved: ['rumprun-packages'],
     });
+    // A URL-only override of a submodule: its URL is resolved, its pin still comes from the gitlink.
     const part = all.get('fetch:frankenlibc@solo5');
-    expect(part?.kind === 'fetch' && part.inputs.fetch.overrides).toEqual({
-      'frankenlibc/solo5': { git: 'https://example.invalid/s' },
+    expect(part?.kind === 'fetch' && part.inputs.fetch.spec.kind === 'git' && part.inputs.fetch).toMatchObject({
+      spec: { submodules: [{ path: 'solo5', git: 'https://example.invalid/s' }] },
+      overridden: [],
+      moved: [],
     });
     const patch = plan.steps.find((s) => s.kind === 'patch' && s.inputs.patches.length > 0);
     expect(patch?.kind === 'patch' && patch.inputs.patches.every((p) => typeof p.digest === 'string')).toBe(true);

@@ -1,4 +1,4 @@
-import { BuildError, type MirrorRule, type SourceOverride } from '@nabla-build/model';
+import { BuildError, type MirrorRule } from '@nabla-build/model';
 
 /** Everything the source operations need from the caller (engine, CLI, tests). */
 export interface SourceContext {
@@ -12,8 +12,6 @@ export interface SourceContext {
   offline?: boolean;
   /** The target being built; only used in the `nabla-build fetch <target>` hint of `source.offline`. */
   target?: string;
-  /** `ctx.overrides[source]` or `ctx.overrides['source/submodule/path']` replace git URL/rev or tarball url/sha256. */
-  overrides?: Record<string, SourceOverride>;
   signal?: AbortSignal;
   /** Every git command and its output is appended here. */
   logFile?: string;

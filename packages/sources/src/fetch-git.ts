@@ -1,10 +1,17 @@
-import { BuildError, type GitSourceSpec, type LockedGit, type SubmoduleSpec, UsageError } from '@nabla-build/model';
+import {
+  BuildError,
+  type GitSourceSpec,
+  type LockedGit,
+  type PinProvenance,
+  type SubmoduleSpec,
+  UsageError,
+} from '@nabla-build/model';
 import { FULL_SHA, type SourceContext } from './context.js';
 import { gitOut } from './git.js';
 import { ensureMirror, type FetchOp, gitOpts } from './mirror.js';
 
 export interface GitFetchResult {
-  /** What was resolved: URLs after overrides (not after mirror rules), and every submodule (by full path). */
+  /** What was resolved: the spec's URLs (not after mirror rules), and every submodule (by full path). */
   locked: LockedGit;
   /** Bytes added to the cache's git objects by this call, over the superproject and all submodule mirrors. */
   bytesFetched: number;
@@ -14,29 +21,20 @@ export interface GitFetchResult {
   mirrors: Record<string, string>;
 }
 
-export interface FetchGitOptions {
-  /**
-   * Take submodule revs from the superproject's gitlinks even when they differ from the recipe's (used by
-   * `lock --update`, where the superproject moved on purpose).
-   */
-  trustGitlinks?: boolean;
-}
-
 /**
- * Ensures the pinned commit of `spec` (after `ctx.overrides[spec.name]`) and, recursively, the pinned commit of
- * every declared submodule are in their cache mirrors. Present objects mean no network at all. Submodule revs
- * come from the superproject's gitlinks at the pinned commit and must equal the recipe's, unless an override
- * replaced the submodule's rev (`ctx.overrides['<source>/<path>']`) or the superproject's rev.
+ * Ensures the pinned commit of `spec` (as the planner resolved it) and, recursively, the pinned commit of every
+ * declared submodule are in their cache mirrors. Present objects mean no network at all. Submodule revs come
+ * from the superproject's gitlinks at the pinned commit and must equal the spec's, unless the submodule's pin
+ * was chosen by an override (`pins.overridden`), or a repository above it was moved off the recipe's rev
+ * (`pins.moved`; `lock --update` moves the superproject): then the gitlinks are followed.
  */
 export async function fetchGit(
   spec: GitSourceSpec,
   ctx: SourceContext,
-  opts: FetchGitOptions = {},
+  pins: PinProvenance = { overridden: [], moved: [] },
 ): Promise<GitFetchResult> {
-  const ov = ctx.overrides?.[spec.name];
-  const url = ov?.git ?? spec.git;
-  const rev = ov?.rev ?? spec.rev;
-  checkRev(spec.name, rev, ov?.rev !== undefined);
+  const { git: url, rev } = spec;
+  checkRev(spec.name, rev, pins.overridden.includes(spec.name));
   const root = await ensureMirror(
     { label: spec.name, url, rev, full: false, ...(spec.sparse ? { sparse: spec.sparse } : {}) },
     ctx,
@@ -47,25 +45,17 @@ export async function fetchGit(
     ops: [...root.ops],
     mirrors: { '': root.dir },
   };
-  const parentMoved = opts.trustGitlinks === true || (ov?.rev !== undefined && ov.rev !== spec.rev);
-  await fetchSubmodules(
-    spec.name,
-    { dir: root.dir, rev, label: spec.name },
-    '',
-    spec.submodules,
-    parentMoved,
-    ctx,
-    result,
-  );
+  const parent = { dir: root.dir, rev, label: spec.name, moved: pins.moved.includes(spec.name) };
+  await fetchSubmodules(spec.name, parent, '', spec.submodules, pins, ctx, result);
   result.locked.submodules = sortKeys(result.locked.submodules);
   result.mirrors = sortKeys(result.mirrors);
   return result;
 }
 
-function checkRev(label: string, rev: string, fromOverride: boolean): void {
+function checkRev(label: string, rev: string, byOverride: boolean): void {
   if (!FULL_SHA.test(rev)) {
     throw new UsageError('source.rev-invalid', `source ${label}: rev \`${rev}\` is not a full 40-hex commit SHA`, {
-      where: fromOverride ? `override of ${label}` : label,
+      where: byOverride ? `override of ${label}` : label,
       hint: `pin a full SHA (\`nabla-build lock --update ${label.split('/')[0]}\` resolves a branch or tag)`,
     });
   }
@@ -73,10 +63,10 @@ function checkRev(label: string, rev: string, fromOverride: boolean): void {
 
 async function fetchSubmodules(
   source: string,
-  parent: { dir: string; rev: string; label: string },
+  parent: { dir: string; rev: string; label: string; moved: boolean },
   parentPath: string,
   subs: SubmoduleSpec[],
-  parentMoved: boolean,
+  pins: PinProvenance,
   ctx: SourceContext,
   result: GitFetchResult,
 ): Promise<void> {
@@ -84,12 +74,12 @@ async function fetchSubmodules(
     subs.map(async (sub) => {
       const fullPath = parentPath ? `${parentPath}/${sub.path}` : sub.path;
       const label = `${source}/${fullPath}`;
-      const ov = ctx.overrides?.[label];
-      const url = ov?.git ?? sub.git;
-      const gitlink = await readGitlink(parent.dir, parent.rev, sub.path, ctx);
+      const url = sub.git;
+      const byOverride = pins.overridden.includes(label);
+      const gitlink = byOverride ? undefined : await readGitlink(parent.dir, parent.rev, sub.path, ctx);
       let rev: string;
-      if (ov?.rev !== undefined) {
-        rev = ov.rev;
+      if (byOverride) {
+        rev = sub.rev;
         checkRev(label, rev, true);
       } else if (gitlink === undefined) {
         throw new BuildError(
@@ -100,7 +90,7 @@ async function fetchSubmodules(
             hint: 'fix the submodule path in the recipe, or pin the superproject to a commit that has it',
           },
         );
-      } else if (gitlink !== sub.rev && !parentMoved) {
+      } else if (gitlink !== sub.rev && !parent.moved) {
         throw new BuildError(
           'source.submodule-mismatch',
           `submodule ${label}: the recipe pins ${sub.rev}, but ${parent.label}@${parent.rev.slice(0, 12)} records ${gitlink}`,
@@ -120,15 +110,8 @@ async function fetchSubmodules(
       result.bytesFetched += r.bytesFetched;
       result.ops.push(...r.ops);
       result.mirrors[fullPath] = r.dir;
-      await fetchSubmodules(
-        source,
-        { dir: r.dir, rev, label },
-        fullPath,
-        sub.submodules,
-        rev !== sub.rev || parentMoved,
-        ctx,
-        result,
-      );
+      const moved = parent.moved || pins.moved.includes(label);
+      await fetchSubmodules(source, { dir: r.dir, rev, label, moved }, fullPath, sub.submodules, pins, ctx, result);
     }),
   );
   const failed = settled.filter((s): s is PromiseRejectedResult => s.status === 'rejected').map((s) => s.reason);
@@ -148,20 +131,50 @@ async function fetchSubmodules(
   }
 }
 
-/** The commit a tree records at `path` (a gitlink, mode 160000), read from the mirror without a checkout. */
-export async function readGitlink(
+/** Gitlinks asked for in the same tick, per `dir\0rev`: read with one `git ls-tree` (see readGitlink). */
+const gitlinkBatches = new Map<string, Map<string, (oid: Promise<string | undefined>) => void>>();
+/** Gitlinks read before: a commit's tree never changes, so an answer stays right for this process's life. */
+const gitlinkMemo = new Map<string, Promise<string | undefined>>();
+
+/**
+ * The commit a tree records at `path` (a gitlink, mode 160000), read from the mirror without a checkout. The
+ * paths of one tree asked for at once (the submodules of one parent) share one `git ls-tree`.
+ */
+export function readGitlink(
   mirrorDir: string,
   rev: string,
   path: string,
   ctx: SourceContext,
 ): Promise<string | undefined> {
-  const out = await gitOut(mirrorDir, ['ls-tree', '-z', rev, '--', path.replace(/\/+$/, '')], gitOpts(ctx));
-  if (!out) return undefined;
-  for (const entry of out.split('\0')) {
-    const m = /^160000 commit ([0-9a-f]{40})\t/.exec(entry);
-    if (m) return m[1];
-  }
-  return undefined;
+  const p = path.replace(/\/+$/, '');
+  const key = `${mirrorDir}\0${rev}`;
+  const memo = gitlinkMemo.get(`${key}\0${p}`);
+  if (memo) return memo;
+  const answer = new Promise<string | undefined>((resolve) => {
+    let batch = gitlinkBatches.get(key);
+    if (!batch) {
+      const paths = new Map<string, (oid: Promise<string | undefined>) => void>();
+      gitlinkBatches.set(key, paths);
+      batch = paths;
+      queueMicrotask(() => {
+        gitlinkBatches.delete(key);
+        const out = gitOut(mirrorDir, ['ls-tree', '-z', rev, '--', ...paths.keys()], gitOpts(ctx)).then((text) => {
+          const links = new Map<string, string>();
+          for (const entry of (text ?? '').split('\0')) {
+            const m = /^160000 commit ([0-9a-f]{40})\t(.*)$/s.exec(entry);
+            if (m?.[1] && m[2] !== undefined) links.set(m[2], m[1]);
+          }
+          return links;
+        });
+        for (const [q, done] of paths) done(out.then((links) => links.get(q)));
+      });
+    }
+    batch.set(p, resolve);
+  });
+  gitlinkMemo.set(`${key}\0${p}`, answer);
+  // A failed read (a cancelled git) is not remembered.
+  answer.catch(() => gitlinkMemo.delete(`${key}\0${p}`));
+  return answer;
 }
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {

@@ -28,7 +28,6 @@ const GIT_ENV: Record<string, string | undefined> = {
   GIT_TERMINAL_PROMPT: '0',
   GIT_ASKPASS: 'true',
   SSH_ASKPASS: undefined,
-  GIT_SSH_COMMAND: process.env.GIT_SSH_COMMAND ?? 'ssh -o BatchMode=yes',
   LC_ALL: 'C',
   LANGUAGE: undefined,
 };
@@ -103,14 +102,25 @@ function hasVar(env: Record<string, string>, name: string): boolean {
   return Object.keys(env).some((k) => k.toUpperCase() === name);
 }
 
+let inherited: Record<string, string> = {};
+
 /**
- * The inherited environment with GIT_ENV applied (read per call, as a spawn would). simple-git drops every
- * GIT_* variable (and EDITOR, PAGER...) it is not told to allow, and refuses an explicitly passed one that is
- * not allowed: naming every variable of this environment in `allowEnvironment` keeps exactly these semantics.
+ * The environment every git inherits (the CLI passes its own in at start-up, as it does every setting). Until
+ * then git gets GIT_ENV alone, and so the default search path.
+ */
+export function useGitEnvironment(env: Record<string, string | undefined>): void {
+  inherited = {};
+  for (const [k, v] of Object.entries(env)) if (v !== undefined) inherited[k] = v;
+}
+
+/**
+ * The inherited environment with GIT_ENV applied, and ssh that never prompts unless the user chose their own
+ * GIT_SSH_COMMAND. simple-git drops every GIT_* variable (and EDITOR, PAGER...) it is not told to allow, and
+ * refuses an explicitly passed one that is not allowed: naming every variable of this environment in
+ * `allowEnvironment` keeps exactly these semantics.
  */
 function gitEnv(): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  const env: Record<string, string> = { GIT_SSH_COMMAND: 'ssh -o BatchMode=yes', ...inherited };
   for (const [k, v] of Object.entries(GIT_ENV)) {
     if (v === undefined) delete env[k];
     else env[k] = v;

@@ -1,4 +1,3 @@
-export { measureFirstFetch, type FetchMeasurement, type FirstFetchMeasurement, type MeasureOptions } from './bench.js';
 export { canonicalGitUrl, downloadPath, gitMirrorDir, repoBasename } from './cache.js';
 export {
   type CheckoutResult,
@@ -9,7 +8,8 @@ export {
   verifyCheckout,
 } from './checkout-git.js';
 export { offlineError, type SourceContext } from './context.js';
-export { type FetchGitOptions, fetchGit, type GitFetchResult, readGitlink } from './fetch-git.js';
+export { fetchGit, type GitFetchResult, readGitlink } from './fetch-git.js';
+export { useGitEnvironment } from './git.js';
 export { type LockSourcesOptions, type LockSourcesResult, lockSources, resolveRef } from './lock.js';
 export { formatLockfile, parseLockfile, readLockfile, writeLockfile } from './lockfile.js';
 export { type FetchOp, inCone } from './mirror.js';

@@ -3,7 +3,7 @@ import {
   type GitSourceSpec,
   type LockedGit,
   type LockedTarball,
-  type SourceSpec,
+  type PlannedSource,
   type SubmoduleSpec,
   UsageError,
 } from '@nabla-build/model';
@@ -26,30 +26,31 @@ export interface LockSourcesResult {
 }
 
 /**
- * Resolves every source to exact pins for the lockfile. Without `update`, every recipe pin must be a full SHA
- * that exists upstream (fetched into the cache if needed; `source.pin-missing` otherwise) and every submodule
- * pin must match the superproject's gitlink. Sources named in `update` are re-resolved from their branch/tag.
- * Tarballs are recorded as the recipe says (first URL, sha256); `fetch` verifies them.
+ * Resolves every source (as the planner resolved it, `resolveSource`) to exact pins for the lockfile. Without
+ * `update`, every pin must be a full SHA that exists upstream (fetched into the cache if needed;
+ * `source.pin-missing` otherwise) and every submodule pin must match the superproject's gitlink. Sources named in
+ * `update` are re-resolved from their branch/tag, unless an override chose their pin. Tarballs are recorded as
+ * resolved (first URL, sha256); `fetch` verifies them.
  */
 export async function lockSources(
-  specs: SourceSpec[],
+  sources: PlannedSource[],
   ctx: SourceContext,
   opts: LockSourcesOptions = {},
 ): Promise<LockSourcesResult> {
-  const unique = new Map<string, SourceSpec>();
-  for (const s of specs) {
-    const prev = unique.get(s.name);
-    if (prev && JSON.stringify(prev) !== JSON.stringify(s)) {
-      throw new UsageError('source.conflict', `source ${s.name} is declared twice with different contents`, {
-        where: s.name,
+  const unique = new Map<string, PlannedSource>();
+  for (const p of sources) {
+    const prev = unique.get(p.spec.name);
+    if (prev && JSON.stringify(prev.spec) !== JSON.stringify(p.spec)) {
+      throw new UsageError('source.conflict', `source ${p.spec.name} is declared twice with different contents`, {
+        where: p.spec.name,
         hint: 'give one of them another name, or make both declarations identical',
       });
     }
-    unique.set(s.name, s);
+    unique.set(p.spec.name, p);
   }
   const update = new Set(opts.update ?? []);
   for (const u of update) {
-    const s = unique.get(u);
+    const s = unique.get(u)?.spec;
     if (!s)
       throw new UsageError('lock.unknown-source', `lock --update: no source named ${u}`, {
         hint: `known sources: ${[...unique.keys()].sort().join(', ')}`,
@@ -63,11 +64,11 @@ export async function lockSources(
   const result: LockSourcesResult = { git: {}, tarballs: {}, updated: [], bytesFetched: 0 };
   const names = [...unique.keys()].sort();
   for (const name of names) {
-    const s = unique.get(name) as SourceSpec;
+    const planned = unique.get(name) as PlannedSource;
+    const s = planned.spec;
     if (s.kind === 'tarball') {
-      const ov = ctx.overrides?.[name];
-      const url = ov?.url ?? s.urls[0];
-      const sha256 = (ov?.sha256 ?? s.sha256).toLowerCase();
+      const url = s.urls[0];
+      const sha256 = s.sha256.toLowerCase();
       if (!url) throw new UsageError('source.no-url', `source ${name} has no URL`, { where: name });
       if (!SHA256_HEX.test(sha256))
         throw new UsageError('source.sha256-invalid', `source ${name}: sha256 \`${sha256}\` is not 64 hex digits`, {
@@ -76,15 +77,12 @@ export async function lockSources(
       result.tarballs[name] = { url, sha256 };
       continue;
     }
-    let spec: GitSourceSpec = s;
     if (update.has(name)) {
-      const ov = ctx.overrides?.[name];
-      const url = ov?.git ?? s.git;
       const ref = s.branch ?? 'HEAD';
-      const rev = ov?.rev ?? (await resolveRef(name, url, ref, ctx));
+      // A pin an override chose stays; the others follow their branch, and the submodules the new gitlinks.
+      const rev = planned.overridden.includes(name) ? s.rev : await resolveRef(name, s.git, ref, ctx);
       if (rev !== s.rev) result.updated.push({ name, from: s.rev, to: rev, ref });
-      spec = { ...s, rev };
-      const r = await fetchGit(spec, ctx, { trustGitlinks: true });
+      const r = await fetchGit({ ...s, rev }, ctx, { ...planned, moved: [...planned.moved, name] });
       result.git[name] = r.locked;
       result.bytesFetched += r.bytesFetched;
       continue;
@@ -100,7 +98,7 @@ export async function lockSources(
         },
       );
     }
-    const r = await fetchGit(spec, ctx);
+    const r = await fetchGit(s, ctx, planned);
     result.git[name] = r.locked;
     result.bytesFetched += r.bytesFetched;
   }

@@ -4,7 +4,7 @@ import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { BuildError, CancelledError, type TarballSourceSpec, UsageError } from '@nabla-build/model';
+import { BuildError, CancelledError, type PinProvenance, type TarballSourceSpec, UsageError } from '@nabla-build/model';
 import { downloadPath } from './cache.js';
 import { offlineError, progress, SHA256_HEX, type SourceContext } from './context.js';
 import { pathExists as exists, removeStaleTemps, tempSibling, writeFileAtomic } from '@nabla-build/fsio';
@@ -39,13 +39,16 @@ const DEFAULT_TIMEOUT_MS = 60_000;
  * `<cacheDir>/downloads/<sha256>/<file>`. A file with the wrong digest is never cached. A cached file is
  * re-verified (size and sha256) before use and fetched again when it does not match.
  */
-export async function fetchTarball(spec: TarballSourceSpec, ctx: SourceContext): Promise<TarballFetchResult> {
-  const ov = ctx.overrides?.[spec.name];
-  const urls = ov?.url ? [ov.url] : spec.urls;
-  const sha256 = (ov?.sha256 ?? spec.sha256).toLowerCase();
+export async function fetchTarball(
+  spec: TarballSourceSpec,
+  ctx: SourceContext,
+  pins: PinProvenance = { overridden: [], moved: [] },
+): Promise<TarballFetchResult> {
+  const urls = spec.urls;
+  const sha256 = spec.sha256.toLowerCase();
   if (!SHA256_HEX.test(sha256)) {
     throw new UsageError('source.sha256-invalid', `source ${spec.name}: sha256 \`${sha256}\` is not 64 hex digits`, {
-      where: ov?.sha256 ? `override of ${spec.name}` : spec.name,
+      where: pins.overridden.includes(spec.name) ? `override of ${spec.name}` : spec.name,
     });
   }
   if (!spec.file || spec.file !== basename(spec.file) || spec.file.startsWith('.')) {

@@ -12,14 +12,15 @@ export function fetchExecutor(env: StepEnvironment): StepExecutor {
   return {
     run: async (step, ctx) => {
       // `fetch:<source>` or `fetch:<source>@<toolchain>` (only the part that toolchain checks out).
-      const { spec, overrides } = stepOf(step, 'fetch').inputs.fetch;
-      const sctx = sourceContext(env, ctx, overrides);
+      const planned = stepOf(step, 'fetch').inputs.fetch;
+      const { spec } = planned;
+      const sctx = sourceContext(env, ctx);
       if (spec.kind === 'git') {
-        const r = await fetchGit(spec, sctx);
+        const r = await fetchGit(spec, sctx, planned);
         const result: FetchResult = { kind: 'git', locked: r.locked, bytesFetched: r.bytesFetched };
         return { roots: [], result };
       }
-      const r = await fetchTarball(spec, sctx);
+      const r = await fetchTarball(spec, sctx, planned);
       const result: FetchResult = { kind: 'tarball', path: r.path, sha256: r.sha256, bytesFetched: r.bytesFetched };
       return { roots: [], result };
     },

@@ -43,7 +43,7 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
         const tarballs = [];
         for (const s of stepOf(step, 'package').inputs.tarballs) {
           // Re-verified (size and sha256) on every use: the download cache is shared and may be tampered with.
-          const t = await fetchTarball(s.fetch.spec, sourceContext(env, ctx, s.fetch.overrides));
+          const t = await fetchTarball(s.fetch.spec, sourceContext(env, ctx), s.fetch);
           tarballs.push({ name: s.name, file: s.file, placeIn: s.placeIn, path: t.path });
         }
         await buildPackage({

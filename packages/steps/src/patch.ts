@@ -17,10 +17,10 @@ export function patchExecutor(env: StepEnvironment): StepExecutor {
       const inputs = stepOf(step, 'patch').inputs;
       const treeName = inputs.tree;
       const subset = inputs.checkout;
-      const { spec, overrides } = inputs.fetch;
-      const sctx = sourceContext(env, ctx, overrides);
+      const { spec } = inputs.fetch;
+      const sctx = sourceContext(env, ctx);
       // A no-op when the fetch step already filled the mirrors; refills them if the cache was pruned.
-      const fetched = await fetchGit(spec, sctx);
+      const fetched = await fetchGit(spec, sctx, inputs.fetch);
       const tree = join(ctx.dir, 'tree');
       // `checkout.paths`: a sparse checkout only (the mirror stays complete, as the whole-tree users need it).
       const checkout = await checkoutGit(

@@ -1,17 +1,16 @@
 import type { CompletedStep, StepContext } from '@nabla-build/engine';
-import type { SourceOverrides, StepKind, StepOf } from '@nabla-build/model';
+import type { StepKind, StepOf } from '@nabla-build/model';
 import type { PlanStep } from '@nabla-build/model';
 import type { SourceContext } from '@nabla-build/sources';
 import type { CompletedOf, StepEnvironment, StepResults } from './environment.js';
 
-/** The source operations' context for one planned source: its overrides come from the plan, nowhere else. */
-export function sourceContext(env: StepEnvironment, ctx: StepContext, overrides: SourceOverrides): SourceContext {
+/** The source operations' context of a step (what is fetched, resolved, comes from the step's inputs). */
+export function sourceContext(env: StepEnvironment, ctx: StepContext): SourceContext {
   return {
     cacheDir: env.cacheDir,
     mirrors: env.mirrors,
     allowLocal: env.allowLocal,
     offline: env.offline,
-    overrides,
     ...(env.targets.length ? { target: env.targets.join(' ') } : {}),
     signal: ctx.signal,
     logFile: ctx.logFile,

@@ -35,8 +35,17 @@ export function lockCommand(result: CommandResult): CommandModule<object, LockAr
           describe: 'check every pin against its remote (--no-verify: record the recipe pins as they are)',
         }) as never,
     handler: async (args) => {
-      const [{ loadProject }, { listSeries, seriesDigest }, { formatLockfile, lockSources, writeLockfile }] =
-        await Promise.all([import('../context.js'), import('@nabla-build/patches'), import('@nabla-build/sources')]);
+      const [
+        { loadProject },
+        { listSeries, seriesDigest },
+        { formatLockfile, lockSources, writeLockfile },
+        { resolveSource },
+      ] = await Promise.all([
+        import('../context.js'),
+        import('@nabla-build/patches'),
+        import('@nabla-build/sources'),
+        import('@nabla-build/plan'),
+      ]);
       const project = await loadProject({ ...args, unlocked: true });
       const { settings } = project;
       // The lockfile is the base recipe set's: overlays (nabla-build.yaml `recipes:`, more --recipes) are
@@ -51,13 +60,13 @@ export function lockCommand(result: CommandResult): CommandModule<object, LockAr
         args.verify === false
           ? fromRecipes(specs)
           : await lockSources(
-              specs,
+              // Resolved as a build plans them (overrides applied), without the lockfile this writes.
+              specs.map((s) => resolveSource(s, undefined, settings.config.overrides)),
               {
                 cacheDir: settings.cacheDir,
                 mirrors: settings.mirrors,
                 allowLocal: settings.config.allowLocal,
                 offline: settings.offline,
-                overrides: settings.config.overrides,
                 onProgress: (l) => settings.verbose && note(l),
               },
               args.update?.length ? { update: args.update } : {},
