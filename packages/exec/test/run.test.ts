@@ -59,6 +59,16 @@ describe('run', () => {
     expect(ps.stdout).not.toContain(`sleep ${marker}`);
   });
 
+  it('feeds input on stdin and keeps stdout and stderr apart (node:child_process, no execa)', async () => {
+    const r = await run('sh', ['-c', 'cat; echo err >&2'], { cwd: tmp(), input: 'from stdin\n' });
+    expect(r.stdout).toBe('from stdin\n');
+    expect(r.stderr).toBe('err\n');
+    const killed = await run('sh', ['-c', 'kill -TERM $$'], { cwd: tmp() }).catch((e) => e);
+    expect(killed).toBeInstanceOf(CommandError);
+    expect(killed.signal).toBe('SIGTERM');
+    expect(killed.exitStatus).toBeUndefined();
+  });
+
   it('removes variables set to undefined', async () => {
     process.env.NB_EXEC_TEST_VAR = 'inherited';
     const r = await run('sh', ['-c', 'echo "[$NB_EXEC_TEST_VAR]"'], {
