@@ -253,6 +253,10 @@ describe('pins, overrides and errors', () => {
     const planned = resolveSource(wrong, undefined, { 'frankenlibc/solo5': { rev: u.sha.solo5[1] as string } });
     const r = await fetchGit(planned.spec, ctx, planned);
     expect(r.locked.submodules.solo5?.rev).toBe(u.sha.solo5[1]);
+    // An override that pins the superproject at the recipe's own rev does not move it: gitlinks are still checked.
+    const same = resolveSource(wrong, undefined, { frankenlibc: { rev: wrong.rev } });
+    expect([same.overridden, same.moved]).toEqual([['frankenlibc'], []]);
+    await expect(fetchGit(same.spec, ctx, same)).rejects.toMatchObject({ code: 'source.submodule-mismatch' });
   });
 
   it('every unreachable submodule is tried and named in one error', async () => {
