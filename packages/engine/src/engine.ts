@@ -66,7 +66,8 @@ export interface EngineOptions {
   /**
    * Keep the directory of a failed attempt of a resumable step (a native build tree, to inspect it or to resume
    * from it on the next run). By default a failed attempt's directory is removed and only its log is kept; an
-   * interrupted (cancelled) attempt of a resumable step is always kept, so the same command resumes it.
+   * interrupted (cancelled) attempt of a resumable step is always kept, so the same command resumes it (that of
+   * any other step is removed like a failed one).
    */
   keepFailed?: boolean;
   /**
@@ -203,6 +204,7 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     if (!executor) throw new Error(`no executor for ${step.kind} steps`);
     const release = await limit.acquire(signal);
     let attempted = false;
+    let kept = false;
     let logFile: string | undefined;
     try {
       const lock = step.cacheable
@@ -246,16 +248,19 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
           cached: false,
           ...(missed ? { remote: missed } : {}),
         };
+      } catch (err) {
+        // A failed or interrupted attempt leaves only its log behind (removed under the key's lock, so never a
+        // directory another process has started since), unless the step resumes from its leftovers (native
+        // builds): an interrupted one is kept for the next run, a failed one when keepFailed asks.
+        kept = attempted && executor.resumable === true && (err instanceof CancelledError || opts.keepFailed === true);
+        if (attempted && !kept) await store.discard(step).catch(() => {});
+        throw err;
       } finally {
         await lock?.release();
       }
     } catch (err) {
       if (!(err instanceof CancelledError)) {
-        // A failed attempt leaves only its log behind, unless the step resumes from its leftovers (native builds)
-        // and keepFailed asks for them.
-        const keep = attempted && executor.resumable === true && opts.keepFailed === true;
-        if (attempted && !keep) {
-          await store.discard(step).catch(() => {});
+        if (attempted && !kept) {
           // Never point the user into the tree that was just removed.
           const gone = store.dirFor(step);
           if (err instanceof NablaError && (err.where === gone || err.where?.startsWith(`${gone}/`)))
@@ -264,8 +269,8 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
         // Every failed step names its log, whichever layer threw.
         if (logFile && err instanceof NablaError && err.logPath === undefined)
           (err as { logPath?: string }).logPath = logFile;
-        emit({ type: 'failed', step, error: err, ...(keep ? { kept: store.dirFor(step) } : {}) });
-        // One failure stops the build: siblings in flight are cancelled, their entries stay incomplete.
+        emit({ type: 'failed', step, error: err, ...(kept ? { kept: store.dirFor(step) } : {}) });
+        // One failure stops the build: siblings in flight are cancelled (only resumable ones keep their trees).
         if (opts.keepGoing !== true) controller.abort(err);
       }
       throw withSubject(err, stepSubject(step));

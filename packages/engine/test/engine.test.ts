@@ -135,7 +135,7 @@ describe('runPlan', () => {
     expect(readFileSync(join(pkg?.dir ?? '', 'out', 'artifact'), 'utf8')).toBe('package:a\n');
   });
 
-  it('cancellation leaves no entry for the interrupted step and the next run resumes', async () => {
+  it('cancellation leaves no entry and no directory for the interrupted step; the next run resumes', async () => {
     const cacheDir = tmp();
     const controller = new AbortController();
     const r = recorder(100);
@@ -153,11 +153,35 @@ describe('runPlan', () => {
     await expect(run).rejects.toBeInstanceOf(CancelledError);
     const status = await cacheStatus(worldPlan(), cacheDir);
     expect(status.get('toolchain:tc')).toBe('cached');
-    expect(status.get('package:a')).toBe('partial');
+    // Not resumable: the interrupted attempt left only its log (a resumable one would stay, see keepFailed).
+    expect(status.get('package:a')).toBe('missing');
+    expect(
+      existsSync(new StepStore(cacheDir).dirFor(worldPlan().steps.find((s) => s.id === 'package:a') as PlanStep)),
+    ).toBe(false);
     const again = recorder();
     await runPlan(worldPlan(), { cacheDir, executors: again.executors, jobs: 2 });
     expect(again.ran).not.toContain('toolchain:tc');
     expect(again.ran).toContain('package:a');
+  });
+
+  it('an interrupted resumable step keeps its directory for the next run', async () => {
+    const cacheDir = tmp();
+    const controller = new AbortController();
+    const r = recorder(100);
+    const resumable = (e: Record<string, StepExecutor>): Record<string, StepExecutor> => ({
+      ...e,
+      toolchain: { ...(e.toolchain as StepExecutor), resumable: true },
+    });
+    await expect(
+      runPlan(worldPlan(), {
+        cacheDir,
+        executors: resumable(r.executors),
+        jobs: 1,
+        signal: controller.signal,
+        onEvent: (e) => e.type === 'start' && e.step.id === 'toolchain:tc' && controller.abort(),
+      }),
+    ).rejects.toBeInstanceOf(CancelledError);
+    expect((await cacheStatus(worldPlan(), cacheDir)).get('toolchain:tc')).toBe('partial');
   });
 
   it('one failure stops the build and names the step', async () => {
