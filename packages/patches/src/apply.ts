@@ -356,8 +356,9 @@ export async function applySeries(
       }
     }
   }
+  // (A transient tree is removed when the series fails: nothing to prove, no git to start.)
   const statusBefore = new Map<string, string>();
-  for (const t of treeSet) statusBefore.set(t, await gitStatus(t, opts));
+  if (!opts.transient) for (const t of treeSet) statusBefore.set(t, await gitStatus(t, opts));
 
   const strip = `-p${series.strip}`;
   const dryFuzz = Math.max(2, series.maxFuzz);
@@ -392,24 +393,22 @@ export async function applySeries(
       });
       continue;
     }
-    const dry = await runPatch(cwd, ['--dry-run', '-N', ...common, `--fuzz=${dryFuzz}`, '-i', ref.path], opts);
-    const outcome = parseOutput(dry.lines);
-    const failure = judge(outcome, parseOutput(reverse.lines), dry.code, series, targets);
-    if (failure) {
-      await fail(failure, ref, targets, trees);
-    }
-    const snap = await snapshot([...rel, ...outcome.files].map(absOf), root);
+    // Applied for real at once, the files it touches saved first: a patch that applies as the series allows
+    // costs one `patch`. Otherwise its files are put back and a dry run with more fuzz says why it does not fit.
+    const snap = await snapshot(rel.map(absOf), root);
     applied.push({ name: ref.name, snap });
     const real = await runPatch(cwd, ['-N', ...common, `--fuzz=${series.maxFuzz}`, '-i', ref.path], opts);
     const realOutcome = parseOutput(real.lines);
-    const realFailure =
-      real.code !== 0
-        ? (judge(realOutcome, { files: [], hunks: [], problems: [] }, real.code, series, targets) ?? {
-            kind: 'other' as const,
-            text: real.lines.slice(-3).join(' | '),
-          })
-        : undefined;
-    if (realFailure) await fail(realFailure, ref, targets, trees);
+    if (judge(realOutcome, parseOutput(reverse.lines), real.code, series, targets)) {
+      await restore(snap);
+      applied.pop();
+      const dry = await runPatch(cwd, ['--dry-run', '-N', ...common, `--fuzz=${dryFuzz}`, '-i', ref.path], opts);
+      const failure = judge(parseOutput(dry.lines), parseOutput(reverse.lines), dry.code, series, targets) ?? {
+        kind: 'other' as const,
+        text: real.lines.slice(-3).join(' | '),
+      };
+      await fail(failure, ref, targets, trees);
+    }
     const hunks = realOutcome.hunks
       .filter((h) => !h.failed)
       .map((h) => ({ file: toRoot(h.file), hunk: h.hunk, line: h.line, fuzz: h.fuzz, offset: h.offset }));

@@ -1,11 +1,11 @@
-import { copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { BuildError, type GitSourceSpec, type LockedGit, type SubmoduleSpec } from '@nabla-build/model';
 import { gitMirrorDir } from './cache.js';
 import { fetchHint, type SourceContext } from './context.js';
 import { pathExists as exists, removeStaleTemps } from '@nabla-build/fsio';
 import { git, gitOk, gitOut } from './git.js';
-import { gitOpts, missingBlobs } from './mirror.js';
+import { checkedBefore, configQuote, gitOpts, isPartial, missingBlobs } from './mirror.js';
 
 /** One git working tree inside a checkout. */
 export interface CheckoutTree {
@@ -58,7 +58,6 @@ export async function checkoutGit(
   const trees: CheckoutTree[] = [];
   try {
     await mkdir(tmp);
-    await git(tmp, ['init', '-q'], gitOpts(ctx));
     await populate(
       ctx,
       spec.name,
@@ -150,23 +149,16 @@ async function checkoutSubmodules(
     const name = names.get(sub.path.replace(/\/+$/, '')) ?? sub.path;
     const worktree = join(parent.worktree, sub.path);
     await mkdir(worktree, { recursive: true });
-    let loc: RepoLoc;
-    if (sub.clone === 'full') {
-      await git(worktree, ['init', '-q'], gitOpts(ctx));
-      loc = { worktree, gitDir: join(worktree, '.git') };
-    } else {
-      const gitDir = join(parent.gitDir, 'modules', name);
-      await mkdir(dirname(gitDir), { recursive: true });
-      await git(worktree, ['init', '-q', `--separate-git-dir=${gitDir}`], gitOpts(ctx));
-      // Relative links both ways, as `git submodule absorbgitdirs` writes them, so the tree can be renamed.
-      await writeFile(join(worktree, '.git'), `gitdir: ${relative(worktree, gitDir)}\n`);
-      await git(worktree, ['config', 'core.worktree', relative(gitDir, worktree)], gitOpts(ctx));
-      loc = { worktree, gitDir };
-    }
+    const loc: RepoLoc = {
+      worktree,
+      gitDir: sub.clone === 'full' ? join(worktree, '.git') : join(parent.gitDir, 'modules', name),
+    };
     const label = `${source}/${fullPath}`;
     const mirror = await populate(ctx, label, loc, pin.git, pin.rev, sub.sparse, sub.clone === 'full');
-    await git(parent.worktree, ['config', `submodule.${name}.url`, mirror], gitOpts(ctx));
-    await git(parent.worktree, ['config', `submodule.${name}.active`, 'true'], gitOpts(ctx));
+    await appendFile(
+      join(parent.gitDir, 'config'),
+      `[submodule ${configQuote(name)}]\n\turl = ${configQuote(mirror)}\n\tactive = true\n`,
+    );
     trees.push({
       path: fullPath,
       git: pin.git,
@@ -194,7 +186,12 @@ async function submoduleNames(worktree: string, ctx: SourceContext): Promise<Map
   return map;
 }
 
-/** Points an empty repository at the mirror's objects and checks out `rev` (detached). Returns the mirror dir. */
+/**
+ * Writes a new repository at `loc` (what `git init` writes, without hooks or templates: no git started) that
+ * borrows the mirror's objects, and checks out `rev` (detached). A `.git` elsewhere than in the worktree is
+ * linked both ways with relative paths, as `git submodule absorbgitdirs` writes them, so the tree can be
+ * renamed. Returns the mirror dir.
+ */
 async function populate(
   ctx: SourceContext,
   label: string,
@@ -212,26 +209,40 @@ async function populate(
       hint: `run \`${fetchHint(ctx)}\` first`,
     });
   if (!(await exists(mirror))) throw notFetched('no mirror');
-  if (!(await gitOk(mirror, ['cat-file', '-e', `${rev}^{commit}`], o))) throw notFetched('commit missing');
-  if ((await gitOut(mirror, ['config', '--get', 'extensions.partialclone'], o))?.trim() === 'origin') {
-    const missing = await missingBlobs(mirror, { rev, ...(sparse ? { sparse } : {}) }, ctx);
-    if (missing.length > 0) throw notFetched(`${missing.length} blobs of the checked-out paths missing`);
+  // A mirror this process fetched or checked for this commit (and these paths) since: nothing to ask git.
+  if (!(await checkedBefore(mirror, { rev, ...(sparse ? { sparse } : {}) }))) {
+    if (!(await gitOk(mirror, ['cat-file', '-e', `${rev}^{commit}`], o))) throw notFetched('commit missing');
+    if (await isPartial(mirror)) {
+      const missing = await missingBlobs(mirror, { rev, ...(sparse ? { sparse } : {}) }, ctx);
+      if (missing.length > 0) throw notFetched(`${missing.length} blobs of the checked-out paths missing`);
+    }
   }
-  await mkdir(join(loc.gitDir, 'objects', 'info'), { recursive: true });
+  for (const d of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags'])
+    await mkdir(join(loc.gitDir, d), { recursive: true });
+  await writeFile(join(loc.gitDir, 'HEAD'), 'ref: refs/heads/main\n');
+  const separate = loc.gitDir !== join(loc.worktree, '.git');
+  await writeFile(
+    join(loc.gitDir, 'config'),
+    [
+      '[core]',
+      '\trepositoryformatversion = 0',
+      '\tfilemode = true',
+      '\tbare = false',
+      '\tlogallrefupdates = true',
+      ...(separate ? [`\tworktree = ${configQuote(relative(loc.gitDir, loc.worktree))}`] : []),
+      '[remote "origin"]',
+      `\turl = ${configQuote(mirror)}`,
+      '\tfetch = +refs/heads/*:refs/remotes/origin/*',
+      '',
+    ].join('\n'),
+  );
+  if (separate) await writeFile(join(loc.worktree, '.git'), `gitdir: ${relative(loc.worktree, loc.gitDir)}\n`);
   await writeFile(join(loc.gitDir, 'objects', 'info', 'alternates'), `${join(mirror, 'objects')}\n`);
   if (await exists(join(mirror, 'shallow'))) await copyFile(join(mirror, 'shallow'), join(loc.gitDir, 'shallow'));
-  await git(loc.worktree, ['config', 'remote.origin.url', mirror], o);
-  await git(loc.worktree, ['config', 'remote.origin.fetch', '+refs/heads/*:refs/remotes/origin/*'], o);
   if (withTags) {
+    // The mirror's tags, as a packed-refs file (`<oid> <ref>` lines; git sorts an unmarked file when it reads it).
     const tags = await git(mirror, ['for-each-ref', '--format=%(objectname) %(refname)', 'refs/tags'], o);
-    const cmds = tags.stdout
-      .split('\n')
-      .filter(Boolean)
-      .map((l) => {
-        const [oid, ref] = l.split(' ');
-        return `create ${ref} ${oid}`;
-      });
-    if (cmds.length > 0) await git(loc.worktree, ['update-ref', '--stdin'], { ...o, input: `${cmds.join('\n')}\n` });
+    if (tags.stdout.trim()) await writeFile(join(loc.gitDir, 'packed-refs'), tags.stdout);
   }
   if (sparse && sparse.length > 0) {
     await git(loc.worktree, ['sparse-checkout', 'set', '--cone', ...sparse], o);

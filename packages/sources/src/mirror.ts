@@ -1,4 +1,4 @@
-import { mkdir, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { dirSize, pathExists as exists, removeStaleTemps, tempSibling, withLock } from '@nabla-build/fsio';
 import { BuildError, CancelledError } from '@nabla-build/model';
@@ -50,12 +50,18 @@ function withMirrorLock<T>(dir: string, signal: AbortSignal | undefined, fn: () 
 /** Makes sure the mirror of `need.url` holds `need.rev` (and what checkout will read), fetching only what is missing. */
 export async function ensureMirror(need: MirrorNeed, ctx: SourceContext): Promise<MirrorResult> {
   const dir = gitMirrorDir(ctx.cacheDir, need.url);
+  if (await checkedBefore(dir, need)) return { dir, bytesFetched: 0, ops: [] };
   await mkdir(dirname(dir), { recursive: true });
   return withMirrorLock(dir, ctx.signal, async () => {
+    // Another need of the same mirror (a second source sharing a submodule) may have filled it meanwhile.
+    if (await checkedBefore(dir, need)) return { dir, bytesFetched: 0, ops: [] };
     await removeStaleTemps(dir);
     await cleanInterrupted(dir);
     const state = await inspectMirror(dir, need, ctx);
-    if (state.kind === 'complete') return { dir, bytesFetched: 0, ops: [] };
+    if (state.kind === 'complete') {
+      await remember(dir, need);
+      return { dir, bytesFetched: 0, ops: [] };
+    }
     const fetchUrl = resolveMirror(need.url, ctx.mirrors ?? [], { allowLocal: ctx.allowLocal ?? false }).url;
     if (ctx.offline) {
       throw offlineError(
@@ -78,17 +84,14 @@ export async function ensureMirror(need: MirrorNeed, ctx: SourceContext): Promis
     if (state.kind === 'incomplete') {
       const before = await dirSize(join(dir, 'objects'));
       try {
-        await fillMirror(dir, fetchUrl, need, ctx, ops);
+        await fillMirror(dir, fetchUrl, need, ctx, ops, { hasCommit: state.hasCommit, fresh: false });
+        await remember(dir, need);
         const after = await dirSize(join(dir, 'objects'));
         return { dir, bytesFetched: Math.max(0, after - before), ops };
       } catch (e) {
         // A fetch into a damaged repository fails in odd ways ("bad object", "pin missing"): if the whole mirror
         // no longer passes fsck, start again from an empty one; otherwise the error stands.
-        if (
-          !(e instanceof BuildError) ||
-          (await gitOk(dir, ['fsck', '--connectivity-only', '--no-dangling', '--no-progress'], gitOpts(ctx)))
-        )
-          throw e;
+        if (!(e instanceof BuildError) || (await gitOk(dir, fsckArgs(), gitOpts(ctx)))) throw e;
         await recreate('git fsck failed after a failed fetch');
       }
     } else if (state.kind === 'corrupt') {
@@ -96,9 +99,10 @@ export async function ensureMirror(need: MirrorNeed, ctx: SourceContext): Promis
     }
     const tmp = tempSibling(dir);
     try {
-      await initMirror(tmp, need, ctx);
-      await fillMirror(tmp, fetchUrl, need, ctx, ops);
+      await initMirror(tmp, need);
+      await fillMirror(tmp, fetchUrl, need, ctx, ops, { hasCommit: false, fresh: true });
       await rename(tmp, dir);
+      await remember(dir, need);
     } catch (e) {
       await rm(tmp, { recursive: true, force: true });
       throw e;
@@ -146,60 +150,164 @@ async function cleanInterrupted(dir: string): Promise<void> {
 type MirrorState =
   | { kind: 'missing' }
   | { kind: 'corrupt'; reason: string }
-  | { kind: 'incomplete' }
+  | { kind: 'incomplete'; hasCommit: boolean }
   | { kind: 'complete' };
+
+/** Connectivity check of one commit; the commit-graph and multi-pack-index checks (a git each) are left out. */
+const FSCK = ['-c', 'core.commitGraph=false', '-c', 'core.multiPackIndex=false', 'fsck', '--connectivity-only'];
+const fsckArgs = (rev?: string) => [...FSCK, '--no-dangling', '--no-progress', ...(rev ? [rev] : [])];
 
 async function inspectMirror(dir: string, need: MirrorNeed, ctx: SourceContext): Promise<MirrorState> {
   if (!(await exists(dir))) return { kind: 'missing' };
   const o = gitOpts(ctx);
-  const gitDir = await gitOut(dir, ['rev-parse', '--is-bare-repository'], o);
-  if (gitDir?.trim() !== 'true') return { kind: 'corrupt', reason: 'not a bare git repository' };
-  if (!(await gitOk(dir, ['cat-file', '-e', `${need.rev}^{commit}`], o))) {
+  // What makes git take a directory for a repository (never one of its parents): HEAD, objects/ and refs/.
+  for (const f of ['HEAD', 'objects', 'refs', 'config'])
+    if (!(await exists(join(dir, f)))) return { kind: 'corrupt', reason: 'not a bare git repository' };
+  // The commit and everything reachable from it (within the shallow boundary; missing blobs of a partial clone
+  // are allowed) must be there, or the mirror is damaged (a deleted object, a truncated pack). One fsck says
+  // both; only when it fails do we ask which.
+  if (!(await gitOk(dir, fsckArgs(need.rev), o))) {
+    if (await gitOk(dir, ['cat-file', '-e', `${need.rev}^{commit}`], o))
+      return { kind: 'corrupt', reason: `\`git fsck --connectivity-only ${need.rev.slice(0, 12)}\` failed` };
     // We recorded this pin once: its commit vanishing means objects were lost, not that it was never fetched.
     const pinned = await gitOut(dir, ['rev-parse', '--verify', '-q', PIN_REF(need.rev)], o);
     if (pinned?.trim() === need.rev)
       return { kind: 'corrupt', reason: `commit ${need.rev.slice(0, 12)} is referenced but missing` };
-    return { kind: 'incomplete' };
+    return { kind: 'incomplete', hasCommit: false };
   }
-  // The commit is there: everything reachable from it (within the shallow boundary; missing blobs of a partial
-  // clone are allowed) must be too, or the mirror is damaged (a deleted object, a truncated pack).
-  if (!(await gitOk(dir, ['fsck', '--connectivity-only', '--no-dangling', '--no-progress', need.rev], o))) {
-    return { kind: 'corrupt', reason: `\`git fsck --connectivity-only ${need.rev.slice(0, 12)}\` failed` };
-  }
-  if (need.full && (await exists(join(dir, 'shallow')))) return { kind: 'incomplete' };
-  if (await isPartial(dir, ctx)) {
+  if (need.full && (await exists(join(dir, 'shallow')))) return { kind: 'incomplete', hasCommit: true };
+  if (await isPartial(dir)) {
     const missing = await missingBlobs(dir, need, ctx);
-    if (missing.length > 0) return { kind: 'incomplete' };
+    if (missing.length > 0) return { kind: 'incomplete', hasCommit: true };
   }
   // Keep the pin referenced (older mirrors, or a commit that arrived with a branch fetch).
-  await git(dir, ['update-ref', PIN_REF(need.rev), need.rev], o);
+  if ((await readFile(join(dir, PIN_REF(need.rev)), 'utf8').catch(() => ''))?.trim() !== need.rev)
+    await git(dir, ['update-ref', PIN_REF(need.rev), need.rev], o);
   return { kind: 'complete' };
+}
+
+/**
+ * Mirrors this process fetched or checked, by `dir` and rev: what the check covered and the mirror's objects
+ * then (every file's name, size and mtime). A later need of the same commit (the patch step after the fetch
+ * step, a checkout) asks git nothing while the objects are unchanged; a pack or object lost or rewritten since
+ * changes the fingerprint, and the mirror is checked again.
+ */
+const checked = new Map<string, { fingerprint: string; full: boolean; cones: Set<string> }>();
+const coneKey = (sparse: string[] | undefined) => (sparse && sparse.length > 0 ? sparse.join('\n') : '*');
+
+async function fingerprint(dir: string): Promise<string> {
+  const parts: string[] = [];
+  const walk = async (d: string, rel: string): Promise<void> => {
+    let entries: import('node:fs').Dirent[];
+    try {
+      entries = await readdir(d, { withFileTypes: true });
+    } catch {
+      parts.push(`${rel}!`);
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) await walk(join(d, e.name), `${rel}/${e.name}`);
+      else {
+        const st = await stat(join(d, e.name)).catch(() => undefined);
+        parts.push(`${rel}/${e.name} ${st?.size} ${st?.mtimeMs}`);
+      }
+    }
+  };
+  await walk(join(dir, 'objects'), 'objects');
+  const shallow = await stat(join(dir, 'shallow')).catch(() => undefined);
+  parts.push(`shallow ${shallow?.size} ${shallow?.mtimeMs}`);
+  return parts.sort().join('\n');
+}
+
+async function remember(dir: string, need: Pick<MirrorNeed, 'rev' | 'sparse' | 'full'>): Promise<void> {
+  const key = `${dir}\0${need.rev}`;
+  const fp = await fingerprint(dir);
+  const prev = checked.get(key);
+  const same = prev?.fingerprint === fp;
+  checked.set(key, {
+    fingerprint: fp,
+    full: need.full || (same && !!prev?.full),
+    cones: new Set([...(same ? (prev?.cones ?? []) : []), (await isPartial(dir)) ? coneKey(need.sparse) : '*']),
+  });
+}
+
+/** Whether this process found `need` complete in the mirror at `dir` before, and its objects did not change since. */
+export async function checkedBefore(
+  dir: string,
+  need: Pick<MirrorNeed, 'rev' | 'sparse'> & { full?: boolean },
+): Promise<boolean> {
+  const c = checked.get(`${dir}\0${need.rev}`);
+  if (!c || (need.full && !c.full) || !(c.cones.has('*') || c.cones.has(coneKey(need.sparse)))) return false;
+  return c.fingerprint === (await fingerprint(dir));
 }
 
 function gitOpts(ctx: SourceContext) {
   return { ...(ctx.logFile ? { logFile: ctx.logFile } : {}), ...(ctx.signal ? { signal: ctx.signal } : {}) };
 }
 
-async function isPartial(dir: string, ctx: SourceContext): Promise<boolean> {
-  return (await gitOut(dir, ['config', '--get', 'extensions.partialclone'], gitOpts(ctx)))?.trim() === 'origin';
+/** A git config file's value of `section.key` (no subsection; the last one wins), read without a git. */
+function configValue(text: string, section: string, key: string): string | undefined {
+  let current = '';
+  let value: string | undefined;
+  for (const raw of text.split('\n')) {
+    const line = raw.trim();
+    const head = /^\[([A-Za-z0-9.-]+)\]/.exec(line);
+    if (head?.[1]) current = head[1].toLowerCase();
+    const m = /^([A-Za-z][A-Za-z0-9-]*)\s*=\s*(.*)$/.exec(line);
+    if (current === section && m?.[1]?.toLowerCase() === key) value = m[2]?.trim();
+  }
+  return value;
 }
 
-async function initMirror(dir: string, need: MirrorNeed, ctx: SourceContext): Promise<void> {
-  const o = gitOpts(ctx);
-  await mkdir(dir, { recursive: true });
-  await git(dir, ['init', '-q', '--bare'], o);
+export async function isPartial(dir: string): Promise<boolean> {
+  const text = await readFile(join(dir, 'config'), 'utf8').catch(() => '');
+  return configValue(text, 'extensions', 'partialclone') === 'origin';
+}
+
+/** A git config value, quoted: a newline or NUL cannot be in one (nor in a subsection name) and is refused. */
+export function configQuote(v: string): string {
+  if (/[\n\0]/.test(v))
+    throw new BuildError('git.config-value', `a git config value may not contain a newline: ${JSON.stringify(v)}`);
+  return `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
+}
+
+/**
+ * A new bare mirror, written directly (what `git init --bare` writes, without hooks or templates, and our
+ * settings in its config): no git started.
+ */
+async function initMirror(dir: string, need: MirrorNeed): Promise<void> {
+  const partial = !!need.sparse && need.sparse.length > 0;
+  for (const d of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags'])
+    await mkdir(join(dir, d), { recursive: true });
+  await writeFile(join(dir, 'HEAD'), 'ref: refs/heads/main\n');
   // The remote URL is deliberately NOT stored (it is passed with -c to each fetch we run): a partial clone
   // lazily fetches missing objects from its promisor remote on any read, and without a URL such an accidental
   // fetch fails at once instead of touching the network. nabla.url only documents where the mirror came from.
-  await git(dir, ['config', 'nabla.url', need.url], o);
-  await git(dir, ['config', 'gc.auto', '0'], o);
-  await git(dir, ['config', 'maintenance.auto', 'false'], o);
-  if (need.sparse && need.sparse.length > 0) {
-    await git(dir, ['config', 'core.repositoryformatversion', '1'], o);
-    await git(dir, ['config', 'extensions.partialclone', 'origin'], o);
-    await git(dir, ['config', 'remote.origin.promisor', 'true'], o);
-    await git(dir, ['config', 'remote.origin.partialclonefilter', 'blob:none'], o);
-  }
+  await writeFile(
+    join(dir, 'config'),
+    [
+      '[core]',
+      `\trepositoryformatversion = ${partial ? 1 : 0}`,
+      '\tfilemode = true',
+      '\tbare = true',
+      '[nabla]',
+      `\turl = ${configQuote(need.url)}`,
+      '[gc]',
+      '\tauto = 0',
+      '[maintenance]',
+      '\tauto = false',
+      ...(partial
+        ? [
+            '[extensions]',
+            '\tpartialclone = origin',
+            '[remote "origin"]',
+            '\tpromisor = true',
+            '\tpartialclonefilter = blob:none',
+          ]
+        : []),
+      '',
+    ].join('\n'),
+  );
 }
 
 async function fillMirror(
@@ -208,20 +316,27 @@ async function fillMirror(
   need: MirrorNeed,
   ctx: SourceContext,
   ops: FetchOp[],
+  known: { hasCommit: boolean; fresh: boolean },
 ): Promise<void> {
   const o = gitOpts(ctx);
   const remote = ['-c', `remote.origin.url=${url}`];
-  const partial = await isPartial(dir, ctx);
+  const partial = await isPartial(dir);
   const filter = partial ? ['--filter=blob:none'] : [];
-  const has = () => gitOk(dir, ['cat-file', '-e', `${need.rev}^{commit}`], o);
+  // What the caller knows spares a git: a new mirror has nothing, an inspected one said whether it has the commit.
+  let hasCommit: boolean | undefined = known.hasCommit;
+  const has = async () => (hasCommit ??= await gitOk(dir, ['cat-file', '-e', `${need.rev}^{commit}`], o));
   const errors: string[] = [];
+  // Set when a fetch wrote the pin ref itself (so the commit is there, connected: git fetch checks that).
+  let pinned = false;
 
   if (!(await has()) && !need.full) {
     // Exactly the pinned commit: works where the server allows a SHA in `want` (protocol v2 servers such as
     // GitHub, or uploadpack.allowReachableSHA1InWant / allowAnySHA1InWant). Depth 1, unless the mirror already
     // has complete history (a `clone: full` user of the same repository): then only the missing delta comes.
     const complete =
-      !(await exists(join(dir, 'shallow'))) && !!(await gitOut(dir, ['for-each-ref', '--count=1'], o))?.trim();
+      !known.fresh &&
+      !(await exists(join(dir, 'shallow'))) &&
+      !!(await gitOut(dir, ['for-each-ref', '--count=1'], o))?.trim();
     const depth = complete ? [] : ['--depth=1'];
     progress(ctx, `${need.label}: fetching ${need.rev.slice(0, 12)}${complete ? '' : ' (depth 1)'} from ${url}`);
     ops.push({ label: need.label, url, kind: 'shallow' });
@@ -231,8 +346,11 @@ async function fillMirror(
         [...remote, 'fetch', '-q', '--no-tags', ...depth, ...filter, 'origin', `+${need.rev}:${PIN_REF(need.rev)}`],
         o,
       );
+      pinned = true;
+      hasCommit = true;
     } catch (e) {
       errors.push(`shallow fetch: ${gitTail(e)}`);
+      hasCommit = undefined;
     }
   }
   const shallow = await exists(join(dir, 'shallow'));
@@ -260,6 +378,7 @@ async function fillMirror(
     } catch (e) {
       errors.push(`full fetch: ${gitTail(e)}`);
     }
+    hasCommit = undefined;
     if (!(await has()) && !fullOk) {
       // The server could not be read at all (network, authentication, a damaged upstream): that is not proof
       // that the commit is gone.
@@ -293,7 +412,7 @@ async function fillMirror(
       );
     }
   }
-  await git(dir, ['update-ref', PIN_REF(need.rev), need.rev], o);
+  if (!pinned) await git(dir, ['update-ref', PIN_REF(need.rev), need.rev], o);
 
   if (partial) {
     const missing = await missingBlobs(dir, need, ctx);
@@ -328,7 +447,8 @@ async function fillMirror(
           },
         );
       }
-      const still = await missingBlobs(dir, need, ctx);
+      const absent = await missingObjects(dir, need.rev, ctx);
+      const still = missing.filter((oid) => absent.has(oid));
       if (still.length > 0) {
         throw new BuildError(
           'source.fetch-failed',
@@ -338,7 +458,9 @@ async function fillMirror(
       }
     }
   }
-  if (!(await gitOk(dir, ['fsck', '--connectivity-only', '--no-dangling', '--no-progress', need.rev], o))) {
+  // A fetch into a new mirror checked what it wrote (git fetch's own connectivity check); one into an existing
+  // mirror stops that check at the refs already there, which may themselves be damaged.
+  if (!known.fresh && !(await gitOk(dir, fsckArgs(need.rev), o))) {
     throw new BuildError(
       'source.fetch-failed',
       `source ${need.label}: the fetched history of ${need.rev} is incomplete (git fsck failed)`,
@@ -360,9 +482,7 @@ export async function missingBlobs(
   need: Pick<MirrorNeed, 'rev' | 'sparse'>,
   ctx: SourceContext,
 ): Promise<string[]> {
-  const out = await git(dir, ['rev-list', '--objects', '--no-walk', '--missing=print', need.rev], gitOpts(ctx));
-  const missing = new Set<string>();
-  for (const line of out.stdout.split('\n')) if (line.startsWith('?')) missing.add(line.slice(1).trim());
+  const missing = await missingObjects(dir, need.rev, ctx);
   if (missing.size === 0) return [];
   const tree = await git(dir, ['ls-tree', '-r', '-z', '--full-tree', need.rev], gitOpts(ctx));
   const wanted: string[] = [];
@@ -375,6 +495,14 @@ export async function missingBlobs(
     if (inCone(path, need.sparse)) wanted.push(oid);
   }
   return [...new Set(wanted)];
+}
+
+/** Objects reachable from `rev` that a partial mirror lacks (never fetched: rev-list does not fetch lazily). */
+async function missingObjects(dir: string, rev: string, ctx: SourceContext): Promise<Set<string>> {
+  const out = await git(dir, ['rev-list', '--objects', '--no-walk', '--missing=print', rev], gitOpts(ctx));
+  const missing = new Set<string>();
+  for (const line of out.stdout.split('\n')) if (line.startsWith('?')) missing.add(line.slice(1).trim());
+  return missing;
 }
 
 /** Whether cone-mode sparse checkout of `cone` materialises the file `path`. */

@@ -145,6 +145,27 @@ describe('fetchGit + checkoutGit with submodules', () => {
     expect(networkish(commands)).toEqual([]);
   });
 
+  it('starts few gits: repositories written directly, no fsck of a mirror it just fetched, nothing asked twice', async () => {
+    const c = newCtx();
+    const subcommand = (cmds: string[][]) => cmds.map((x) => x.slice(1).join(' '));
+    const fetched = await spawned(() => fetchGit(spec, c));
+    expect(subcommand(fetched.commands).filter((s) => /^(init|config|fsck|rev-parse)\b/.test(s))).toEqual([]);
+    // The gitlinks of one parent are read with one ls-tree (the partial llvm mirror reads its tree once more).
+    expect(fetched.commands.filter((x) => x[1] === 'ls-tree' && !x.includes('-r')).length).toBe(2);
+    // The same need again in this process: the mirrors are unchanged since, so git is not asked at all.
+    expect((await spawned(() => fetchGit(spec, c))).commands).toEqual([]);
+    const dest = join(base, 'co-few', 'frankenlibc');
+    const co = await spawned(() => checkoutGit(spec, fetched.result.locked, dest, c));
+    const gits = subcommand(co.commands);
+    expect(
+      gits.filter((s) => /^(init|cat-file|rev-list|update-ref)\b/.test(s) || /^config (?!-f \.gitmodules)/.test(s)),
+    ).toEqual([]);
+    expect(gits.filter((s) => s.startsWith('checkout ')).length).toBe(co.result.trees.length);
+    expect(g(dest, 'config', 'submodule.solo5.url')).toBe(
+      gitMirrorDir(c.cacheDir, fetched.result.locked.submodules.solo5?.git as string),
+    );
+  });
+
   it('checks out the tree from the mirrors only, with the right submodule layouts, clean', async () => {
     const dest = join(base, 'co1', 'frankenlibc');
     const { result, commands } = await spawned(() =>
