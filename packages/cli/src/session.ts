@@ -67,6 +67,7 @@ export async function runSession(project: Project, targets: string[], o: Session
     allowLocal: settings.config.allowLocal,
     offline: settings.offline,
     targets: plan.targets,
+    env: process.env,
     publish: {
       insecureRegistries: settings.insecureRegistries,
       smokeBeforePush: o.smokeBeforePush ?? true,

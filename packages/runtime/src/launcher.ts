@@ -63,6 +63,8 @@ export interface LaunchOptions {
   onWarning?: (message: string) => void;
   logFile?: string;
   cwd?: string;
+  /** PATH of the launch (`ip`, `unshare`; the tender gets nothing else): the CLI's. Default: the system dirs. */
+  path?: string;
   /** Output lines kept in the result. Default 50. */
   tailLines?: number;
 }
@@ -197,7 +199,7 @@ export async function launchUnikernel(o: LaunchOptions): Promise<LaunchResult> {
     await run(plan.command, plan.args, {
       cwd: o.cwd ?? process.cwd(),
       cleanEnv: true,
-      env: { PATH: process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin' },
+      env: { PATH: o.path || '/usr/sbin:/usr/bin:/sbin:/bin' },
       onLine,
       tailLines: tailMax,
       ...(o.signal ? { signal: o.signal } : {}),

@@ -47,6 +47,8 @@ export interface BootOptions {
    * tender). Default: `netns` as root, else `userns` when /dev/net/tun is open to us.
    */
   tapMode?: TapMode;
+  /** PATH of the launch (LaunchOptions.path). */
+  path?: string;
   signal?: AbortSignal;
   logFile?: string;
   onOutput?: (line: string) => void;
@@ -102,6 +104,7 @@ async function prepare(o: BootOptions): Promise<Prepared> {
     env: cfg.Env ?? [],
     args: o.args ?? [...(cfg.Entrypoint?.slice(1) ?? []), ...(cfg.Cmd ?? [])],
     ...(o.memMb ? { memMb: o.memMb } : {}),
+    ...(o.path ? { path: o.path } : {}),
     ...(o.signal ? { signal: o.signal } : {}),
     ...(o.logFile ? { logFile: o.logFile } : {}),
     ...(o.onOutput ? { onOutput: o.onOutput } : {}),

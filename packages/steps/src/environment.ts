@@ -15,6 +15,8 @@ export interface StepEnvironment {
   offline: boolean;
   /** Target names being built (for the `nabla-build fetch <target>` hint of offline errors). */
   targets: string[];
+  /** The CLI's environment: native builds get its allow list (toolchain's buildEnv), a smoke boot its PATH. */
+  env: Readonly<Record<string, string | undefined>>;
   publish: PublishEnvironment;
 }
 

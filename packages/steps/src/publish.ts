@@ -37,6 +37,7 @@ export function publishExecutor(env: StepEnvironment): StepExecutor {
           ...(elftool ? { elftool } : {}),
           workDir,
           spec: i.smoke,
+          ...(env.env.PATH ? { path: env.env.PATH } : {}),
           signal: ctx.signal,
           logFile: ctx.logFile,
           onOutput: ctx.output,

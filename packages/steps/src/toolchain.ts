@@ -18,7 +18,7 @@ import { depOf, stepOf } from './source-context.js';
  * commands run. `cp -a` keeps its timestamps and both trees sit at the same canonical path, so the build's
  * own `configure.sh && make` of it finds everything up to date and rebuilds nothing.
  */
-export function toolchainExecutor(_env: StepEnvironment): StepExecutor {
+export function toolchainExecutor(env: StepEnvironment): StepExecutor {
   return {
     resumable: true,
     run: async (step, ctx) => {
@@ -53,6 +53,7 @@ export function toolchainExecutor(_env: StepEnvironment): StepExecutor {
         recipe,
         treeDir: tree,
         ...(i.host.buildRoot === 'canonical' ? { canonical: { toolchain: tree } } : {}),
+        baseEnv: env.env,
         jobs: ctx.jobs,
         logFile: ctx.logFile,
         signal: ctx.signal,

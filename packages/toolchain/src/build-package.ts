@@ -43,6 +43,8 @@ export interface BuildPackageOptions {
   logFile: string;
   signal?: AbortSignal;
   onLine?: (line: string) => void;
+  /** The environment the commands' allow list picks from (env.ts): the CLI's own, passed down. */
+  baseEnv: Readonly<Record<string, string | undefined>>;
   /** Extra environment (applied after scrubbing, before the recipe command's own `env` and `unset`). */
   env?: Record<string, string | undefined>;
   /**
@@ -79,7 +81,7 @@ const MAKE_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /**
  * Builds a target in its package tree: writes `config.mk` (rumprun-packages' contract), puts every tarball where
  * the Makefile looks for it (so its own download step never runs), and runs the recipe's commands with the
- * toolchain's `rump/bin` first on PATH, in a scrubbed environment (see SCRUBBED_ENV). `-j` is not added: not
+ * toolchain's `rump/bin` first on PATH, in the allow-listed environment of env.ts. `-j` is not added: not
  * every package Makefile is parallel-safe, so parallelism happens only where a command says `${jobs}`.
  */
 export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPackageResult> {
@@ -159,11 +161,11 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
     const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
     const cwd = inside(tree, cmd.cwd, where);
     const env = buildEnv({
+      base: opts.baseEnv,
       pathPrepend: pathBin ? [pathBin] : [],
       home: root.path(tree),
       extra: opts.env,
-      recipeEnv: cmd.env,
-      unset: cmd.unset,
+      command: cmd,
     });
     await appendFile(
       opts.logFile,
@@ -174,6 +176,7 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
       await root.run(command, args, {
         cwd,
         env,
+        cleanEnv: true,
         logFile: opts.logFile,
         tailLines: 40,
         ...(opts.signal ? { signal: opts.signal } : {}),

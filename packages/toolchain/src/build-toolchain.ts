@@ -19,6 +19,8 @@ export interface BuildToolchainOptions {
   onLine?: (line: string) => void;
   /** Called when the log enters the next phase the recipe declares (phases only move forward). */
   onPhase?: (phase: string, index: number, total: number) => void;
+  /** The environment the commands' allow list picks from (env.ts): the CLI's own, passed down. */
+  baseEnv: Readonly<Record<string, string | undefined>>;
   /** Extra environment for the commands (applied after scrubbing, before the recipe's own `env`). */
   env?: Record<string, string | undefined>;
   /**
@@ -75,7 +77,7 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
     const where = `${recipe.file}: commands[${i}]`;
     const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
     const cwd = inside(tree, cmd.cwd, where);
-    const env = buildEnv({ home: root.path(tree), extra: opts.env, recipeEnv: cmd.env, unset: cmd.unset });
+    const env = buildEnv({ base: opts.baseEnv, home: root.path(tree), extra: opts.env, command: cmd });
     await appendFile(
       opts.logFile,
       `# nabla-build: ${subject}, command ${i + 1}/${recipe.commands.length} in ${root.describe(cwd)}; ${describeBuildEnv(env)}\n`,
@@ -85,6 +87,7 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
       await root.run(command, args, {
         cwd,
         env,
+        cleanEnv: true,
         logFile: opts.logFile,
         tailLines: 40,
         ...(opts.signal ? { signal: opts.signal } : {}),

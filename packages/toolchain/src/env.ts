@@ -1,4 +1,4 @@
-import { UsageError } from '@nabla-build/model';
+import { type CommandSpec, UsageError } from '@nabla-build/model';
 
 /**
  * The environment native builds run in: an allow list, not a deny list. Upstream build scripts and Makefiles
@@ -12,10 +12,14 @@ import { UsageError } from '@nabla-build/model';
  *   `NABLA_BUILD_PASS_ENV=CCACHE_DIR,MY_*`); `*` alone and the registry credentials cannot be passed;
  * - the recipe command's own `env` (and the caller's `extra`), minus its `unset`.
  *
- * Nothing else reaches a build: no registry password (`NABLA_REGISTRY_PASSWORD`), no cloud or CI token, no
- * stray `CC`/`CFLAGS`/`MAKEFLAGS` that would make two builds with the same cache key differ
- * ({@link SCRUBBED_ENV} lists the latter for documentation; they are dropped like everything else not allowed).
- * The log header of every command lists the variables it got (names only, see {@link passedVariables}).
+ * Nothing else reaches a build (its commands run with `cleanEnv`): no registry password
+ * (`NABLA_REGISTRY_PASSWORD`), no cloud or CI token, no stray compiler, binutils or make variable (`CC CXX CPP
+ * CFLAGS CPPFLAGS CXXFLAGS LDFLAGS LDLIBS`, `AR AS LD NM RANLIB OBJCOPY OBJDUMP READELF STRIP`, `MAKEFLAGS MFLAGS
+ * MAKELEVEL GNUMAKEFLAGS MAKEFILES MAKEOVERRIDES`). Make, build.sh and configure read those from the environment
+ * (`unexport` only stops make passing them on), none is in a step's key, and make's jobserver descriptors do not
+ * exist in our child: honouring them would make two builds with the same key differ. A recipe that needs one
+ * sets it in its command's `env`. The log header of every command lists the variables it got (names only, see
+ * {@link passedVariables}).
  */
 
 /** Inherited unchanged when set (names only in logs: a proxy URL can carry a password). */
@@ -58,75 +62,23 @@ export function passEnvMatchers(value: string | undefined): ((name: string) => b
   return out;
 }
 
-/**
- * Variables that are notably never passed (documentation of why; the allow list drops them anyway).
- *
- * - Compilers and flags (`CC CXX CPP CFLAGS CPPFLAGS CXXFLAGS LDFLAGS`, the list rumprun-packages'
- *   Makefile.inc `unexport`s, plus `LDLIBS`): `unexport` only stops make from passing them on to its
- *   children; make itself still reads them from the environment, so an inherited `CFLAGS=-m32` or `CC=clang`
- *   ends up in package Makefiles that use `$(CFLAGS)` or `CC ?=`. frankenlibc's build.sh and Solo5's and
- *   musl's configure scripts read them too. None of them is part of a step's cache key (host facts record
- *   only the default `cc`), so honouring them would make two builds with the same key differ.
- * - Binutils names (`AR AS LD NM RANLIB OBJCOPY OBJDUMP READELF STRIP`): read by build.sh and by make's
- *   built-in rules in the same way.
- * - Make's own state (`MAKEFLAGS MFLAGS MAKELEVEL GNUMAKEFLAGS MAKEFILES MAKEOVERRIDES`): when nabla-build
- *   runs under make (a CI Makefile, `make -j8 images`), these carry `-j`, jobserver file descriptors that do
- *   not exist in our child, and command-line variables; a package Makefile that is not parallel-safe would
- *   silently run in parallel.
- *
- * A recipe that needs one of them sets it explicitly in its command's `env`.
- */
-export const SCRUBBED_ENV: readonly string[] = Object.freeze([
-  'CC',
-  'CXX',
-  'CPP',
-  'CFLAGS',
-  'CPPFLAGS',
-  'CXXFLAGS',
-  'LDFLAGS',
-  'LDLIBS',
-  'AR',
-  'AS',
-  'LD',
-  'NM',
-  'RANLIB',
-  'OBJCOPY',
-  'OBJDUMP',
-  'READELF',
-  'STRIP',
-  'MAKEFLAGS',
-  'MFLAGS',
-  'MAKELEVEL',
-  'GNUMAKEFLAGS',
-  'MAKEFILES',
-  'MAKEOVERRIDES',
-]);
-
 export interface BuildEnvOptions {
-  /** The inherited environment (default process.env). */
-  base?: NodeJS.ProcessEnv;
+  /** The environment the allow list picks from: the CLI's own, passed down. */
+  base: Readonly<Record<string, string | undefined>>;
   /** Directories put first on PATH, in order. */
   pathPrepend?: string[];
   /** HOME for the build, as the command sees it (a directory inside the build root). Default: `/nonexistent`. */
   home?: string;
   /** Caller additions (applied before the recipe's). */
   extra?: Record<string, string | undefined>;
-  /** The recipe command's `env`. */
-  recipeEnv?: Record<string, string>;
-  /** The recipe command's `unset`: removed last, whatever set them. */
-  unset?: string[];
+  /** The recipe command: its `env`, then its `unset` (removed last, whatever set them). */
+  command?: Pick<CommandSpec, 'env' | 'unset'>;
 }
 
-/**
- * The complete environment of a build command, in the form @nabla-build/exec `run()` takes: every inherited
- * variable outside the allow list maps to `undefined` (removed), so the result is the same whether `run()`
- * starts from the inherited environment or from an empty one.
- */
-export function buildEnv(opts: BuildEnvOptions = {}): Record<string, string | undefined> {
-  const base = opts.base ?? process.env;
+/** The complete environment of a build command (run it with `cleanEnv`): the allow list of `opts.base`. */
+export function buildEnv(opts: BuildEnvOptions): Record<string, string | undefined> {
+  const { base } = opts;
   const env: Record<string, string | undefined> = {};
-  for (const k of Object.keys(base)) env[k] = undefined;
-  for (const k of SCRUBBED_ENV) env[k] = undefined;
   for (const k of PASS_THROUGH_ENV) if (base[k] !== undefined) env[k] = base[k];
   const pass = passEnvMatchers(base[PASS_ENV_VARIABLE]);
   for (const [k, v] of Object.entries(base)) if (v !== undefined && pass.some((m) => m(k))) env[k] = v;
@@ -136,8 +88,8 @@ export function buildEnv(opts: BuildEnvOptions = {}): Record<string, string | un
   env.HOME = opts.home ?? '/nonexistent';
   env.LC_ALL = 'C';
   Object.assign(env, opts.extra ?? {});
-  Object.assign(env, opts.recipeEnv ?? {});
-  for (const k of opts.unset ?? []) env[k] = undefined;
+  Object.assign(env, opts.command?.env ?? {});
+  for (const k of opts.command?.unset ?? []) env[k] = undefined;
   return env;
 }
 

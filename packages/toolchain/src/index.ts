@@ -35,7 +35,6 @@ export {
   PASS_THROUGH_ENV,
   passEnvMatchers,
   passedVariables,
-  SCRUBBED_ENV,
 } from './env.js';
 export { hostFacts } from './host-facts.js';
 export { matchHint, PhaseTracker } from './phases.js';

@@ -51,37 +51,28 @@ afterAll(async () => {
 
 describe('buildToolchain (production recipe, fixture frankenlibc)', () => {
   it('builds, reports every phase in order, verifies the outputs, and ignores the caller’s CC/CFLAGS/MAKEFLAGS', async () => {
-    const saved = { CC: process.env.CC, CFLAGS: process.env.CFLAGS, MAKEFLAGS: process.env.MAKEFLAGS };
     // Each of these breaks the build if it leaks through: Solo5's configure.sh runs ${CC}; make would try a
     // jobserver whose file descriptors do not exist.
-    process.env.CC = '/bin/false';
-    process.env.CFLAGS = '-DNABLA_BROKEN -m16';
-    process.env.MAKEFLAGS = '-j64 --jobserver-auth=98,99';
+    const broken = { CC: '/bin/false', CFLAGS: '-DNABLA_BROKEN -m16', MAKEFLAGS: '-j64 --jobserver-auth=98,99' };
     const trace = join(work, 'build-trace');
     const phases: [string, number, number][] = [];
     let lines = 0;
-    try {
-      const r = await buildToolchain({
-        recipe: toolchain,
-        treeDir: tcTree,
-        jobs: 2,
-        logFile: join(work, 'logs', 'toolchain.log'),
-        env: { NABLA_FIXTURE_TRACE: trace },
-        onPhase: (p, i, n) => phases.push([p, i, n]),
-        onLine: () => lines++,
-      });
-      expect(phases.map(([p]) => p)).toEqual(toolchain.phases.map((p) => p.phase));
-      expect(phases.map(([, i]) => i)).toEqual(toolchain.phases.map((_, i) => i));
-      expect(r.phases).toEqual(toolchain.phases.map((p) => p.phase));
-      expect(r.outputs).toEqual(toolchain.outputs.map((o) => join(tcTree, o)));
-      for (const o of r.outputs) expect(await exists(o)).toBe(true);
-      expect(lines).toBeGreaterThan(50);
-    } finally {
-      for (const [k, v] of Object.entries(saved)) {
-        if (v === undefined) delete process.env[k];
-        else process.env[k] = v;
-      }
-    }
+    const r = await buildToolchain({
+      baseEnv: { ...process.env, ...broken },
+      recipe: toolchain,
+      treeDir: tcTree,
+      jobs: 2,
+      logFile: join(work, 'logs', 'toolchain.log'),
+      env: { NABLA_FIXTURE_TRACE: trace },
+      onPhase: (p, i, n) => phases.push([p, i, n]),
+      onLine: () => lines++,
+    });
+    expect(phases.map(([p]) => p)).toEqual(toolchain.phases.map((p) => p.phase));
+    expect(phases.map(([, i]) => i)).toEqual(toolchain.phases.map((_, i) => i));
+    expect(r.phases).toEqual(toolchain.phases.map((p) => p.phase));
+    expect(r.outputs).toEqual(toolchain.outputs.map((o) => join(tcTree, o)));
+    for (const o of r.outputs) expect(await exists(o)).toBe(true);
+    expect(lines).toBeGreaterThan(50);
     // build.sh ran once, with -j from `jobs`.
     const runs = (await readFile(trace, 'utf8')).trim().split('\n');
     expect(runs).toHaveLength(1);
@@ -134,7 +125,9 @@ describe('buildToolchain (production recipe, fixture frankenlibc)', () => {
       outputs: ['rump', 'rump/bin/x86_64-rumprun-linux-gfortran'],
     };
     const logFile = join(work, 'logs', 'missing-output.log');
-    const err = await buildToolchain({ recipe, treeDir: tcTree, jobs: 1, logFile }).catch((e: unknown) => e);
+    const err = await buildToolchain({ recipe, treeDir: tcTree, jobs: 1, logFile, baseEnv: process.env }).catch(
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(BuildError);
     const e = err as BuildError;
     expect(e.code).toBe('toolchain.output-missing');
@@ -155,6 +148,7 @@ describe('buildToolchain failures and cancellation', () => {
   it('a failing build carries the recipe hint for its log tail, the log path and the tail', async () => {
     const logFile = join(work, 'logs', 'fail-buildrump.log');
     const err = await buildToolchain({
+      baseEnv: process.env,
       recipe: toolchain,
       treeDir: tree,
       jobs: 2,
@@ -174,6 +168,7 @@ describe('buildToolchain failures and cancellation', () => {
 
   it('a failure no recipe hint knows has no hint, but still its tail', async () => {
     const err = (await buildToolchain({
+      baseEnv: process.env,
       recipe: toolchain,
       treeDir: tree,
       jobs: 2,
@@ -189,6 +184,7 @@ describe('buildToolchain failures and cancellation', () => {
     const unpatched = join(work, 'frankenlibc-unpatched');
     await checkoutFrankenlibc(fx, unpatched, { projectPatches: false });
     const err = (await buildToolchain({
+      baseEnv: process.env,
       recipe: toolchain,
       treeDir: unpatched,
       jobs: 2,
@@ -204,6 +200,7 @@ describe('buildToolchain failures and cancellation', () => {
     const ac = new AbortController();
     const phases: string[] = [];
     const build = buildToolchain({
+      baseEnv: process.env,
       recipe: toolchain,
       treeDir: tree,
       jobs: 2,
@@ -237,6 +234,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
     const t = target('python3');
     const logFile = join(work, 'logs', 'python3.log');
     const r = await buildPackage({
+      baseEnv: process.env,
       target: t,
       treeDir: pkgTree,
       toolchainDir: tcTree,
@@ -280,6 +278,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
   it('nginx: the server binary and its data tree', async () => {
     const t = target('nginx');
     await buildPackage({
+      baseEnv: process.env,
       target: t,
       treeDir: pkgTree,
       toolchainDir: tcTree,
@@ -303,6 +302,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       build: { ...t.build, commands: t.build.commands.map((c) => ({ ...c, unset: [] })) },
     };
     const err = (await buildPackage({
+      baseEnv: process.env,
       target: trap,
       treeDir: pkgTree,
       toolchainDir: tcTree,
@@ -320,6 +320,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
     expect(err.logPath).toBe(join(work, 'logs', 'redis-arch.log'));
 
     await buildPackage({
+      baseEnv: process.env,
       target: t,
       treeDir: pkgTree,
       toolchainDir: tcTree,
@@ -338,6 +339,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
   it('node: a C++ program linked with the toolchain’s libc++', async () => {
     const t = target('node');
     await buildPackage({
+      baseEnv: process.env,
       target: t,
       treeDir: pkgTree,
       toolchainDir: tcTree,
@@ -357,6 +359,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
       const t = target(name);
       expect(t.build.tree).toBe('toolchain');
       const r = await buildPackage({
+        baseEnv: process.env,
         target: t,
         treeDir: tcTree,
         toolchainDir: tcTree,
@@ -383,6 +386,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
     await checkoutPackages(fx, tree);
     const t = target('nginx');
     const err = (await buildPackage({
+      baseEnv: process.env,
       target: t,
       treeDir: tree,
       toolchainDir: tcTree,
@@ -402,6 +406,7 @@ describe('buildPackage and collectArtifacts (production recipes, fixture rumprun
   it('a missing toolchain is reported before make runs', async () => {
     const t = target('redis');
     const err = (await buildPackage({
+      baseEnv: process.env,
       target: t,
       treeDir: pkgTree,
       toolchainDir: join(work, 'nope'),

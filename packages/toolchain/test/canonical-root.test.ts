@@ -302,6 +302,7 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
     const tree = join(work, 'tc');
     await mkdir(tree, { recursive: true });
     const r = await buildToolchain({
+      baseEnv: process.env,
       recipe: toolchainRecipe(),
       treeDir: tree,
       jobs: 1,
@@ -316,6 +317,7 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
 
     // A tree outside the directory given as the toolchain is refused before anything runs.
     const err = await buildToolchain({
+      baseEnv: process.env,
       recipe: toolchainRecipe(),
       treeDir: tree,
       jobs: 1,
@@ -335,6 +337,7 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
     try {
       expect(await canonicalRootSupport()).toBe('none');
       const r = await buildToolchain({
+        baseEnv: process.env,
         recipe: toolchainRecipe(),
         treeDir: tree,
         jobs: 1,
@@ -370,6 +373,7 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
     useCanonicalRoot(false);
     try {
       const err = (await buildPackage({
+        baseEnv: process.env,
         target,
         treeDir: tree,
         toolchainDir: tc,
@@ -392,6 +396,7 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
     await mkdir(join(tc, 'rump', 'bin'), { recursive: true });
     await mkdir(tree, { recursive: true });
     const r = await buildPackage({
+      baseEnv: process.env,
       target: probeTarget(),
       treeDir: tree,
       toolchainDir: tc,
@@ -414,6 +419,7 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
     const sub = join(tc, 'tests');
     await mkdir(sub, { recursive: true });
     const r2 = await buildPackage({
+      baseEnv: process.env,
       target: { ...probeTarget(), build: { ...probeTarget().build, configMk: {} } },
       treeDir: sub,
       toolchainDir: tc,

@@ -54,6 +54,7 @@ describe('NetBSD host tools on GCC >= 10 (fixture nbmake with a tentative defini
     await checkoutFrankenlibc(fx, tree);
     const logFile = join(work, 'logs', 'no-fcommon.log');
     const err = await buildToolchain({
+      baseEnv: process.env,
       recipe: withoutHostCflags(toolchain),
       treeDir: tree,
       jobs: 2,
@@ -72,7 +73,7 @@ describe('NetBSD host tools on GCC >= 10 (fixture nbmake with a tentative defini
     const tree = join(work, 'frankenlibc-fcommon');
     await checkoutFrankenlibc(fx, tree);
     const logFile = join(work, 'logs', 'fcommon.log');
-    await buildToolchain({ recipe: toolchain, treeDir: tree, jobs: 2, logFile });
+    await buildToolchain({ recipe: toolchain, treeDir: tree, jobs: 2, logFile, baseEnv: process.env });
     const log = await readFile(logFile, 'utf8');
     expect(log).toContain('-O -fcommon -o nbmake');
     expect(log).toContain('=== Linux build LKLSRC=');

@@ -63,6 +63,7 @@ async function buildAll(cache: string, canonical: boolean): Promise<Built> {
   await cp(tcPristine, tc, { recursive: true, verbatimSymlinks: true });
   await cp(pkgPristine, pkg, { recursive: true, verbatimSymlinks: true });
   const t = await buildToolchain({
+    baseEnv: process.env,
     recipe: toolchain,
     treeDir: tc,
     jobs: 4,
@@ -74,6 +75,7 @@ async function buildAll(cache: string, canonical: boolean): Promise<Built> {
   for (const name of ['hello', 'nabla-run', 'solo5-hello']) await collectArtifacts(target(name), tc, join(out, name));
   const py = target('python3');
   const p = await buildPackage({
+    baseEnv: process.env,
     target: py,
     treeDir: pkg,
     toolchainDir: tc,
@@ -173,7 +175,8 @@ describe.skipIf(unsupported)('reproducible builds across cache directories', () 
       await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', cmd, ...args], {
         cwd: '/',
         // The recipe's own command env (HOST_CFLAGS=-fcommon for the NetBSD host tools) as buildToolchain gives it.
-        env: { ...buildEnv({ recipeEnv: toolchain.commands[0]?.env ?? {} }), HOME: cache },
+        env: { ...buildEnv({ base: process.env, command: toolchain.commands[0] }), HOME: cache },
+        cleanEnv: true,
         logFile: join(work, 'logs', 'nobody.log'),
       });
       expect((await stat(join(tree, 'rump/lib/libc.a'))).uid).toBe(65534); // built by nobody
@@ -195,6 +198,7 @@ describe.skipIf(unsupported)('reproducible builds across cache directories', () 
     const ours = async () => new Set(await processesWithEnv(marker));
     const ac = new AbortController();
     const build = buildToolchain({
+      baseEnv: process.env,
       recipe: toolchain,
       treeDir: tree,
       jobs: 2,

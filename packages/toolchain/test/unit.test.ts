@@ -1,15 +1,7 @@
 // biome-ignore-all lint/suspicious/noTemplateCurlyInString: recipe commands spell their placeholder ${jobs} literally.
 import { UsageError } from '@nabla-build/model';
 import { describe, expect, it } from 'vitest';
-import {
-  buildEnv,
-  describeBuildEnv,
-  matchHint,
-  PhaseTracker,
-  passedVariables,
-  SCRUBBED_ENV,
-  substituteArgv,
-} from '../src/index.js';
+import { buildEnv, describeBuildEnv, matchHint, PhaseTracker, passedVariables, substituteArgv } from '../src/index.js';
 
 describe('substituteArgv', () => {
   it('replaces ${jobs} anywhere in an argument', () => {
@@ -36,10 +28,7 @@ describe('substituteArgv', () => {
 describe('buildEnv', () => {
   it('removes inherited compiler, flag and make variables, and forces the C locale', () => {
     const env = buildEnv({ base: { PATH: '/usr/bin', CC: 'clang', MAKEFLAGS: '-j8' } });
-    for (const k of ['CC', 'CXX', 'CFLAGS', 'CPPFLAGS', 'CXXFLAGS', 'LDFLAGS', 'MAKEFLAGS', 'MFLAGS', 'MAKELEVEL']) {
-      expect(k in env && env[k] === undefined).toBe(true);
-    }
-    expect(SCRUBBED_ENV).toContain('CPP');
+    expect(passedVariables(env)).toEqual(['HOME', 'LC_ALL', 'PATH']);
     expect(env.LC_ALL).toBe('C');
     expect(env.PATH).toBe('/usr/bin');
   });
@@ -59,7 +48,7 @@ describe('buildEnv', () => {
         LANG: 'de_DE.UTF-8',
       },
       home: '/mnt/nabla-build/toolchain',
-      recipeEnv: { KBUILD_BUILD_USER: 'nabla' },
+      command: { env: { KBUILD_BUILD_USER: 'nabla' }, unset: [] },
     });
     expect(passedVariables(env)).toEqual([
       'HOME',
@@ -73,7 +62,7 @@ describe('buildEnv', () => {
     ]);
     expect(env.HOME).toBe('/mnt/nabla-build/toolchain');
     for (const k of ['NABLA_REGISTRY_PASSWORD', 'AWS_SECRET_ACCESS_KEY', 'GITHUB_TOKEN', 'LANG'])
-      expect(k in env && env[k] === undefined, k).toBe(true);
+      expect(env[k], k).toBeUndefined();
     expect(describeBuildEnv(env)).not.toContain('hunter2');
   });
 
@@ -82,8 +71,7 @@ describe('buildEnv', () => {
       base: { PATH: '/usr/bin:/bin' },
       pathPrepend: ['/t/rump/bin'],
       extra: { ARCH: 'amd64', KEEP: '1' },
-      recipeEnv: { CC: 'x86_64-rumprun-linux-cc' },
-      unset: ['ARCH'],
+      command: { env: { CC: 'x86_64-rumprun-linux-cc' }, unset: ['ARCH'] },
     });
     expect(env.PATH).toBe('/t/rump/bin:/usr/bin:/bin');
     expect(env.CC).toBe('x86_64-rumprun-linux-cc');

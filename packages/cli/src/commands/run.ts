@@ -87,6 +87,7 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
         ...(args['--']?.length ? { args: args['--'].map(String) } : {}),
         ...(mem ? { memMb: mem } : {}),
         net: args.net ?? false,
+        ...(process.env.PATH ? { path: process.env.PATH } : {}),
         onOutput: (line: string) => out(line),
       };
       try {

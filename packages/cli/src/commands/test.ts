@@ -44,6 +44,7 @@ export function testCommand(result: CommandResult): CommandModule<object, TestAr
           workDir,
           spec: recipe?.smoke ?? { args: [], timeoutSeconds: 30 },
           ...(args.net !== undefined ? { net: args.net } : {}),
+          ...(process.env.PATH ? { path: process.env.PATH } : {}),
           onOutput: project.settings.verbose ? (l) => note(l) : () => {},
         });
         if (!r.passed)
