@@ -67,7 +67,8 @@ for nabla_cr_e in * .[!.]* ..?*; do
 	fi || nabla_cr_die "cannot put /mnt/$nabla_cr_e back over the tmpfs"
 done
 cd / || nabla_cr_die "cannot enter /"
-mkdir "$nabla_cr_root" || nabla_cr_die "cannot create $nabla_cr_root"
+# (Created by the first mount point's `mkdir -p` when there is one: one process less per command.)
+[ "$nabla_cr_n" -gt 0 ] || mkdir "$nabla_cr_root" || nabla_cr_die "cannot create $nabla_cr_root"
 
 # 2. The mounts: every mount point is created in the tmpfs first (never inside a mounted host directory), then
 # the host directories are bound.
@@ -102,12 +103,13 @@ done
 mount -o remount,bind,ro /mnt || nabla_cr_die "cannot make the tmpfs on /mnt read-only"
 
 # 4. The command, in the canonical working directory.
-cd "$nabla_cr_cwd" || nabla_cr_die "cannot enter $nabla_cr_cwd"
+cd -P "$nabla_cr_cwd" || nabla_cr_die "cannot enter $nabla_cr_cwd"
 # Physically under the root too: where /mnt is a symbolic link (to /var/mnt, say), getcwd() and so every
 # recorded path would name the link's target, and builds would differ from other hosts' after all.
-case $(pwd -P) in
+# (`cd -P` leaves the physical path in PWD: no `$(pwd -P)` subshell.)
+case $PWD in
 "$nabla_cr_root" | "$nabla_cr_root"/*) ;;
-*) nabla_cr_die "$nabla_cr_cwd is physically $(pwd -P), outside $nabla_cr_root (is /mnt a symbolic link?)" ;;
+*) nabla_cr_die "$nabla_cr_cwd is physically $PWD, outside $nabla_cr_root (is /mnt a symbolic link?)" ;;
 esac
 PWD=$nabla_cr_cwd
 export PWD
