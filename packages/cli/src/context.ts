@@ -2,7 +2,7 @@ import { existsSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { InputFileError, type Lockfile, type MirrorRule, type RecipeSet, UsageError } from '@nabla-build/model';
-import { emptyConfig, loadConfig, loadRecipes, type UserConfig } from '@nabla-build/recipes';
+import type { UserConfig } from '@nabla-build/recipes';
 import {
   mirrorsFromEnv,
   parseMirrorSpec,
@@ -10,8 +10,9 @@ import {
   useGitEnvironment,
   validateMirrorRules,
 } from '@nabla-build/sources';
-import type { ProgressMode } from './settings/catalog.js';
-import { layerSettings, overlayLock } from './settings/layers.js';
+import { findProjectConfig, type ProgressMode } from './settings/catalog.js';
+import { type ConfigFile, layerSettings, overlayLock } from './settings/layers.js';
+import { parsedOnce, recipeFiles } from './settings/parsed.js';
 import { traceSpawnsTo } from '@nabla-build/exec';
 import { CANONICAL_ROOT_ENV, PASS_ENV_VARIABLE, passEnvMatchers, useCanonicalRoot } from '@nabla-build/toolchain';
 import { cacheDirSetting, checkPathSetting, configPathSetting, installRoot } from './settings/paths.js';
@@ -71,7 +72,7 @@ export interface Project {
   lock: Lockfile | undefined;
 }
 
-export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): Settings {
+export async function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = process.env): Promise<Settings> {
   // Every path setting is validated here (settings/paths.ts): empty or relative values are usage errors.
   const configSetting = configPathSetting(args.config, env);
   if (configSetting.required && !existsSync(configSetting.path))
@@ -81,18 +82,30 @@ export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = proce
         ? `create it, or drop ${configSetting.setting}`
         : `create it, or unset ${configSetting.setting}`,
     });
-  const userExists = existsSync(configSetting.path);
-  const userConfig = userExists ? loadConfig(configSetting.path) : emptyConfig();
+  let cache = cacheDirSetting(args.cacheDir, env);
+  // Parsed config files are kept in the cache the flag, the environment or the default names.
+  const configFile = async (path: string | undefined): Promise<ConfigFile | undefined> =>
+    path && existsSync(path)
+      ? {
+          path,
+          config: await parsedOnce(
+            cache.path,
+            'config',
+            () => [path],
+            async () => (await import('@nabla-build/recipes')).loadConfig(path),
+          ),
+        }
+      : undefined;
   // Project file < user config < environment < flags (settings/catalog.ts).
+  const [project, user] = await Promise.all([configFile(findProjectConfig()), configFile(configSetting.path)]);
   const layered = layerSettings(
     args,
     env,
-    { config: userConfig, path: configSetting.path, exists: userExists },
+    { project, user },
     { path: join(installRoot(), 'recipes'), setting: 'default' },
   );
   const { config } = layered;
   const recipesDir = layered.recipesDirs[0] as string;
-  let cache = cacheDirSetting(args.cacheDir, env);
   passEnvMatchers(env[PASS_ENV_VARIABLE]); // a malformed NABLA_BUILD_PASS_ENV fails now, not in the first build
   checkSourceDateEpoch(env); // a bad value fails now, not when the first image is assembled
   if (cache.setting === 'default' && config.cacheDir)
@@ -137,19 +150,31 @@ export function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv = proce
 }
 
 export async function loadProject(args: GlobalArgs): Promise<Project> {
-  const settings = resolveSettings(args);
+  const settings = await resolveSettings(args);
   // Only the CLI reads the environment: the switches of the lower packages are passed in here.
   traceSpawnsTo(process.env.NABLA_BUILD_TRACE_EXEC);
   useCanonicalRoot(process.env[CANONICAL_ROOT_ENV] !== 'off');
   useGitEnvironment(process.env);
-  const recipes = loadRecipes(settings.recipesDirs, settings.patchesDir);
+  const recipes = await parsedOnce(
+    settings.cacheDir,
+    `recipes ${settings.patchesDir}`,
+    () => recipeFiles(settings.recipesDirs),
+    async () => (await import('@nabla-build/recipes')).loadRecipes(settings.recipesDirs, settings.patchesDir),
+  );
   checkOverrides(settings.config, recipes);
   // Mirror rules are checked before anything runs (local paths need `allowLocal`).
   validateMirrorRules(settings.mirrors, { allowLocal: settings.config.allowLocal });
-  const baseLock = settings.unlocked ? undefined : await readLockfile(settings.lockPath);
+  const baseLock = settings.unlocked
+    ? undefined
+    : await parsedOnce(
+        settings.cacheDir,
+        'lockfile',
+        () => [settings.lockPath],
+        () => readLockfile(settings.lockPath),
+      );
   // Overlays carry no lockfile: their sources are pinned by their recipes (full commits, sha256).
   const lock =
-    baseLock && settings.recipesDirs.length > 1 ? overlayLock(baseLock, settings.recipesDirs.slice(1)) : baseLock;
+    baseLock && settings.recipesDirs.length > 1 ? await overlayLock(baseLock, settings.recipesDirs.slice(1)) : baseLock;
   if (lock) {
     const { checkPatchLock } = await import('./lock-check.js');
     await checkPatchLock(recipes, lock, {

@@ -13,12 +13,13 @@
  * sizes); a loaded image only when the engine still has it under every tag. Anything else — another flag,
  * a changed file, a missing entry or tag, an engine that does not answer — falls through to the full CLI.
  */
-import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { delimiter, join } from 'node:path';
 import { readIntactEntry } from '@nabla-build/engine';
 import { sha256Text, sha256Tree, writeFileAtomicSync } from '@nabla-build/fsio';
 import { findProjectConfig, PROGRESS_MODES, SETTINGS } from './settings/catalog.js';
+import { buildIdentity, fileIdentity } from './settings/parsed.js';
 import { cacheDirSetting, configPathSetting, installRoot, recipesDirSetting } from './settings/paths.js';
 
 /** The only command lines the fast path understands: `[build] <target...>` plus these options. */
@@ -127,10 +128,10 @@ export function fingerprint(b: SimpleBuild, env: NodeJS.ProcessEnv): string | un
       ['patches', sha256Tree(join(b.recipesDir, '..', 'patches'))],
       ['config', existsSync(b.configPath) ? sha256Text(readFileSync(b.configPath)) : 'none'],
       ...FINGERPRINT_ENV.map((k): [string, string] => [`env:${k}`, env[k] === undefined ? '\0unset' : env[k]]),
-      ['cc', identity(which('cc', env.PATH ?? ''))],
+      ['cc', fileIdentity(which('cc', env.PATH ?? ''))],
       ['host', `${process.arch} uid ${process.getuid?.()} ${canonicalRootConditions()}`],
       ['node', `${process.version} zlib ${process.versions.zlib}`],
-      ['self', selfIdentity()],
+      ['self', buildIdentity()],
     ];
     return sha256Text(parts.map(([k, v]) => `${k}\0${v.length}\0${v}`).join('\0'));
   } catch {
@@ -257,13 +258,6 @@ function which(cmd: string, path: string): string | undefined {
   return undefined;
 }
 
-/** A binary's identity: where it resolves to, and its inode, size and time (an upgrade or switch changes them). */
-function identity(p: string | undefined): string {
-  if (!p) return 'none';
-  const st = statSync(p);
-  return `${p} ${realpathSync(p)} ${st.ino} ${st.size} ${st.mtimeMs}`;
-}
-
 /**
  * What decides whether the canonical build root can be used (toolchain/canonical-root.ts probes it by running
  * it; a host fact of every toolchain and package key): /mnt, and the kernel's user-namespace switches.
@@ -282,17 +276,4 @@ function canonicalRootConditions(): string {
     read('/proc/sys/user/max_user_namespaces'),
     read('/proc/sys/kernel/apparmor_restrict_unprivileged_userns'),
   ].join(' ');
-}
-
-/**
- * This installation of nabla-build: per package, its build info and entry point (tsc rewrites the build info
- * whenever it emits anything of the package).
- */
-function selfIdentity(): string {
-  const packages = join(installRoot(), 'packages');
-  const parts: string[] = [];
-  for (const pkg of readdirSync(packages).sort())
-    for (const f of ['tsconfig.tsbuildinfo', 'dist/index.js', 'dist/main.js'])
-      if (existsSync(join(packages, pkg, f))) parts.push(identity(join(packages, pkg, f)));
-  return parts.join('\n');
 }

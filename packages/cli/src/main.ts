@@ -52,7 +52,8 @@ export async function main(argv: string[]): Promise<number> {
       .command(completionCommand(result))
       .command(schemaCommand(result))
       .completion('__completion-script', false, completeWords as never)
-      .epilogue(environmentHelp())
+      // yargs lays out the whole help (wrapping every line) on every command: the long variable list only when asked.
+      .epilogue(argv.some((a) => a === '--help' || a === '-h' || a === 'help') ? environmentHelp() : '')
       .demandCommand(1, 'name a target (see `nabla-build list`) or a command')
       .strict()
       .recommendCommands()
@@ -64,6 +65,12 @@ export async function main(argv: string[]): Promise<number> {
       .fail((msg, err) => {
         throw err ?? new UsageError('usage', msg, { hint: 'nabla-build --help' });
       });
+    // yargs lays out the whole help after starting a named command, for a showHelp() nothing here calls.
+    const internals = Reflect.get(parser, 'getInternalMethods') as
+      | (() => { getUsageInstance(): { cacheHelpMessage(): void } })
+      | undefined;
+    const usage = internals?.call(parser).getUsageInstance();
+    if (usage) usage.cacheHelpMessage = () => {};
     await parser.parseAsync();
     return result.exitCode;
   } catch (err) {

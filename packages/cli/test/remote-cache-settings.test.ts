@@ -6,7 +6,7 @@ import { resolveSettings } from '../src/context.js';
 import { remoteCacheRefs } from '../src/remote-cache.js';
 
 describe('shared cache settings', () => {
-  it('config file, then NABLA_BUILD_CACHE_FROM/TO, then flags; lists accumulate; oci: paths are made absolute', () => {
+  it('config file, then NABLA_BUILD_CACHE_FROM/TO, then flags; lists accumulate; oci: paths are made absolute', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nb-rc-settings-'));
     const config = join(dir, 'config.yaml');
     writeFileSync(config, 'cacheFrom: oci:usb/cache\ncacheTo:\n  - 127.0.0.1:5000/team/cache\n');
@@ -16,7 +16,7 @@ describe('shared cache settings', () => {
       NABLA_BUILD_CACHE_FROM: 'ghcr.io/acme/nabla-cache, 127.0.0.1:5000/team/cache',
       NABLA_BUILD_CACHE_TO: '',
     };
-    const settings = resolveSettings({}, env);
+    const settings = await resolveSettings({}, env);
     const refs = remoteCacheRefs(
       { cacheFrom: ['oci:/media/usb'], cacheTo: ['127.0.0.1:5000/team/cache'] },
       settings,
@@ -31,12 +31,12 @@ describe('shared cache settings', () => {
     expect(refs.to).toEqual(['127.0.0.1:5000/team/cache']);
   });
 
-  it('a malformed key in the config file is located', () => {
+  it('a malformed key in the config file is located', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'nb-rc-settings-'));
     const config = join(dir, 'config.yaml');
     writeFileSync(config, 'cacheFrom: 3\n');
-    expect(() => resolveSettings({}, { NABLA_BUILD_CONFIG: config, NABLA_BUILD_CACHE: join(dir, 'c') })).toThrow(
-      /cacheFrom/,
-    );
+    await expect(
+      resolveSettings({}, { NABLA_BUILD_CONFIG: config, NABLA_BUILD_CACHE: join(dir, 'c') }),
+    ).rejects.toThrow(/cacheFrom/);
   });
 });

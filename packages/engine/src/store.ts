@@ -205,7 +205,7 @@ const MARKER_TEXT = `${MARKER_SIGNATURE}\n# This directory is a nabla-build cach
 
 /** Top-level names nabla-build creates in a cache: an unmarked directory holding only these is adopted. */
 const CACHE_ENTRIES =
-  /^(steps|logs|locks|tmp|git|downloads|stamps|sources|(run|test)-[A-Za-z0-9]+|CACHEDIR\.TAG(\.tmp-\d+(-[0-9a-f]+)?)?)$/;
+  /^(steps|logs|locks|tmp|git|downloads|stamps|parsed|sources|(run|test)-[A-Za-z0-9]+|CACHEDIR\.TAG(\.tmp-\d+(-[0-9a-f]+)?)?)$/;
 
 /** Whether `dir` carries nabla-build's marker (a regular file, not a symlink planted there). */
 export async function isMarkedCache(dir: string): Promise<boolean> {

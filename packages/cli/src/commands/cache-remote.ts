@@ -57,7 +57,7 @@ export function remoteCacheCommands(y: Argv<object>, result: CommandResult): Arg
 async function list(args: RemoteArgs): Promise<number> {
   const [{ resolveSettings }, { openTransport, readArtifact, ArtifactProblem }, { dockerCredentials }] =
     await Promise.all([import('../context.js'), import('@nabla-build/remote-cache'), import('@nabla-build/registry')]);
-  const settings = resolveSettings(args);
+  const settings = await resolveSettings(args);
   const t = openTransport(
     args.ref,
     {

@@ -72,7 +72,7 @@ export function cacheCommand(result: CommandResult): CommandModule<object, Cache
 
 async function cacheDirOf(args: GlobalArgs): Promise<string> {
   const { resolveSettings } = await import('../context.js');
-  return resolveSettings(args).cacheDir;
+  return (await resolveSettings(args)).cacheDir;
 }
 
 async function entries(cacheDir: string): Promise<Entry[]> {

@@ -24,7 +24,7 @@ export function cleanCommand(result: CommandResult): CommandModule<object, Clean
         import('../settings/paths.js'),
         import('@nabla-build/engine'),
       ]);
-      const { cacheDir } = resolveSettings(args); // validates every path setting first
+      const { cacheDir } = await resolveSettings(args); // validates every path setting first
       const setting = cacheDirSetting(args.cacheDir, process.env).setting;
       const removed = await cleanCache(cacheDir, {
         all: args.all ?? false,

@@ -56,7 +56,7 @@ async function targetNames(argv: Record<string, unknown>): Promise<string[]> {
       import('../context.js'),
       import('@nabla-build/recipes'),
     ]);
-    const settings = resolveSettings(argv as GlobalArgs);
+    const settings = await resolveSettings(argv as GlobalArgs);
     const recipes = loadRecipes(settings.recipesDirs, settings.patchesDir);
     return [...[...recipes.targets.keys()].sort(), 'world'];
   } catch {

@@ -15,7 +15,7 @@ export function configCommand(result: CommandResult): CommandModule<object, Glob
         import('../context.js'),
         import('../settings/catalog.js'),
       ]);
-      const settings = resolveSettings(args);
+      const settings = await resolveSettings(args);
       const env = process.env;
       const rows = SETTINGS.map((def) => {
         const known = effective(def.name, settings, args);

@@ -1,8 +1,8 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { type Lockfile, type SourceSpec, type SubmoduleSpec, UsageError } from '@nabla-build/model';
-import { emptyConfig, loadConfig, parseRecipeFile, type UserConfig } from '@nabla-build/recipes';
-import { findProjectConfig, PROGRESS_MODES, type ProgressMode } from './catalog.js';
+import type { UserConfig } from '@nabla-build/recipes';
+import { PROGRESS_MODES, type ProgressMode } from './catalog.js';
 import { checkPathSetting } from './paths.js';
 
 /**
@@ -60,26 +60,26 @@ export function parseRepo(repo: string, where: string): { registry: string; name
   return rest.length ? { registry: first, namespace: rest.join('/') } : { registry: first };
 }
 
+/** A config file as loaded (recipes' loadConfig), and where it is. */
+export interface ConfigFile {
+  config: UserConfig;
+  path: string;
+}
+
 /**
- * Merges project and user config (already-loaded user config `user` from `userPath`), then the environment
- * and flags for the settings this module owns. `baseRecipes` is the directory the recipes start from.
+ * Merges the project file and the user config (each when there is one), then the environment and flags for
+ * the settings this module owns. `baseRecipes` is the directory the recipes start from.
  */
 export function layerSettings(
   args: LayerArgs,
   env: NodeJS.ProcessEnv,
-  user: { config: UserConfig; path: string; exists: boolean },
+  files: { project: ConfigFile | undefined; user: ConfigFile | undefined },
   baseRecipes: { path: string; setting: string },
-  cwd: string = process.cwd(),
 ): Layered {
   const origins: Record<string, string> = {};
-  const projectPath = findProjectConfig(cwd);
-  const project = projectPath ? loadConfig(projectPath) : emptyConfig();
-  const userCfg = user.exists ? user.config : emptyConfig();
-  const layers: { cfg: UserConfig; origin: string }[] = [
-    ...(projectPath ? [{ cfg: project, origin: projectPath }] : []),
-    ...(user.exists ? [{ cfg: userCfg, origin: user.path }] : []),
-  ];
-  const config: UserConfig = emptyConfig();
+  const projectPath = files.project?.path;
+  const layers = [files.project, files.user].flatMap((f) => (f ? [{ cfg: f.config, origin: f.path }] : []));
+  const config: UserConfig = { mirrors: [], allowLocal: false, overrides: {} };
   const list = (name: string, from: string) => {
     origins[name] = origins[name] ? `${origins[name]} + ${from}` : from;
   };
@@ -238,7 +238,8 @@ function isCompleteSet(dir: string): boolean {
  * recipes (a recipe's git `rev` is a full commit and its tarballs carry a sha256, so nothing is left open).
  * An overlay source with the name of a base source replaces its pin.
  */
-export function overlayLock(base: Lockfile, overlays: string[]): Lockfile {
+export async function overlayLock(base: Lockfile, overlays: string[]): Promise<Lockfile> {
+  const { parseRecipeFile } = await import('@nabla-build/recipes');
   const lock: Lockfile = {
     version: 1,
     git: { ...base.git },
