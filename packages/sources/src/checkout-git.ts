@@ -15,6 +15,8 @@ export interface CheckoutTree {
   rev: string;
   /** `root`: the superproject; `submodule`: `.git` is a gitlink file; `full`: `.git` is a directory. */
   kind: 'root' | 'submodule' | 'full';
+  /** Committer time of `rev` (seconds since the epoch). */
+  committed?: number;
   sparse?: string[];
 }
 
@@ -58,7 +60,7 @@ export async function checkoutGit(
   const trees: CheckoutTree[] = [];
   try {
     await mkdir(tmp);
-    await populate(
+    const committed = await populate(
       ctx,
       spec.name,
       { worktree: tmp, gitDir: join(tmp, '.git') },
@@ -72,6 +74,7 @@ export async function checkoutGit(
       git: locked.git,
       rev: locked.rev,
       kind: 'root',
+      committed,
       ...(spec.sparse ? { sparse: spec.sparse } : {}),
     });
     await checkoutSubmodules(
@@ -107,13 +110,18 @@ export async function checkoutGit(
  */
 async function treeChanges(root: string, trees: CheckoutTree[], ctx: SourceContext): Promise<string[]> {
   const changes: string[] = [];
-  for (const t of trees) {
-    const out = await git(
-      t.path ? join(root, t.path) : root,
-      ['status', '--porcelain', '--ignore-submodules=all', '--untracked-files=normal'],
-      gitOpts(ctx),
-    );
-    for (const line of out.stdout.split('\n')) {
+  // All at once: each reads its own tree.
+  const outs = await Promise.all(
+    trees.map((t) =>
+      git(
+        t.path ? join(root, t.path) : root,
+        ['status', '--porcelain', '--ignore-submodules=all', '--untracked-files=normal'],
+        gitOpts(ctx),
+      ),
+    ),
+  );
+  for (const [i, t] of trees.entries()) {
+    for (const line of (outs[i]?.stdout ?? '').split('\n')) {
       if (!line.trim()) continue;
       const m = /^(..) (.*)$/.exec(line);
       changes.push(m ? `${m[1]} ${t.path ? `${t.path}/` : ''}${m[2]}` : line);
@@ -154,16 +162,17 @@ async function checkoutSubmodules(
       gitDir: sub.clone === 'full' ? join(worktree, '.git') : join(parent.gitDir, 'modules', name),
     };
     const label = `${source}/${fullPath}`;
-    const mirror = await populate(ctx, label, loc, pin.git, pin.rev, sub.sparse, sub.clone === 'full');
+    const committed = await populate(ctx, label, loc, pin.git, pin.rev, sub.sparse, sub.clone === 'full');
     await appendFile(
       join(parent.gitDir, 'config'),
-      `[submodule ${configQuote(name)}]\n\turl = ${configQuote(mirror)}\n\tactive = true\n`,
+      `[submodule ${configQuote(name)}]\n\turl = ${configQuote(gitMirrorDir(ctx.cacheDir, pin.git))}\n\tactive = true\n`,
     );
     trees.push({
       path: fullPath,
       git: pin.git,
       rev: pin.rev,
       kind: sub.clone === 'full' ? 'full' : 'submodule',
+      committed,
       ...(sub.sparse ? { sparse: sub.sparse } : {}),
     });
     await checkoutSubmodules(ctx, source, locked, loc, fullPath, sub.submodules, trees);
@@ -190,7 +199,7 @@ async function submoduleNames(worktree: string, ctx: SourceContext): Promise<Map
  * Writes a new repository at `loc` (what `git init` writes, without hooks or templates: no git started) that
  * borrows the mirror's objects, and checks out `rev` (detached). A `.git` elsewhere than in the worktree is
  * linked both ways with relative paths, as `git submodule absorbgitdirs` writes them, so the tree can be
- * renamed. Returns the mirror dir.
+ * renamed. Returns the commit's committer time.
  */
 async function populate(
   ctx: SourceContext,
@@ -200,7 +209,7 @@ async function populate(
   rev: string,
   sparse: string[] | undefined,
   withTags: boolean,
-): Promise<string> {
+): Promise<number> {
   const o = gitOpts(ctx);
   const mirror = gitMirrorDir(ctx.cacheDir, url);
   const notFetched = (why: string) =>
@@ -209,9 +218,17 @@ async function populate(
       hint: `run \`${fetchHint(ctx)}\` first`,
     });
   if (!(await exists(mirror))) throw notFetched('no mirror');
-  // A mirror this process fetched or checked for this commit (and these paths) since: nothing to ask git.
-  if (!(await checkedBefore(mirror, { rev, ...(sparse ? { sparse } : {}) }))) {
-    if (!(await gitOk(mirror, ['cat-file', '-e', `${rev}^{commit}`], o))) throw notFetched('commit missing');
+  // A mirror this process fetched or checked for this commit (and these paths) since: nothing to ask git but
+  // the commit's time, once.
+  const known = await checkedBefore(mirror, { rev, ...(sparse ? { sparse } : {}) });
+  let committed = known ? commitTimes.get(`${mirror}\0${rev}`) : undefined;
+  if (committed === undefined) {
+    const out = await gitOut(mirror, ['show', '-s', '--format=%ct', `${rev}^{commit}`], o);
+    if (out === undefined) throw notFetched('commit missing');
+    committed = Number(out.trim());
+    commitTimes.set(`${mirror}\0${rev}`, committed);
+  }
+  if (!known) {
     if (await isPartial(mirror)) {
       const missing = await missingBlobs(mirror, { rev, ...(sparse ? { sparse } : {}) }, ctx);
       if (missing.length > 0) throw notFetched(`${missing.length} blobs of the checked-out paths missing`);
@@ -248,8 +265,11 @@ async function populate(
     await git(loc.worktree, ['sparse-checkout', 'set', '--cone', ...sparse], o);
   }
   await git(loc.worktree, ['checkout', '-q', '--detach', rev], o);
-  return mirror;
+  return committed;
 }
+
+/** Committer times read before, by `<mirror>\0<rev>` (a commit never changes). */
+const commitTimes = new Map<string, number>();
 
 export interface VerifyCheckoutOptions {
   /** Accept local modifications (a tree whose patches were applied). Default false. */
@@ -324,8 +344,8 @@ export async function verifyCheckout(
 export async function newestCommitTime(checkout: CheckoutResult): Promise<number> {
   let newest = 0;
   for (const t of checkout.trees) {
-    const out = await gitOut(join(checkout.dest, t.path), ['show', '-s', '--format=%ct', 'HEAD']);
-    newest = Math.max(newest, Number(out?.trim()) || 0);
+    const out = t.committed ?? (await gitOut(join(checkout.dest, t.path), ['show', '-s', '--format=%ct', 'HEAD']));
+    newest = Math.max(newest, Number(out) || 0);
   }
   return newest;
 }

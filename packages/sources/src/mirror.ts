@@ -245,23 +245,10 @@ function gitOpts(ctx: SourceContext) {
   return { ...(ctx.logFile ? { logFile: ctx.logFile } : {}), ...(ctx.signal ? { signal: ctx.signal } : {}) };
 }
 
-/** A git config file's value of `section.key` (no subsection; the last one wins), read without a git. */
-function configValue(text: string, section: string, key: string): string | undefined {
-  let current = '';
-  let value: string | undefined;
-  for (const raw of text.split('\n')) {
-    const line = raw.trim();
-    const head = /^\[([A-Za-z0-9.-]+)\]/.exec(line);
-    if (head?.[1]) current = head[1].toLowerCase();
-    const m = /^([A-Za-z][A-Za-z0-9-]*)\s*=\s*(.*)$/.exec(line);
-    if (current === section && m?.[1]?.toLowerCase() === key) value = m[2]?.trim();
-  }
-  return value;
-}
-
+/** Whether the mirror is a partial clone (`extensions.partialclone = origin`), read from its config without a git. */
 export async function isPartial(dir: string): Promise<boolean> {
   const text = await readFile(join(dir, 'config'), 'utf8').catch(() => '');
-  return configValue(text, 'extensions', 'partialclone') === 'origin';
+  return /^\s*\[extensions\][^[]*^\s*partialclone\s*=\s*"?origin"?\s*$/im.test(text);
 }
 
 /** A git config value, quoted: a newline or NUL cannot be in one (nor in a subsection name) and is refused. */
