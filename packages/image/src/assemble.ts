@@ -20,7 +20,10 @@ export interface AssembleInput {
   refName?: string;
   /** Default `gzip`; see `LayerCompression`. */
   compression?: LayerCompression;
-  /** Compression level (default GZIP_LEVEL / ZSTD_LEVEL); part of the image key with the compression. */
+  /**
+   * Compression level (default ZSTD_LEVEL, or for gzip GZIP_LEVEL up to 4 MiB and GZIP_BLOCK_LEVEL above); part
+   * of the image key with the compression.
+   */
   level?: number;
 }
 

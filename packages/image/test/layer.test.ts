@@ -16,6 +16,7 @@ import {
   parseLayerFormat,
   writeLayer,
 } from '../src/index.js';
+import { storedRuns } from '../src/layer.js';
 import { execFileP, haveTool, pseudoRandomBytes, tempDir } from './helpers.js';
 
 const MTIME = new Date('2020-04-20T00:00:00Z');
@@ -65,9 +66,20 @@ async function awkwardTree(root: string): Promise<void> {
   await symlink('ünïcode dir/fïle.txt', join(root, 'unicode-link'));
 }
 
-async function layer(entries: LayerEntry[], dir: string, compression: 'gzip' | 'zstd' | 'none', inflight?: number) {
+async function layer(
+  entries: LayerEntry[],
+  dir: string,
+  compression: 'gzip' | 'zstd' | 'none',
+  inflight?: number,
+  level?: number,
+) {
   await mkdir(dir, { recursive: true });
-  const w = await writeLayer(entries, dir, { mtime: MTIME, compression, ...(inflight ? { inflight } : {}) });
+  const w = await writeLayer(entries, dir, {
+    mtime: MTIME,
+    compression,
+    ...(inflight ? { inflight } : {}),
+    ...(level ? { level } : {}),
+  });
   return { ...w, blob: await readFile(join(dir, w.digest.slice('sha256:'.length))) };
 }
 
@@ -127,8 +139,36 @@ describe('writeLayer', () => {
     const list = (await execFileP('gzip', ['-lv', file])).stdout;
     expect(list.trim().split('\n')).toHaveLength(2);
     expect(list).toContain(String(reference.length));
-    // Priming each block with the previous 32 KiB costs almost nothing against one single stream.
-    expect(one.size).toBeLessThan(gzipSync(reference, { level: 6 }).length * 1.01);
+    // Blocks are deflated at level 4 unless a level is given. Priming each block with the previous 32 KiB
+    // costs almost nothing against one single stream at the same level.
+    expect(one.size).toBeLessThan(gzipSync(reference, { level: 4 }).length * 1.01);
+    const six = await layer(entries, join(tmp, 'six'), 'gzip', 2, 6);
+    expect(six.digest).not.toBe(one.digest);
+    expect(gunzipSync(six.blob).equals(reference)).toBe(true);
+    expect(six.size).toBeLessThan(gzipSync(reference, { level: 6 }).length * 1.01);
+  });
+
+  it('stores file bodies that look random or compressed, and deflates text and periodic data', () => {
+    const block = Buffer.alloc(GZIP_BLOCK);
+    const text = Buffer.from('    def f(self, x):\n        return self.value + x  # text\n'.repeat(2000));
+    const bodies = [
+      text.subarray(0, 40_000), // text
+      randomBytes(100_000), // random: stored,
+      randomBytes(50_000), // and joined with the one before (600 bytes of header between them)
+      pseudoRandomBytes(80_000, 5), // random and text in turns every 64 bytes: deflated
+      gzipSync(randomBytes(30_000).toString('base64')), // already compressed: stored
+      randomBytes(3000), // too small to bother
+    ].flatMap((body, i, all) => {
+      const at = all.slice(0, i).reduce((n, b, j) => n + b.length + (j === 1 ? 600 : 4096), 0);
+      body.copy(block, at);
+      return [at, at + body.length];
+    });
+    const [a1, , , z2, , , a4, z4] = bodies.slice(2);
+    expect(storedRuns(block, bodies)).toEqual([
+      [a1, z2],
+      [a4, z4],
+    ]);
+    expect(storedRuns(block, [])).toEqual([]);
   });
 
   it('zstd: a deterministic frame the zstd program reads back', async (ctx) => {
@@ -171,9 +211,14 @@ describe('layer formats', () => {
       expect(() => parseLayerFormat(bad)).toThrow(UsageError);
     }
     const gz = layerCompressionFingerprint('gzip');
-    expect(gz).toBe(`gzip-6/zlib-${process.versions.zlib}/blocks-1MiB-above-4MiB/random-stored`);
-    expect(layerCompressionFingerprint({ compression: 'gzip', level: 4 })).not.toBe(gz);
-    expect(layerFormatFromFingerprint(gz)).toEqual({ compression: 'gzip', level: 6 });
+    expect(gz).toBe(`gzip-6/zlib-${process.versions.zlib}/blocks-1MiB-level-4-above-4MiB/random-files-stored`);
+    // The default (6 up to 4 MiB, 4 above) is neither gzip:6 nor gzip:4, and each reads back as itself.
+    const six = layerCompressionFingerprint({ compression: 'gzip', level: 6 });
+    const four = layerCompressionFingerprint({ compression: 'gzip', level: 4 });
+    expect(new Set([gz, six, four]).size).toBe(3);
+    expect(layerFormatFromFingerprint(gz)).toEqual({ compression: 'gzip' });
+    expect(layerFormatFromFingerprint(six)).toEqual({ compression: 'gzip', level: 6 });
+    expect(layerFormatFromFingerprint(four)).toEqual({ compression: 'gzip', level: 4 });
     expect(layerFormatFromFingerprint('zstd-7/zstd-v1.5.4')).toEqual({ compression: 'zstd', level: 7 });
     expect(layerFormatFromFingerprint('none')).toEqual({ compression: 'none' });
     expect(layerFormatFromFingerprint('default')).toEqual({ compression: 'gzip' });
