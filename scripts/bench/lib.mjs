@@ -1,6 +1,8 @@
 // Small helpers for the benchmark harness: timing, medians, commands, the machine's description.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
+import { join } from 'node:path';
 
 export function median(xs) {
   const s = [...xs].sort((a, b) => a - b);
@@ -75,3 +77,22 @@ export const fmtMs = (ms) => (ms < 1000 ? `${ms.toFixed(0)} ms` : `${(ms / 1000)
 export const fmtBytes = (b) =>
   b < 1024 ? `${b} B` : b < 2 ** 20 ? `${(b / 1024).toFixed(1)} KiB` : `${(b / 2 ** 20).toFixed(2)} MiB`;
 export const ratio = (a, b) => (b === 0 ? 'n/a' : `${(a / b).toFixed(2)}×`);
+
+/** Bytes in a directory tree: apparent (sum of file sizes), on disk (`du`, hard links counted once), and files. */
+export function treeBytes(dir) {
+  let apparent = 0;
+  let files = 0;
+  const walk = (d) => {
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (e.isFile()) {
+        apparent += statSync(p).size;
+        files++;
+      }
+    }
+  };
+  walk(dir);
+  const disk = Number(sh('du', ['-sk', dir]).split('\t')[0]) * 1024;
+  return { apparent, disk, files };
+}
