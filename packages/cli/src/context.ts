@@ -3,13 +3,8 @@ import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { InputFileError, type Lockfile, type MirrorRule, type RecipeSet, UsageError } from '@nabla-build/model';
 import type { UserConfig } from '@nabla-build/recipes';
-import {
-  mirrorsFromEnv,
-  parseMirrorSpec,
-  readLockfile,
-  useGitEnvironment,
-  validateMirrorRules,
-} from '@nabla-build/sources';
+// The URL rules alone: resolving settings (and the up-to-date check) loads no git or YAML library.
+import { mirrorsFromEnv, parseMirrorSpec, validateMirrorRules } from '@nabla-build/sources/mirrors';
 import { findProjectConfig, type ProgressMode } from './settings/catalog.js';
 import { type ConfigFile, layerSettings, overlayLock } from './settings/layers.js';
 import { parsedOnce, recipeFiles } from './settings/parsed.js';
@@ -154,6 +149,7 @@ export async function loadProject(args: GlobalArgs): Promise<Project> {
   // Only the CLI reads the environment: the switches of the lower packages are passed in here.
   traceSpawnsTo(process.env.NABLA_BUILD_TRACE_EXEC);
   useCanonicalRoot(process.env[CANONICAL_ROOT_ENV] !== 'off');
+  const { readLockfile, useGitEnvironment } = await import('@nabla-build/sources');
   useGitEnvironment(process.env);
   const recipes = await parsedOnce(
     settings.cacheDir,

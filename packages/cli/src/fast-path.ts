@@ -1,33 +1,33 @@
 /**
- * The up-to-date check for fully cached builds, made before yargs, zod and the recipes are loaded: like make's
+ * The up-to-date check for fully cached builds, made before yargs and the planner are loaded: like make's
  * "nothing to be done", a rerun with unchanged inputs answers in about the time Node needs to start.
  *
  * A finished build writes a stamp `<cache>/stamps/<fingerprint>.json` naming the cache entries (directory and
- * key) of its final steps and, for the default command line, the images it left in the Docker engine. The
- * fingerprint covers what the plan is computed from: the command line, the recipe directory and patches as
- * trees, the user config, every variable of the settings catalog (settings/catalog.ts: a variable the CLI
- * reads is in the catalog, and so in the fingerprint — a test checks both), the host facts' sources (the
- * compiler binary, the architecture, the user and what decides the canonical build root), Node and this build
- * of nabla-build. Paths are resolved by the CLI's own settings code (settings/paths.ts); an entry is trusted
- * only when the engine's store check passes (readIntactEntry: complete, same key, files of their recorded
- * sizes); a loaded image only when the engine still has it under every tag. Anything else — another flag,
- * a changed file, a missing entry or tag, an engine that does not answer — falls through to the full CLI.
+ * key) of its final steps and, for the default command line, the images it left in the Docker engine. Settings
+ * are resolved by the CLI's own resolveSettings (flags, environment, user config, project file, overlays), and
+ * the fingerprint covers what the plan is computed from: the targets, the resolved settings, the recipe
+ * directories and patches as trees, the config files, every variable of the settings catalog
+ * (settings/catalog.ts: a variable the CLI reads is in the catalog, and so in the fingerprint — a test checks
+ * both), the host facts' sources (the compiler binary, the architecture, the user and what decides the
+ * canonical build root), Node and this build of nabla-build. An entry is trusted only when the engine's store
+ * check passes (readIntactEntry: complete, same key, files of their recorded sizes); a loaded image only when
+ * the engine still has it under every tag. Anything else — another flag, a changed file, a missing entry or
+ * tag, an engine that does not answer — falls through to the full CLI.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { delimiter, join } from 'node:path';
 import { readIntactEntry } from '@nabla-build/engine';
 import { sha256Text, sha256Tree, writeFileAtomicSync } from '@nabla-build/fsio';
-import { findProjectConfig, PROGRESS_MODES, SETTINGS } from './settings/catalog.js';
+import { canonicalJson } from '@nabla-build/model';
+import { type GlobalArgs, resolveSettings, type Settings } from './context.js';
+import { SETTINGS } from './settings/catalog.js';
 import { buildIdentity, fileIdentity } from './settings/parsed.js';
-import { cacheDirSetting, configPathSetting, installRoot, recipesDirSetting } from './settings/paths.js';
 
-/** The only command lines the fast path understands: `[build] <target...>` plus these options. */
+/** The only command lines the check understands: `[build] <target...>` plus the options below. */
 export interface SimpleBuild {
   targets: string[];
-  cacheDir: string;
-  recipesDir: string;
-  configPath: string;
+  settings: Settings;
   /** `--no-load`, or the default output (load into the engine when one answers). */
   load: 'no' | 'default';
 }
@@ -56,77 +56,70 @@ export const FINGERPRINT_ENV: readonly string[] = [
   'PATH',
 ];
 
-/** Parses argv when it is a plain build; undefined for anything else (the full CLI handles it). */
-export function parseSimpleBuild(argv: readonly string[], env: NodeJS.ProcessEnv): SimpleBuild | undefined {
+/** The path options the check passes to resolveSettings, as the full CLI would. */
+const PATH_OPTIONS: Record<string, 'cacheDir' | 'config' | 'recipes'> = {
+  '--cache-dir': 'cacheDir',
+  '--config': 'config',
+  '--recipes': 'recipes',
+};
+
+/** Parses argv when it is a plain build and resolves its settings; undefined for anything else (the full CLI). */
+export async function parseSimpleBuild(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+): Promise<SimpleBuild | undefined> {
   const targets: string[] = [];
-  let cacheFlag: string | undefined;
+  const args: GlobalArgs = {};
+  const recipes: string[] = [];
   let noLoad = false;
-  const args = argv[0] === 'build' ? argv.slice(1) : argv;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i] as string;
-    if (a === '--cache-dir' && args[i + 1]) cacheFlag = args[++i];
+  const rest = argv[0] === 'build' ? argv.slice(1) : argv;
+  for (let i = 0; i < rest.length; i++) {
+    const a = rest[i] as string;
+    const eq = a.indexOf('=');
+    const [flag, inline] = a.startsWith('--') && eq > 0 ? [a.slice(0, eq), a.slice(eq + 1)] : [a, undefined];
+    const option = PATH_OPTIONS[flag];
+    if (option) {
+      const value = inline ?? rest[++i];
+      if (!value) return undefined;
+      if (option === 'recipes') recipes.push(value);
+      else args[option] = value;
+    }
     // Steps at once and -j of native builds: neither is part of a key.
-    else if ((a === '--jobs' || a === '-j') && /^[1-9]\d{0,2}$/.test(args[i + 1] ?? '')) i++;
+    else if ((a === '--jobs' || a === '-j') && /^[1-9]\d{0,2}$/.test(rest[i + 1] ?? '')) i++;
     else if (a === '--no-load') noLoad = true;
     else if (TARGET.test(a) && !COMMANDS.has(a)) targets.push(a);
     else return undefined;
   }
   if (targets.length === 0) return undefined;
+  if (recipes.length) args.recipes = recipes;
   // A shared cache to fill: the full CLI pushes what the build completes.
   if (env.NABLA_BUILD_CACHE_TO) return undefined;
   try {
-    // The CLI's own path resolution; a value it refuses is reported by the full CLI.
-    const config = configPathSetting(undefined, env);
-    if (config.required && !existsSync(config.path)) return undefined;
-    const recipesDir = recipesDirSetting(undefined, env, () => join(installRoot(), 'recipes')).path;
-    if (!layersAreSimple(env, recipesDir, config.path)) return undefined;
-    return {
-      targets: [...new Set(targets)].sort(),
-      cacheDir: cacheDirSetting(cacheFlag, env).path,
-      recipesDir,
-      configPath: config.path,
-      load: noLoad ? 'no' : 'default',
-    };
+    // The CLI's own settings; a value it refuses is reported by the full CLI.
+    const settings = await resolveSettings(args, env);
+    if (settings.config.cacheTo?.length) return undefined;
+    return { targets: [...new Set(targets)].sort(), settings, load: noLoad ? 'no' : 'default' };
   } catch {
     return undefined;
   }
 }
 
-/**
- * Recipe overlays, a project file (nabla-build.yaml) and recipe or cache directories set in the user config
- * are resolved by the full CLI (settings/layers.ts), and so are values it would refuse: the fast path declines
- * rather than fingerprint them.
- */
-function layersAreSimple(env: NodeJS.ProcessEnv, recipesDir: string, configPath: string): boolean {
-  // One directory with its own nabla.lock replaces the shipped recipes; anything else is an overlay.
-  if (
-    env.NABLA_BUILD_RECIPES !== undefined &&
-    (recipesDir.includes(delimiter) || !existsSync(join(recipesDir, 'nabla.lock')))
-  )
-    return false;
-  if (findProjectConfig()) return false;
-  if (env.NABLA_BUILD_REPO) return false;
-  if (env.NABLA_BUILD_PROGRESS && !(PROGRESS_MODES as readonly string[]).includes(env.NABLA_BUILD_PROGRESS))
-    return false;
-  try {
-    // A shared cache to fill (cacheTo) means pushing what the build completes: the full CLI does that.
-    if (/^["']?(recipes|cacheDir|cacheTo)["']?\s*:/m.test(readFileSync(configPath, 'utf8'))) return false;
-  } catch {
-    // no user config: nothing to resolve
-  }
-  return true;
-}
-
 /** Everything a plan depends on, hashed. `undefined` when something cannot be read (no fast path then). */
 export function fingerprint(b: SimpleBuild, env: NodeJS.ProcessEnv): string | undefined {
+  const s = b.settings;
+  const file = (p: string | undefined) => (p && existsSync(p) ? `${p} ${sha256Text(readFileSync(p))}` : 'none');
   try {
     const parts: [string, string][] = [
       ['targets', b.targets.join(' ')],
       ['load', b.load],
-      ['cache', b.cacheDir],
-      ['recipes', `${b.recipesDir} ${sha256Tree(b.recipesDir)}`],
-      ['patches', sha256Tree(join(b.recipesDir, '..', 'patches'))],
-      ['config', existsSync(b.configPath) ? sha256Text(readFileSync(b.configPath)) : 'none'],
+      // What the plan reads of the settings; not how many jobs run, how progress is shown or where a value came from.
+      [
+        'settings',
+        canonicalJson({ ...s, jobs: 0, verbose: false, progress: '', quiet: false, origins: {}, cacheSetting: '' }),
+      ],
+      ['recipes', s.recipesDirs.map((d) => `${d} ${sha256Tree(d)}`).join('\n')],
+      ['patches', sha256Tree(s.patchesDir)],
+      ['config', `${file(s.userConfig)}\n${file(s.projectConfig)}`],
       ...FINGERPRINT_ENV.map((k): [string, string] => [`env:${k}`, env[k] === undefined ? '\0unset' : env[k]]),
       ['cc', fileIdentity(which('cc', env.PATH ?? ''))],
       ['host', `${process.arch} uid ${process.getuid?.()} ${canonicalRootConditions()}`],
@@ -156,15 +149,19 @@ export interface Stamp {
 }
 
 function stampPath(b: SimpleBuild, fp: string): string {
-  return join(b.cacheDir, 'stamps', `${fp}.json`);
+  return join(b.settings.cacheDir, 'stamps', `${fp}.json`);
 }
 
 /**
  * Writes the stamp of a finished build of `argv` (when the fast path can read that command line); a default
  * command line that loaded nothing (no engine answered) gets none: its output depends on the engine.
  */
-export function recordStamp(argv: readonly string[], env: NodeJS.ProcessEnv, stamp: Omit<Stamp, 'version'>): void {
-  const b = parseSimpleBuild(argv, env);
+export async function recordStamp(
+  argv: readonly string[],
+  env: NodeJS.ProcessEnv,
+  stamp: Omit<Stamp, 'version'>,
+): Promise<void> {
+  const b = await parseSimpleBuild(argv, env);
   if (!b || (b.load === 'default' && stamp.images.length === 0)) return;
   if (b.load === 'no' && stamp.images.length > 0) return;
   const fp = fingerprint(b, env);
@@ -189,7 +186,7 @@ export async function tryFastPath(
   io: Output = processOutput,
 ): Promise<number | undefined> {
   if (env.NABLA_BUILD_NO_FAST_PATH) return undefined;
-  const b = parseSimpleBuild(argv, env);
+  const b = await parseSimpleBuild(argv, env);
   if (!b) return undefined;
   const fp = fingerprint(b, env);
   if (!fp) return undefined;

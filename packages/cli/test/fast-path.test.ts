@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireDocker } from '@nabla-build/testing';
@@ -33,7 +33,7 @@ describe('up-to-date check: every plan input flips it', () => {
     return { code, out, err };
   };
 
-  beforeAll(() => {
+  beforeAll(async () => {
     mkdirSync(recipes, { recursive: true });
     writeFileSync(join(recipes, 'nabla.lock'), 'version: 1\n');
     writeFileSync(join(recipes, 'hello.yaml'), 'name: hello\n');
@@ -63,7 +63,7 @@ describe('up-to-date check: every plan input flips it', () => {
       NABLA_BUILD_CONFIG: join(root, 'config.yaml'),
       NABLA_BUILD_CACHE: cache,
     };
-    recordStamp(argv, env, { entries: [{ dir: entry, key }], images: [], stdout: 'the table\n' });
+    await recordStamp(argv, env, { entries: [{ dir: entry, key }], images: [], stdout: 'the table\n' });
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 
@@ -121,7 +121,7 @@ describe('up-to-date check: every plan input flips it', () => {
   });
 
   it('an entry that no longer passes the store check, or holds another key, is a miss', async () => {
-    recordStamp(argv, env, { entries: [{ dir: entry, key }], images: [], stdout: 'the table\n' });
+    await recordStamp(argv, env, { entries: [{ dir: entry, key }], images: [], stdout: 'the table\n' });
     expect((await check()).code).toBe(0);
     const image = join(entry, 'out', 'image');
     writeFileSync(image, 'thirteen byte');
@@ -134,6 +134,37 @@ describe('up-to-date check: every plan input flips it', () => {
     expect((await check()).code).toBeUndefined();
     writeFileSync(join(entry, 'entry.json'), manifest);
     expect((await check()).code).toBe(0);
+  });
+
+  it('--recipes, --config and --cache-dir as flags resolve as in the full CLI; another directory or file is a miss', async () => {
+    const config = join(root, 'config.yaml');
+    const flags = ['hello', '--no-load', '--recipes', recipes, '--config', config, `--cache-dir=${cache}`];
+    // Nothing from the environment: the flags say where everything is.
+    const bare = { PATH: env.PATH, HOME: root };
+    await recordStamp(flags, bare, { entries: [{ dir: entry, key }], images: [], stdout: 'the table\n' });
+    expect((await check(bare, flags)).code).toBe(0);
+    // The same settings given through the environment are the same plan.
+    expect((await check(env, ['hello', '--no-load', `--cache-dir=${cache}`])).code).toBe(0);
+    const otherRecipes = join(root, 'other-recipes');
+    cpSync(recipes, otherRecipes, { recursive: true });
+    const otherConfig = join(root, 'other.yaml');
+    writeFileSync(otherConfig, 'mirrors: []\nallowLocal: true\n');
+    const overlay = join(root, 'overlay');
+    mkdirSync(overlay, { recursive: true });
+    writeFileSync(join(overlay, 'extra.yaml'), 'name: extra\n');
+    for (const changed of [
+      ['hello', '--no-load', '--recipes', otherRecipes, '--config', config, `--cache-dir=${cache}`],
+      ['hello', '--no-load', '--recipes', recipes, '--recipes', overlay, '--config', config, `--cache-dir=${cache}`],
+      ['hello', '--no-load', '--recipes', recipes, '--config', otherConfig, `--cache-dir=${cache}`],
+      ['hello', '--no-load', '--recipes', recipes, '--config', config, `--cache-dir=${join(root, 'elsewhere')}`],
+      ['hello', '--no-load', '--recipes', recipes, '--config', join(root, 'missing.yaml'), `--cache-dir=${cache}`],
+    ])
+      expect((await check(bare, changed)).code, changed.join(' ')).toBeUndefined();
+    // A file under the flagged recipe directory, changed, is a miss too.
+    writeFileSync(join(recipes, 'hello.yaml'), 'name: hello\nversion: 3\n');
+    expect((await check(bare, flags)).code).toBeUndefined();
+    writeFileSync(join(recipes, 'hello.yaml'), 'name: hello\n');
+    expect((await check(bare, flags)).code).toBe(0);
   });
 
   it('another command line, or the default one without a stamp of its own, goes to the full CLI', async () => {

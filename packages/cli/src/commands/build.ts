@@ -255,7 +255,7 @@ export async function build(args: BuildArgs, argv: readonly string[] = []): Prom
       );
     }
   }
-  stampFinishedBuild(argv, plan, steps, published, stdout.join(''));
+  await stampFinishedBuild(argv, plan, steps, published, stdout.join(''));
   return 0;
 }
 
@@ -263,13 +263,13 @@ export async function build(args: BuildArgs, argv: readonly string[] = []): Prom
  * Lets the next identical command answer from the up-to-date check (fast-path.ts): only for builds that
  * publish nothing outside the cache and the engine, so replaying their output is exactly what a full run does.
  */
-function stampFinishedBuild(
+async function stampFinishedBuild(
   argv: readonly string[],
   plan: BuildPlan,
   steps: Map<string, CompletedStep>,
   published: import('@nabla-build/steps').PublishedImage[],
   stdout: string,
-): void {
+): Promise<void> {
   if (published.some((p) => p.kind !== 'load')) return;
   const built = plan.steps.filter((s) => s.kind !== 'publish');
   const finals = built.filter((s) => !built.some((o) => o.deps.includes(s.id)));
@@ -287,7 +287,7 @@ function stampFinishedBuild(
     };
   });
   if (images.some((i) => !i.id)) return;
-  recordStamp(argv, process.env, { entries, images, stdout });
+  await recordStamp(argv, process.env, { entries, images, stdout });
 }
 
 function human(n: number): string {
