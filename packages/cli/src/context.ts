@@ -144,13 +144,13 @@ export async function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv =
   };
 }
 
-export async function loadProject(args: GlobalArgs): Promise<Project> {
+/** `runsGit: false`: a command that fetches nothing (list, plan), which then never loads the git library. */
+export async function loadProject(args: GlobalArgs, opts: { runsGit?: boolean } = {}): Promise<Project> {
   const settings = await resolveSettings(args);
   // Only the CLI reads the environment: the switches of the lower packages are passed in here.
   traceSpawnsTo(process.env.NABLA_BUILD_TRACE_EXEC);
   useCanonicalRoot(process.env[CANONICAL_ROOT_ENV] !== 'off');
-  const { readLockfile, useGitEnvironment } = await import('@nabla-build/sources');
-  useGitEnvironment(process.env);
+  if (opts.runsGit !== false) (await import('@nabla-build/sources')).useGitEnvironment(process.env);
   const recipes = await parsedOnce(
     settings.cacheDir,
     `recipes ${settings.patchesDir}`,
@@ -166,7 +166,7 @@ export async function loadProject(args: GlobalArgs): Promise<Project> {
         settings.cacheDir,
         'lockfile',
         () => [settings.lockPath],
-        () => readLockfile(settings.lockPath),
+        async () => (await import('@nabla-build/sources')).readLockfile(settings.lockPath),
       );
   // Overlays carry no lockfile: their sources are pinned by their recipes (full commits, sha256).
   const lock =

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { layerCompressionFingerprint, parseLayerFormat } from '@nabla-build/image';
+// The layer format alone: planning loads no tar or OCI layout code.
+import { layerCompressionFingerprint, parseLayerFormat } from '@nabla-build/image/layer';
 import type { BuildPlan, HostFacts } from '@nabla-build/model';
 import { listSeries, seriesDigest } from '@nabla-build/patches';
 import { planBuild, type PublishOptions } from '@nabla-build/plan';

@@ -1,5 +1,7 @@
 import { UsageError } from '@nabla-build/model';
-import semver from 'semver';
+// Two functions, not the whole package: semver's index loads every range and comparison module.
+import coerce from 'semver/functions/coerce.js';
+import parse from 'semver/functions/parse.js';
 
 export interface NamingOptions {
   /** Registry host, e.g. `docker.io`, `ghcr.io`, `127.0.0.1:5000`. */
@@ -33,9 +35,9 @@ export function imageTags(version: string, key: string, opts: NamingOptions): st
   const immutable = `${sanitize(version)}-${key.slice(0, 12)}`;
   const tags: string[] = [];
   if (!opts.immutableOnly) {
-    const v = semver.valid(version) ?? semver.valid(semver.coerce(version));
-    if (v) {
-      const parsed = semver.parse(v) as semver.SemVer;
+    const parsed = parse(version) ?? coerce(version);
+    if (parsed) {
+      const v = parsed.version;
       tags.push(version === v ? v : sanitize(version));
       if (!parsed.prerelease.length) tags.push(`${parsed.major}.${parsed.minor}`, `${parsed.major}`);
     } else {

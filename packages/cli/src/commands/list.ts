@@ -10,7 +10,7 @@ export function listCommand(result: CommandResult): CommandModule<object, Global
     builder: (y) => y.option('json', { type: 'boolean', describe: 'print JSON' }),
     handler: async (args) => {
       const { loadProject } = await import('../context.js');
-      const { recipes } = await loadProject({ ...args, unlocked: true });
+      const { recipes } = await loadProject({ ...args, unlocked: true }, { runsGit: false });
       const targets = [...recipes.targets.values()].sort((a, b) => a.name.localeCompare(b.name));
       if (args.json) {
         out(

@@ -23,7 +23,7 @@ export function planCommand(result: CommandResult): CommandModule<object, PlanAr
         import('../planning.js'),
         import('@nabla-build/engine'),
       ]);
-      const project = await loadProject(args);
+      const project = await loadProject(args, { runsGit: false });
       const plan = await makePlan(project, args.targets, {
         load: true,
         push: false,
