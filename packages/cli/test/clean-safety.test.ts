@@ -1,18 +1,17 @@
 import {
   existsSync,
-  lstatSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
-  readlinkSync,
   statSync,
   symlinkSync,
   writeFileSync,
 } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { CACHE_MARKER, openCache } from '@nabla-build/engine';
+import { snapshotTree } from '@nabla-build/testing';
 import { describe, expect, it } from 'vitest';
 import { cli } from './helpers.js';
 
@@ -21,26 +20,6 @@ import { cli } from './helpers.js';
  * empty, relative, a foreign directory, a symlink, or a cache with symlinks planted inside. Every case plants
  * files next to and above the cache and compares a snapshot of the whole tree before and after.
  */
-
-/** Every path under `root` (symlinks not followed) with its content or link target. */
-function snapshot(root: string, skip?: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir).sort()) {
-      const p = join(dir, e);
-      if (skip && (p === skip || p.startsWith(`${skip}/`))) continue;
-      const st = lstatSync(p);
-      const rel = relative(root, p);
-      if (st.isSymbolicLink()) out[rel] = `-> ${readlinkSync(p)}`;
-      else if (st.isDirectory()) {
-        out[rel] = 'dir';
-        walk(p);
-      } else out[rel] = readFileSync(p, 'utf8');
-    }
-  };
-  walk(root);
-  return out;
-}
 
 /** root/{above.txt, home/, work/{next.txt}, outside/{precious.txt}}; the cache goes in root/work/cache. */
 function playground() {
@@ -107,17 +86,17 @@ describe('clean removes only what is provably a nabla-build cache', () => {
   ])('%s: exit 2, nothing removed', async (_name, args, env, message) => {
     const p = playground();
     await markedCache(p.cache);
-    const before = snapshot(p.root);
+    const before = snapshotTree(p.root);
     const r = await cli(args, { cwd: p.work, env: { ...p.env, ...env } });
     expect(r.exitCode, r.stderr).toBe(2);
     expect(r.stderr).toMatch(message);
     expect(r.stderr.trim().split('\n')[0]).toMatch(/^error: /);
-    expect(snapshot(p.root)).toEqual(before);
+    expect(snapshotTree(p.root)).toEqual(before);
   });
 
   it('a foreign directory (no marker) is refused, by flag, variable and XDG default', async () => {
     const p = playground();
-    const before = snapshot(p.root);
+    const before = snapshotTree(p.root);
     for (const [args, env] of [
       [['clean', '--all', '--cache-dir', p.work], {}],
       [['clean', '--all', '--cache-dir', p.home], {}],
@@ -132,7 +111,7 @@ describe('clean removes only what is provably a nabla-build cache', () => {
       expect(r.stderr).toMatch(/is not a nabla-build cache \(it has no CACHEDIR\.TAG\): nothing was removed/);
     }
     // The empty nabla-build/ made for the XDG case is the only difference.
-    const after = snapshot(p.root);
+    const after = snapshotTree(p.root);
     delete after['nabla-build'];
     expect(after).toEqual(before);
   });
@@ -141,7 +120,7 @@ describe('clean removes only what is provably a nabla-build cache', () => {
     const p = playground();
     await markedCache(p.cache);
     mkdirSync(join(p.cache, 'steps', 'here'), { recursive: true });
-    const before = snapshot(p.root);
+    const before = snapshotTree(p.root);
     const inside = await cli(['clean', '--cache-dir', p.cache], { cwd: join(p.cache, 'steps', 'here'), env: p.env });
     expect(inside.exitCode, inside.stderr).toBe(2);
     expect(inside.stderr).toMatch(/refusing to remove .*steps: it is an ancestor of the working directory/);
@@ -154,7 +133,7 @@ describe('clean removes only what is provably a nabla-build cache', () => {
     });
     expect(home.exitCode, home.stderr).toBe(2);
     expect(home.stderr).toMatch(/it is an ancestor of \$HOME/);
-    expect(snapshot(p.root)).toEqual(before);
+    expect(snapshotTree(p.root)).toEqual(before);
   });
 
   it('symlinks planted inside a marked cache are removed, never followed', async () => {
@@ -164,38 +143,38 @@ describe('clean removes only what is provably a nabla-build cache', () => {
     symlinkSync(p.outside, join(p.cache, 'steps', 'package', 'x-1', 'escape'));
     symlinkSync(join(p.outside, 'precious.txt'), join(p.cache, 'logs', 'link.log'));
     symlinkSync(p.home, join(p.cache, 'home-link'));
-    const outsideBefore = snapshot(p.root, p.cache);
+    const outsideBefore = snapshotTree(p.root, p.cache);
     const r = await cli(['clean', '--cache-dir', p.cache], { cwd: p.work, env: p.env });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(existsSync(join(p.cache, 'steps'))).toBe(false);
     expect(existsSync(join(p.cache, 'git', 'a.git', 'HEAD'))).toBe(true); // sources stay without --all
-    expect(snapshot(p.root, p.cache)).toEqual(outsideBefore);
+    expect(snapshotTree(p.root, p.cache)).toEqual(outsideBefore);
     const all = await cli(['clean', '--all', '--cache-dir', p.cache], { cwd: p.work, env: p.env });
     expect(all.exitCode, all.stderr).toBe(0);
     expect(existsSync(p.cache)).toBe(false);
-    expect(snapshot(p.root)).toEqual(outsideBefore);
+    expect(snapshotTree(p.root)).toEqual(outsideBefore);
   });
 
   it('a cache path that is a symlink: only a marked target is cleaned, and the link stays', async () => {
     const p = playground();
     // A link to a foreign directory is refused.
     symlinkSync(p.outside, join(p.work, 'link-to-outside'));
-    const before = snapshot(p.root);
+    const before = snapshotTree(p.root);
     const foreign = await cli(['clean', '--all', '--cache-dir', join(p.work, 'link-to-outside')], {
       cwd: p.work,
       env: p.env,
     });
     expect(foreign.exitCode, foreign.stderr).toBe(2);
-    expect(snapshot(p.root)).toEqual(before);
+    expect(snapshotTree(p.root)).toEqual(before);
     // A link to a marked cache: its content goes, the target directory and the link stay.
     const real = join(p.root, 'real-cache');
     await markedCache(real);
     symlinkSync(real, join(p.work, 'link-to-cache'));
-    const outsideBefore = snapshot(p.root, real);
+    const outsideBefore = snapshotTree(p.root, real);
     const ok = await cli(['clean', '--all', '--cache-dir', join(p.work, 'link-to-cache')], { cwd: p.work, env: p.env });
     expect(ok.exitCode, ok.stderr).toBe(0);
     expect(readdirSync(real)).toEqual([]);
-    expect(snapshot(p.root, real)).toEqual(outsideBefore);
+    expect(snapshotTree(p.root, real)).toEqual(outsideBefore);
   });
 
   it('a cache created by nabla-build is marked and owner-only; a file or a foreign directory is not used', async () => {
@@ -207,7 +186,7 @@ describe('clean removes only what is provably a nabla-build cache', () => {
     );
     expect(statSync(p.cache).mode & 0o777).toBe(0o700);
     expect(statSync(join(p.cache, CACHE_MARKER)).mode & 0o777).toBe(0o600);
-    const before = snapshot(p.root);
+    const before = snapshotTree(p.root);
     const file = await cli(['plan', 'hello', '--cache-dir', join(p.work, 'next.txt')], { cwd: p.work, env: p.env });
     expect(file.exitCode, file.stderr).toBe(2);
     expect(file.stderr).toMatch(/next\.txt is not a directory, so it cannot be the cache/);
@@ -221,6 +200,6 @@ describe('clean removes only what is provably a nabla-build cache', () => {
     expect(foreign.stderr).toMatch(
       /is not a nabla-build cache: it has no CACHEDIR\.TAG and holds other files \("dotfile"\)/,
     );
-    expect(snapshot(p.root)).toEqual(before);
+    expect(snapshotTree(p.root)).toEqual(before);
   });
 });

@@ -1,10 +1,9 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireDocker } from '@nabla-build/testing';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emptyFile, type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { type FixtureWorld, fixtureWorld, newTrace } from './fixture-env.js';
 
 let world: FixtureWorld;
 beforeAll(async () => {
@@ -81,7 +80,7 @@ describe('nabla-build against fixture upstreams', () => {
     const out = join(cache, 'steps', 'package', pkg, 'out');
     expect(statSync(join(out, 'python3.nabla')).mode & 0o111).not.toBe(0);
     expect(existsSync(join(out, 'python3.5', 'os.py'))).toBe(true);
-    const trace = emptyFile(mkdtempSync(join(tmpdir(), 'nb-trace-')), 'trace');
+    const trace = newTrace();
     const second = await world.run(['python3', '--no-load'], { cache, trace, env: { NABLA_BUILD_NO_FAST_PATH: '1' } });
     expect(second.exitCode, second.stderr).toBe(0);
     expect(world.traced(trace).filter(notHostProbe)).toEqual([]);
@@ -134,7 +133,7 @@ describe('nabla-build against fixture upstreams', () => {
 
   it('world builds every base image with one toolchain build, packages in parallel', async () => {
     const cache = world.newCache();
-    const trace = emptyFile(mkdtempSync(join(tmpdir(), 'nb-trace-')), 'trace');
+    const trace = newTrace();
     const r = await world.run(['world', '--no-load', '--jobs', '2'], { cache, trace });
     expect(r.exitCode, r.stderr).toBe(0);
     const buildSh = world.traced(trace).filter((c) => c.args.includes('build.sh'));

@@ -1,8 +1,7 @@
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emptyFile, type FixtureWorld, fixtureWorld, projectCopy } from './fixture-env.js';
+import { type FixtureWorld, fixtureWorld, imageDigests, newTrace, projectCopy } from './fixture-env.js';
 
 let world: FixtureWorld;
 beforeAll(async () => {
@@ -12,22 +11,11 @@ afterAll(async () => {
   await world?.upstreams.close();
 });
 
-const trace = () => emptyFile(mkdtempSync(join(tmpdir(), 'nb-trace-')), 'trace');
 /** Native builds among traced commands (directly, or through the canonical build root's `unshare`). */
 const kinds = (cmds: { command: string; args: string[] }[]) => ({
   toolchain: cmds.filter((c) => c.args.includes('build.sh')).length,
   make: cmds.filter((c) => c.command === 'make' || (c.command === 'unshare' && c.args.includes('make'))).length,
 });
-
-function imageDigests(cache: string): Record<string, string> {
-  const dir = join(cache, 'steps', 'image');
-  const out: Record<string, string> = {};
-  for (const d of readdirSync(dir)) {
-    const m = JSON.parse(readFileSync(join(dir, d, 'entry.json'), 'utf8')) as { result: { manifestDigest: string } };
-    out[d] = m.result.manifestDigest;
-  }
-  return out;
-}
 
 describe('the content-addressed cache', () => {
   it('touching one toolchain patch rebuilds the toolchain and dependent packages; an image env value rebuilds only images', async () => {
@@ -40,7 +28,7 @@ describe('the content-addressed cache', () => {
     // A patch's header (not its hunks) changes: its digest changes, so the toolchain chain reruns.
     const patch = join(p.patches, 'solo5', readdirSync(join(p.patches, 'solo5'))[0] as string);
     writeFileSync(patch, readFileSync(patch, 'utf8').replace('Subject: [PATCH]', 'Subject: [PATCH] (reworded)'));
-    const t1 = trace();
+    const t1 = newTrace();
     const r1 = await world.run(args, { cache, trace: t1, env: { NABLA_BUILD_NO_FAST_PATH: '1' } });
     expect(r1.exitCode, r1.stderr).toBe(0);
     expect(kinds(world.traced(t1)).toolchain).toBe(1);
@@ -50,7 +38,7 @@ describe('the content-addressed cache', () => {
     const before = imageDigests(cache);
     const py = join(p.recipes, 'python3.yaml');
     writeFileSync(py, readFileSync(py, 'utf8').replace("PYTHONHASHSEED: '1'", "PYTHONHASHSEED: '0'"));
-    const t2 = trace();
+    const t2 = newTrace();
     const r2 = await world.run(args, { cache, trace: t2 });
     expect(r2.exitCode, r2.stderr).toBe(0);
     expect(kinds(world.traced(t2))).toEqual({ toolchain: 0, make: 0 });
@@ -89,7 +77,7 @@ describe('the content-addressed cache', () => {
     const imgDir = join(cache, 'steps', 'image');
     const img = join(imgDir, readdirSync(imgDir)[0] as string, 'oci', 'index.json');
     writeFileSync(img, '{}');
-    const t = trace();
+    const t = newTrace();
     const r = await world.run(['redis', '--no-load'], { cache, trace: t, env: { NABLA_BUILD_NO_FAST_PATH: '1' } });
     expect(r.exitCode, r.stderr).toBe(0);
     expect(kinds(world.traced(t)).make).toBeGreaterThan(0);
@@ -98,7 +86,7 @@ describe('the content-addressed cache', () => {
 
   it('two processes on one cache both succeed and build the shared toolchain once', async () => {
     const cache = world.newCache();
-    const t = trace();
+    const t = newTrace();
     const [a, b] = await Promise.all([
       world.run(['hello', '--no-load'], { cache, trace: t }),
       world.run(['solo5-hello', '--no-load'], { cache, trace: t }),

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireDocker, type TestServices } from '@nabla-build/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { emptyFile, type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { type FixtureWorld, fixtureWorld, imageDigests, newTrace } from './fixture-env.js';
 
 let world: FixtureWorld;
 let services: TestServices;
@@ -15,7 +15,6 @@ afterAll(async () => {
   await world?.upstreams.close();
 });
 
-const trace = () => emptyFile(mkdtempSync(join(tmpdir(), 'nb-trace-')), 'trace');
 /** Native builds among traced commands (directly, or through the canonical build root's `unshare`). */
 const native = (cmds: { command: string; args: string[] }[]) =>
   cmds.filter(
@@ -26,16 +25,6 @@ const native = (cmds: { command: string; args: string[] }[]) =>
       c.command === 'cp' ||
       c.command === 'git',
   );
-
-function imageDigests(cache: string): Record<string, string> {
-  const dir = join(cache, 'steps', 'image');
-  const out: Record<string, string> = {};
-  for (const d of readdirSync(dir)) {
-    const m = JSON.parse(readFileSync(join(dir, d, 'entry.json'), 'utf8')) as { result: { manifestDigest: string } };
-    out[d] = m.result.manifestDigest;
-  }
-  return out;
-}
 
 interface BuildJson {
   steps: { id: string; cached: boolean; remote?: 'hit' | 'miss'; source?: string }[];
@@ -66,8 +55,8 @@ describe('a step cache shared through a registry', () => {
     expect(ja.remoteCache?.pushed.map((p) => p.step).sort()).toEqual(shared.sort());
 
     const b = world.newCache();
-    const t = trace();
-    const fixtureTrace = emptyFile(mkdtempSync(join(tmpdir(), 'nb-ftrace-')), 'trace');
+    const t = newTrace();
+    const fixtureTrace = newTrace();
     // B also pushes to the same repository (as a CI job configured with both would) and to a directory.
     const usb = `oci:${mkdtempSync(join(tmpdir(), 'nb-rc-usb-'))}`;
     const rb = await world.run(
@@ -98,7 +87,7 @@ describe('a step cache shared through a registry', () => {
     expect(readdirSync(join(b, 'steps')).sort()).toEqual(['image']);
 
     // Installed as if built here: the next build asks no one and runs nothing.
-    const t2 = trace();
+    const t2 = newTrace();
     const again = await world.run([...WORLD, '--no-load', '--json'], { cache: b, trace: t2 });
     expect(again.exitCode, again.stderr).toBe(0);
     expect(native(world.traced(t2))).toEqual([]);
@@ -217,8 +206,8 @@ describe('the CI recipe', () => {
     expect(push.exitCode, push.stderr).toBe(0);
     // A matrix job for redis on an empty cache.
     const job = world.newCache();
-    const t = trace();
-    const fixtureTrace = emptyFile(mkdtempSync(join(tmpdir(), 'nb-ftrace-')), 'trace');
+    const t = newTrace();
+    const fixtureTrace = newTrace();
     const r = await world.run(['redis', '--no-load', '--json', '--cache-from', ref], {
       cache: job,
       trace: t,

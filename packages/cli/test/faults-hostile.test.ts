@@ -1,22 +1,13 @@
 import { createHash } from 'node:crypto';
-import {
-  cpSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { blobPath, MediaType, writeJsonBlob, writeLayoutFiles } from '@nabla-build/image';
-import tar, { type Header } from 'tar-stream';
+import { snapshotTree, type TarEntry, tarBytes } from '@nabla-build/testing';
 import { describe, expect, it } from 'vitest';
-import { cli, repoRoot } from './helpers.js';
+import { editFile, projectCopy } from './fixture-env.js';
+import { cli } from './helpers.js';
 
 /**
  * The fault-and-abuse suite of issue #11: hostile input of every kind — flags, environment, config, recipes,
@@ -47,62 +38,14 @@ function sandbox(): Sandbox {
   writeFileSync(join(foreign, 'precious.txt'), 'not a cache');
   const file = join(work, 'plain-file');
   writeFileSync(file, 'a plain file');
-  cpSync(join(repoRoot, 'recipes'), join(root, 'project', 'recipes'), { recursive: true });
-  cpSync(join(repoRoot, 'patches'), join(root, 'project', 'patches'), { recursive: true });
-  return { root, home, work, cache: join(root, 'cache'), recipes: join(root, 'project', 'recipes'), file, foreign };
-}
-
-/** Every path under `root` except the cache, with content or link target. */
-function snapshot(root: string, cache: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (dir: string) => {
-    for (const e of readdirSync(dir).sort()) {
-      const p = join(dir, e);
-      if (p === cache || p.startsWith(`${cache}/`)) continue;
-      const st = lstatSync(p);
-      const rel = relative(root, p);
-      if (st.isSymbolicLink()) out[rel] = `-> ${readlinkSync(p)}`;
-      else if (st.isDirectory()) {
-        out[rel] = `dir ${st.mode & 0o777}`;
-        walk(p);
-      } else out[rel] = createHash('sha256').update(readFileSync(p)).digest('hex');
-    }
-  };
-  walk(root);
-  return out;
-}
-
-const edit = (file: string, from: string | RegExp, to: string) => {
-  const text = readFileSync(file, 'utf8');
-  const next = text.replace(from, to);
-  if (next === text) throw new Error(`test setup: ${String(from)} not found in ${file}`);
-  writeFileSync(file, next);
-};
-
-type Entry = Partial<Header> & { name: string; body?: string };
-
-async function tarBytes(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const collected = (async () => {
-    for await (const c of pack) chunks.push(c as Buffer);
-  })();
-  for (const { body, ...h } of entries) {
-    await new Promise<void>((resolve, reject) => {
-      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
-      if (body !== undefined) pack.entry({ mtime: new Date(0), ...h }, body, cb);
-      else pack.entry({ mtime: new Date(0), ...h }, cb);
-    });
-  }
-  pack.finalize();
-  await collected;
-  return Buffer.concat(chunks);
+  const { recipes } = projectCopy(join(root, 'project'));
+  return { root, home, work, cache: join(root, 'cache'), recipes, file, foreign };
 }
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
 /** An OCI layout with one hand-written (possibly hostile) layer and an image config with `entrypoint`. */
-async function ociLayout(dir: string, entries: Entry[], entrypoint: string[], corrupt = false): Promise<string> {
+async function ociLayout(dir: string, entries: TarEntry[], entrypoint: string[], corrupt = false): Promise<string> {
   mkdirSync(join(dir, 'blobs/sha256'), { recursive: true });
   const raw = await tarBytes(entries);
   const blob = gzipSync(raw);
@@ -157,7 +100,7 @@ const BOMB = [
 const SHA40 = 'a'.repeat(40);
 const withConfig = (text: string) => (s: Sandbox) => ({ args: ['--config', yaml(s, 'config.yaml', text)] });
 const recipeEdit = (file: string, from: string | RegExp, to: string) => (s: Sandbox) => {
-  edit(join(s.recipes, file), from, to);
+  editFile(join(s.recipes, file), from, to);
   return { args: ['--recipes', s.recipes, '--unlocked'] };
 };
 const FRANKEN_GIT = /git: '?https:\/\/github\.com\/retrage\/frankenlibc\.git'?/;
@@ -169,11 +112,11 @@ const dockerConfig = (text: string) => (s: Sandbox) => {
 };
 const PUSH = ['hello', '--dry-run', '--push', '--registry', '127.0.0.1:9', '--namespace', 'ns'];
 const ociRun =
-  (entries: Entry[], entrypoint = ['/app.nabla'], corrupt = false) =>
+  (entries: TarEntry[], entrypoint = ['/app.nabla'], corrupt = false) =>
   async (s: Sandbox) => ({
     args: ['run', `oci:${await ociLayout(join(s.work, 'layout'), entries, entrypoint, corrupt)}`, '--dry-run'],
   });
-const KERNEL: Entry = { name: 'app.nabla', body: 'not really a kernel', mode: 0o755 };
+const KERNEL: TarEntry = { name: 'app.nabla', body: 'not really a kernel', mode: 0o755 };
 
 const cases: Case[] = [
   // --- flags ---------------------------------------------------------------------------------------------
@@ -680,7 +623,7 @@ const cases: Case[] = [
     name: 'lockfile: a commit that is not 40 hex',
     args: ['plan', 'hello'],
     setup: (s) => {
-      edit(join(s.recipes, 'nabla.lock'), /[0-9a-f]{40}/, 'not-a-commit');
+      editFile(join(s.recipes, 'nabla.lock'), /[0-9a-f]{40}/, 'not-a-commit');
       return { args: ['--recipes', s.recipes] };
     },
     code: 2,
@@ -884,7 +827,7 @@ describe('hostile input: exit code, one located line, nothing outside the cache 
     it(c.name, async () => {
       const s = sandbox();
       const extra = (await c.setup?.(s)) ?? {};
-      const before = snapshot(s.root, s.cache);
+      const before = snapshotTree(s.root, s.cache);
       const r = await cli([...c.args, ...(extra.args ?? [])], {
         cwd: s.work,
         env: {
@@ -901,7 +844,7 @@ describe('hostile input: exit code, one located line, nothing outside the cache 
       expect(errors, r.stderr).toHaveLength(1);
       expect((errors[0] as string).slice('error: '.length)).toMatch(c.line);
       expect(r.stderr).not.toMatch(/internal error|this is a bug|\n\s+at /);
-      expect(snapshot(s.root, s.cache)).toEqual(before);
+      expect(snapshotTree(s.root, s.cache)).toEqual(before);
     });
   }
 });

@@ -1,9 +1,8 @@
-import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { snapshotTree } from '@nabla-build/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
-import { repoRoot } from './helpers.js';
+import { editFile, type FixtureWorld, fixtureWorld, projectCopy } from './fixture-env.js';
 
 /**
  * Malformed input of every kind (recipes, lockfile, config, CLI arguments, mirrors, patches, image references):
@@ -26,20 +25,11 @@ interface Project {
 }
 
 function project(): Project {
-  const root = mkdtempSync(join(tmpdir(), 'nb-bad-'));
-  cpSync(join(repoRoot, 'recipes'), join(root, 'recipes'), { recursive: true });
-  cpSync(join(repoRoot, 'patches'), join(root, 'patches'), { recursive: true });
-  const config = join(root, 'config.yaml');
+  const p = projectCopy();
+  const config = join(p.root, 'config.yaml');
   cpSync(world.upstreams.configFile, config);
-  return { root, recipes: join(root, 'recipes'), patches: join(root, 'patches'), config };
+  return { ...p, config };
 }
-
-const edit = (file: string, from: string | RegExp, to: string) => {
-  const text = readFileSync(file, 'utf8');
-  const next = text.replace(from, to);
-  if (next === text) throw new Error(`test setup: ${String(from)} not found in ${file}`);
-  writeFileSync(file, next);
-};
 
 interface Case {
   name: string;
@@ -55,38 +45,38 @@ const cases: Case[] = [
   // recipes
   {
     name: 'recipe: missing field',
-    setup: (p) => void edit(R(p, 'python3.yaml'), 'version: 3.5.2\n', ''),
+    setup: (p) => void editFile(R(p, 'python3.yaml'), 'version: 3.5.2\n', ''),
     where: /python3\.yaml:\d+: version: is required/,
   },
   {
     name: 'recipe: mistyped field',
-    setup: (p) => void edit(R(p, 'python3.yaml'), 'artifacts:', 'artefacts:'),
+    setup: (p) => void editFile(R(p, 'python3.yaml'), 'artifacts:', 'artefacts:'),
     where: /python3\.yaml:\d+: artefacts: unknown field/,
   },
   {
     name: 'recipe: number where a string belongs',
-    setup: (p) => void edit(R(p, 'python3.yaml'), "PYTHONHASHSEED: '1'", 'PYTHONHASHSEED: 1'),
+    setup: (p) => void editFile(R(p, 'python3.yaml'), "PYTHONHASHSEED: '1'", 'PYTHONHASHSEED: 1'),
     where: /python3\.yaml:\d+: image\.env\.PYTHONHASHSEED: /,
   },
   {
     name: 'recipe: short commit',
-    setup: (p) => void edit(R(p, 'sources.yaml'), 'rev: 03b9191dc24ecd70552d8fe3eae62381cf4f4ed2', 'rev: 03b9191'),
+    setup: (p) => void editFile(R(p, 'sources.yaml'), 'rev: 03b9191dc24ecd70552d8fe3eae62381cf4f4ed2', 'rev: 03b9191'),
     where: /sources\.yaml:\d+: sources\[\d+\]\.rev: must be a full 40-hex/,
   },
   {
     name: 'recipe: bad sha256',
-    setup: (p) => void edit(R(p, 'sources.yaml'), /sha256: c3e5e9f\w+/, 'sha256: c3e5'),
+    setup: (p) => void editFile(R(p, 'sources.yaml'), /sha256: c3e5e9f\w+/, 'sha256: c3e5'),
     where: /sources\.yaml:\d+: sources\[\d+\]\.sha256: must be a 64-hex/,
   },
   {
     name: 'recipe: unknown source',
     setup: (p) =>
-      void edit(R(p, 'redis.yaml'), 'sources: [rumprun-packages, redis]', 'sources: [rumprun-packages, rediss]'),
+      void editFile(R(p, 'redis.yaml'), 'sources: [rumprun-packages, redis]', 'sources: [rumprun-packages, rediss]'),
     where: /redis\.yaml:\d+: sources\[1\]: unknown source "rediss"/,
   },
   {
     name: 'recipe: unknown toolchain',
-    setup: (p) => void edit(R(p, 'nginx.yaml'), 'toolchain: frankenlibc', 'toolchain: frankenlib'),
+    setup: (p) => void editFile(R(p, 'nginx.yaml'), 'toolchain: frankenlibc', 'toolchain: frankenlib'),
     where: /nginx\.yaml:\d+: toolchain: unknown toolchain/,
   },
   {
@@ -96,37 +86,37 @@ const cases: Case[] = [
   },
   {
     name: 'recipe: YAML syntax',
-    setup: (p) => void edit(R(p, 'hello.yaml'), 'kind: target', 'kind: [target'),
+    setup: (p) => void editFile(R(p, 'hello.yaml'), 'kind: target', 'kind: [target'),
     where: /hello\.yaml:\d+: invalid YAML/,
   },
   {
     name: 'recipe: bad hint regex',
-    setup: (p) => void edit(R(p, 'frankenlibc.yaml'), "match: 'mawk is not supported'", "match: 'mawk ('"),
+    setup: (p) => void editFile(R(p, 'frankenlibc.yaml'), "match: 'mawk is not supported'", "match: 'mawk ('"),
     where: /frankenlibc\.yaml:\d+: hints\[\d+\]\.match: invalid regular expression/,
   },
   {
     name: 'recipe: copy from outside the artifacts',
-    setup: (p) => void edit(R(p, 'nginx.yaml'), 'from: data/www', 'from: html'),
+    setup: (p) => void editFile(R(p, 'nginx.yaml'), 'from: data/www', 'from: html'),
     where: /nginx\.yaml:\d+: image\.copy\[\d+\]\.from: "html" is not under an artifact/,
   },
   {
     name: 'recipe: relative path in the image',
-    setup: (p) => void edit(R(p, 'hello.yaml'), 'to: /hello.nabla }', 'to: hello.nabla }'),
+    setup: (p) => void editFile(R(p, 'hello.yaml'), 'to: /hello.nabla }', 'to: hello.nabla }'),
     where: /hello\.yaml:\d+: image\.copy\[0\]\.to: must be an absolute path/,
   },
   {
     name: 'recipe: artifact escaping the tree',
-    setup: (p) => void edit(R(p, 'redis.yaml'), 'from: redis/bin/redis-server', 'from: ../../etc/passwd'),
+    setup: (p) => void editFile(R(p, 'redis.yaml'), 'from: redis/bin/redis-server', 'from: ../../etc/passwd'),
     where: /redis\.yaml:\d+: artifacts\[0\]\.from: must be a relative path without "\.\."/,
   },
   {
     name: 'recipe: bad exposed port',
-    setup: (p) => void edit(R(p, 'redis.yaml'), '6379/tcp', '6379/xyz'),
+    setup: (p) => void editFile(R(p, 'redis.yaml'), '6379/tcp', '6379/xyz'),
     where: /redis\.yaml:\d+: image\.exposedPorts\[0\]: must look like 80\/tcp/,
   },
   {
     name: 'recipe: invalid repository name',
-    setup: (p) => void edit(R(p, 'redis.yaml'), 'repository: lkl-nabla-redis-base', 'repository: Redis_Base!'),
+    setup: (p) => void editFile(R(p, 'redis.yaml'), 'repository: lkl-nabla-redis-base', 'repository: Redis_Base!'),
     where: /redis\.yaml:\d+: image\.repository: must be a valid repository name/,
   },
   // lockfile
@@ -139,7 +129,7 @@ const cases: Case[] = [
   {
     name: 'lockfile: stale pin',
     setup: (p) => {
-      edit(R(p, 'nabla.lock'), 'rev: 03b9191dc24ecd70552d8fe3eae62381cf4f4ed2', `rev: ${'a'.repeat(40)}`);
+      editFile(R(p, 'nabla.lock'), 'rev: 03b9191dc24ecd70552d8fe3eae62381cf4f4ed2', `rev: ${'a'.repeat(40)}`);
       writeFileSync(p.config, '');
       return undefined;
     },
@@ -149,7 +139,7 @@ const cases: Case[] = [
   {
     name: 'lockfile: missing source',
     setup: (p) => {
-      edit(R(p, 'nabla.lock'), / {2}redis:\n {4}url: .*\n {4}sha256: .*\n/, '');
+      editFile(R(p, 'nabla.lock'), / {2}redis:\n {4}url: .*\n {4}sha256: .*\n/, '');
       writeFileSync(p.config, '');
       return undefined;
     },
@@ -158,7 +148,7 @@ const cases: Case[] = [
   },
   {
     name: 'lockfile: bad sha256',
-    setup: (p) => void edit(R(p, 'nabla.lock'), /sha256: 6f1e15\w+/, 'sha256: xyz'),
+    setup: (p) => void editFile(R(p, 'nabla.lock'), /sha256: 6f1e15\w+/, 'sha256: xyz'),
     where: /nabla\.lock:\d+: /,
   },
   // config
@@ -251,7 +241,7 @@ const cases: Case[] = [
   {
     name: 'source: file:// URL without allowLocal',
     setup: (p) => {
-      edit(
+      editFile(
         R(p, 'sources.yaml'),
         'git: https://github.com/retrage/frankenlibc.git',
         'git: file:///nonexistent/frankenlibc.git',
@@ -298,7 +288,7 @@ describe('malformed input', () => {
     it(c.name, async () => {
       const p = project();
       const extra = c.setup(p) ?? {};
-      const before = snapshot(p.root);
+      const before = snapshotTree(p.root);
       const cache = join(p.root, 'cache');
       const args = [...(c.args ?? ['plan', 'python3']), ...(extra.args ?? [])];
       const r = await world.run(['--recipes', p.recipes, '--config', p.config, ...args], {
@@ -312,26 +302,11 @@ describe('malformed input', () => {
       expect(r.stderr).not.toMatch(/\n\s+at .*:\d+:\d+/);
       expect(r.stdout).toBe('');
       // Nothing half-written: inputs untouched; the cache holds no entry of a failed step.
-      expect(snapshot(p.root, 'cache')).toEqual(before);
+      expect(snapshotTree(p.root, cache)).toEqual(before);
       expect(failedEntries(cache)).toEqual([]);
     });
   }
 });
-
-/** Every file under root (except `skip`) with its content. */
-function snapshot(root: string, skip?: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  const walk = (d: string, rel: string) => {
-    for (const e of readdirSync(d, { withFileTypes: true })) {
-      if (rel === '' && e.name === skip) continue;
-      const r = rel ? `${rel}/${e.name}` : e.name;
-      if (e.isDirectory()) walk(join(d, e.name), r);
-      else out[r] = readFileSync(join(d, e.name), 'utf8');
-    }
-  };
-  walk(root, '');
-  return out;
-}
 
 /** Step directories without a manifest that are not resumable attempts: there should be none after a usage error. */
 function failedEntries(cache: string): string[] {

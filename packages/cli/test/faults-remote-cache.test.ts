@@ -1,12 +1,11 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireDocker, type TestServices } from '@nabla-build/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { emptyFile, type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { type FixtureWorld, fixtureWorld, imageDigests, newTrace } from './fixture-env.js';
 import { repoRoot } from './helpers.js';
 
 let world: FixtureWorld;
@@ -21,7 +20,6 @@ afterAll(async () => {
 
 /** Targets small enough to build many times here; the pipeline is the same as for world. */
 const TARGETS = ['hello', 'redis'];
-const trace = () => emptyFile(mkdtempSync(join(tmpdir(), 'nb-trace-')), 'trace');
 const native = (cmds: { command: string; args: string[] }[]) =>
   cmds.filter((c) => c.args.includes('build.sh') || c.command === 'make' || c.args.includes('make'));
 const unique = () => `rcf${process.pid}${Date.now().toString(36)}${Math.random().toString(36).slice(2, 6)}`;
@@ -35,16 +33,6 @@ interface BuildJson {
     pushFailures: { step: string; message: string }[];
     warnings: string[];
   };
-}
-
-function imageDigests(cache: string): Record<string, string> {
-  const dir = join(cache, 'steps', 'image');
-  const out: Record<string, string> = {};
-  for (const d of readdirSync(dir)) {
-    const m = JSON.parse(readFileSync(join(dir, d, 'entry.json'), 'utf8')) as { result: { manifestDigest: string } };
-    out[d] = m.result.manifestDigest;
-  }
-  return out;
 }
 
 /** The image digests a build reported. */
@@ -237,7 +225,7 @@ describe('the shared step cache under faults', () => {
       expect(put.status, await put.text()).toBe(201);
 
       const b = world.newCache();
-      const t = trace();
+      const t = newTrace();
       const r = await world.run([...TARGETS, '--no-load', '--json', '--cache-from', own], { cache: b, trace: t, env });
       expect(r.exitCode, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout) as BuildJson;
@@ -278,7 +266,7 @@ describe('the shared step cache under faults', () => {
     try {
       const via = ref.replace(services.registry, proxy.registry);
       const b = world.newCache();
-      const t = trace();
+      const t = newTrace();
       const r = await world.run([...TARGETS, '--no-load', '--json', '--cache-from', via], { cache: b, trace: t });
       expect(r.exitCode, r.stderr).toBe(0);
       const j = JSON.parse(r.stdout) as BuildJson;
@@ -332,7 +320,7 @@ describe('the shared step cache under faults', () => {
         );
         expectNoPartialEntry(b, { killed: true });
       }
-      const t = trace();
+      const t = newTrace();
       const r = await world.run([...TARGETS, '--no-load', '--json', '--cache-from', ref], { cache: b, trace: t });
       expect(r.exitCode, r.stderr).toBe(0);
       expect(native(world.traced(t))).toEqual([]);
@@ -354,7 +342,7 @@ describe('the shared step cache under faults', () => {
     expect(ry.exitCode, ry.stderr).toBe(0);
     for (const r of [rx, ry]) expect((JSON.parse(r.stdout) as BuildJson).remoteCache.pushFailures).toEqual([]);
     const c = world.newCache();
-    const t = trace();
+    const t = newTrace();
     const rc = await world.run(['hello', '--no-load', '--json', '--cache-from', to], { cache: c, trace: t });
     expect(rc.exitCode, rc.stderr).toBe(0);
     expect((JSON.parse(rc.stdout) as BuildJson).remoteCache.hits.map((h) => h.step)).toEqual(['image:hello']);

@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFixtureUpstreams, type FixtureUpstreams } from '@nabla-build/testing';
@@ -48,15 +48,38 @@ export async function fixtureWorld(): Promise<FixtureWorld> {
   };
 }
 
-export function emptyFile(dir: string, name: string): string {
-  const p = join(dir, name);
+/** A fresh, empty trace file (for NABLA_BUILD_TRACE_EXEC / NABLA_FIXTURE_*_TRACE). */
+export function newTrace(): string {
+  const p = join(mkdtempSync(join(tmpdir(), 'nb-trace-')), 'trace');
   writeFileSync(p, '');
   return p;
 }
 
-/** A copy of recipes/ and patches/ for a test to edit (the shipped ones stay untouched). */
-export function projectCopy(): { root: string; recipes: string; patches: string } {
-  const root = mkdtempSync(join(tmpdir(), 'nb-project-'));
+/** Image step directory → the manifest digest its entry records. */
+export function imageDigests(cache: string): Record<string, string> {
+  const dir = join(cache, 'steps', 'image');
+  const out: Record<string, string> = {};
+  for (const d of readdirSync(dir)) {
+    const m = JSON.parse(readFileSync(join(dir, d, 'entry.json'), 'utf8')) as { result: { manifestDigest: string } };
+    out[d] = m.result.manifestDigest;
+  }
+  return out;
+}
+
+/** Replaces `from` in a file; a test setup whose `from` is not there fails instead of testing nothing. */
+export function editFile(file: string, from: string | RegExp, to: string): void {
+  const text = readFileSync(file, 'utf8');
+  const next = text.replace(from, to);
+  if (next === text) throw new Error(`test setup: ${String(from)} not found in ${file}`);
+  writeFileSync(file, next);
+}
+
+/** A copy of recipes/ and patches/ for a test to edit (the shipped ones stay untouched), in `root`. */
+export function projectCopy(root = mkdtempSync(join(tmpdir(), 'nb-project-'))): {
+  root: string;
+  recipes: string;
+  patches: string;
+} {
   cpSync(join(repoRoot, 'recipes'), join(root, 'recipes'), { recursive: true });
   cpSync(join(repoRoot, 'patches'), join(root, 'patches'), { recursive: true });
   return { root, recipes: join(root, 'recipes'), patches: join(root, 'patches') };

@@ -3,30 +3,10 @@ import { mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { UsageError } from '@nabla-build/model';
-import tar, { type Header } from 'tar-stream';
+import { type TarEntry as Entry, tarBytes } from '@nabla-build/testing';
 import { describe, expect, it } from 'vitest';
 import { blobPath, extractRootfs, MediaType, resolveInRootfs, writeJsonBlob, writeLayoutFiles } from '../src/index.js';
 import { tempDir } from './helpers.js';
-
-type Entry = Partial<Header> & { name: string; body?: string };
-
-async function tarBytes(entries: Entry[]): Promise<Buffer> {
-  const pack = tar.pack();
-  const chunks: Buffer[] = [];
-  const collected = (async () => {
-    for await (const c of pack) chunks.push(c as Buffer);
-  })();
-  for (const { body, ...h } of entries) {
-    await new Promise<void>((resolve, reject) => {
-      const cb = (err?: Error | null) => (err ? reject(err) : resolve());
-      if (body !== undefined) pack.entry({ mtime: new Date(0), ...h }, body, cb);
-      else pack.entry({ mtime: new Date(0), ...h }, cb);
-    });
-  }
-  pack.finalize();
-  await collected;
-  return Buffer.concat(chunks);
-}
 
 const sha = (b: Buffer) => `sha256:${createHash('sha256').update(b).digest('hex')}`;
 
