@@ -182,7 +182,11 @@ async function checkoutSubmodules(
 /** path → name, from the checked-out `.gitmodules` of a tree (empty if it has none). */
 async function submoduleNames(worktree: string, ctx: SourceContext): Promise<Map<string, string>> {
   const map = new Map<string, string>();
-  if (!(await exists(join(worktree, '.gitmodules')))) return map;
+  const text = await readFile(join(worktree, '.gitmodules'), 'utf8').catch(() => undefined);
+  if (text === undefined) return map;
+  // The same file (a superproject checked out twice) is read by git once per process.
+  const known = namesByGitmodules.get(text);
+  if (known) return known;
   const out = await gitOut(
     worktree,
     ['config', '-f', '.gitmodules', '--get-regexp', '^submodule\\..*\\.path$'],
@@ -192,8 +196,12 @@ async function submoduleNames(worktree: string, ctx: SourceContext): Promise<Map
     const m = /^submodule\.(.+)\.path (.+)$/.exec(line.trim());
     if (m?.[1] && m[2]) map.set(m[2].replace(/\/+$/, ''), m[1]);
   }
+  if (out !== undefined) namesByGitmodules.set(text, map);
   return map;
 }
+
+/** submoduleNames' answers, by the text of the `.gitmodules` file. */
+const namesByGitmodules = new Map<string, Map<string, string>>();
 
 /**
  * Writes a new repository at `loc` (what `git init` writes, without hooks or templates: no git started) that

@@ -61,17 +61,18 @@ for nabla_cr_e in * .[!.]* ..?*; do
 	elif [ -d "$nabla_cr_e" ]; then
 		# --no-canonicalize: the relative source is resolved by the kernel against the covered /mnt (a
 		# canonicalized source would be the new, empty /mnt/$nabla_cr_e).
-		mkdir "/mnt/$nabla_cr_e" && mount --no-canonicalize --rbind "./$nabla_cr_e" "/mnt/$nabla_cr_e"
+		# X-mount.mkdir: mount creates the mount point (no mkdir process).
+		mount --no-canonicalize --rbind -o X-mount.mkdir "./$nabla_cr_e" "/mnt/$nabla_cr_e"
 	else
 		: >"/mnt/$nabla_cr_e" && mount --no-canonicalize --bind "./$nabla_cr_e" "/mnt/$nabla_cr_e"
 	fi || nabla_cr_die "cannot put /mnt/$nabla_cr_e back over the tmpfs"
 done
 cd / || nabla_cr_die "cannot enter /"
-# (Created by the first mount point's `mkdir -p` when there is one: one process less per command.)
+# (Created by the first bind's X-mount.mkdir when there is one: one process less per command.)
 [ "$nabla_cr_n" -gt 0 ] || mkdir "$nabla_cr_root" || nabla_cr_die "cannot create $nabla_cr_root"
 
-# 2. The mounts: every mount point is created in the tmpfs first (never inside a mounted host directory), then
-# the host directories are bound.
+# 2. The mounts: every mount point is created in the tmpfs (never inside a mounted host directory: no canonical
+# path may lie inside another), by mount itself (X-mount.mkdir, util-linux), as its host directory is bound.
 nabla_cr_i=0
 for nabla_cr_a in "$@"; do
 	[ "$nabla_cr_i" -lt $((2 * nabla_cr_n)) ] || break
@@ -83,7 +84,16 @@ for nabla_cr_a in "$@"; do
 		case $nabla_cr_a/ in
 		*/../* | */./* | *//*) nabla_cr_die "the canonical path $nabla_cr_a is not a normalized absolute path" ;;
 		esac
-		mkdir -p "$nabla_cr_a" || nabla_cr_die "cannot create the mount point $nabla_cr_a"
+		nabla_cr_j=0
+		for nabla_cr_b in "$@"; do
+			[ "$nabla_cr_j" -lt $((2 * nabla_cr_n)) ] || break
+			if [ $((nabla_cr_j % 2)) -eq 1 ] && [ "$nabla_cr_j" -ne "$nabla_cr_i" ]; then
+				case $nabla_cr_b/ in
+				"$nabla_cr_a"/*) nabla_cr_die "the canonical paths $nabla_cr_a and $nabla_cr_b overlap" ;;
+				esac
+			fi
+			nabla_cr_j=$((nabla_cr_j + 1))
+		done
 	fi
 	nabla_cr_i=$((nabla_cr_i + 1))
 done
@@ -94,7 +104,7 @@ while [ "$nabla_cr_i" -lt "$nabla_cr_n" ]; do
 	*) nabla_cr_die "the host path $1 is not absolute" ;;
 	esac
 	[ -d "$1" ] || nabla_cr_die "the host directory $1 does not exist"
-	mount --rbind "$1" "$2" || nabla_cr_die "cannot bind $1 at $2"
+	mount --rbind -o X-mount.mkdir "$1" "$2" || nabla_cr_die "cannot bind $1 at $2"
 	shift 2
 	nabla_cr_i=$((nabla_cr_i + 1))
 done
@@ -120,5 +130,5 @@ if ! command -v "$1" >/dev/null 2>&1; then
 	exit 127
 fi
 unset nabla_cr_root nabla_cr_path_set nabla_cr_path nabla_cr_oldpwd_set nabla_cr_oldpwd nabla_cr_cwd nabla_cr_n \
-	nabla_cr_e nabla_cr_i nabla_cr_a
+	nabla_cr_e nabla_cr_i nabla_cr_a nabla_cr_j nabla_cr_b
 exec "$@"
