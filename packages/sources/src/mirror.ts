@@ -507,16 +507,4 @@ export function inCone(path: string, cone: string[] | undefined): boolean {
   return false;
 }
 
-/** Is `rev` (a commit) in the mirror of `url`? No network. */
-export async function mirrorHas(
-  cacheDir: string,
-  url: string,
-  rev: string,
-  ctx: SourceContext,
-): Promise<string | undefined> {
-  const dir = gitMirrorDir(cacheDir, url);
-  if (!(await exists(dir))) return undefined;
-  return (await gitOk(dir, ['cat-file', '-e', `${rev}^{commit}`], gitOpts(ctx))) ? dir : undefined;
-}
-
 export { gitOpts };
