@@ -1,6 +1,6 @@
-// Generated input trees for the image-assembly benchmarks. Deterministic: the same call writes the same bytes.
+// Generated input trees for the image-assembly and checkout benchmarks. Deterministic: the same call writes the same bytes.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 
 /** mulberry32: deterministic bytes that do not compress (an LCG's low bits would). */
 export function prng(seed) {
@@ -23,21 +23,26 @@ function randomBytes(rnd, size) {
 }
 
 /** A python3-sized tree: ≈25 MB in ≈2,000 files (text and incompressible data, like a stdlib plus a binary). */
-export function generateTree(dir) {
+export function generateTree(dir, { emit = writer(dir) } = {}) {
   const rnd = prng(42);
-  mkdirSync(dir, { recursive: true });
   let bytes = 0;
   for (let i = 0; i < 2000; i++) {
-    const sub = join(dir, `lib/python3.5/pkg${i % 40}`);
-    mkdirSync(sub, { recursive: true });
     const size = i === 0 ? 8 * 2 ** 20 : 2000 + (rnd() % 14000);
     const buf = Buffer.alloc(size);
     if (i % 3 === 0 || i === 0) for (let j = 0; j < size; j++) buf[j] = rnd() & 0xff;
     else buf.write(`# module ${i}\n${'def f(x):\n    return x * 2\n'.repeat(size / 30)}`.slice(0, size));
-    writeFileSync(join(i === 0 ? dir : sub, i === 0 ? 'python3.nabla' : `m${i}.py`), buf);
+    emit(i === 0 ? 'python3.nabla' : `lib/python3.5/pkg${i % 40}/m${i}.py`, buf);
     bytes += size;
   }
   return { bytes, files: 2000 };
+}
+
+/** Writes each generated file under `dir` (the default; `emit` options take the files elsewhere). */
+function writer(dir) {
+  return (path, body, mode = 0o644) => {
+    mkdirSync(dirname(join(dir, path)), { recursive: true });
+    writeFileSync(join(dir, path), body, { mode });
+  };
 }
 
 const WORDS =
@@ -88,12 +93,11 @@ function bytecodeFile(rnd, size) {
  * compress (≈30 %), bytecode-like files that compress ≈2× (≈15 %), source-like text (the rest). File sizes are
  * log-normal-ish around 8 KiB with a tail up to 2 MiB, like a stdlib.
  */
-export function generateStdlibTree(dir, { files = 20000, targetBytes = 250 * 10 ** 6 } = {}) {
+export function generateStdlibTree(dir, { files = 20000, targetBytes = 250 * 10 ** 6, emit = writer(dir) } = {}) {
   const rnd = prng(1234);
   const pool = linePool(rnd, 20000);
-  mkdirSync(dir, { recursive: true });
   const kernel = randomBytes(rnd, 20 * 2 ** 20);
-  writeFileSync(join(dir, 'python3.nabla'), kernel, { mode: 0o755 });
+  emit('python3.nabla', kernel, 0o755);
   let bytes = kernel.length;
   const dirs = [];
   for (let a = 0; a < 40; a++) {
@@ -102,7 +106,6 @@ export function generateStdlibTree(dir, { files = 20000, targetBytes = 250 * 10 
       dirs.push(d);
     }
   }
-  for (const d of dirs) mkdirSync(join(dir, d), { recursive: true });
   // Sizes: exp of a sum of uniforms (≈ log-normal), then scaled so the total lands on targetBytes.
   const raw = [];
   for (let i = 1; i < files; i++) {
@@ -126,7 +129,7 @@ export function generateStdlibTree(dir, { files = 20000, targetBytes = 250 * 10 
       body = sourceFile(rnd, pool, size);
       name = `m${i}.py`;
     }
-    writeFileSync(join(dir, d, name), body);
+    emit(`${d}/${name}`, body);
     bytes += size;
   }
   return { bytes, files };
