@@ -1,18 +1,17 @@
-import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { projectCopy } from './fixture-env.js';
 import { cli, repoRoot } from './helpers.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'nb-cli-'));
 
 /** A copy of recipes/ (and patches/) the test may edit. */
 function recipesCopy(edit?: (dir: string) => void): string {
-  const root = tmp();
-  cpSync(join(repoRoot, 'recipes'), join(root, 'recipes'), { recursive: true });
-  cpSync(join(repoRoot, 'patches'), join(root, 'patches'), { recursive: true });
-  edit?.(join(root, 'recipes'));
-  return join(root, 'recipes');
+  const { recipes } = projectCopy();
+  edit?.(recipes);
+  return recipes;
 }
 
 describe('nabla-build (no build)', () => {

@@ -1,23 +1,11 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { cli, repoRoot } from './helpers.js';
+import { binDir, cli } from './helpers.js';
 
 const tmp = () => mkdtempSync(join(tmpdir(), 'nb-conv-'));
-
-/** A directory with `nabla-build` on it, as an installed CLI would be. */
-function binDir(): string {
-  const d = tmp();
-  const shim = join(d, 'nabla-build');
-  writeFileSync(
-    shim,
-    `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(repoRoot, 'packages/cli/bin/nabla-build.js'))} "$@"\n`,
-  );
-  chmodSync(shim, 0o755);
-  return d;
-}
 
 /** A project directory whose nabla-build.yaml lays `recipes/` (with these files) over the shipped recipes. */
 function projectWith(files: Record<string, string>): string {

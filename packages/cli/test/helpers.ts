@@ -1,3 +1,5 @@
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 
@@ -29,4 +31,13 @@ export async function cli(
     timeout: opts.timeout ?? 600_000,
   });
   return { exitCode: r.exitCode ?? -1, stdout: String(r.stdout), stderr: String(r.stderr) };
+}
+
+/** A directory with `nabla-build` on it, as an installed CLI would be. */
+export function binDir(): string {
+  const d = mkdtempSync(join(tmpdir(), 'nb-bin-'));
+  const shim = join(d, 'nabla-build');
+  writeFileSync(shim, `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} "$@"\n`);
+  chmodSync(shim, 0o755);
+  return d;
 }

@@ -1,11 +1,11 @@
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireDocker } from '@nabla-build/testing';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
-import { cli, repoRoot } from './helpers.js';
+import { binDir, cli, repoRoot } from './helpers.js';
 
 let world: FixtureWorld;
 beforeAll(async () => {
@@ -22,18 +22,6 @@ function readmeExample(): string {
   expect(at, 'README.md has the overlay example').toBeGreaterThan(0);
   const m = /```sh\n([\s\S]*?)```/.exec(text.slice(at));
   return m?.[1] as string;
-}
-
-/** A directory with `nabla-build` on it, as an installed CLI would be. */
-function binDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'nb-bin-'));
-  const shim = join(d, 'nabla-build');
-  writeFileSync(
-    shim,
-    `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(join(repoRoot, 'packages/cli/bin/nabla-build.js'))} "$@"\n`,
-  );
-  chmodSync(shim, 0o755);
-  return d;
 }
 
 /** A newcomer's C program in its own git repository, outside the nabla-build checkout. */

@@ -9,7 +9,7 @@ import { loadConfig, loadRecipes } from '@nabla-build/recipes';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createFixtureUpstreams,
-  FIXTURE_GIT_ENV,
+  fixtureGit as git,
   fixtureTarball,
   type FixtureUpstreams,
   gitCommit,
@@ -23,8 +23,6 @@ import {
   unifiedDiff,
 } from '../src/index.js';
 
-const git = (cwd: string, args: string[]) =>
-  run('git', ['-c', 'protocol.file.allow=always', ...args], { cwd, env: FIXTURE_GIT_ENV });
 const patch = async (cwd: string, file: string, extra: string[] = []) =>
   run('patch', ['-p1', '-F0', ...extra], { cwd, input: await readFile(file) });
 const fails = async (p: Promise<unknown>): Promise<CommandError> => {
