@@ -19,6 +19,8 @@ export function hostFacts(): Promise<HostFacts> {
 }
 
 async function probe(): Promise<HostFacts> {
+  // The two probes run at once (each is a process or two; a plan waits for both).
+  const support = canonicalRootSupport();
   let out: string;
   try {
     out = (await run('cc', ['--version'], { cwd: process.cwd(), env: { LC_ALL: 'C' } })).stdout;
@@ -35,6 +37,6 @@ async function probe(): Promise<HostFacts> {
     }
     throw err;
   }
-  const root = await canonicalRootSupport();
+  const root = await support;
   return { arch: machine(), cc: out.split('\n')[0]?.trim() ?? '', buildRoot: root === 'none' ? 'host' : 'canonical' };
 }
