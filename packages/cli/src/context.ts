@@ -151,12 +151,7 @@ export async function loadProject(args: GlobalArgs, opts: { runsGit?: boolean } 
   traceSpawnsTo(process.env.NABLA_BUILD_TRACE_EXEC);
   useCanonicalRoot(process.env[CANONICAL_ROOT_ENV] !== 'off');
   if (opts.runsGit !== false) (await import('@nabla-build/sources')).useGitEnvironment(process.env);
-  const recipes = await parsedOnce(
-    settings.cacheDir,
-    `recipes ${settings.patchesDir}`,
-    () => recipeFiles(settings.recipesDirs),
-    async () => (await import('@nabla-build/recipes')).loadRecipes(settings.recipesDirs, settings.patchesDir),
-  );
+  const recipes = await readRecipes(settings);
   checkOverrides(settings.config, recipes);
   // Mirror rules are checked before anything runs (local paths need `allowLocal`).
   validateMirrorRules(settings.mirrors, { allowLocal: settings.config.allowLocal });
@@ -183,6 +178,16 @@ export async function loadProject(args: GlobalArgs, opts: { runsGit?: boolean } 
   const { openCache } = await import('@nabla-build/engine');
   await openCache(settings.cacheDir, settings.cacheSetting);
   return { settings, recipes, lock };
+}
+
+/** The recipes of these settings, validated (read back parsed when their files did not change). */
+export function readRecipes(settings: Settings): Promise<RecipeSet> {
+  return parsedOnce(
+    settings.cacheDir,
+    `recipes ${settings.patchesDir}`,
+    () => recipeFiles(settings.recipesDirs),
+    async () => (await import('@nabla-build/recipes')).loadRecipes(settings.recipesDirs, settings.patchesDir),
+  );
 }
 
 function defaultJobs(): number {

@@ -52,12 +52,8 @@ export function completeWords(
 
 async function targetNames(argv: Record<string, unknown>): Promise<string[]> {
   try {
-    const [{ resolveSettings }, { loadRecipes }] = await Promise.all([
-      import('../context.js'),
-      import('@nabla-build/recipes'),
-    ]);
-    const settings = await resolveSettings(argv as GlobalArgs);
-    const recipes = loadRecipes(settings.recipesDirs, settings.patchesDir);
+    const { readRecipes, resolveSettings } = await import('../context.js');
+    const recipes = await readRecipes(await resolveSettings(argv as GlobalArgs));
     return [...[...recipes.targets.keys()].sort(), 'world'];
   } catch {
     return []; // a broken config or recipe must not break the shell
