@@ -10,7 +10,7 @@ import { gitUrl } from './schema.js';
  * The user's nabla-build config (`$XDG_CONFIG_HOME/nabla-build/config.yaml`, `NABLA_BUILD_CONFIG` or
  * `--config`): mirrors, per-source overrides, and publishing defaults. Flags override it.
  */
-export const configSchema = z.strictObject({
+const configSchema = z.strictObject({
   mirrors: z.array(z.strictObject({ prefix: z.string().min(1), replace: z.string().min(1) })).default([]),
   /** Allow `file://` and local-path mirrors and submodules. Off by default: a recipe cannot read the host. */
   allowLocal: z.boolean().default(false),
@@ -83,10 +83,6 @@ export interface UserConfig {
   progress?: 'auto' | 'tty' | 'plain' | 'quiet';
   /** The top-level keys the file sets (for `nabla-build config`). */
   keys?: string[];
-}
-
-export function emptyConfig(): UserConfig {
-  return { mirrors: [], allowLocal: false, overrides: {} };
 }
 
 export function loadConfig(path: string): UserConfig {
