@@ -175,7 +175,13 @@ export async function writeLayer(
   const out = new Output(fd);
   const sink: BlockSink =
     opts.compression === 'gzip'
-      ? new GzipBlocks(out, levelOf(format), blockLevelOf(format), opts.inflight ?? defaultInflight())
+      ? new GzipBlocks(
+          out,
+          levelOf(format),
+          blockLevelOf(format),
+          opts.inflight ?? defaultInflight(),
+          tarAtLeast(entries),
+        )
       : opts.compression === 'zstd'
         ? new ZstdProgram(out, levelOf(format))
         : out;
@@ -204,6 +210,16 @@ export async function writeLayer(
     diffId: `sha256:${tarOut.hash.digest('hex')}`,
     uncompressedSize: tarOut.bytes,
   };
+}
+
+/** Bytes the tar of `entries` has at least: a 512-byte header per entry and the padded file bodies. */
+function tarAtLeast(entries: readonly LayerEntry[]): number {
+  let n = 0;
+  for (const e of entries) {
+    const size = e.kind === 'file' ? e.size : e.kind === 'content' ? e.content.length : 0;
+    n += 512 + size + tarPadding(size);
+  }
+  return n;
 }
 
 async function writeTar(tarOut: TarBlocks, entries: readonly LayerEntry[], mtime: number): Promise<void> {
@@ -354,7 +370,7 @@ class GzipBlocks implements BlockSink {
   private readonly pending: { input: Buffer; output: Promise<Buffer> }[] = [];
   /** Blocks held back until the layer is known to be larger than SINGLE_STREAM_MAX, with their file bodies. */
   private held: [Buffer, readonly number[] | undefined][] = [];
-  private blocks = false;
+  private blocks: boolean;
   private crc = 0;
   private size = 0;
   private dict: Buffer | undefined;
@@ -364,7 +380,10 @@ class GzipBlocks implements BlockSink {
     private readonly level: number,
     private readonly blockLevel: number,
     private readonly inflight: number,
+    /** A lower bound of the tar's size: above SINGLE_STREAM_MAX, blocks compress from the first (same bytes). */
+    tarAtLeast: number,
   ) {
+    this.blocks = tarAtLeast > SINGLE_STREAM_MAX;
     const xfl = level === 9 ? 2 : level < 2 ? 4 : 0; // as zlib writes it, for the single-stream case
     out.write(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3]));
   }
