@@ -61,10 +61,7 @@ export function parseRepo(repo: string, where: string): { registry: string; name
 }
 
 /** A config file as loaded (recipes' loadConfig), and where it is. */
-export interface ConfigFile {
-  config: UserConfig;
-  path: string;
-}
+export type ConfigFile = { config: UserConfig; path: string };
 
 /**
  * Merges the project file and the user config (each when there is one), then the environment and flags for

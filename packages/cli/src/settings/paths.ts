@@ -98,26 +98,6 @@ export function configPathSetting(
   return { ...r, required: r.setting !== 'default' };
 }
 
-/** The recipes directory: --recipes, NABLA_BUILD_RECIPES, else the shipped one. */
-export function recipesDirSetting(
-  flag: string | undefined,
-  env: NodeJS.ProcessEnv,
-  shipped: () => string,
-): { path: string; setting: string } {
-  return firstPath(
-    [
-      { setting: '--recipes', value: flag },
-      { setting: 'NABLA_BUILD_RECIPES', value: env.NABLA_BUILD_RECIPES },
-    ],
-    shipped,
-  );
-}
-
-/** DOCKER_CONFIG (where registry credentials are read), when set. */
-export function dockerConfigSetting(env: NodeJS.ProcessEnv): string | undefined {
-  return checkPathSetting('DOCKER_CONFIG', env.DOCKER_CONFIG);
-}
-
 /** The repository this CLI was installed from: its recipes/ and patches/ are the shipped data. */
 export function installRoot(): string {
   return resolve(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', '..');
