@@ -5,7 +5,7 @@ import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
-import { createDeflateRaw, constants as zc, crc32, deflateRaw } from 'node:zlib';
+import { constants as zc, crc32, deflateRaw } from 'node:zlib';
 import { BuildError, UsageError } from '@nabla-build/model';
 import { MediaType } from './media-types.js';
 import { END_OF_TAR, encodeTarHeader, tarPadding } from './tar.js';
@@ -367,7 +367,7 @@ class Output implements BlockSink {
  * Blocks are deflated at `blockLevel` (GZIP_BLOCK_LEVEL unless a level is given).
  */
 class GzipBlocks implements BlockSink {
-  private readonly pending: { input: Buffer; output: Promise<Buffer> }[] = [];
+  private readonly pending: { input: Buffer; parts: (Buffer | Promise<Buffer>)[] }[] = [];
   /** Blocks held back until the layer is known to be larger than SINGLE_STREAM_MAX, with their file bodies. */
   private held: [Buffer, readonly number[] | undefined][] = [];
   private blocks: boolean;
@@ -402,7 +402,7 @@ class GzipBlocks implements BlockSink {
         // A small layer: one deflate stream, byte for byte what gzip of the whole tar gives.
         this.pending.push({
           input: data,
-          output: gzipOne(Buffer.concat([...held.map((h) => h[0]), data]), this.level),
+          parts: [deflatePiece(Buffer.concat([...held.map((h) => h[0]), data]), this.level, true)],
         });
         for (const [b] of held) release(b);
         await this.drain(0, release);
@@ -416,10 +416,11 @@ class GzipBlocks implements BlockSink {
   }
 
   /**
-   * One zlib stream per block, on the thread pool: primed with the previous block's last 32 KiB, switched to
-   * level 0 (stored) for runs of random-looking file bodies (`storedRuns`) and back, ended by a sync flush (the
-   * last block by Z_FINISH). One stream per block rather than one per piece: a zlib stream's set-up costs as
-   * much as deflating 30 KiB.
+   * Runs of random-looking file bodies (`storedRuns`) become stored deflate blocks, written here without zlib;
+   * each piece between them is deflated on the thread pool, primed with the (up to) 32 KiB before it and ended
+   * by a sync flush (the layer's last by Z_FINISH). Tried instead: one zlib stream per block switched to level
+   * 0 and back with deflateParams — four thread-pool round trips per stored run instead of one deflate per
+   * piece, more main-thread time and no less CPU.
    */
   private async compressBlock(
     data: Buffer,
@@ -427,47 +428,29 @@ class GzipBlocks implements BlockSink {
     release: (b: Buffer) => void,
     bodies: readonly number[] = [],
   ): Promise<void> {
-    const dictionary = this.dict;
+    const prev = this.dict;
     this.dict = last ? undefined : Buffer.from(data.subarray(Math.max(0, data.length - WINDOW)));
-    const output = this.blockStream(data, last, bodies, dictionary);
-    output.catch(() => undefined);
-    this.pending.push({ input: data, output });
-    await this.drain(last ? 0 : this.inflight - 1, release);
-  }
-
-  private async blockStream(data: Buffer, last: boolean, bodies: readonly number[], dictionary?: Buffer) {
-    const z = createDeflateRaw({
-      level: this.blockLevel,
-      ...(dictionary ? { dictionary } : {}),
-      chunkSize: data.length + (data.length >> 4) + 1024,
-    });
-    const chunks: Buffer[] = [];
-    z.on('data', (c: Buffer) => chunks.push(c));
-    const failed = new Promise<never>((_, reject) => z.once('error', reject));
-    failed.catch(() => undefined);
-    const step = (f: (cb: () => void) => void) => Promise.race([new Promise<void>((r) => f(r)), failed]);
-    try {
-      let from = 0;
-      for (const [a, b] of [...storedRuns(data, bodies), [data.length, data.length]] as const) {
-        if (a > from) z.write(data.subarray(from, a));
-        if (b === a) break;
-        await step((cb) => z.params(0, zc.Z_DEFAULT_STRATEGY, cb));
-        z.write(data.subarray(a, b));
-        await step((cb) => z.params(this.blockLevel, zc.Z_DEFAULT_STRATEGY, cb));
-        from = b;
-      }
-      await step((cb) => (last ? z.once('end', cb).end() : z.flush(zc.Z_SYNC_FLUSH, cb)));
-      return Buffer.concat(chunks);
-    } finally {
-      z.close();
+    const parts: (Buffer | Promise<Buffer>)[] = [];
+    let from = 0;
+    const deflateTo = (to: number, final: boolean) => {
+      const dictionary = from ? data.subarray(Math.max(0, from - WINDOW), from) : prev;
+      if (to > from || final) parts.push(deflatePiece(data.subarray(from, to), this.blockLevel, final, dictionary));
+    };
+    for (const [a, z] of storedRuns(data, bodies)) {
+      deflateTo(a, false);
+      parts.push(...storedBlocks(data.subarray(a, z), last && z === data.length));
+      from = z;
     }
+    if (from < data.length || (last && parts.length === 0)) deflateTo(data.length, last);
+    this.pending.push({ input: data, parts });
+    await this.drain(last ? 0 : this.inflight - 1, release);
   }
 
   /** Writes finished outputs, in order, until at most `keep` blocks are still compressing. */
   private async drain(keep: number, release: (b: Buffer) => void): Promise<void> {
     while (this.pending.length > keep) {
-      const done = this.pending.shift() as { input: Buffer; output: Promise<Buffer> };
-      this.out.write(await done.output);
+      const done = this.pending.shift() as { input: Buffer; parts: (Buffer | Promise<Buffer>)[] };
+      for (const part of done.parts) this.out.write(await part);
       release(done.input);
     }
   }
@@ -480,7 +463,7 @@ class GzipBlocks implements BlockSink {
   }
 
   async abort(): Promise<void> {
-    await Promise.allSettled(this.pending.map((p) => p.output));
+    await Promise.allSettled(this.pending.flatMap((p) => p.parts));
   }
 }
 
@@ -527,14 +510,33 @@ function entropyBits(data: Buffer, a: number, z: number, samples: number): numbe
 }
 
 /** Raw deflate of a whole (small) layer in one stream, in one thread-pool round trip. */
-function gzipOne(input: Buffer, level: number): Promise<Buffer> {
+/** Raw deflate of `input` in one thread-pool round trip: the layer's end if `final`, else ended by a sync flush. */
+function deflatePiece(input: Buffer, level: number, final: boolean, dictionary?: Buffer): Promise<Buffer> {
   const output = new Promise<Buffer>((resolve, reject) =>
-    deflateRaw(input, { level, chunkSize: input.length + (input.length >> 4) + 1024 }, (err, res) =>
-      err ? reject(err) : resolve(res),
+    deflateRaw(
+      input,
+      {
+        level,
+        ...(dictionary ? { dictionary } : {}),
+        finishFlush: final ? zc.Z_FINISH : zc.Z_SYNC_FLUSH,
+        chunkSize: input.length + (input.length >> 4) + 1024,
+      },
+      (err, res) => (err ? reject(err) : resolve(res)),
     ),
   );
   output.catch(() => undefined);
   return output;
+}
+
+/** `data` as stored deflate blocks (≤ 65,535 bytes each, byte-aligned after a sync flush); BFINAL on the last if `final`. */
+function storedBlocks(data: Buffer, final: boolean): Buffer[] {
+  const out: Buffer[] = [];
+  for (let off = 0; off < data.length; off += 0xffff) {
+    const n = Math.min(0xffff, data.length - off);
+    out.push(Buffer.from([final && off + n === data.length ? 1 : 0, n & 0xff, n >> 8, ~n & 0xff, (~n >> 8) & 0xff]));
+    out.push(data.subarray(off, off + n));
+  }
+  return out;
 }
 
 /**
