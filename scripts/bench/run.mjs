@@ -297,27 +297,34 @@ async function noopWorld() {
   const cache = join(work, 'cache-noop');
   await nb(['world', '--no-load', '--cache-dir', cache]);
   await nb(['world', '--no-load', '--cache-dir', cache]);
-  const time = async (args, env) => {
-    const xs = [];
-    for (let i = 0; i < (quick ? 5 : 11); i++) {
-      const t = process.hrtime.bigint();
-      await run(process.execPath, args, { env: { ...cliEnv, ...env } });
-      xs.push(Number(process.hrtime.bigint() - t) / 1e6);
-    }
-    return median(xs);
-  };
-  const node = await time(['-e', '0']);
-  const fast = await time([cliBin, 'world', '--no-load', '--cache-dir', cache]);
-  const full = await time([cliBin, 'world', '--no-load', '--cache-dir', cache], { NABLA_BUILD_NO_FAST_PATH: '1' });
   // The default command line: the images are loaded into the engine, and the check asks it for every tag.
   const engine = { DOCKER_HOST: services.dockerHost };
   await nb(['world', '--cache-dir', cache], engine);
   await nb(['world', '--cache-dir', cache], engine);
-  const loaded = await time([cliBin, 'world', '--cache-dir', cache], engine);
-  const python3 = await time([cliBin, 'python3', '--cache-dir', cache], engine);
+  await nb(['python3', '--cache-dir', cache], engine);
   // The full CLI: yargs, settings, recipes read back from the cache, plan, cache status of every step.
   await nb(['plan', 'python3', '--cache-dir', cache]);
-  const plan = await time([cliBin, 'plan', 'python3', '--cache-dir', cache]);
+  const cmd = (name, args, env = {}) => ({
+    name,
+    run: async () => {
+      await run(process.execPath, args, { env: { ...cliEnv, ...env } });
+    },
+  });
+  // Every command once per round, in rotated order: the machine's load falls on `node -e 0` alike.
+  const m = await rounds(
+    [
+      cmd('node', ['-e', '0']),
+      cmd('fast', [cliBin, 'world', '--no-load', '--cache-dir', cache]),
+      cmd('full', [cliBin, 'world', '--no-load', '--cache-dir', cache], { NABLA_BUILD_NO_FAST_PATH: '1' }),
+      cmd('loaded', [cliBin, 'world', '--cache-dir', cache], engine),
+      cmd('python3', [cliBin, 'python3', '--cache-dir', cache], engine),
+      cmd('plan', [cliBin, 'plan', 'python3', '--cache-dir', cache]),
+    ],
+    quick ? 5 : 11,
+  );
+  const [node, fast, full, loaded, python3, plan] = ['node', 'fast', 'full', 'loaded', 'python3', 'plan'].map(
+    (k) => m[k].median,
+  );
   record({
     name: 'no-op `nabla-build world` (default: loaded into the engine) vs `node -e 0`',
     detail: 'everything cached and loaded; the up-to-date check asks the engine for every tag',
