@@ -5,7 +5,7 @@ import { gitMirrorDir } from './cache.js';
 import { fetchHint, type SourceContext } from './context.js';
 import { pathExists as exists, removeStaleTemps } from '@nabla-build/fsio';
 import { git, gitOk, gitOut } from './git.js';
-import { checkedBefore, configQuote, gitOpts, isPartial, missingBlobs } from './mirror.js';
+import { checkedBefore, configQuote, configText, gitOpts, isPartial, missingBlobs, writeRepo } from './mirror.js';
 
 /** One git working tree inside a checkout. */
 export interface CheckoutTree {
@@ -163,10 +163,8 @@ async function checkoutSubmodules(
     };
     const label = `${source}/${fullPath}`;
     const committed = await populate(ctx, label, loc, pin.git, pin.rev, sub.sparse, sub.clone === 'full');
-    await appendFile(
-      join(parent.gitDir, 'config'),
-      `[submodule ${configQuote(name)}]\n\turl = ${configQuote(gitMirrorDir(ctx.cacheDir, pin.git))}\n\tactive = true\n`,
-    );
+    const entry = { url: gitMirrorDir(ctx.cacheDir, pin.git), active: true };
+    await appendFile(join(parent.gitDir, 'config'), configText({ [`submodule ${configQuote(name)}`]: entry }));
     trees.push({
       path: fullPath,
       git: pin.git,
@@ -242,25 +240,17 @@ async function populate(
       if (missing.length > 0) throw notFetched(`${missing.length} blobs of the checked-out paths missing`);
     }
   }
-  for (const d of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags'])
-    await mkdir(join(loc.gitDir, d), { recursive: true });
-  await writeFile(join(loc.gitDir, 'HEAD'), 'ref: refs/heads/main\n');
   const separate = loc.gitDir !== join(loc.worktree, '.git');
-  await writeFile(
-    join(loc.gitDir, 'config'),
-    [
-      '[core]',
-      '\trepositoryformatversion = 0',
-      '\tfilemode = true',
-      '\tbare = false',
-      '\tlogallrefupdates = true',
-      ...(separate ? [`\tworktree = ${configQuote(relative(loc.gitDir, loc.worktree))}`] : []),
-      '[remote "origin"]',
-      `\turl = ${configQuote(mirror)}`,
-      '\tfetch = +refs/heads/*:refs/remotes/origin/*',
-      '',
-    ].join('\n'),
-  );
+  await writeRepo(loc.gitDir, {
+    core: {
+      repositoryformatversion: 0,
+      filemode: true,
+      bare: false,
+      logallrefupdates: true,
+      ...(separate ? { worktree: relative(loc.gitDir, loc.worktree) } : {}),
+    },
+    'remote "origin"': { url: mirror, fetch: '+refs/heads/*:refs/remotes/origin/*' },
+  });
   if (separate) await writeFile(join(loc.worktree, '.git'), `gitdir: ${relative(loc.worktree, loc.gitDir)}\n`);
   await writeFile(join(loc.gitDir, 'objects', 'info', 'alternates'), `${join(mirror, 'objects')}\n`);
   if (await exists(join(mirror, 'shallow'))) await copyFile(join(mirror, 'shallow'), join(loc.gitDir, 'shallow'));

@@ -251,50 +251,50 @@ export async function isPartial(dir: string): Promise<boolean> {
   return /^\s*\[extensions\][^[]*^\s*partialclone\s*=\s*"?origin"?\s*$/im.test(text);
 }
 
-/** A git config value, quoted: a newline or NUL cannot be in one (nor in a subsection name) and is refused. */
+/** A git config value or subsection name, quoted; a newline or NUL cannot be in either and is refused. */
 export function configQuote(v: string): string {
   if (/[\n\0]/.test(v))
     throw new BuildError('git.config-value', `a git config value may not contain a newline: ${JSON.stringify(v)}`);
   return `"${v.replaceAll('\\', '\\\\').replaceAll('"', '\\"')}"`;
 }
 
-/**
- * A new bare mirror, written directly (what `git init --bare` writes, without hooks or templates, and our
- * settings in its config): no git started.
- */
-async function initMirror(dir: string, need: MirrorNeed): Promise<void> {
-  const partial = !!need.sparse && need.sparse.length > 0;
+/** Git config text: `section` (with a quoted subsection if any) → key → value (quoted). */
+export function configText(config: Record<string, Record<string, string | number | boolean>>): string {
+  const keys = (kv: Record<string, string | number | boolean>) =>
+    Object.entries(kv).map(([k, v]) => `\t${k} = ${configQuote(String(v))}\n`);
+  return Object.entries(config)
+    .map(([section, kv]) => `[${section}]\n${keys(kv).join('')}`)
+    .join('');
+}
+
+/** A new repository at `gitDir`, written directly: what `git init` writes, without hooks or templates. */
+export async function writeRepo(gitDir: string, config: Parameters<typeof configText>[0]): Promise<void> {
   for (const d of ['objects/info', 'objects/pack', 'refs/heads', 'refs/tags'])
-    await mkdir(join(dir, d), { recursive: true });
-  await writeFile(join(dir, 'HEAD'), 'ref: refs/heads/main\n');
-  // The remote URL is deliberately NOT stored (it is passed with -c to each fetch we run): a partial clone
-  // lazily fetches missing objects from its promisor remote on any read, and without a URL such an accidental
-  // fetch fails at once instead of touching the network. nabla.url only documents where the mirror came from.
-  await writeFile(
-    join(dir, 'config'),
-    [
-      '[core]',
-      `\trepositoryformatversion = ${partial ? 1 : 0}`,
-      '\tfilemode = true',
-      '\tbare = true',
-      '[nabla]',
-      `\turl = ${configQuote(need.url)}`,
-      '[gc]',
-      '\tauto = 0',
-      '[maintenance]',
-      '\tauto = false',
-      ...(partial
-        ? [
-            '[extensions]',
-            '\tpartialclone = origin',
-            '[remote "origin"]',
-            '\tpromisor = true',
-            '\tpartialclonefilter = blob:none',
-          ]
-        : []),
-      '',
-    ].join('\n'),
-  );
+    await mkdir(join(gitDir, d), { recursive: true });
+  await writeFile(join(gitDir, 'HEAD'), 'ref: refs/heads/main\n');
+  await writeFile(join(gitDir, 'config'), configText(config));
+}
+
+/**
+ * A new bare mirror (no git started). The remote URL is deliberately NOT stored (it is passed with -c to each
+ * fetch we run): a partial clone lazily fetches missing objects from its promisor remote on any read, and
+ * without a URL such an accidental fetch fails at once instead of touching the network. nabla.url only
+ * documents where the mirror came from.
+ */
+function initMirror(dir: string, need: MirrorNeed): Promise<void> {
+  const partial = !!need.sparse && need.sparse.length > 0;
+  return writeRepo(dir, {
+    core: { repositoryformatversion: partial ? 1 : 0, filemode: true, bare: true },
+    nabla: { url: need.url },
+    gc: { auto: 0 },
+    maintenance: { auto: false },
+    ...(partial
+      ? {
+          extensions: { partialclone: 'origin' },
+          'remote "origin"': { promisor: true, partialclonefilter: 'blob:none' },
+        }
+      : {}),
+  });
 }
 
 async function fillMirror(
