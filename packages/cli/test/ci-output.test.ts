@@ -1,19 +1,15 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld, projectCopy } from './fixture-env.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { projectCopy, useFixtureWorld } from './fixture-env.js';
 
 // What a user (or a CI log) sees while and after steps run, against the fixture upstreams. The CLI runs with
 // CI=true (helpers.ts), so progress uses the plain renderer.
-let world: FixtureWorld;
+const world = useFixtureWorld();
 let scratch: string;
 beforeAll(async () => {
-  world = await fixtureWorld();
   scratch = mkdtempSync(join(tmpdir(), 'nb-ci-output-'));
-});
-afterAll(async () => {
-  await world?.upstreams.close();
 });
 
 const toolchainDirs = (cache: string) => {

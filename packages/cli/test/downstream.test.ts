@@ -2,17 +2,11 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireDocker } from '@nabla-build/testing';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { describe, expect, it } from 'vitest';
+import { useFixtureWorld } from './fixture-env.js';
 import { repoRoot } from './helpers.js';
 
-let world: FixtureWorld;
-beforeAll(async () => {
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
-});
+const world = useFixtureWorld();
 
 /** What each images/downstream/<base>/ example adds on top of its base. */
 const EXAMPLES = {

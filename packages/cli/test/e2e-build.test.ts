@@ -2,16 +2,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireDocker } from '@nabla-build/testing';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld, newTrace } from './fixture-env.js';
+import { describe, expect, it } from 'vitest';
+import { newTrace, useFixtureWorld } from './fixture-env.js';
 
-let world: FixtureWorld;
-beforeAll(async () => {
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
-});
+const world = useFixtureWorld();
 
 /** `cc --version` and the canonical-root probe identify the host (part of keys); they build nothing. */
 const notHostProbe = (c: { command: string; args: string[] }) =>

@@ -1,15 +1,9 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld, imageDigests, newTrace, projectCopy } from './fixture-env.js';
+import { describe, expect, it } from 'vitest';
+import { imageDigests, newTrace, projectCopy, useFixtureWorld } from './fixture-env.js';
 
-let world: FixtureWorld;
-beforeAll(async () => {
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
-});
+const world = useFixtureWorld();
 
 /** Native builds among traced commands (directly, or through the canonical build root's `unshare`). */
 const kinds = (cmds: { command: string; args: string[] }[]) => ({

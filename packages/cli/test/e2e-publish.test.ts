@@ -4,17 +4,11 @@ import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { requireDocker, type TestServices } from '@nabla-build/testing';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useFixtureWorld } from './fixture-env.js';
 import { repoRoot } from './helpers.js';
 
-let world: FixtureWorld;
-beforeAll(async () => {
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
-});
+const world = useFixtureWorld();
 
 /** Files under dir (gzip blobs decompressed) whose bytes contain any of the needles. */
 function filesContaining(dir: string, needles: string[]): string[] {

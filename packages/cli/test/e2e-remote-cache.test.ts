@@ -2,17 +2,13 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireDocker, type TestServices } from '@nabla-build/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld, imageDigests, newTrace } from './fixture-env.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { imageDigests, newTrace, useFixtureWorld } from './fixture-env.js';
 
-let world: FixtureWorld;
+const world = useFixtureWorld();
 let services: TestServices;
 beforeAll(async () => {
   services = requireDocker();
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
 });
 
 /** Native builds among traced commands (directly, or through the canonical build root's `unshare`). */

@@ -3,18 +3,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, symlinkSy
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { tokenizeCmdline } from '@nabla-build/runtime';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useFixtureWorld } from './fixture-env.js';
 import { repoRoot } from './helpers.js';
 
-let world: FixtureWorld;
+const world = useFixtureWorld();
 let cache: string;
 beforeAll(async () => {
-  world = await fixtureWorld();
   cache = world.newCache();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
 });
 
 describe('the runtime side', () => {

@@ -2,22 +2,18 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tokenizeCmdline } from '@nabla-build/runtime';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useFixtureWorld } from './fixture-env.js';
 
 // Solo5 as a step of its own (#10) and devices from the unikernel's Solo5 manifest (#10, #16), against the
 // fixture upstreams: the fixture Solo5 builds with configure.sh + make, embeds manifests with its elftool,
 // and its tender refuses undeclared devices like the real one.
-let world: FixtureWorld;
+const world = useFixtureWorld();
 let cache: string;
 let scratch: string;
 beforeAll(async () => {
-  world = await fixtureWorld();
   cache = world.newCache();
   scratch = mkdtempSync(join(tmpdir(), 'nb-solo5-'));
-});
-afterAll(async () => {
-  await world?.upstreams.close();
 });
 
 const stepDir = (kind: string, subject: string): string => {

@@ -1,21 +1,15 @@
 import { cpSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { snapshotTree } from '@nabla-build/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { editFile, type FixtureWorld, fixtureWorld, projectCopy } from './fixture-env.js';
+import { describe, expect, it } from 'vitest';
+import { editFile, projectCopy, useFixtureWorld } from './fixture-env.js';
 
 /**
  * Malformed input of every kind (recipes, lockfile, config, CLI arguments, mirrors, patches, image references):
  * each gives one error line naming where the problem is, exit code 2, no stack trace, and nothing written.
  */
 
-let world: FixtureWorld;
-beforeAll(async () => {
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
-});
+const world = useFixtureWorld();
 
 interface Project {
   root: string;

@@ -2,17 +2,11 @@ import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { describe, expect, it } from 'vitest';
+import { useFixtureWorld } from './fixture-env.js';
 import { repoRoot } from './helpers.js';
 
-let world: FixtureWorld;
-beforeAll(async () => {
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
-});
+const world = useFixtureWorld();
 
 /** PIDs of processes whose environment has NB_TEST_MARK=<mark>: one interrupted build, wherever it runs. */
 function markedProcesses(mark: string): number[] {

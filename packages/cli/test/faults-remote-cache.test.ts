@@ -3,19 +3,15 @@ import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { requireDocker, type TestServices } from '@nabla-build/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { execa } from 'execa';
-import { type FixtureWorld, fixtureWorld, imageDigests, newTrace } from './fixture-env.js';
+import { imageDigests, newTrace, useFixtureWorld } from './fixture-env.js';
 import { repoRoot } from './helpers.js';
 
-let world: FixtureWorld;
+const world = useFixtureWorld();
 let services: TestServices;
 beforeAll(async () => {
   services = requireDocker();
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
 });
 
 /** Targets small enough to build many times here; the pipeline is the same as for world. */

@@ -2,6 +2,7 @@ import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createFixtureUpstreams, type FixtureUpstreams } from '@nabla-build/testing';
+import { afterAll, beforeAll } from 'vitest';
 import { type CliResult, cli, repoRoot } from './helpers.js';
 
 /** Fixture upstreams plus a CLI runner pointed at them (through the user config, like a user would). */
@@ -16,6 +17,29 @@ export interface FixtureWorld {
   ): Promise<CliResult>;
   /** Commands recorded in a trace file, one JSON object per line. */
   traced(trace: string): { command: string; args: string[] }[];
+}
+
+/** The test file's fixture world: created before its tests, its server closed after them. */
+export function useFixtureWorld(): FixtureWorld {
+  let w: FixtureWorld | undefined;
+  beforeAll(async () => {
+    w = await fixtureWorld();
+  });
+  afterAll(async () => {
+    await w?.upstreams.close();
+  });
+  const get = (): FixtureWorld => {
+    if (!w) throw new Error('the fixture world exists only while the tests of its file run');
+    return w;
+  };
+  return {
+    get upstreams() {
+      return get().upstreams;
+    },
+    newCache: () => get().newCache(),
+    run: (args, opts) => get().run(args, opts),
+    traced: (trace) => get().traced(trace),
+  };
 }
 
 export async function fixtureWorld(): Promise<FixtureWorld> {

@@ -1,16 +1,10 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { requireDocker } from '@nabla-build/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld, projectCopy } from './fixture-env.js';
+import { describe, expect, it } from 'vitest';
+import { projectCopy, useFixtureWorld } from './fixture-env.js';
 
-let world: FixtureWorld;
-beforeAll(async () => {
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
-});
+const world = useFixtureWorld();
 
 /** A package-and-image target whose build runs `script` (sh -c) in the rumprun-packages tree. */
 function target(name: string, script: string): string {

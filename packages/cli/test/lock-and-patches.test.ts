@@ -1,16 +1,10 @@
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld, projectCopy } from './fixture-env.js';
+import { describe, expect, it } from 'vitest';
+import { projectCopy, useFixtureWorld } from './fixture-env.js';
 import { cli, repoRoot } from './helpers.js';
 
-let world: FixtureWorld;
-beforeAll(async () => {
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
-});
+const world = useFixtureWorld();
 
 describe('the lockfile', () => {
   it('the shipped lockfile pins every source and patch and is up to date', async () => {

@@ -3,17 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireDocker } from '@nabla-build/testing';
 import { execa } from 'execa';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { describe, expect, it } from 'vitest';
+import { useFixtureWorld } from './fixture-env.js';
 import { binDir, cli, repoRoot } from './helpers.js';
 
-let world: FixtureWorld;
-beforeAll(async () => {
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
-});
+const world = useFixtureWorld();
 
 /** The shell block the README gives after `<!-- example: overlay`, verbatim. */
 function readmeExample(): string {

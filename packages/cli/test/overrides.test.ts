@@ -4,18 +4,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '@nabla-build/exec';
 import { FIXTURE_GIT_ENV } from '@nabla-build/testing';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld, projectCopy } from './fixture-env.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { projectCopy, useFixtureWorld } from './fixture-env.js';
 import { repoRoot } from './helpers.js';
 
-let world: FixtureWorld;
+const world = useFixtureWorld();
 let scratch: string;
 beforeAll(async () => {
-  world = await fixtureWorld();
   scratch = mkdtempSync(join(tmpdir(), 'nb-overrides-'));
-});
-afterAll(async () => {
-  await world?.upstreams.close();
 });
 
 const git = (cwd: string, args: string[]) =>

@@ -1,13 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { describe, expect, it } from 'vitest';
+import { useFixtureWorld } from './fixture-env.js';
 
-let world: FixtureWorld;
-beforeAll(async () => {
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
-});
+const world = useFixtureWorld();
 
 describe('skip reasons say why a step did not run', () => {
   it('after a failure: "the build stopped when … failed", never "a later step is cached" with nothing cached', async () => {

@@ -2,8 +2,8 @@ import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld, projectCopy } from './fixture-env.js';
+import { describe, expect, it } from 'vitest';
+import { projectCopy, useFixtureWorld } from './fixture-env.js';
 
 /**
  * Secrets in nabla-build's own environment (registry credentials, CI and cloud tokens) reach no native build
@@ -23,13 +23,7 @@ const SECRETS = {
 /** Stray build settings that would change what a build produces without changing its key. */
 const STRAY = { CC: '/bin/false', CFLAGS: '-DNABLA_STRAY_FLAG', MAKEFLAGS: '-j99 --jobserver-auth=98,99' };
 
-let world: FixtureWorld;
-beforeAll(async () => {
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
-});
+const world = useFixtureWorld();
 
 /** Every file under `dir`, gzip members decompressed, as text; symlinks are not followed. */
 function* filesUnder(dir: string): Generator<[string, string]> {

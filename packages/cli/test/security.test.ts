@@ -1,17 +1,11 @@
 import { cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type FixtureWorld, fixtureWorld } from './fixture-env.js';
+import { describe, expect, it } from 'vitest';
+import { useFixtureWorld } from './fixture-env.js';
 import { repoRoot } from './helpers.js';
 
-let world: FixtureWorld;
-beforeAll(async () => {
-  world = await fixtureWorld();
-});
-afterAll(async () => {
-  await world?.upstreams.close();
-});
+const world = useFixtureWorld();
 
 describe('no recipe or CLI value ever reaches a shell', () => {
   it('hostile argv and env values in a recipe arrive verbatim and execute nothing', async () => {
