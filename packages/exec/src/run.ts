@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { appendFileSync, createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { CancelledError } from '@nabla-build/model';
@@ -53,41 +52,30 @@ export async function run(command: string, args: string[], opts: RunOptions): Pr
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  // node:child_process itself: execa cost every CLI start-up about 0.15 s of module loading.
-  const child = spawn(command, args, {
+  const { execa } = await loadExeca();
+  const child = execa(command, args, {
     cwd: opts.cwd,
     env,
+    extendEnv: false,
     detached: true,
-    stdio: [opts.input !== undefined ? 'pipe' : 'ignore', 'pipe', 'pipe'],
+    all: true,
+    buffer: true,
+    reject: false,
+    stripFinalNewline: false,
+    ...(opts.input !== undefined ? { input: opts.input } : { stdin: 'ignore' as const }),
   });
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; error?: NodeJS.ErrnoException }>(
-    (resolve) => {
-      child.once('error', (error: NodeJS.ErrnoException) => resolve({ code: null, signal: null, error }));
-      child.once('close', (code, signal) => resolve({ code, signal }));
-    },
-  );
-  if (opts.input !== undefined) {
-    child.stdin?.on('error', () => {}); // a child that exits without reading its input
-    child.stdin?.end(opts.input);
-  }
   const onLine = (line: string) => {
     tail.push(line);
     if (tail.length > tailMax) tail.shift();
     log?.write(`${line}\n`);
     opts.onLine?.(line);
   };
-  // stdout and stderr, each kept, and interleaved as they arrive into lines (tail, log, onLine).
-  const stdout: Buffer[] = [];
-  const stderr: Buffer[] = [];
   let partial = '';
-  const collect = (into: Buffer[]) => (chunk: Buffer) => {
-    into.push(chunk);
+  child.all?.on('data', (chunk: Buffer) => {
     const lines = (partial + chunk.toString('utf8')).split('\n');
     partial = lines.pop() ?? '';
     for (const l of lines) onLine(l);
-  };
-  child.stdout?.on('data', collect(stdout));
-  child.stderr?.on('data', collect(stderr));
+  });
   let killTimer: NodeJS.Timeout | undefined;
   const abort = () => {
     killGroup(child.pid, 'SIGTERM');
@@ -96,36 +84,43 @@ export async function run(command: string, args: string[], opts: RunOptions): Pr
   };
   opts.signal?.addEventListener('abort', abort, { once: true });
   try {
-    const result = await exited;
+    const result = await child;
     if (partial) onLine(partial);
     const durationMs = Date.now() - started;
-    log?.write(`# exit ${result.code ?? result.signal ?? result.error?.code} after ${durationMs} ms\n`);
+    log?.write(`# exit ${result.exitCode ?? result.signal} after ${durationMs} ms\n`);
     if (opts.signal?.aborted) throw new CancelledError(`\`${command}\` was stopped`);
-    if (result.code !== 0) {
+    if (result.failed) {
       const hint = opts.hintFor?.(tail);
       throw new CommandError({
         command,
         args,
         cwd: opts.cwd,
-        ...(result.code !== null ? { exitCode: result.code } : {}),
+        ...(result.exitCode !== undefined ? { exitCode: result.exitCode } : {}),
         ...(result.signal ? { signal: result.signal } : {}),
         durationMs,
         tail: [...tail],
         ...(opts.logFile ? { logPath: opts.logFile } : {}),
         ...(hint ? { hint } : {}),
-        ...(result.error?.code === 'ENOENT' ? { hint: `install \`${command}\` (see \`nabla-build doctor\`)` } : {}),
+        ...(result.code === 'ENOENT' ? { hint: `install \`${command}\` (see \`nabla-build doctor\`)` } : {}),
       });
     }
-    return {
-      stdout: Buffer.concat(stdout).toString('utf8'),
-      stderr: Buffer.concat(stderr).toString('utf8'),
-      durationMs,
-    };
+    return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), durationMs };
   } finally {
     opts.signal?.removeEventListener('abort', abort);
     if (killTimer) clearTimeout(killTimer);
     if (log) await new Promise<void>((resolve) => log?.end(resolve));
   }
+}
+
+let execaModule: Promise<typeof import('execa')> | undefined;
+
+/**
+ * execa is loaded on the first spawn, not at import: its ~100 modules cost ~0.15 s of CPU, which commands that
+ * spawn nothing (`list`, `plan`, the up-to-date check) should not pay.
+ */
+function loadExeca(): Promise<typeof import('execa')> {
+  execaModule ??= import('execa');
+  return execaModule;
 }
 
 function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {

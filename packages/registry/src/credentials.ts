@@ -1,4 +1,3 @@
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
@@ -72,7 +71,7 @@ interface DockerConfigFile {
  * 2. `credHelpers[<registry>]` in `$DOCKER_CONFIG/config.json` → `docker-credential-<helper> get`;
  * 3. `credsStore` → `docker-credential-<store> get`;
  * 4. `auths[<registry>]` (`auth` = base64 `user:password`, or `identitytoken`).
- * Helpers run with execFile (argv, no shell) and get the server URL on stdin. Results are cached per registry.
+ * Helpers run with execa (argv, no shell) and get the server URL on stdin. Results are cached per registry.
  */
 export function dockerCredentials(opts: DockerCredentialOptions): CredentialStore {
   const env = opts.env;
@@ -225,43 +224,34 @@ async function runHelper(
     });
   }
   const command = `docker-credential-${helper}`;
-  // node:child_process itself: execa's ~100 modules cost every command that loads this package ~0.15 s.
-  const result = await new Promise<{
-    failed: boolean;
-    exitCode?: number;
-    missing: boolean;
-    timedOut: boolean;
-    stdout: string;
-  }>((resolve) => {
-    const child = execFile(command, ['get'], { env, timeout }, (error, stdout) =>
-      resolve({
-        failed: error !== null,
-        ...(typeof error?.code === 'number' ? { exitCode: error.code } : {}),
-        missing: error?.code === 'ENOENT',
-        timedOut: error?.killed === true,
-        stdout: String(stdout).trim(),
-      }),
-    );
-    child.stdin?.on('error', () => {}); // a helper that exits without reading the server URL
-    child.stdin?.end(serverUrl);
+  // execa is loaded here, not at import: every push, pull and cache command loads this package.
+  const { execa } = await import('execa');
+  const result = await execa(command, ['get'], {
+    input: serverUrl,
+    env,
+    extendEnv: false,
+    reject: false,
+    timeout,
+    stripFinalNewline: true,
   });
   if (result.failed) {
-    const out = result.stdout;
+    const out = `${result.stdout ?? ''}`.trim();
     // The helper protocol's "no entry" answer: anonymous access.
     if (result.exitCode === 1 && /credentials not found/i.test(out)) return undefined;
-    const why = result.missing
-      ? 'is not installed'
-      : result.timedOut
-        ? `did not answer in ${timeout} ms`
-        : `exited with code ${result.exitCode}`;
+    const why =
+      result.code === 'ENOENT'
+        ? 'is not installed'
+        : result.timedOut
+          ? `did not answer in ${timeout} ms`
+          : `exited with code ${result.exitCode}`;
     throw new BuildError('credentials.helper-failed', `${command} get (for ${serverUrl}) ${why}`, {
       where: command,
-      hint: result.missing ? `install ${command} or remove it from config.json` : `docker login ${serverUrl}`,
+      hint: result.code === 'ENOENT' ? `install ${command} or remove it from config.json` : `docker login ${serverUrl}`,
     });
   }
   let parsed: { Username?: string; Secret?: string };
   try {
-    parsed = JSON.parse(result.stdout);
+    parsed = JSON.parse(String(result.stdout));
   } catch {
     throw new BuildError('credentials.helper-failed', `${command} get (for ${serverUrl}) did not print JSON`, {
       where: command,
