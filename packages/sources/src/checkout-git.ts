@@ -60,6 +60,10 @@ export async function checkoutGit(
   const trees: CheckoutTree[] = [];
   try {
     await mkdir(tmp);
+    await readCommitTimes(ctx, [
+      { ...locked, ...(spec.sparse ? { sparse: spec.sparse } : {}) },
+      ...pins(spec.submodules, locked, ''),
+    ]);
     const committed = await populate(
       ctx,
       spec.name,
@@ -86,14 +90,8 @@ export async function checkoutGit(
       spec.submodules,
       trees,
     );
-    const dirty = await treeChanges(tmp, trees, ctx);
-    if (dirty.length > 0) {
-      throw new BuildError(
-        'source.checkout-dirty',
-        `checkout of ${spec.name}@${locked.rev.slice(0, 12)} is not clean: ${dirty.slice(0, 5).join('; ')}`,
-        { where: tmp, hint: `the cache may be damaged: run \`${fetchHint(ctx)}\` again` },
-      );
-    }
+    // No `git status` here: the files and the index were both just written from the same objects, so a
+    // damaged cache fails the checkout itself; verifyCheckout checks trees that are reused.
     await rename(tmp, dest);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
@@ -268,6 +266,49 @@ async function populate(
 
 /** Committer times read before, by `<mirror>\0<rev>` (a commit never changes). */
 const commitTimes = new Map<string, number>();
+
+interface Pin {
+  git: string;
+  rev: string;
+  sparse?: string[];
+}
+
+/** The locked pins of the declared submodules, top-down (those without a pin are reported by checkoutSubmodules). */
+function pins(subs: SubmoduleSpec[], locked: LockedGit, parentPath: string): Pin[] {
+  return subs.flatMap((sub) => {
+    const full = parentPath ? `${parentPath}/${sub.path}` : sub.path;
+    const pin = locked.submodules[full];
+    const own = pin ? [{ git: pin.git, rev: pin.rev, ...(sub.sparse ? { sparse: sub.sparse } : {}) }] : [];
+    return [...own, ...pins(sub.submodules, locked, full)];
+  });
+}
+
+/**
+ * Reads the committer times of the trees of a checkout whose mirrors this process fetched or checked for their
+ * commits (checkedBefore: so each commit is in its own mirror) with one git, which sees all those mirrors'
+ * objects (the first mirror's repository, the others as alternates), into commitTimes. Times read before are
+ * not asked again; trees left out (or a failed read) fall back to populate's own query of their mirror.
+ */
+async function readCommitTimes(ctx: SourceContext, wanted: Pin[]): Promise<void> {
+  const todo: { mirror: string; rev: string }[] = [];
+  for (const w of wanted) {
+    const mirror = gitMirrorDir(ctx.cacheDir, w.git);
+    if (commitTimes.has(`${mirror}\0${w.rev}`) || !(await checkedBefore(mirror, w))) continue;
+    todo.push({ mirror, rev: w.rev });
+  }
+  const mirrors = [...new Set(todo.map((w) => w.mirror))];
+  if (!mirrors[0]) return;
+  const revs = [...new Set(todo.map((w) => `${w.rev}^{commit}`))];
+  const out = await gitOut(mirrors[0], ['log', '--no-walk=unsorted', '--format=%H %ct', ...revs], {
+    ...gitOpts(ctx),
+    alternates: mirrors.slice(1).map((m) => join(m, 'objects')),
+  });
+  const times = new Map((out ?? '').split('\n').map((l) => l.split(' ') as [string, string]));
+  for (const w of todo) {
+    const t = times.get(w.rev);
+    if (t !== undefined) commitTimes.set(`${w.mirror}\0${w.rev}`, Number(t));
+  }
+}
 
 export interface VerifyCheckoutOptions {
   /** Accept local modifications (a tree whose patches were applied). Default false. */

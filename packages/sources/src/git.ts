@@ -96,6 +96,8 @@ export interface GitOptions {
   signal?: AbortSignal;
   input?: string;
   onLine?: (line: string) => void;
+  /** Object directories of other repositories this git may read too (GIT_ALTERNATE_OBJECT_DIRECTORIES). */
+  alternates?: string[];
 }
 
 function hasVar(env: Record<string, string>, name: string): boolean {
@@ -228,6 +230,9 @@ export async function git(cwd: string, args: string[], opts: GitOptions = {}): P
     let sg: ReturnType<typeof simpleGit>;
     try {
       const env = gitEnv();
+      // Each entry C-quoted, so a ':' in a path does not split it.
+      if (opts.alternates?.length)
+        env.GIT_ALTERNATE_OBJECT_DIRECTORIES = opts.alternates.map((d) => JSON.stringify(d)).join(':');
       sg = simpleGit({
         baseDir: cwd,
         binary: ['setsid', 'git'],
