@@ -22,6 +22,13 @@
 #      `exec COMMAND ARG...`: the command keeps this process's PID and process group, so killing the group
 #      from outside stops the whole build.
 #
+# A step with several commands sets the root up once: its first process runs, as COMMAND, a holder that
+# keeps the namespace alive (until its stdin closes), and each command enters it with
+#
+#   nsenter -t HOLDER_PID -m [-U --preserve-credentials] sh canonical-root.sh --enter CWD COMMAND [ARG...]
+#
+# which runs step 4 alone.
+#
 # Exit status: the command's; 125 when the root cannot be set up; 127 when COMMAND is not found.
 
 nabla_cr_root=/mnt/nabla-build
@@ -37,6 +44,35 @@ if [ "${PATH+set}" = set ]; then nabla_cr_path_set=1 nabla_cr_path=$PATH; else n
 if [ "${OLDPWD+set}" = set ]; then nabla_cr_oldpwd_set=1 nabla_cr_oldpwd=$OLDPWD; else nabla_cr_oldpwd_set=0; fi
 PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
+# Step 4 (and all of --enter): cd CWD, checked to be physically under the root, and exec the command.
+nabla_cr_exec() {
+	cd -P "$nabla_cr_cwd" || nabla_cr_die "cannot enter $nabla_cr_cwd"
+	# Physically under the root too: where /mnt is a symbolic link (to /var/mnt, say), getcwd() and so every
+	# recorded path would name the link's target, and builds would differ from other hosts' after all.
+	# (`cd -P` leaves the physical path in PWD: no `$(pwd -P)` subshell.)
+	case $PWD in
+	"$nabla_cr_root" | "$nabla_cr_root"/*) ;;
+	*) nabla_cr_die "$nabla_cr_cwd is physically $PWD, outside $nabla_cr_root (is /mnt a symbolic link?)" ;;
+	esac
+	PWD=$nabla_cr_cwd
+	export PWD
+	if [ "$nabla_cr_oldpwd_set" = 1 ]; then OLDPWD=$nabla_cr_oldpwd; else unset OLDPWD; fi
+	if [ "$nabla_cr_path_set" = 1 ]; then PATH=$nabla_cr_path; else unset PATH; fi
+	if ! command -v "$1" >/dev/null 2>&1; then
+		printf 'nabla-build canonical-root: %s: command not found\n' "$1" >&2
+		exit 127
+	fi
+	unset nabla_cr_root nabla_cr_path_set nabla_cr_path nabla_cr_oldpwd_set nabla_cr_oldpwd nabla_cr_cwd nabla_cr_n \
+		nabla_cr_e nabla_cr_i nabla_cr_a nabla_cr_j nabla_cr_b
+	exec "$@"
+}
+
+# --enter CWD COMMAND [ARG...]: in a namespace set up before (entered with nsenter), step 4 alone.
+if [ "$1" = --enter ] && [ "$#" -ge 3 ]; then
+	nabla_cr_cwd=$2
+	shift 2
+	nabla_cr_exec "$@"
+fi
 [ "$#" -ge 3 ] || nabla_cr_die "usage: canonical-root.sh CWD N HOST_1 CANONICAL_1 ... COMMAND [ARG...]"
 nabla_cr_cwd=$1
 nabla_cr_n=$2
@@ -113,22 +149,4 @@ done
 mount -o remount,bind,ro /mnt || nabla_cr_die "cannot make the tmpfs on /mnt read-only"
 
 # 4. The command, in the canonical working directory.
-cd -P "$nabla_cr_cwd" || nabla_cr_die "cannot enter $nabla_cr_cwd"
-# Physically under the root too: where /mnt is a symbolic link (to /var/mnt, say), getcwd() and so every
-# recorded path would name the link's target, and builds would differ from other hosts' after all.
-# (`cd -P` leaves the physical path in PWD: no `$(pwd -P)` subshell.)
-case $PWD in
-"$nabla_cr_root" | "$nabla_cr_root"/*) ;;
-*) nabla_cr_die "$nabla_cr_cwd is physically $PWD, outside $nabla_cr_root (is /mnt a symbolic link?)" ;;
-esac
-PWD=$nabla_cr_cwd
-export PWD
-if [ "$nabla_cr_oldpwd_set" = 1 ]; then OLDPWD=$nabla_cr_oldpwd; else unset OLDPWD; fi
-if [ "$nabla_cr_path_set" = 1 ]; then PATH=$nabla_cr_path; else unset PATH; fi
-if ! command -v "$1" >/dev/null 2>&1; then
-	printf 'nabla-build canonical-root: %s: command not found\n' "$1" >&2
-	exit 127
-fi
-unset nabla_cr_root nabla_cr_path_set nabla_cr_path nabla_cr_oldpwd_set nabla_cr_oldpwd nabla_cr_cwd nabla_cr_n \
-	nabla_cr_e nabla_cr_i nabla_cr_a nabla_cr_j nabla_cr_b
-exec "$@"
+nabla_cr_exec "$@"

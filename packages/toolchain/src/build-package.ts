@@ -150,43 +150,47 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
     return result;
   }
   if (bin) await requireDirectory(bin, `${subject}: the toolchain's`, target.file);
-  const root = await openBuildRoot(wanted, subject);
+  const root = await openBuildRoot(wanted, subject, target.build.commands.length);
   result.canonical = root.canonical;
   root.path(tree); // the tree must be inside one of the canonical root's directories
   // The PATH entry is the one the commands see: in a canonical root, /mnt/nabla-build/toolchain/rump/bin,
   // where the wrappers of a canonically built toolchain find their headers and libraries.
   const pathBin = bin === undefined ? undefined : root.path(bin);
-  for (const [i, cmd] of target.build.commands.entries()) {
-    const where = `${target.file}: build.commands[${i}]`;
-    const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
-    const cwd = inside(tree, cmd.cwd, where);
-    const env = buildEnv({
-      base: opts.baseEnv,
-      pathPrepend: pathBin ? [pathBin] : [],
-      home: root.path(tree),
-      extra: opts.env,
-      command: cmd,
-    });
-    await appendFile(
-      opts.logFile,
-      `# nabla-build: ${subject}, command ${i + 1}/${target.build.commands.length} in ${root.describe(cwd)}; PATH starts with ${pathBin ?? '(unchanged)'}; ${describeBuildEnv(env)}\n`,
-    );
-    const [command, ...args] = argv as [string, ...string[]];
-    try {
-      await root.run(command, args, {
-        cwd,
-        env,
-        cleanEnv: true,
-        logFile: opts.logFile,
-        tailLines: 40,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.onLine ? { onLine: opts.onLine } : {}),
-        hintFor: (tail) => packageHint(tail, target, root.canonical),
+  try {
+    for (const [i, cmd] of target.build.commands.entries()) {
+      const where = `${target.file}: build.commands[${i}]`;
+      const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
+      const cwd = inside(tree, cmd.cwd, where);
+      const env = buildEnv({
+        base: opts.baseEnv,
+        pathPrepend: pathBin ? [pathBin] : [],
+        home: root.path(tree),
+        extra: opts.env,
+        command: cmd,
       });
-    } catch (err) {
-      // CommandError (with its hint, tail and log) or CancelledError, prefixed with what was being built.
-      throw withContext(err, subject);
+      await appendFile(
+        opts.logFile,
+        `# nabla-build: ${subject}, command ${i + 1}/${target.build.commands.length} in ${root.describe(cwd)}; PATH starts with ${pathBin ?? '(unchanged)'}; ${describeBuildEnv(env)}\n`,
+      );
+      const [command, ...args] = argv as [string, ...string[]];
+      try {
+        await root.run(command, args, {
+          cwd,
+          env,
+          cleanEnv: true,
+          logFile: opts.logFile,
+          tailLines: 40,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          ...(opts.onLine ? { onLine: opts.onLine } : {}),
+          hintFor: (tail) => packageHint(tail, target, root.canonical),
+        });
+      } catch (err) {
+        // CommandError (with its hint, tail and log) or CancelledError, prefixed with what was being built.
+        throw withContext(err, subject);
+      }
     }
+  } finally {
+    await root.close();
   }
   result.durationMs = Date.now() - started;
   return result;

@@ -71,36 +71,41 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
   const root = await openBuildRoot(
     opts.canonical && [{ host: opts.canonical.toolchain, canonical: CANONICAL_TOOLCHAIN }],
     subject,
+    recipe.commands.length,
   );
   root.path(tree); // the tree must be inside the canonical root's toolchain directory
-  for (const [i, cmd] of recipe.commands.entries()) {
-    const where = `${recipe.file}: commands[${i}]`;
-    const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
-    const cwd = inside(tree, cmd.cwd, where);
-    const env = buildEnv({ base: opts.baseEnv, home: root.path(tree), extra: opts.env, command: cmd });
-    await appendFile(
-      opts.logFile,
-      `# nabla-build: ${subject}, command ${i + 1}/${recipe.commands.length} in ${root.describe(cwd)}; ${describeBuildEnv(env)}\n`,
-    );
-    const [command, ...args] = argv as [string, ...string[]];
-    try {
-      await root.run(command, args, {
-        cwd,
-        env,
-        cleanEnv: true,
-        logFile: opts.logFile,
-        tailLines: 40,
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        onLine: (line) => {
-          phases.line(line);
-          opts.onLine?.(line);
-        },
-        hintFor: (tail) => matchHint(recipe.hints, tail),
-      });
-    } catch (err) {
-      // CommandError (with its hint, tail and log) or CancelledError, prefixed with what was being built.
-      throw withContext(err, subject);
+  try {
+    for (const [i, cmd] of recipe.commands.entries()) {
+      const where = `${recipe.file}: commands[${i}]`;
+      const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
+      const cwd = inside(tree, cmd.cwd, where);
+      const env = buildEnv({ base: opts.baseEnv, home: root.path(tree), extra: opts.env, command: cmd });
+      await appendFile(
+        opts.logFile,
+        `# nabla-build: ${subject}, command ${i + 1}/${recipe.commands.length} in ${root.describe(cwd)}; ${describeBuildEnv(env)}\n`,
+      );
+      const [command, ...args] = argv as [string, ...string[]];
+      try {
+        await root.run(command, args, {
+          cwd,
+          env,
+          cleanEnv: true,
+          logFile: opts.logFile,
+          tailLines: 40,
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          onLine: (line) => {
+            phases.line(line);
+            opts.onLine?.(line);
+          },
+          hintFor: (tail) => matchHint(recipe.hints, tail),
+        });
+      } catch (err) {
+        // CommandError (with its hint, tail and log) or CancelledError, prefixed with what was being built.
+        throw withContext(err, subject);
+      }
     }
+  } finally {
+    await root.close();
   }
   const outputs: string[] = [];
   for (const out of recipe.outputs) {

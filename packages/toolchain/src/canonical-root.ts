@@ -1,7 +1,8 @@
+import { spawn } from 'node:child_process';
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CommandError, type RunOptions, type RunResult, run } from '@nabla-build/exec';
+import { CommandError, type RunOptions, type RunResult, run, traceSpawn } from '@nabla-build/exec';
 import { BuildError, CancelledError } from '@nabla-build/model';
 
 /**
@@ -216,19 +217,25 @@ export interface BuildRoot {
   describe(cwd: string): string;
   /** run() of @nabla-build/exec, in the root; `opts.cwd` is a host path. */
   run(command: string, args: string[], opts: RunOptions): Promise<RunResult>;
+  /** Ends the root's holder process, if it has one (call once the commands are done, also after a failure). */
+  close(): Promise<void>;
 }
 
 /**
  * A canonical build root with `wanted` mounted when asked for and the host supports one; otherwise the host
- * itself (commands run exactly as run() runs them, `canonical: false`).
+ * itself (commands run exactly as run() runs them, `canonical: false`). For a step of more than one command
+ * (`commands`), the root is set up once, by a holder process started with the first command, and every command
+ * enters it with nsenter (one process each, instead of a new namespace with its mounts per command).
  */
 export async function openBuildRoot(
   wanted: readonly CanonicalMount[] | undefined,
   subject: string,
+  commands = 1,
 ): Promise<BuildRoot> {
   const support = wanted ? await canonicalRootSupport() : 'none';
+  const close = async () => {};
   if (!wanted || support === 'none') {
-    return { canonical: false, mounts: [], path: (p) => p, describe: (cwd) => cwd, run };
+    return { canonical: false, mounts: [], path: (p) => p, describe: (cwd) => cwd, run, close };
   }
   const mounts = await resolveMounts(wanted);
   checkMounts(mounts);
@@ -242,16 +249,73 @@ export async function openBuildRoot(
     }
     return c;
   };
+  let holder: Promise<Holder> | undefined;
   return {
     canonical: true,
     mounts,
     path,
     describe: (cwd) => `${path(cwd)} (canonical build root; on the host ${cwd})`,
-    run: (command, args, opts) => {
-      path(opts.cwd);
-      return runInCanonicalRoot(command, args, { ...opts, mounts, support });
+    run: async (command, args, opts) => {
+      const cwd = path(opts.cwd);
+      if (commands < 2) return runInCanonicalRoot(command, args, { ...opts, mounts, support });
+      if (opts.signal?.aborted) throw new CancelledError(`cancelled before \`${command}\` started`);
+      holder ??= holdRoot(support, mounts, cwd);
+      const { pid, alive } = await holder;
+      // (Its PID is ours until the holder is reaped: checked alive, it cannot name another process.)
+      if (!alive()) throw new BuildError('canonical-root.setup', `${subject}: the canonical build root ended early`);
+      const entry = ['-t', String(pid), '-m', ...(support === 'userns' ? ['-U', '--preserve-credentials'] : [])];
+      const argv = [...entry, 'sh', CANONICAL_ROOT_SCRIPT, '--enter', cwd, command, ...args];
+      return inRoot(command, args, opts, () => run('nsenter', argv, { ...opts, cwd: '/' }));
     },
+    close: async () => (await holder?.catch(() => undefined))?.stop(),
   };
+}
+
+interface Holder {
+  pid: number;
+  alive(): boolean;
+  stop(): Promise<void>;
+}
+
+/**
+ * Sets up a canonical root whose namespace a holder keeps alive: canonical-root.sh runs `sh -c 'echo ready &&
+ * exec cat'` as its command, which says when the mounts are in place and then waits for its stdin to close
+ * (stop(), or this process's end, whatever way it ends: the namespace never outlives the build).
+ */
+function holdRoot(support: Exclude<CanonicalRootSupport, 'none'>, mounts: readonly CanonicalMount[], cwd: string) {
+  const [command, args] = canonicalRootArgv(support, mounts, cwd, 'sh', ['-c', 'echo ready && exec cat']);
+  traceSpawn(command, args, '/');
+  const child = spawn(command, args, { cwd: '/', detached: true, env: { PATH: '/usr/local/bin:/usr/bin:/bin' } });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString('utf8');
+  });
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()));
+  const stop = async () => {
+    child.stdin.end();
+    const kill = setTimeout(() => {
+      try {
+        process.kill(-(child.pid as number), 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }, 3000);
+    await exited;
+    clearTimeout(kill);
+  };
+  return new Promise<Holder>((resolve, reject) => {
+    const alive = () => child.exitCode === null && child.signalCode === null;
+    child.stdout.once('data', () => resolve({ pid: child.pid as number, alive, stop }));
+    child.once('error', () => {});
+    void exited.then(() => {
+      const why = stderr.trim().split('\n').at(-1) || `\`${command}\` failed`;
+      reject(
+        new BuildError('canonical-root.setup', `the canonical build root could not be set up: ${why}`, {
+          hint: `to build without it (binaries then depend on the cache directory), set ${CANONICAL_ROOT_ENV}=off`,
+        }),
+      );
+    });
+  });
 }
 
 export interface CanonicalRunOptions extends RunOptions {
@@ -295,8 +359,21 @@ export async function runInCanonicalRoot(
   }
   if (opts.signal?.aborted) throw new CancelledError(`cancelled before \`${command}\` started`);
   const [wrapper, wrapperArgs] = canonicalRootArgv(support, mounts, cwd, command, args);
+  return inRoot(command, args, opts, () => run(wrapper, wrapperArgs, { ...runOpts, cwd: '/' }));
+}
+
+/**
+ * Runs a command's wrapper (unshare or nsenter, then canonical-root.sh); its errors name `command args` in the
+ * host directory `opts.cwd`, with the helper's hints.
+ */
+async function inRoot(
+  command: string,
+  args: string[],
+  opts: RunOptions,
+  wrapped: () => Promise<RunResult>,
+): Promise<RunResult> {
   try {
-    return await run(wrapper, wrapperArgs, { ...runOpts, cwd: '/' });
+    return await wrapped();
   } catch (err) {
     if (err instanceof CancelledError) throw new CancelledError(`\`${command}\` was stopped`);
     if (err instanceof CommandError) {

@@ -1,9 +1,15 @@
 import { existsSync, mkdtempSync } from 'node:fs';
-import { chmod, chown, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError, run } from '@nabla-build/exec';
-import { BuildError, type RecipeSet, type TargetRecipe, type ToolchainRecipe } from '@nabla-build/model';
+import {
+  BuildError,
+  CancelledError,
+  type RecipeSet,
+  type TargetRecipe,
+  type ToolchainRecipe,
+} from '@nabla-build/model';
 import { loadRecipes } from '@nabla-build/recipes';
 import { repositoryRoot } from '@nabla-build/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +22,7 @@ import {
   CANONICAL_WORK,
   canonicalRootArgv,
   canonicalRootSupport,
+  openBuildRoot,
   runInCanonicalRoot,
   useCanonicalRoot,
 } from '../src/index.js';
@@ -297,6 +304,52 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
       },
     };
   };
+
+  it('a step of several commands sets the root up once; each command enters it in its own process group; close() ends it, also after a failure and a cancel', async () => {
+    const tree = join(work, 'multi');
+    await mkdir(join(tree, 'sub'), { recursive: true });
+    const root = await openBuildRoot([{ host: tree, canonical: CANONICAL_WORK }], 'multi', 4);
+    const script = 'readlink /proc/self/ns/mnt; pwd -P; echo "$PWD"; cut -d" " -f1,5 /proc/$$/stat; echo x > f';
+    let ns = '';
+    try {
+      const a = (await root.run('sh', ['-c', script], { cwd: tree })).stdout.split('\n');
+      const b = (await root.run('sh', ['-c', script], { cwd: join(tree, 'sub') })).stdout.split('\n');
+      ns = a[0] as string;
+      expect(ns).toMatch(/^mnt:\[\d+\]$/);
+      expect(ns).not.toBe(await readlink('/proc/self/ns/mnt'));
+      expect(b[0]).toBe(ns); // the same namespace: set up once
+      expect(a.slice(1, 3)).toEqual([CANONICAL_WORK, CANONICAL_WORK]);
+      expect(b.slice(1, 3)).toEqual([`${CANONICAL_WORK}/sub`, `${CANONICAL_WORK}/sub`]);
+      const [pid, pgid] = (a[3] as string).split(' ');
+      expect(pid).toBe(pgid);
+      expect(await readFile(join(tree, 'sub', 'f'), 'utf8')).toBe('x\n');
+      const missing = (await root
+        .run('no-such-command-xyz', [], { cwd: tree })
+        .catch((e: unknown) => e)) as CommandError;
+      expect(missing).toBeInstanceOf(CommandError);
+      expect(missing.message).toMatch(/^`no-such-command-xyz` /);
+      expect(missing.hint).toBe('install `no-such-command-xyz` (see `nabla-build doctor`)');
+      const ac = new AbortController();
+      let started: () => void = () => {};
+      const running = new Promise<void>((resolve) => {
+        started = resolve;
+      });
+      const slow = root
+        .run('sh', ['-c', 'echo started; exec sleep 60'], { cwd: tree, signal: ac.signal, onLine: () => started() })
+        .catch((e: unknown) => e);
+      await running;
+      ac.abort();
+      expect(await slow).toBeInstanceOf(CancelledError);
+    } finally {
+      await root.close();
+    }
+    // No process is left in the namespace (the holder, the cancelled sleep).
+    const inNs: string[] = [];
+    for (const pid of await readdir('/proc')) {
+      if (/^\d+$/.test(pid) && (await readlink(`/proc/${pid}/ns/mnt`).catch(() => '')) === ns) inNs.push(pid);
+    }
+    expect(inNs).toEqual([]);
+  });
 
   it('buildToolchain runs in /mnt/nabla-build/toolchain and verifies and returns host outputs', async () => {
     const tree = join(work, 'tc');
