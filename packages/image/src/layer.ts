@@ -469,13 +469,18 @@ class GzipBlocks implements BlockSink {
 
 /** File bodies shorter than this are deflated whatever they hold. */
 const MIN_STORED = 4096;
+/**
+ * Stored runs shorter than this are deflated after all: each run costs one more deflate call (≈0.2 ms of zlib
+ * set-up, as much as deflating 10 KiB of random bytes at level 4) and one more thread-pool round trip.
+ */
+const MIN_RUN = 16 * 1024;
 
 /**
  * The stretches of a block to store rather than deflate: file bodies (`bodies`, [start, end) pairs) that look
  * random or already compressed — collision entropy above 7.9 bits per byte in 4,096 sampled bytes, where
  * text is at 4–5, bytecode and machine code at 5–6.5, gzip or random data at 7.95–8; deflate at any level saves
  * < 0.5 % on them and costs as much CPU as on text — joined across the ≤ 2 KiB of headers and padding between
- * them. Go's and zstd's compressors skip such data too. A function of the bytes only: deterministic.
+ * them, if at least MIN_RUN long. Go's and zstd's compressors skip such data too. A function of the bytes only: deterministic.
  */
 export function storedRuns(data: Buffer, bodies: readonly number[]): [number, number][] {
   const runs: [number, number][] = [];
@@ -487,7 +492,7 @@ export function storedRuns(data: Buffer, bodies: readonly number[]): [number, nu
     if (prev && a - prev[1] <= 2048) prev[1] = z;
     else runs.push([a, z]);
   }
-  return runs;
+  return runs.filter(([a, z]) => z - a >= MIN_RUN);
 }
 
 const counts = new Int32Array(256);
