@@ -1,5 +1,5 @@
-import { appendFile, copyFile, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, relative } from 'node:path';
+import { appendFile, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join, relative, sep } from 'node:path';
 import { BuildError, type GitSourceSpec, type LockedGit, type SubmoduleSpec } from '@nabla-build/model';
 import { gitMirrorDir } from './cache.js';
 import { fetchHint, type SourceContext } from './context.js';
@@ -239,6 +239,9 @@ async function populate(
     }
   }
   const separate = loc.gitDir !== join(loc.worktree, '.git');
+  // Cone-mode sparse checkout, written as `git sparse-checkout set --cone` writes it (a directory name with a
+  // pattern character is left to that git, which refuses it with its own message).
+  const cone = sparse?.length && !sparse.some((d) => /[*?[\]\\]/.test(d)) ? conePatterns(sparse) : undefined;
   await writeRepo(loc.gitDir, {
     core: {
       repositoryformatversion: 0,
@@ -246,6 +249,7 @@ async function populate(
       bare: false,
       logallrefupdates: true,
       ...(separate ? { worktree: relative(loc.gitDir, loc.worktree) } : {}),
+      ...(cone ? { sparseCheckout: true, sparseCheckoutCone: true } : {}),
     },
     'remote "origin"': { url: mirror, fetch: '+refs/heads/*:refs/remotes/origin/*' },
   });
@@ -254,14 +258,53 @@ async function populate(
   if (await exists(join(mirror, 'shallow'))) await copyFile(join(mirror, 'shallow'), join(loc.gitDir, 'shallow'));
   if (withTags) {
     // The mirror's tags, as a packed-refs file (`<oid> <ref>` lines; git sorts an unmarked file when it reads it).
-    const tags = await git(mirror, ['for-each-ref', '--format=%(objectname) %(refname)', 'refs/tags'], o);
-    if (tags.stdout.trim()) await writeFile(join(loc.gitDir, 'packed-refs'), tags.stdout);
+    const tags = await mirrorTags(mirror);
+    if (tags.size > 0)
+      await writeFile(join(loc.gitDir, 'packed-refs'), [...tags].map(([ref, oid]) => `${oid} ${ref}\n`).join(''));
   }
-  if (sparse && sparse.length > 0) {
-    await git(loc.worktree, ['sparse-checkout', 'set', '--cone', ...sparse], o);
-  }
+  if (cone) {
+    await mkdir(join(loc.gitDir, 'info'));
+    await writeFile(join(loc.gitDir, 'info', 'sparse-checkout'), cone);
+  } else if (sparse?.length) await git(loc.worktree, ['sparse-checkout', 'set', '--cone', ...sparse], o);
   await git(loc.worktree, ['checkout', '-q', '--detach', rev], o);
   return committed;
+}
+
+/**
+ * The cone-mode patterns of `dirs`, as git 2.39 writes them: everything at the top level, then each parent
+ * directory's own files, then each directory wanted in full (one inside another wanted dir is left out).
+ */
+export function conePatterns(dirs: string[]): string {
+  const all = [...new Set(dirs.map((d) => d.replace(/^\/+|\/+$/g, '')).filter(Boolean))];
+  const wanted = all.filter((d) => !all.some((o) => d.startsWith(`${o}/`)));
+  const parents = new Set(
+    wanted.flatMap((d) =>
+      d
+        .split('/')
+        .slice(0, -1)
+        .map((_, i, p) => p.slice(0, i + 1).join('/')),
+    ),
+  );
+  const lines = [...[...parents].sort().flatMap((p) => [`/${p}/`, `!/${p}/*/`]), ...wanted.sort().map((d) => `/${d}/`)];
+  return ['/*', '!/*/', ...lines, ''].join('\n');
+}
+
+/**
+ * The tags of a mirror (ref → object id), read from its files as git keeps them (we write mirrors with the files
+ * backend): packed-refs, overridden by loose refs under refs/tags. No git started.
+ */
+async function mirrorTags(mirror: string): Promise<Map<string, string>> {
+  const tags = new Map<string, string>();
+  const packed = await readFile(join(mirror, 'packed-refs'), 'utf8').catch(() => '');
+  for (const m of packed.matchAll(/^([0-9a-f]{40,64}) (refs\/tags\/.+)$/gm)) tags.set(m[2] as string, m[1] as string);
+  const loose = await readdir(join(mirror, 'refs', 'tags'), { recursive: true, withFileTypes: true }).catch(() => []);
+  for (const e of loose) {
+    if (!e.isFile() || e.name.endsWith('.lock')) continue; // (a symbolic ref, never written by fetch, is left out)
+    const file = join(e.parentPath, e.name);
+    const oid = /^([0-9a-f]{40,64})\n?$/.exec(await readFile(file, 'utf8'))?.[1];
+    if (oid) tags.set(relative(mirror, file).split(sep).join('/'), oid);
+  }
+  return tags;
 }
 
 /** Committer times read before, by `<mirror>\0<rev>` (a commit never changes). */

@@ -10,6 +10,7 @@ import { deadPid, tempDir } from '@nabla-build/testing/scratch';
 import { resolveSource } from '@nabla-build/plan';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { measureFirstFetch } from '../../../scripts/bench/first-fetch.mjs';
+import { conePatterns } from '../src/checkout-git.js';
 import { checkoutGit, fetchGit, gitMirrorDir, type SourceContext, verifyCheckout } from '../src/index.js';
 import { bareRepo, buildUpstreams, fixtureMirrors, frankenSpec, type Upstreams } from './upstreams.js';
 
@@ -161,6 +162,9 @@ describe('fetchGit + checkoutGit with submodules', () => {
       gits.filter((s) => /^(init|cat-file|rev-list|update-ref)\b/.test(s) || /^config (?!-f \.gitmodules)/.test(s)),
     ).toEqual([]);
     expect(gits.filter((s) => s.startsWith('checkout ')).length).toBe(co.result.trees.length);
+    // No status of a fresh checkout, tags and sparse patterns written directly, all commit times from one git.
+    expect(gits.filter((s) => /^(status|show|for-each-ref|sparse-checkout)\b/.test(s))).toEqual([]);
+    expect(gits.filter((s) => s.startsWith('log ')).length).toBe(1);
     expect(g(dest, 'config', 'submodule.solo5.url')).toBe(
       gitMirrorDir(c.cacheDir, fetched.result.locked.submodules.solo5?.git as string),
     );
@@ -544,4 +548,18 @@ describe('bytes fetched', () => {
 
 beforeEach(() => {
   traceSpawnsTo(undefined);
+});
+
+describe('cone-mode sparse checkout written without git', () => {
+  it('conePatterns gives the file `git sparse-checkout set --cone` writes', async () => {
+    const repo = join(await tempDir('nb-cone-'), 'r');
+    g('/', 'init', '-q', repo);
+    for (const dirs of [
+      ['libcxx', 'libcxxabi', 'libunwind', 'llvm/cmake', 'llvm/utils'],
+      ['a/b/c', 'we ird/x', 'a/b', 'a/b/d/', 'z'],
+    ]) {
+      g(repo, 'sparse-checkout', 'set', '--cone', ...dirs);
+      expect(conePatterns(dirs)).toBe(readFileSync(join(repo, '.git', 'info', 'sparse-checkout'), 'utf8'));
+    }
+  });
 });
