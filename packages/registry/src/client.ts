@@ -132,19 +132,16 @@ export class RegistryClient {
     }
   }
 
+  /** One request, retried as withRetry does; `then` reads the response. */
+  private call<T>(spec: RequestSpec, then: (res: Response) => T | Promise<T>): Promise<T> {
+    return this.withRetry(spec.operation, spec.repository, async () => then(await this.send(spec)));
+  }
+
   /** HEAD /v2/<name>/blobs/<digest>. */
   blobExists(repository: string, digest: string): Promise<boolean> {
     const operation = `checking blob ${short(digest)}`;
-    return this.withRetry(operation, repository, async () => {
-      const res = await this.send({
-        operation,
-        repository,
-        method: 'HEAD',
-        url: this.url(repository, `blobs/${digest}`),
-        expect: [200, 404],
-      });
-      return res.status === 200;
-    });
+    const url = this.url(repository, `blobs/${digest}`);
+    return this.call({ operation, repository, method: 'HEAD', url, expect: [200, 404] }, (res) => res.status === 200);
   }
 
   /**
@@ -153,18 +150,11 @@ export class RegistryClient {
    */
   mountBlob(repository: string, digest: string, from: string): Promise<boolean> {
     const operation = `mounting blob ${short(digest)} from ${from}`;
-    return this.withRetry(operation, repository, async () => {
-      const url = this.url(repository, 'blobs/uploads/');
-      url.searchParams.set('mount', digest);
-      url.searchParams.set('from', from);
-      const res = await this.send({
-        operation,
-        repository,
-        method: 'POST',
-        url,
-        expect: [201, 202],
-        scopes: [`repository:${from}:pull`],
-      });
+    const url = this.url(repository, 'blobs/uploads/');
+    url.searchParams.set('mount', digest);
+    url.searchParams.set('from', from);
+    const scopes = [`repository:${from}:pull`];
+    return this.call({ operation, repository, method: 'POST', url, expect: [201, 202], scopes }, async (res) => {
       if (res.status === 201) return true;
       await this.cancelUpload(repository, res.headers.get('location'), url);
       return false;
@@ -191,13 +181,8 @@ export class RegistryClient {
   uploadBlob(repository: string, digest: string, file: string, size: number): Promise<void> {
     const operation = `uploading blob ${short(digest)}`;
     return this.withRetry(operation, repository, async () => {
-      const started = await this.send({
-        operation,
-        repository,
-        method: 'POST',
-        url: this.url(repository, 'blobs/uploads/'),
-        expect: [202],
-      });
+      const url = this.url(repository, 'blobs/uploads/');
+      const started = await this.send({ operation, repository, method: 'POST', url, expect: [202] });
       const location = started.headers.get('location');
       if (!location) throw this.protocolError(operation, repository, 'the upload response has no Location header');
       const put = new URL(location, started.url || this.base);
@@ -214,14 +199,32 @@ export class RegistryClient {
         expect: [201],
         headers: { 'content-type': 'application/octet-stream' },
         body,
+      }).catch(async (err: unknown) => {
+        // A concurrent commit of the same digest can make a registry refuse ours: done if the blob is there.
+        if (!(err instanceof RegistryError) || !err.codes.some((c) => UPLOAD_RACE_CODES.has(c))) throw err;
+        if (await this.blobExists(repository, digest)) return undefined;
+        err.temporary = true;
+        throw err;
       });
-      const got = res.headers.get('docker-content-digest');
+      const got = res?.headers.get('docker-content-digest');
       if (got && got !== digest) throw this.protocolError(operation, repository, `the registry stored it as ${got}`);
     });
   }
 
-  /** PUT /v2/<name>/manifests/<tag or digest>; checks the digest the registry computed. */
-  putManifest(repository: string, reference: string, bytes: Buffer, mediaType: string, digest: string): Promise<void> {
+  /**
+   * PUT /v2/<name>/manifests/<tag or digest>; checks the digest the registry computed. Refused with
+   * MANIFEST_BLOB_UNKNOWN, it checks the blobs (HEAD), has `reupload` upload a missing one (none: the error stands)
+   * and retries: distribution 2.8 (filesystem storage) rewrites a blob's link file in place when another client
+   * commits that blob, and a manifest PUT reading it then gets 400 DIGEST_INVALID + MANIFEST_BLOB_UNKNOWN.
+   */
+  putManifest(
+    repository: string,
+    reference: string,
+    bytes: Buffer,
+    mediaType: string,
+    digest: string,
+    reupload?: (blob: string) => Promise<void>,
+  ): Promise<void> {
     const operation = `putting manifest ${short(digest)} as ${reference}`;
     return this.withRetry(operation, repository, async () => {
       const res = await this.send({
@@ -232,6 +235,16 @@ export class RegistryClient {
         expect: [201, 200],
         headers: { 'content-type': mediaType },
         body: bytes,
+      }).catch(async (err: unknown) => {
+        if (!(err instanceof RegistryError) || !err.codes.includes('MANIFEST_BLOB_UNKNOWN')) throw err;
+        const m = JSON.parse(bytes.toString('utf8')) as { config?: { digest: string }; layers?: { digest: string }[] };
+        for (const blob of [m.config, ...(m.layers ?? [])].flatMap((d) => (d ? [d.digest] : []))) {
+          if (await this.blobExists(repository, blob)) continue;
+          if (!reupload) throw err;
+          await reupload(blob);
+        }
+        err.temporary = true;
+        throw err;
       });
       const got = res.headers.get('docker-content-digest');
       if (got && got !== digest) throw this.protocolError(operation, repository, `the registry computed digest ${got}`);
@@ -245,24 +258,20 @@ export class RegistryClient {
     reference: string,
   ): Promise<{ digest: string; mediaType: string; bytes: Buffer } | undefined> {
     const operation = `getting manifest ${reference}`;
-    return this.withRetry(operation, repository, async () => {
-      const res = await this.send({
-        operation,
-        repository,
-        method: 'GET',
-        url: this.url(repository, `manifests/${reference}`),
-        expect: [200, 404],
-        headers: { accept: MANIFEST_MEDIA_TYPES.join(', ') },
-        access: 'pull',
-      });
-      if (res.status === 404) return undefined;
-      const bytes = Buffer.from(await res.arrayBuffer());
-      return {
-        digest: res.headers.get('docker-content-digest') ?? '',
-        mediaType: res.headers.get('content-type') ?? '',
-        bytes,
-      };
-    });
+    const url = this.url(repository, `manifests/${reference}`);
+    const headers = { accept: MANIFEST_MEDIA_TYPES.join(', ') };
+    return this.call(
+      { operation, repository, method: 'GET', url, expect: [200, 404], headers, access: 'pull' },
+      async (res) => {
+        if (res.status === 404) return undefined;
+        const bytes = Buffer.from(await res.arrayBuffer());
+        return {
+          digest: res.headers.get('docker-content-digest') ?? '',
+          mediaType: res.headers.get('content-type') ?? '',
+          bytes,
+        };
+      },
+    );
   }
 
   /**
@@ -271,15 +280,8 @@ export class RegistryClient {
    */
   getBlob(repository: string, digest: string): Promise<Response | undefined> {
     const operation = `downloading blob ${short(digest)}`;
-    return this.withRetry(operation, repository, async () => {
-      const res = await this.send({
-        operation,
-        repository,
-        method: 'GET',
-        url: this.url(repository, `blobs/${digest}`),
-        expect: [200, 404],
-        access: 'pull',
-      });
+    const url = this.url(repository, `blobs/${digest}`);
+    return this.call({ operation, repository, method: 'GET', url, expect: [200, 404], access: 'pull' }, async (res) => {
       if (res.status === 404) {
         await res.body?.cancel();
         return undefined;
@@ -291,16 +293,9 @@ export class RegistryClient {
   /** DELETE /v2/<name>/manifests/<digest> (the registry must allow deletes); false when it was already gone. */
   deleteManifest(repository: string, digest: string): Promise<boolean> {
     const operation = `deleting manifest ${short(digest)}`;
-    return this.withRetry(operation, repository, async () => {
-      const res = await this.send({
-        operation,
-        repository,
-        method: 'DELETE',
-        url: this.url(repository, `manifests/${digest}`),
-        expect: [202, 200, 204, 404],
-      });
-      return res.status !== 404;
-    });
+    const url = this.url(repository, `manifests/${digest}`);
+    const expect = [202, 200, 204, 404];
+    return this.call({ operation, repository, method: 'DELETE', url, expect }, (res) => res.status !== 404);
   }
 
   /** GET /v2/<name>/tags/list, following `Link` pagination; empty when the repository does not exist. */
@@ -586,29 +581,17 @@ function covers(granted: string[], wanted: string[]): boolean {
   });
 }
 
+/** Blob PUT refusals that may come from a concurrent upload of the same digest (containerd retries them too). */
+const UPLOAD_RACE_CODES = new Set(['DIGEST_INVALID', 'BLOB_UPLOAD_INVALID', 'BLOB_UPLOAD_UNKNOWN']);
+
 function short(digest: string): string {
   return digest.slice(0, 7 + 12);
 }
 
 /** Second-level labels under which unrelated parties get names (a shared suffix there proves nothing). */
 const SHARED_SUFFIXES = new Set([
-  'co.uk',
-  'com.au',
-  'co.jp',
-  'com.br',
-  'github.io',
-  'gitlab.io',
-  'herokuapp.com',
-  'azurewebsites.net',
-  'cloudfront.net',
-  'amazonaws.com',
-  'appspot.com',
-  'ngrok.io',
-  'ngrok-free.app',
-  'vercel.app',
-  'netlify.app',
-  'pages.dev',
-  'workers.dev',
+  ...'co.uk com.au co.jp com.br github.io gitlab.io herokuapp.com azurewebsites.net cloudfront.net'.split(' '),
+  ...'amazonaws.com appspot.com ngrok.io ngrok-free.app vercel.app netlify.app pages.dev workers.dev'.split(' '),
 ]);
 
 /**

@@ -50,7 +50,8 @@ export class RegistryError extends BuildError {
   readonly operation: string;
   readonly status?: number;
   readonly codes: string[];
-  readonly temporary: boolean;
+  /** Retrying may help; callers set it once they have repaired what a refusal was about (client.ts). */
+  temporary: boolean;
   readonly retryAfterMs?: number;
 
   constructor(info: RegistryErrorInfo) {

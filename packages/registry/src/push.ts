@@ -137,6 +137,10 @@ export async function pushImage(
         image.manifestBytes,
         image.manifestDescriptor.mediaType,
         image.manifestDigest,
+        async (blob) => {
+          const size = image.blobs.find((b) => b.digest === blob)?.size ?? 0;
+          await client.uploadBlob(g.repository, blob, blobPath(image.dir, blob), size);
+        },
       );
       const reference = `${formatReference({ registry: g.registry, repository: g.repository, ...(tags.length > 0 ? { tag: name } : {}) })}@${image.manifestDigest}`;
       references.push(reference);

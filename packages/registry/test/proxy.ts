@@ -4,7 +4,14 @@ import type { AddressInfo } from 'node:net';
 
 /** What the proxy does with one request instead of forwarding it. */
 export type FaultAction =
-  | { kind: 'status'; status: number; headers?: Record<string, string>; body?: string }
+  | {
+      kind: 'status';
+      status: number;
+      headers?: Record<string, string>;
+      body?: string;
+      /** Forward the request first (the registry acts on it), then answer this instead of the registry's answer. */
+      forward?: boolean;
+    }
   | { kind: 'drop'; afterBytes: number };
 
 export interface BearerFront {
@@ -105,7 +112,20 @@ export async function startFaultProxy(
     }
     const action = fault(req);
     if (action?.kind === 'status') {
-      await readBody(req);
+      if (action.forward) {
+        await new Promise<void>((resolve, reject) => {
+          const up = http.request({
+            host,
+            port: Number(port),
+            method: req.method,
+            path: req.url,
+            headers: req.headers,
+          });
+          up.on('response', (ur) => ur.resume().on('end', resolve));
+          up.on('error', reject);
+          req.pipe(up);
+        });
+      } else await readBody(req);
       res.writeHead(action.status, { 'content-type': 'application/json', ...action.headers });
       res.end(action.body ?? JSON.stringify({ errors: [{ code: 'UNKNOWN', message: `injected ${action.status}` }] }));
       return;
