@@ -1,5 +1,6 @@
 import { appendFile, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
+import { inflateSync } from 'node:zlib';
 import { BuildError, type GitSourceSpec, type LockedGit, type SubmoduleSpec } from '@nabla-build/model';
 import { gitMirrorDir } from './cache.js';
 import { fetchHint, type SourceContext } from './context.js';
@@ -329,15 +330,18 @@ function pins(subs: SubmoduleSpec[], locked: LockedGit, parentPath: string): Pin
 /**
  * Reads the committer times of the trees of a checkout whose mirrors this process fetched or checked for their
  * commits (checkedBefore: so each commit is in its own mirror) with one git, which sees all those mirrors'
- * objects (the first mirror's repository, the others as alternates), into commitTimes. Times read before are
- * not asked again; trees left out (or a failed read) fall back to populate's own query of their mirror.
+ * objects (the first mirror's repository, the others as alternates), into commitTimes; a loose commit is read
+ * directly. Times read before are not asked again; trees left out (or a failed read) fall back to populate's
+ * own query of their mirror.
  */
 async function readCommitTimes(ctx: SourceContext, wanted: Pin[]): Promise<void> {
   const todo: { mirror: string; rev: string }[] = [];
   for (const w of wanted) {
     const mirror = gitMirrorDir(ctx.cacheDir, w.git);
     if (commitTimes.has(`${mirror}\0${w.rev}`) || !(await checkedBefore(mirror, w))) continue;
-    todo.push({ mirror, rev: w.rev });
+    const loose = await looseCommitTime(mirror, w.rev);
+    if (loose === undefined) todo.push({ mirror, rev: w.rev });
+    else commitTimes.set(`${mirror}\0${w.rev}`, loose);
   }
   const mirrors = [...new Set(todo.map((w) => w.mirror))];
   if (!mirrors[0]) return;
@@ -350,6 +354,21 @@ async function readCommitTimes(ctx: SourceContext, wanted: Pin[]): Promise<void>
   for (const w of todo) {
     const t = times.get(w.rev);
     if (t !== undefined) commitTimes.set(`${w.mirror}\0${w.rev}`, Number(t));
+  }
+}
+
+/**
+ * The committer time of a commit a mirror holds as a loose object (what a small fetch leaves: `objects/xx/…`,
+ * zlib of `commit <size>\0` and the commit's text), read without a git; undefined when it is packed.
+ */
+async function looseCommitTime(mirror: string, rev: string): Promise<number | undefined> {
+  try {
+    const text = inflateSync(await readFile(join(mirror, 'objects', rev.slice(0, 2), rev.slice(2)))).toString('latin1');
+    const headers = text.slice(0, text.indexOf('\n\n'));
+    const m = /\ncommitter [^\n]*> (\d+) [+-]\d{4}(\n|$)/.exec(headers);
+    return text.startsWith('commit ') && m ? Number(m[1]) : undefined;
+  } catch {
+    return undefined;
   }
 }
 
