@@ -351,6 +351,43 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
     expect(inNs).toEqual([]);
   });
 
+  it.skipIf(!asRoot)(
+    'an unprivileged user’s step of several commands enters its user namespace too (nsenter keeps its credentials)',
+    async () => {
+      // A separate Node process as nobody, with the built package (as the CLI runs it).
+      const tree = join(work, 'nobody-multi');
+      await mkdir(tree, { recursive: true });
+      await chown(tree, 65534, 65534);
+      const script = join(work, 'nobody-multi.mjs');
+      await writeFile(
+        script,
+        `const t = await import(${JSON.stringify(join(repositoryRoot(), 'packages/toolchain/dist/index.js'))});
+const tree = ${JSON.stringify(tree)};
+const root = await t.openBuildRoot([{ host: tree, canonical: t.CANONICAL_WORK }], 'nobody', 2);
+try {
+  console.log(await t.canonicalRootSupport());
+  for (const n of [1, 2]) {
+    const r = await root.run('sh', ['-c', 'echo "$(id -u) $(readlink /proc/self/ns/mnt) $PWD"; echo ${'$'}{1} > f', 'sh', String(n)], { cwd: tree });
+    process.stdout.write(r.stdout);
+  }
+} finally {
+  await root.close();
+}
+`,
+      );
+      await chmod(script, 0o644);
+      const out = await run('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, script], {
+        cwd: '/',
+      });
+      const [mode, first, second] = out.stdout.trim().split('\n');
+      expect(mode).toBe('userns');
+      expect(first).toMatch(new RegExp(`^0 mnt:\\[\\d+\\] ${CANONICAL_WORK}$`)); // root in the namespace
+      expect(second).toBe(first); // the same namespace
+      expect(await readFile(join(tree, 'f'), 'utf8')).toBe('2\n');
+      expect((await stat(join(tree, 'f'))).uid).toBe(65534); // written by nobody on the host
+    },
+  );
+
   it('buildToolchain runs in /mnt/nabla-build/toolchain and verifies and returns host outputs', async () => {
     const tree = join(work, 'tc');
     await mkdir(tree, { recursive: true });
