@@ -119,6 +119,18 @@ describe('git()', () => {
     }
   });
 
+  it('reads the objects of the repositories given as alternates (quoted: a path may hold a colon)', async () => {
+    const other = join(base, 'other:repo');
+    g(base, 'init', '-q', other);
+    g(other, '-c', 'user.name=t', '-c', 'user.email=t@example.org', 'commit', '-q', '--allow-empty', '-m', 'x');
+    const rev = g(other, 'rev-parse', 'HEAD');
+    expect(await gitOk(repo, ['cat-file', '-e', `${rev}^{commit}`])).toBe(false);
+    const out = await gitOut(repo, ['log', '--no-walk', '--format=%H', rev], {
+      alternates: [join(other, '.git/objects')],
+    });
+    expect(out).toBe(`${rev}\n`);
+  });
+
   it('sets submodule keys whatever the upstream named the submodule', async () => {
     for (const name of ['alias', 'pager', 'autoupdate']) {
       await git(repo, ['config', `submodule.${name}.url`, '/mirror']);
