@@ -418,9 +418,7 @@ class GzipBlocks implements BlockSink {
   /**
    * Runs of random-looking file bodies (`storedRuns`) become stored deflate blocks, written here without zlib;
    * each piece between them is deflated on the thread pool, primed with the (up to) 32 KiB before it and ended
-   * by a sync flush (the layer's last by Z_FINISH). Tried instead: one zlib stream per block switched to level
-   * 0 and back with deflateParams — four thread-pool round trips per stored run instead of one deflate per
-   * piece, more main-thread time and no less CPU.
+   * by a sync flush (the layer's last by Z_FINISH).
    */
   private async compressBlock(
     data: Buffer,
@@ -477,17 +475,18 @@ const MIN_RUN = 16 * 1024;
 
 /**
  * The stretches of a block to store rather than deflate: file bodies (`bodies`, [start, end) pairs) that look
- * random or already compressed — collision entropy above 7.9 bits per byte in 4,096 sampled bytes, where
- * text is at 4–5, bytecode and machine code at 5–6.5, gzip or random data at 7.95–8; deflate at any level saves
- * < 0.5 % on them and costs as much CPU as on text — joined across the ≤ 2 KiB of headers and padding between
- * them, if at least MIN_RUN long. Go's and zstd's compressors skip such data too. A function of the bytes only: deterministic.
+ * random or already compressed — collision entropy above 7.9 bits per byte in 4,096 sampled bytes (512 first:
+ * text stops there), where text is at 4–5, bytecode and machine code at 5–6.5, gzip or random data at 7.95–8;
+ * deflate at any level saves < 0.5 % on them and costs as much CPU as on text — joined across the ≤ 2 KiB of
+ * headers and padding between them, if at least MIN_RUN long. Go's and zstd's compressors skip such data too.
+ * A function of the bytes only: deterministic.
  */
 export function storedRuns(data: Buffer, bodies: readonly number[]): [number, number][] {
   const runs: [number, number][] = [];
   for (let i = 0; i < bodies.length; i += 2) {
     const a = bodies[i] as number;
     const z = bodies[i + 1] as number;
-    if (z - a < MIN_STORED || entropyBits(data, a, z, 1024) < 7 || entropyBits(data, a, z, 4096) < 7.9) continue;
+    if (z - a < MIN_STORED || entropyBits(data, a, z, 512) < 7 || entropyBits(data, a, z, 4096) < 7.9) continue;
     const prev = runs.at(-1);
     if (prev && a - prev[1] <= 2048) prev[1] = z;
     else runs.push([a, z]);
@@ -514,7 +513,6 @@ function entropyBits(data: Buffer, a: number, z: number, samples: number): numbe
   return -Math.log2(Math.max(pairs, 1) / (n * (n - 1)));
 }
 
-/** Raw deflate of a whole (small) layer in one stream, in one thread-pool round trip. */
 /** Raw deflate of `input` in one thread-pool round trip: the layer's end if `final`, else ended by a sync flush. */
 function deflatePiece(input: Buffer, level: number, final: boolean, dictionary?: Buffer): Promise<Buffer> {
   const output = new Promise<Buffer>((resolve, reject) =>
