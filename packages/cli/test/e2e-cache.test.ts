@@ -5,10 +5,14 @@ import { imageDigests, newTrace, projectCopy, useFixtureWorld } from './fixture-
 
 const world = useFixtureWorld();
 
-/** Native builds among traced commands (directly, or through the canonical build root's `unshare`). */
+/**
+ * Native builds among traced commands: directly, or through the canonical build root (`unshare` for a step's
+ * only command, `nsenter` into the root a step of several commands set up once).
+ */
+const inRoot = (c: { command: string }) => c.command === 'unshare' || c.command === 'nsenter';
 const kinds = (cmds: { command: string; args: string[] }[]) => ({
   toolchain: cmds.filter((c) => c.args.includes('build.sh')).length,
-  make: cmds.filter((c) => c.command === 'make' || (c.command === 'unshare' && c.args.includes('make'))).length,
+  make: cmds.filter((c) => c.command === 'make' || (inRoot(c) && c.args.includes('make'))).length,
 });
 
 describe('the content-addressed cache', () => {
