@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { InputFileError, type Lockfile, type MirrorRule, type RecipeSet, UsageError } from '@nabla-build/model';
 import type { UserConfig } from '@nabla-build/recipes';
 // The URL rules alone: resolving settings (and the up-to-date check) loads no git or YAML library.
-import { mirrorsFromEnv, parseMirrorSpec, validateMirrorRules } from '@nabla-build/sources/mirrors';
+import { mirrorsFromEnv, parseMirrorSpec, validateMirrorRules } from '@nabla-build/sources/mirror-rules';
 import { findProjectConfig, type ProgressMode } from './settings/catalog.js';
 import { type ConfigFile, layerSettings, overlayLock } from './settings/layers.js';
 import { parsedOnce, recipeFiles } from './settings/parsed.js';

@@ -6,7 +6,7 @@ import { gitMirrorDir } from './cache.js';
 import { fetchHint, type SourceContext } from './context.js';
 import { pathExists as exists, removeStaleTemps } from '@nabla-build/fsio';
 import { git, gitOk, gitOut } from './git.js';
-import { checkedBefore, configQuote, configText, gitOpts, isPartial, missingBlobs, writeRepo } from './mirror.js';
+import { checkedBefore, configQuote, configText, gitOpts, isPartial, missingBlobs, writeRepo } from './git-mirror.js';
 
 /** One git working tree inside a checkout. */
 export interface CheckoutTree {

@@ -8,7 +8,7 @@ import {
 } from '@nabla-build/model';
 import { FULL_SHA, type SourceContext } from './context.js';
 import { gitOut } from './git.js';
-import { ensureMirror, type FetchOp, gitOpts } from './mirror.js';
+import { ensureMirror, type FetchOp, gitOpts } from './git-mirror.js';
 
 export interface GitFetchResult {
   /** What was resolved: the spec's URLs (not after mirror rules), and every submodule (by full path). */

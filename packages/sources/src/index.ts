@@ -12,7 +12,7 @@ export { fetchGit, type GitFetchResult, readGitlink } from './fetch-git.js';
 export { useGitEnvironment } from './git.js';
 export { type LockSourcesOptions, type LockSourcesResult, lockSources, resolveRef } from './lock.js';
 export { formatLockfile, parseLockfile, readLockfile, writeLockfile } from './lockfile.js';
-export { type FetchOp, inCone } from './mirror.js';
+export { type FetchOp, inCone } from './git-mirror.js';
 export {
   applyMirrors,
   DEFAULT_MIRROR_RULES,
@@ -24,5 +24,5 @@ export {
   parseMirrorSpec,
   resolveMirror,
   validateMirrorRules,
-} from './mirrors.js';
+} from './mirror-rules.js';
 export { fetchTarball, type TarballFetchResult } from './tarball.js';

@@ -10,7 +10,7 @@ import {
 import { FULL_SHA, offlineError, SHA256_HEX, type SourceContext } from './context.js';
 import { fetchGit } from './fetch-git.js';
 import { git, gitTail } from './git.js';
-import { resolveMirror } from './mirrors.js';
+import { resolveMirror } from './mirror-rules.js';
 
 export interface LockSourcesOptions {
   /** Git sources whose pin is re-resolved from their `branch` (or HEAD) with `git ls-remote`. */

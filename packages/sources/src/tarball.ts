@@ -8,7 +8,7 @@ import { BuildError, CancelledError, type PinProvenance, type TarballSourceSpec,
 import { downloadPath } from './cache.js';
 import { offlineError, progress, SHA256_HEX, type SourceContext } from './context.js';
 import { pathExists as exists, removeStaleTemps, tempSibling, writeFileAtomic } from '@nabla-build/fsio';
-import { localPath, resolveMirror } from './mirrors.js';
+import { localPath, resolveMirror } from './mirror-rules.js';
 
 export interface TarballFetchResult {
   /** `<cacheDir>/downloads/<sha256>/<file>`, verified. */

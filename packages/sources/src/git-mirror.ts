@@ -5,7 +5,7 @@ import { BuildError, CancelledError } from '@nabla-build/model';
 import { gitMirrorDir } from './cache.js';
 import { offlineError, progress, type SourceContext } from './context.js';
 import { git, gitOk, gitOut, gitTail } from './git.js';
-import { resolveMirror } from './mirrors.js';
+import { resolveMirror } from './mirror-rules.js';
 
 /** What one repository of a git source needs in its mirror. */
 export interface MirrorNeed {
