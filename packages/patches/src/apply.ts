@@ -327,22 +327,7 @@ export async function applySeries(
       hint: "check the series' `applyIn` in the recipe",
     });
   }
-  const parsed: { ref: PatchRef; targets: PatchTarget[] }[] = [];
-  for (const ref of series.patches) {
-    let text: string;
-    try {
-      text = await readFile(ref.path, 'utf8');
-    } catch (e) {
-      throw new UsageError(
-        'patch.unreadable',
-        `cannot read patch ${ref.path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-        {
-          where: ref.path,
-        },
-      );
-    }
-    parsed.push({ ref, targets: parsePatch(text, series.strip) });
-  }
+  const parsed = await readSeries(series);
   const toRoot = (p: string) => relative(root, resolve(cwd, p)).split(sep).join('/');
   const absOf = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
 
@@ -432,48 +417,7 @@ export async function applySeries(
     for (const [tree, before] of statusBefore) {
       if ((await gitStatus(tree, opts)) !== before) changed.push(relative(root, tree) || '.');
     }
-    const file = f.file !== undefined ? toRoot(f.file) : targets[0] ? toRoot(targets[0].path) : undefined;
-    const tree =
-      file !== undefined
-        ? await gitTreeOf(resolve(root, file), root)
-        : trees[0] !== undefined
-          ? resolve(root, trees[0])
-          : undefined;
-    const what = f.hunk !== undefined ? `hunk #${f.hunk} of ${file}` : (file ?? 'the patch');
-    const treeDir = tree ?? cwd;
-    const treeRel = relative(root, treeDir).split(sep).join('/');
-    const pinned = opts.trees?.find((t) => t.path === treeRel);
-    const against = pinned
-      ? `${opts.source ?? 'the source'}${pinned.path ? `/${pinned.path}` : ''}@${pinned.rev.slice(0, 12)}`
-      : opts.source
-        ? `${opts.source}${opts.rev ? `@${opts.rev.slice(0, 12)}` : ''}`
-        : 'the pinned source';
-    // `git diff` run in the sub-tree, with prefixes that make its paths match the series' applyIn and strip.
-    const sub = relative(cwd, treeDir).split(sep).join('/');
-    const prefixes =
-      series.strip === 1 && sub && !sub.startsWith('..') ? ` --src-prefix=a/${sub}/ --dst-prefix=b/${sub}/` : '';
-    const upstream = opts.origin === 'upstream';
-    // An upstream patch lives inside the (removed) tree: name it by its path in the source instead.
-    const shownPatch = upstream ? `${opts.source ?? 'the source'}'s ${relative(root, ref.path)}` : ref.path;
-    const checkoutHow = pinned
-      ? `a checkout of ${against} (\`git clone ${pinned.git} t && git -C t checkout ${pinned.rev}\`)`
-      : `a checkout of ${against}`;
-    const regenerate = opts.transient
-      ? `\`git diff${prefixes} > ${ref.path}\` in ${pinned ? 't' : 'that checkout'}`
-      : `\`git -C ${treeDir} diff${prefixes} > ${ref.path}\``;
-    const fresh = opts.transient ? `${checkoutHow} (the build tree was removed)` : 'a fresh checkout';
-    let hint: string;
-    if (f.kind === 'missing-file' || f.kind === 'malformed') {
-      hint = `check the patch and the series' strip (-p${series.strip}) and applyIn (${series.applyIn || '.'})`;
-      if (upstream && f.kind === 'missing-file')
-        hint = `${against} has no ${file ?? 'file the patch names'}: that tree is not what ${shownPatch} was written for (an override or mirror pointing at another repository, or an incomplete tree?); otherwise ${hint}`;
-    } else if (upstream) {
-      hint = `${shownPatch} ships with ${opts.source ?? 'the source'} and is applied as it is (do not edit it): it does not fit ${against}. If an override or a moved pin gave that tree another commit, pin the one the superproject records; to keep the commit, leave the patch out of the series (\`only:\`) and carry an adapted copy as a project patch in patches/`;
-    } else if (f.kind === 'fuzz' || f.kind === 'offset') {
-      hint = `the patch still applies loosely to ${against}: apply it in ${fresh} (\`patch -p${series.strip} -i ${ref.path}\`${opts.transient ? '' : ` in ${cwd}`}), check the result and regenerate it with ${regenerate}; or raise ${f.kind === 'fuzz' ? 'maxFuzz' : 'maxOffset'} in the recipe`;
-    } else {
-      hint = `refresh the project patch against ${against}: make the change by hand in ${fresh}, then ${regenerate}`;
-    }
+    const { file, what, hint, shownPatch } = await explain(f, ref, targets, trees, { root, cwd, series, opts });
     const rb = rolledBack.length > 0 ? `; rolled back ${rolledBack.join(', ')}` : '';
     const bad = changed.length > 0 ? `; WARNING: could not fully restore ${changed.join(', ')}` : '';
     throw new PatchError(`patch ${ref.name} does not apply (${FAILURE_TEXT[f.kind]}): ${what}: ${f.text}${rb}${bad}`, {
@@ -487,6 +431,79 @@ export async function applySeries(
       where: f.hunk !== undefined ? `${shownPatch} hunk #${f.hunk}` : shownPatch,
     });
   }
+}
+
+/** Explain: the file and hunk that failed, the tree and pin the patch was applied to, and the command that fixes it. */
+async function explain(
+  f: Failure,
+  ref: PatchRef,
+  targets: PatchTarget[],
+  trees: string[],
+  { root, cwd, series, opts }: { root: string; cwd: string; series: SeriesToApply; opts: ApplyOptions },
+): Promise<{ file: string | undefined; what: string; hint: string; shownPatch: string }> {
+  const toRoot = (p: string) => relative(root, resolve(cwd, p)).split(sep).join('/');
+  const file = f.file !== undefined ? toRoot(f.file) : targets[0] ? toRoot(targets[0].path) : undefined;
+  const tree =
+    file !== undefined
+      ? await gitTreeOf(resolve(root, file), root)
+      : trees[0] !== undefined
+        ? resolve(root, trees[0])
+        : undefined;
+  const what = f.hunk !== undefined ? `hunk #${f.hunk} of ${file}` : (file ?? 'the patch');
+  const treeDir = tree ?? cwd;
+  const treeRel = relative(root, treeDir).split(sep).join('/');
+  const pinned = opts.trees?.find((t) => t.path === treeRel);
+  const against = pinned
+    ? `${opts.source ?? 'the source'}${pinned.path ? `/${pinned.path}` : ''}@${pinned.rev.slice(0, 12)}`
+    : opts.source
+      ? `${opts.source}${opts.rev ? `@${opts.rev.slice(0, 12)}` : ''}`
+      : 'the pinned source';
+  // `git diff` run in the sub-tree, with prefixes that make its paths match the series' applyIn and strip.
+  const sub = relative(cwd, treeDir).split(sep).join('/');
+  const prefixes =
+    series.strip === 1 && sub && !sub.startsWith('..') ? ` --src-prefix=a/${sub}/ --dst-prefix=b/${sub}/` : '';
+  const upstream = opts.origin === 'upstream';
+  // An upstream patch lives inside the (removed) tree: name it by its path in the source instead.
+  const shownPatch = upstream ? `${opts.source ?? 'the source'}'s ${relative(root, ref.path)}` : ref.path;
+  const checkoutHow = pinned
+    ? `a checkout of ${against} (\`git clone ${pinned.git} t && git -C t checkout ${pinned.rev}\`)`
+    : `a checkout of ${against}`;
+  const regenerate = opts.transient
+    ? `\`git diff${prefixes} > ${ref.path}\` in ${pinned ? 't' : 'that checkout'}`
+    : `\`git -C ${treeDir} diff${prefixes} > ${ref.path}\``;
+  const fresh = opts.transient ? `${checkoutHow} (the build tree was removed)` : 'a fresh checkout';
+  let hint: string;
+  if (f.kind === 'missing-file' || f.kind === 'malformed') {
+    hint = `check the patch and the series' strip (-p${series.strip}) and applyIn (${series.applyIn || '.'})`;
+    if (upstream && f.kind === 'missing-file')
+      hint = `${against} has no ${file ?? 'file the patch names'}: that tree is not what ${shownPatch} was written for (an override or mirror pointing at another repository, or an incomplete tree?); otherwise ${hint}`;
+  } else if (upstream) {
+    hint = `${shownPatch} ships with ${opts.source ?? 'the source'} and is applied as it is (do not edit it): it does not fit ${against}. If an override or a moved pin gave that tree another commit, pin the one the superproject records; to keep the commit, leave the patch out of the series (\`only:\`) and carry an adapted copy as a project patch in patches/`;
+  } else if (f.kind === 'fuzz' || f.kind === 'offset') {
+    hint = `the patch still applies loosely to ${against}: apply it in ${fresh} (\`patch -p${series.strip} -i ${ref.path}\`${opts.transient ? '' : ` in ${cwd}`}), check the result and regenerate it with ${regenerate}; or raise ${f.kind === 'fuzz' ? 'maxFuzz' : 'maxOffset'} in the recipe`;
+  } else {
+    hint = `refresh the project patch against ${against}: make the change by hand in ${fresh}, then ${regenerate}`;
+  }
+  return { file, what, hint, shownPatch };
+}
+
+/** Read: every patch of the series, parsed (an unreadable patch file is bad input). */
+async function readSeries(series: SeriesToApply): Promise<{ ref: PatchRef; targets: PatchTarget[] }[]> {
+  const parsed: { ref: PatchRef; targets: PatchTarget[] }[] = [];
+  for (const ref of series.patches) {
+    let text: string;
+    try {
+      text = await readFile(ref.path, 'utf8');
+    } catch (e) {
+      throw new UsageError(
+        'patch.unreadable',
+        `cannot read patch ${ref.path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
+        { where: ref.path },
+      );
+    }
+    parsed.push({ ref, targets: parsePatch(text, series.strip) });
+  }
+  return parsed;
 }
 
 interface Failure {
