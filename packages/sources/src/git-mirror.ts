@@ -305,158 +305,190 @@ async function fillMirror(
   ops: FetchOp[],
   known: { hasCommit: boolean; fresh: boolean },
 ): Promise<void> {
-  const o = gitOpts(ctx);
-  const remote = ['-c', `remote.origin.url=${url}`];
   const partial = await isPartial(dir);
-  const filter = partial ? ['--filter=blob:none'] : [];
-  // What the caller knows spares a git: a new mirror has nothing, an inspected one said whether it has the commit.
-  let hasCommit: boolean | undefined = known.hasCommit;
-  const has = async () => (hasCommit ??= await gitOk(dir, ['cat-file', '-e', `${need.rev}^{commit}`], o));
-  const errors: string[] = [];
+  const f: Filling = {
+    dir,
+    url,
+    need,
+    ctx,
+    ops,
+    o: gitOpts(ctx),
+    remote: ['-c', `remote.origin.url=${url}`],
+    filter: partial ? ['--filter=blob:none'] : [],
+    errors: [],
+    // What the caller knows spares a git: a new mirror has nothing, an inspected one said whether it has the commit.
+    hasCommit: known.hasCommit,
+  };
   // Set when a fetch wrote the pin ref itself (so the commit is there, connected: git fetch checks that).
-  let pinned = false;
-
-  if (!(await has()) && !need.full) {
-    // Exactly the pinned commit: works where the server allows a SHA in `want` (protocol v2 servers such as
-    // GitHub, or uploadpack.allowReachableSHA1InWant / allowAnySHA1InWant). Depth 1, unless the mirror already
-    // has complete history (a `clone: full` user of the same repository): then only the missing delta comes.
-    const complete =
-      !known.fresh &&
-      !(await exists(join(dir, 'shallow'))) &&
-      !!(await gitOut(dir, ['for-each-ref', '--count=1'], o))?.trim();
-    const depth = complete ? [] : ['--depth=1'];
-    progress(ctx, `${need.label}: fetching ${need.rev.slice(0, 12)}${complete ? '' : ' (depth 1)'} from ${url}`);
-    ops.push({ label: need.label, url, kind: 'shallow' });
-    try {
-      await git(
-        dir,
-        [...remote, 'fetch', '-q', '--no-tags', ...depth, ...filter, 'origin', `+${need.rev}:${PIN_REF(need.rev)}`],
-        o,
-      );
-      pinned = true;
-      hasCommit = true;
-    } catch (e) {
-      errors.push(`shallow fetch: ${gitTail(e)}`);
-      hasCommit = undefined;
-    }
-  }
-  const shallow = await exists(join(dir, 'shallow'));
-  if (!(await has()) || (need.full && shallow)) {
-    // Fallback (or a `clone: full` submodule): all branches and tags.
-    progress(ctx, `${need.label}: fetching all branches and tags from ${url}`);
-    ops.push({ label: need.label, url, kind: shallow ? 'unshallow' : 'full' });
-    let fullOk = false;
-    try {
-      await git(
-        dir,
-        [
-          ...remote,
-          'fetch',
-          '-q',
-          ...(shallow ? ['--unshallow'] : []),
-          ...filter,
-          'origin',
-          '+refs/heads/*:refs/heads/*',
-          '+refs/tags/*:refs/tags/*',
-        ],
-        o,
-      );
-      fullOk = true;
-    } catch (e) {
-      errors.push(`full fetch: ${gitTail(e)}`);
-    }
-    hasCommit = undefined;
-    if (!(await has()) && !fullOk) {
-      // The server could not be read at all (network, authentication, a damaged upstream): that is not proof
-      // that the commit is gone.
-      throw new BuildError(
-        'source.fetch-failed',
-        `source ${need.label}: fetching ${need.rev} from ${url} failed: ${errors.join('; ')}`,
-        {
-          where: url,
-          hint: 'check the URL and the network, or fetch from a mirror (--mirror <prefix>=<replacement>)',
-        },
-      );
-    }
-    if (!(await has())) {
-      throw new BuildError(
-        'source.pin-missing',
-        `source ${need.label}: commit ${need.rev} does not exist in ${url} (not on any branch or tag there, and the server would not send it by id)`,
-        {
-          where: url,
-          hint: 'the pin may have been force-pushed away or live in a fork: point the source at a URL that has it (--mirror or an override), or `nabla-build lock --update <source>`',
-        },
-      );
-    }
-    if (need.full && (await exists(join(dir, 'shallow')))) {
-      throw new BuildError(
-        'source.fetch-failed',
-        `source ${need.label}: could not fetch the full history from ${url}`,
-        {
-          where: url,
-          hint: errors.join('; ') || 'check the URL and the network',
-        },
-      );
-    }
-  }
-  if (!pinned) await git(dir, ['update-ref', PIN_REF(need.rev), need.rev], o);
-
-  if (partial) {
-    const missing = await missingBlobs(dir, need, ctx);
-    if (missing.length > 0) {
-      progress(ctx, `${need.label}: fetching ${missing.length} blobs for the sparse paths from ${url}`);
-      ops.push({ label: need.label, url, kind: 'blobs' });
-      try {
-        await git(
-          dir,
-          [
-            ...remote,
-            '-c',
-            'fetch.negotiationAlgorithm=noop',
-            'fetch',
-            '-q',
-            '--no-tags',
-            '--no-write-fetch-head',
-            '--recurse-submodules=no',
-            '--filter=blob:none',
-            '--stdin',
-            'origin',
-          ],
-          { ...o, input: `${missing.join('\n')}\n` },
-        );
-      } catch (e) {
-        throw new BuildError(
-          'source.fetch-failed',
-          `source ${need.label}: fetching the blobs of ${need.sparse?.join(', ') ?? 'the tree'} failed: ${gitTail(e)}`,
-          {
-            where: url,
-            hint: 'the server must allow partial clone (uploadpack.allowFilter) and fetching objects by id',
-          },
-        );
-      }
-      const absent = await missingObjects(dir, need.rev, ctx);
-      const still = missing.filter((oid) => absent.has(oid));
-      if (still.length > 0) {
-        throw new BuildError(
-          'source.fetch-failed',
-          `source ${need.label}: ${still.length} blobs are still missing after fetching them from ${url}`,
-          { where: url },
-        );
-      }
-    }
-  }
+  const pinned = !(await hasCommit(f)) && !need.full && (await fetchPinned(f, known.fresh));
+  if (!(await hasCommit(f)) || (need.full && (await exists(join(dir, 'shallow'))))) await fetchAll(f);
+  if (!pinned) await git(dir, ['update-ref', PIN_REF(need.rev), need.rev], f.o);
+  if (partial) await fetchSparseBlobs(f);
   // A fetch into a new mirror checked what it wrote (git fetch's own connectivity check); one into an existing
   // mirror stops that check at the refs already there, which may themselves be damaged.
-  if (!known.fresh && !(await gitOk(dir, fsckArgs(need.rev), o))) {
+  if (!known.fresh) await checkConnectivity(f);
+}
+
+/** One fill of one mirror: what it needs, how git is called, and what was learnt so far. */
+interface Filling {
+  dir: string;
+  url: string;
+  need: MirrorNeed;
+  ctx: SourceContext;
+  ops: FetchOp[];
+  o: ReturnType<typeof gitOpts>;
+  /** The URL to fetch from (after mirror rules), given per call: the mirror's config keeps the canonical one. */
+  remote: string[];
+  filter: string[];
+  /** Why each fetch failed, for the error when none worked. */
+  errors: string[];
+  /** Whether the pinned commit is in the mirror; `undefined` means ask git. */
+  hasCommit: boolean | undefined;
+}
+
+async function hasCommit(f: Filling): Promise<boolean> {
+  f.hasCommit ??= await gitOk(f.dir, ['cat-file', '-e', `${f.need.rev}^{commit}`], f.o);
+  return f.hasCommit;
+}
+
+/**
+ * Pinned: exactly the pinned commit. Works where the server allows a SHA in `want` (protocol v2 servers such as
+ * GitHub, or uploadpack.allowReachableSHA1InWant / allowAnySHA1InWant). Depth 1, unless the mirror already has
+ * complete history (a `clone: full` user of the same repository): then only the missing delta comes.
+ */
+async function fetchPinned(f: Filling, fresh: boolean): Promise<boolean> {
+  const { dir, url, need, o } = f;
+  const complete =
+    !fresh && !(await exists(join(dir, 'shallow'))) && !!(await gitOut(dir, ['for-each-ref', '--count=1'], o))?.trim();
+  const depth = complete ? [] : ['--depth=1'];
+  progress(f.ctx, `${need.label}: fetching ${need.rev.slice(0, 12)}${complete ? '' : ' (depth 1)'} from ${url}`);
+  f.ops.push({ label: need.label, url, kind: 'shallow' });
+  try {
+    await git(
+      dir,
+      [...f.remote, 'fetch', '-q', '--no-tags', ...depth, ...f.filter, 'origin', `+${need.rev}:${PIN_REF(need.rev)}`],
+      o,
+    );
+    f.hasCommit = true;
+    return true;
+  } catch (e) {
+    f.errors.push(`shallow fetch: ${gitTail(e)}`);
+    f.hasCommit = undefined;
+    return false;
+  }
+}
+
+/** All: every branch and tag (the fallback, or a `clone: full` submodule); the pin must be among them. */
+async function fetchAll(f: Filling): Promise<void> {
+  const { dir, url, need, o, errors } = f;
+  const shallow = await exists(join(dir, 'shallow'));
+  progress(f.ctx, `${need.label}: fetching all branches and tags from ${url}`);
+  f.ops.push({ label: need.label, url, kind: shallow ? 'unshallow' : 'full' });
+  let fullOk = false;
+  try {
+    await git(
+      dir,
+      [
+        ...f.remote,
+        'fetch',
+        '-q',
+        ...(shallow ? ['--unshallow'] : []),
+        ...f.filter,
+        'origin',
+        '+refs/heads/*:refs/heads/*',
+        '+refs/tags/*:refs/tags/*',
+      ],
+      o,
+    );
+    fullOk = true;
+  } catch (e) {
+    errors.push(`full fetch: ${gitTail(e)}`);
+  }
+  f.hasCommit = undefined;
+  if (!(await hasCommit(f)) && !fullOk) {
+    // The server could not be read at all (network, authentication, a damaged upstream): that is not proof
+    // that the commit is gone.
     throw new BuildError(
       'source.fetch-failed',
-      `source ${need.label}: the fetched history of ${need.rev} is incomplete (git fsck failed)`,
+      `source ${need.label}: fetching ${need.rev} from ${url} failed: ${errors.join('; ')}`,
       {
-        where: dir,
-        hint: `remove ${dir} and run the fetch again`,
+        where: url,
+        hint: 'check the URL and the network, or fetch from a mirror (--mirror <prefix>=<replacement>)',
       },
     );
   }
+  if (!(await hasCommit(f))) {
+    throw new BuildError(
+      'source.pin-missing',
+      `source ${need.label}: commit ${need.rev} does not exist in ${url} (not on any branch or tag there, and the server would not send it by id)`,
+      {
+        where: url,
+        hint: 'the pin may have been force-pushed away or live in a fork: point the source at a URL that has it (--mirror or an override), or `nabla-build lock --update <source>`',
+      },
+    );
+  }
+  if (need.full && (await exists(join(dir, 'shallow')))) {
+    throw new BuildError('source.fetch-failed', `source ${need.label}: could not fetch the full history from ${url}`, {
+      where: url,
+      hint: errors.join('; ') || 'check the URL and the network',
+    });
+  }
+}
+
+/** Sparse blobs: a partial mirror gets the blobs of the checked-out paths, by id, in one fetch. */
+async function fetchSparseBlobs(f: Filling): Promise<void> {
+  const { dir, url, need, ctx, o } = f;
+  const missing = await missingBlobs(dir, need, ctx);
+  if (missing.length === 0) return;
+  progress(ctx, `${need.label}: fetching ${missing.length} blobs for the sparse paths from ${url}`);
+  f.ops.push({ label: need.label, url, kind: 'blobs' });
+  try {
+    await git(
+      dir,
+      [
+        ...f.remote,
+        '-c',
+        'fetch.negotiationAlgorithm=noop',
+        'fetch',
+        '-q',
+        '--no-tags',
+        '--no-write-fetch-head',
+        '--recurse-submodules=no',
+        '--filter=blob:none',
+        '--stdin',
+        'origin',
+      ],
+      { ...o, input: `${missing.join('\n')}\n` },
+    );
+  } catch (e) {
+    throw new BuildError(
+      'source.fetch-failed',
+      `source ${need.label}: fetching the blobs of ${need.sparse?.join(', ') ?? 'the tree'} failed: ${gitTail(e)}`,
+      {
+        where: url,
+        hint: 'the server must allow partial clone (uploadpack.allowFilter) and fetching objects by id',
+      },
+    );
+  }
+  const absent = await missingObjects(dir, need.rev, ctx);
+  const still = missing.filter((oid) => absent.has(oid));
+  if (still.length > 0) {
+    throw new BuildError(
+      'source.fetch-failed',
+      `source ${need.label}: ${still.length} blobs are still missing after fetching them from ${url}`,
+      { where: url },
+    );
+  }
+}
+
+/** Connectivity: the pinned commit's history is complete in the mirror (git fsck). */
+async function checkConnectivity(f: Filling): Promise<void> {
+  if (await gitOk(f.dir, fsckArgs(f.need.rev), f.o)) return;
+  throw new BuildError(
+    'source.fetch-failed',
+    `source ${f.need.label}: the fetched history of ${f.need.rev} is incomplete (git fsck failed)`,
+    { where: f.dir, hint: `remove ${f.dir} and run the fetch again` },
+  );
 }
 
 /**
