@@ -4,6 +4,7 @@ import {
   contentKey,
   type GitSourceSpec,
   type HostFacts,
+  type ImageSpec,
   type Lockfile,
   type PatchSeriesSpec,
   type PlannedSource,
@@ -57,87 +58,121 @@ export interface PlanInput {
  * steps it reads, so a change anywhere upstream changes every key downstream of it, and nothing else.
  */
 export function planBuild(input: PlanInput): BuildPlan {
-  const steps = new Map<string, PlanStep>();
-  const add = <K extends StepKind>(
+  const planner = new Planner(input);
+  const targets = expandTargets(input.recipes, input.targets);
+  for (const name of targets) planner.target(input.recipes.targets.get(name) as TargetRecipe);
+  return { targets, steps: planner.steps() };
+}
+
+/** The steps planned so far, and one method per step kind that adds a step after the steps it reads. */
+class Planner {
+  private readonly planned = new Map<string, PlanStep>();
+  private readonly resolved = new Map<string, PlannedSource>();
+
+  constructor(private readonly input: PlanInput) {}
+
+  steps(): PlanStep[] {
+    return [...this.planned.values()];
+  }
+
+  /** Adds a step once; its key is computed from its inputs and the keys of its deps, nothing else. */
+  private add<K extends StepKind>(
     kind: K,
     subject: string,
     deps: string[],
     inputs: StepInputs[K],
     display?: StepDisplay,
     cacheable = true,
-  ): string => {
+  ): string {
     const id = `${kind}:${subject}`;
-    if (steps.has(id)) return id;
-    const depKeys = Object.fromEntries(deps.map((d) => [d, (steps.get(d) as PlanStep).key]));
+    if (this.planned.has(id)) return id;
+    const depKeys = Object.fromEntries(deps.map((d) => [d, this.step(d).key]));
     const key = contentKey({ schema: STEP_SCHEMA, kind, inputs, deps: depKeys });
-    steps.set(id, { id, kind, subject, deps, key, inputs, cacheable, ...(display ? { display } : {}) } as PlanStep);
+    this.planned.set(id, {
+      id,
+      kind,
+      subject,
+      deps,
+      key,
+      inputs,
+      cacheable,
+      ...(display ? { display } : {}),
+    } as PlanStep);
     return id;
-  };
-  const resolved = new Map<string, PlannedSource>();
-  const resolve = <S extends SourceSpec>(spec: S): PlannedSource<S> => {
-    let r = resolved.get(spec.name);
+  }
+
+  private step(id: string): PlanStep {
+    return this.planned.get(id) as PlanStep;
+  }
+
+  /** A recipe source after the lockfile check and the overrides: the only place overrides are applied. */
+  private resolve<S extends SourceSpec>(spec: S): PlannedSource<S> {
+    let r = this.resolved.get(spec.name);
     if (!r) {
-      r = resolveSource(spec, input.lock, input.overrides);
-      resolved.set(spec.name, r);
+      r = resolveSource(spec, this.input.lock, this.input.overrides);
+      this.resolved.set(spec.name, r);
     }
     return r as PlannedSource<S>;
-  };
-  const source = (spec: SourceSpec): SourceSpec => resolve(spec).spec;
+  }
+
+  private source(spec: SourceSpec): SourceSpec {
+    return this.resolve(spec).spec;
+  }
+
   /** What a fetch of `spec` needs: the resolved part that is fetched and which of its pins an override chose. */
-  const planned = <S extends SourceSpec>(spec: S, checkout?: CheckoutSubset): PlannedSource<S> => {
-    const r = resolve(spec);
+  private fetchOf<S extends SourceSpec>(spec: S, checkout?: CheckoutSubset): PlannedSource<S> {
+    const r = this.resolve(spec);
     if (r.spec.kind !== 'git' || !checkout?.submodules) return r;
     const part = subsetSource(r.spec, checkout);
     const subs = part.submodules.map((s) => `${part.name}/${s.path}`);
     const inPart = (l: string) => l === part.name || subs.some((k) => l === k || l.startsWith(`${k}/`));
     return { spec: part as S, overridden: r.overridden.filter(inPart), moved: r.moved.filter(inPart) };
-  };
+  }
+
   /** A whole source (`fetch:<name>`), or the part of it that `owner` checks out (`fetch:<name>@<owner>`). */
-  const fetch = (spec: SourceSpec, subset?: { owner: string; checkout: CheckoutSubset }): string => {
+  private fetch(spec: SourceSpec, subset?: { owner: string; checkout: CheckoutSubset }): string {
     if (spec.kind === 'tarball' || !subset?.checkout.submodules)
-      return add('fetch', spec.name, [], { source: sourceIdentity(source(spec)), fetch: planned(spec) });
-    const part = subsetSource(source(spec) as GitSourceSpec, subset.checkout);
-    return add('fetch', `${spec.name}@${subset.owner}`, [], {
+      return this.add('fetch', spec.name, [], { source: sourceIdentity(this.source(spec)), fetch: this.fetchOf(spec) });
+    const part = subsetSource(this.source(spec) as GitSourceSpec, subset.checkout);
+    return this.add('fetch', `${spec.name}@${subset.owner}`, [], {
       source: sourceIdentity(part),
-      fetch: planned(spec, subset.checkout),
+      fetch: this.fetchOf(spec, subset.checkout),
       checkout: subset.checkout,
     });
-  };
-  const prepareTree = (
-    tree: GitSourceSpec,
-    series: PatchSeriesSpec[],
-    owner: string | undefined,
-    checkout?: CheckoutSubset,
-  ): string => {
-    const git = source(tree) as GitSourceSpec;
+  }
+
+  /** A checked-out tree with its patch series applied (`patch:<tree>`, or `patch:<tree>@<owner>`). */
+  private patch(tree: GitSourceSpec, series: PatchSeriesSpec[], owner: string | undefined, checkout?: CheckoutSubset) {
+    const git = this.source(tree) as GitSourceSpec;
     const subject = owner ? `${git.name}@${owner}` : git.name;
-    return add('patch', subject, [fetch(tree, owner && checkout ? { owner, checkout } : undefined)], {
+    return this.add('patch', subject, [this.fetch(tree, owner && checkout ? { owner, checkout } : undefined)], {
       tree: git.name,
-      fetch: planned(tree, checkout),
+      fetch: this.fetchOf(tree, checkout),
       ...(checkout ? { checkout } : {}),
-      patches: series.map((s) => ({ ...s, digest: seriesDigest(s, git, input.projectPatchDigests) })),
+      patches: series.map((s) => ({ ...s, digest: seriesDigest(s, git, this.input.projectPatchDigests) })),
     });
-  };
+  }
+
   /** The sources of a toolchain as far as its own checkout goes (for keys, labels and the SBOM). */
-  const chainSource = (chain: ToolchainRecipe): GitSourceSpec =>
-    subsetSource(
-      source(chain.sources.find((s) => s.name === chain.tree) as GitSourceSpec) as GitSourceSpec,
-      chain.checkout,
-    );
+  private chainSource(chain: ToolchainRecipe): GitSourceSpec {
+    const tree = chain.sources.find((s) => s.name === chain.tree) as GitSourceSpec;
+    return subsetSource(this.source(tree) as GitSourceSpec, chain.checkout);
+  }
+
   /**
    * A toolchain step, after the toolchains it uses (each a step of its own: Solo5 is built once, keyed by Solo5
    * alone, and frankenlibc's build reuses the built tree).
    */
-  const toolchainStep = (name: string, needer: string): string => {
-    const chain = input.recipes.toolchains.get(name);
+  private toolchain(name: string, needer: string): string {
+    const chain = this.input.recipes.toolchains.get(name);
     if (!chain)
       throw new UsageError('plan.toolchain', `"${needer}" needs toolchain "${name}", which no recipe defines`);
     const id = `toolchain:${chain.name}`;
-    if (steps.has(id)) return id;
+    if (this.planned.has(id)) return id;
     const chainTree = chain.sources.find((s) => s.name === chain.tree) as GitSourceSpec;
-    const patched = prepareTree(chainTree, chain.patches, chain.checkout ? chain.name : undefined, chain.checkout);
-    const used = chain.uses.map((u) => toolchainStep(u.toolchain, `toolchain ${chain.name}`));
-    return add(
+    const patched = this.patch(chainTree, chain.patches, chain.checkout ? chain.name : undefined, chain.checkout);
+    const used = chain.uses.map((u) => this.toolchain(u.toolchain, `toolchain ${chain.name}`));
+    return this.add(
       'toolchain',
       chain.name,
       [patched, ...used],
@@ -148,30 +183,33 @@ export function planBuild(input: PlanInput): BuildPlan {
         outputs: chain.outputs,
         ...(chain.uses.length ? { uses: chain.uses } : {}),
         provides: chain.provides,
-        host: input.host,
+        host: this.input.host,
       },
       { file: chain.file, phases: chain.phases, hints: chain.hints },
     );
-  };
+  }
 
-  const targets = expandTargets(input.recipes, input.targets);
-  for (const name of targets) {
-    const target = input.recipes.targets.get(name) as TargetRecipe;
-    const toolchain = toolchainStep(target.toolchain, `target ${name}`);
-    const chain = input.recipes.toolchains.get(target.toolchain) as ToolchainRecipe;
-    const chainTree = chainSource(chain);
-    const patched = (steps.get(toolchain) as PlanStep).deps[0] as string;
+  /** A target: its package, and its image and publish steps when it has an image. */
+  target(target: TargetRecipe): void {
+    const toolchain = this.toolchain(target.toolchain, `target ${target.name}`);
+    const chain = this.input.recipes.toolchains.get(target.toolchain) as ToolchainRecipe;
+    const { pkg, tree } = this.package(target, toolchain, chain);
+    if (!target.image) return;
+    const image = this.image(target, target.image, pkg, toolchain, chain, tree);
+    this.publish(target, target.image.repository, image, toolchain);
+  }
 
+  private package(target: TargetRecipe, toolchain: string, chain: ToolchainRecipe) {
     const deps = [toolchain];
     let tree: string | undefined;
     if (target.build.tree !== 'toolchain') {
       const spec = target.sources.find((s) => s.name === target.build.tree) as GitSourceSpec;
-      tree = prepareTree(spec, target.patches, target.patches.length ? target.name : undefined);
+      tree = this.patch(spec, target.patches, target.patches.length ? target.name : undefined);
       deps.push(tree);
     }
     const tarballs = target.sources.filter((s) => s.kind === 'tarball');
-    for (const t of tarballs) deps.push(fetch(t));
-    const pkg = add(
+    for (const t of tarballs) deps.push(this.fetch(t));
+    const pkg = this.add(
       'package',
       target.name,
       deps,
@@ -185,17 +223,31 @@ export function planBuild(input: PlanInput): BuildPlan {
         ...(target.manifest ? { manifest: target.manifest } : {}),
         artifacts: target.artifacts,
         tarballs: tarballs.flatMap((t) =>
-          t.kind === 'tarball' ? [{ name: t.name, file: t.file, placeIn: t.placeIn ?? '.', fetch: planned(t) }] : [],
+          t.kind === 'tarball'
+            ? [{ name: t.name, file: t.file, placeIn: t.placeIn ?? '.', fetch: this.fetchOf(t) }]
+            : [],
         ),
         ...(chain.provides.bin ? { bin: chain.provides.bin } : {}),
-        host: input.host,
+        host: this.input.host,
       },
       { file: target.file },
     );
-    if (!target.image) continue;
+    return { pkg, tree };
+  }
+
+  private image(
+    target: TargetRecipe,
+    spec: ImageSpec,
+    pkg: string,
+    toolchain: string,
+    chain: ToolchainRecipe,
+    tree: string | undefined,
+  ): string {
+    const chainTree = this.chainSource(chain);
+    const patched = this.step(toolchain).deps[0] as string;
     // Labels and the SBOM name where things came from, so URLs are inputs of the image step (only).
     const components = [chainTree, ...target.sources].map((s) => {
-      const r = s === chainTree ? s : source(s);
+      const r = s === chainTree ? s : this.source(s);
       return r.kind === 'git'
         ? { ...sourceIdentity(r), url: r.git, submodules: flattenSubmodules(r.submodules) }
         : { ...sourceIdentity(r), url: r.urls[0] };
@@ -203,41 +255,42 @@ export function planBuild(input: PlanInput): BuildPlan {
     const origin =
       target.build.tree === 'toolchain'
         ? chainTree
-        : (source(target.sources.find((s) => s.name === target.build.tree) as GitSourceSpec) as GitSourceSpec);
-    const image = add('image', target.name, [pkg], {
+        : (this.source(target.sources.find((s) => s.name === target.build.tree) as GitSourceSpec) as GitSourceSpec);
+    return this.add('image', target.name, [pkg], {
       recipe: target.name,
       version: target.version,
       license: target.license,
       homepage: target.homepage,
       description: target.description,
-      image: target.image,
-      toolchain: { name: chain.name, facts: chain.facts, key: (steps.get(toolchain) as PlanStep).key },
-      patchesDigest: `sha256:${contentKey([seriesOf(steps.get(patched)), tree ? seriesOf(steps.get(tree)) : []])}`,
+      image: spec,
+      toolchain: { name: chain.name, facts: chain.facts, key: this.step(toolchain).key },
+      patchesDigest: `sha256:${contentKey([seriesOf(this.step(patched)), tree ? seriesOf(this.step(tree)) : []])}`,
       origin: { name: origin.name, git: origin.git, rev: origin.rev },
       components,
-      created: input.sourceDateEpoch ?? 'newest-source-commit',
-      format: input.imageFormat ?? 'default',
+      created: this.input.sourceDateEpoch ?? 'newest-source-commit',
+      format: this.input.imageFormat ?? 'default',
     });
-    const p = input.publish;
-    if (p && (p.load || p.push || p.outputs.length > 0)) {
-      // A push boots the image first, with the tender built from the same Solo5: the toolchain is then a dep.
-      add(
-        'publish',
-        target.name,
-        p.push ? [image, toolchain] : [image],
-        {
-          ...p,
-          repository: target.image.repository,
-          version: target.version,
-          toolchain,
-          ...(target.smoke ? { smoke: target.smoke } : {}),
-        },
-        { file: target.file },
-        false,
-      );
-    }
   }
-  return { targets, steps: [...steps.values()] };
+
+  /** Publishing is a step of its own, never cached; a push boots the image first, with the tender of its toolchain. */
+  private publish(target: TargetRecipe, repository: string, image: string, toolchain: string) {
+    const p = this.input.publish;
+    if (!p || !(p.load || p.push || p.outputs.length > 0)) return;
+    this.add(
+      'publish',
+      target.name,
+      p.push ? [image, toolchain] : [image],
+      {
+        ...p,
+        repository,
+        version: target.version,
+        toolchain,
+        ...(target.smoke ? { smoke: target.smoke } : {}),
+      },
+      { file: target.file },
+      false,
+    );
+  }
 }
 
 /**
