@@ -29,108 +29,144 @@ export async function readLockfile(path: string): Promise<Lockfile> {
 
 /** Parses lockfile text; `file` is only used in error messages. */
 export function parseLockfile(text: string, file: string): Lockfile {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-  const lineOf = (node: Node | null | undefined, fallback = 1) =>
-    node?.range ? lc.linePos(node.range[0]).line : fallback;
-  if (doc.errors.length > 0) {
-    const err = doc.errors[0];
-    const line = err?.linePos?.[0]?.line ?? (err ? lc.linePos(err.pos[0]).line : undefined);
-    throw new InputFileError(
-      file,
-      line,
-      undefined,
-      `not valid YAML: ${err?.message.split('\n')[0] ?? 'parse error'}`,
-      'run `nabla-build lock` to rewrite it',
-    );
-  }
-  const fail = (node: Node | null | undefined, field: string, problem: string): never => {
-    throw new InputFileError(file, lineOf(node), field, problem, 'run `nabla-build lock` to rewrite it');
+  const y = new LockYaml(text, file);
+  const root = y.root();
+  const top = y.entries(root, '', ['version', 'git', 'tarballs', 'patches']);
+  const version = y.need(top, 'version', root, 'version');
+  if (!isScalar(version) || version.value !== 1)
+    y.fail(version, 'version', 'must be 1 (this nabla-build reads lockfile version 1)');
+  const section = (key: string) => top.find((e) => e.key === key)?.value ?? null;
+  return {
+    version: 1,
+    git: readGitPins(y, section('git')),
+    tarballs: readTarballPins(y, section('tarballs')),
+    patches: readPatchDigests(y, section('patches')),
   };
-  const root = doc.contents;
-  if (!isMap(root)) return fail(root, '(top level)', 'must be a mapping with version, git, tarballs and patches');
+}
 
-  const entries = (map: YAMLMap, field: string, allowed?: string[]) => {
+/** `git:`: each source's URL, commit and the same for every submodule (by full path). */
+function readGitPins(y: LockYaml, node: Node | null): Lockfile['git'] {
+  const git: Lockfile['git'] = {};
+  for (const { key: name, keyNode, value } of y.entries(y.asMap(node, 'git'), 'git')) {
+    const f = `git.${name}`;
+    const m = y.asMap(value, f);
+    if (!isMap(value)) y.fail(keyNode, f, 'must be a mapping with git, rev and submodules');
+    const es = y.entries(m, f, ['git', 'rev', 'submodules']);
+    const entry: LockedGit = {
+      git: y.str(y.need(es, 'git', value as Node, `${f}.git`), `${f}.git`),
+      rev: y.str(y.need(es, 'rev', value as Node, `${f}.rev`), `${f}.rev`, FULL_SHA, 'a full 40-hex commit SHA'),
+      submodules: {},
+    };
+    const subs = es.find((e) => e.key === 'submodules')?.value ?? null;
+    for (const s of y.entries(y.asMap(subs, `${f}.submodules`), `${f}.submodules`)) {
+      const sf = `${f}.submodules.${s.key}`;
+      if (!isMap(s.value)) y.fail(s.value ?? s.keyNode, sf, 'must be a mapping with git and rev');
+      const ses = y.entries(s.value as YAMLMap, sf, ['git', 'rev']);
+      entry.submodules[s.key] = {
+        git: y.str(y.need(ses, 'git', s.value as Node, `${sf}.git`), `${sf}.git`),
+        rev: y.str(y.need(ses, 'rev', s.value as Node, `${sf}.rev`), `${sf}.rev`, FULL_SHA, 'a full 40-hex commit SHA'),
+      };
+    }
+    git[name] = entry;
+  }
+  return git;
+}
+
+/** `tarballs:`: each tarball's URL and sha256. */
+function readTarballPins(y: LockYaml, node: Node | null): Lockfile['tarballs'] {
+  const tarballs: Lockfile['tarballs'] = {};
+  for (const { key: name, keyNode, value } of y.entries(y.asMap(node, 'tarballs'), 'tarballs')) {
+    const f = `tarballs.${name}`;
+    if (!isMap(value)) y.fail(value ?? keyNode, f, 'must be a mapping with url and sha256');
+    const es = y.entries(value as YAMLMap, f, ['url', 'sha256']);
+    const entry: LockedTarball = {
+      url: y.str(y.need(es, 'url', value as Node, `${f}.url`), `${f}.url`),
+      sha256: y.str(y.need(es, 'sha256', value as Node, `${f}.sha256`), `${f}.sha256`, SHA256_HEX, SHA256_WHAT),
+    };
+    tarballs[name] = entry;
+  }
+  return tarballs;
+}
+
+/** `patches:`: the digest of each project patch series, by its directory. */
+function readPatchDigests(y: LockYaml, node: Node | null): Lockfile['patches'] {
+  const patches: Lockfile['patches'] = {};
+  for (const { key, value } of y.entries(y.asMap(node, 'patches'), 'patches'))
+    patches[key] = y.str(value, `patches.${key}`, SHA256_HEX, SHA256_WHAT);
+  return patches;
+}
+
+const SHA256_WHAT = 'a sha256 (64 lower-case hex digits)';
+
+/** The lockfile's YAML document with line numbers: every problem is `file:line: field: problem`. */
+class LockYaml {
+  private readonly lc = new LineCounter();
+  private readonly doc;
+
+  constructor(
+    text: string,
+    private readonly file: string,
+  ) {
+    this.doc = parseDocument(text, { lineCounter: this.lc, prettyErrors: false, uniqueKeys: true });
+  }
+
+  /** The top-level mapping (YAML errors first). */
+  root(): YAMLMap {
+    const err = this.doc.errors[0];
+    if (err) {
+      const line = err.linePos?.[0]?.line ?? this.lc.linePos(err.pos[0]).line;
+      throw new InputFileError(
+        this.file,
+        line,
+        undefined,
+        `not valid YAML: ${err.message.split('\n')[0] ?? 'parse error'}`,
+        'run `nabla-build lock` to rewrite it',
+      );
+    }
+    const root = this.doc.contents;
+    if (!isMap(root))
+      return this.fail(root, '(top level)', 'must be a mapping with version, git, tarballs and patches');
+    return root;
+  }
+
+  fail(node: Node | null | undefined, field: string, problem: string): never {
+    const line = node?.range ? this.lc.linePos(node.range[0]).line : 1;
+    throw new InputFileError(this.file, line, field, problem, 'run `nabla-build lock` to rewrite it');
+  }
+
+  entries(map: YAMLMap, field: string, allowed?: string[]): { key: string; keyNode: Node; value: Node | null }[] {
     const out: { key: string; keyNode: Node; value: Node | null }[] = [];
     for (const pair of map.items) {
       const k = pair.key as Node | null;
       if (!isScalar(k) || (typeof k.value !== 'string' && typeof k.value !== 'number'))
-        fail(k, field, 'keys must be strings');
+        this.fail(k, field, 'keys must be strings');
       const key = String((k as { value: unknown }).value);
       if (allowed && !allowed.includes(key))
-        fail(k, field ? `${field}.${key}` : key, `unknown field (expected one of: ${allowed.join(', ')})`);
+        this.fail(k, field ? `${field}.${key}` : key, `unknown field (expected one of: ${allowed.join(', ')})`);
       out.push({ key, keyNode: k as Node, value: (pair.value as Node | null) ?? null });
     }
     return out;
-  };
-  const asMap = (node: Node | null, field: string): YAMLMap => {
+  }
+
+  asMap(node: Node | null, field: string): YAMLMap {
     if (node === null || (isScalar(node) && node.value === null)) return new YAMLMap();
-    if (!isMap(node)) fail(node, field, 'must be a mapping');
+    if (!isMap(node)) this.fail(node, field, 'must be a mapping');
     return node as YAMLMap;
-  };
-  const str = (node: Node | null, field: string, re?: RegExp, what?: string): string => {
+  }
+
+  str(node: Node | null, field: string, re?: RegExp, what?: string): string {
     if (!isScalar(node) || typeof node.value !== 'string' || node.value === '')
-      fail(node, field, 'must be a non-empty string');
+      this.fail(node, field, 'must be a non-empty string');
     const v = (node as { value: string }).value;
-    if (re && !re.test(v)) fail(node, field, `\`${v}\` is not ${what}`);
+    if (re && !re.test(v)) this.fail(node, field, `\`${v}\` is not ${what}`);
     return v;
-  };
-  const need = (list: { key: string; value: Node | null }[], key: string, parent: Node, field: string) => {
+  }
+
+  need(list: { key: string; value: Node | null }[], key: string, parent: Node, field: string): Node | null {
     const e = list.find((x) => x.key === key);
-    if (!e) fail(parent, field, `missing field \`${key}\``);
+    if (!e) this.fail(parent, field, `missing field \`${key}\``);
     return (e as { value: Node | null }).value;
-  };
-
-  const top = entries(root, '', ['version', 'git', 'tarballs', 'patches']);
-  const version = need(top, 'version', root, 'version');
-  if (!isScalar(version) || version.value !== 1)
-    fail(version, 'version', 'must be 1 (this nabla-build reads lockfile version 1)');
-
-  const lock: Lockfile = { version: 1, git: {}, tarballs: {}, patches: {} };
-  const gitNode = top.find((e) => e.key === 'git')?.value ?? null;
-  for (const { key: name, keyNode, value } of entries(asMap(gitNode, 'git'), 'git')) {
-    const f = `git.${name}`;
-    const m = asMap(value, f);
-    if (!isMap(value)) fail(keyNode, f, 'must be a mapping with git, rev and submodules');
-    const es = entries(m, f, ['git', 'rev', 'submodules']);
-    const entry: LockedGit = {
-      git: str(need(es, 'git', value as Node, `${f}.git`), `${f}.git`),
-      rev: str(need(es, 'rev', value as Node, `${f}.rev`), `${f}.rev`, FULL_SHA, 'a full 40-hex commit SHA'),
-      submodules: {},
-    };
-    const subs = es.find((e) => e.key === 'submodules')?.value ?? null;
-    for (const s of entries(asMap(subs, `${f}.submodules`), `${f}.submodules`)) {
-      const sf = `${f}.submodules.${s.key}`;
-      if (!isMap(s.value)) fail(s.value ?? s.keyNode, sf, 'must be a mapping with git and rev');
-      const ses = entries(s.value as YAMLMap, sf, ['git', 'rev']);
-      entry.submodules[s.key] = {
-        git: str(need(ses, 'git', s.value as Node, `${sf}.git`), `${sf}.git`),
-        rev: str(need(ses, 'rev', s.value as Node, `${sf}.rev`), `${sf}.rev`, FULL_SHA, 'a full 40-hex commit SHA'),
-      };
-    }
-    lock.git[name] = entry;
   }
-  const tbNode = top.find((e) => e.key === 'tarballs')?.value ?? null;
-  for (const { key: name, keyNode, value } of entries(asMap(tbNode, 'tarballs'), 'tarballs')) {
-    const f = `tarballs.${name}`;
-    if (!isMap(value)) fail(value ?? keyNode, f, 'must be a mapping with url and sha256');
-    const es = entries(value as YAMLMap, f, ['url', 'sha256']);
-    const entry: LockedTarball = {
-      url: str(need(es, 'url', value as Node, `${f}.url`), `${f}.url`),
-      sha256: str(
-        need(es, 'sha256', value as Node, `${f}.sha256`),
-        `${f}.sha256`,
-        SHA256_HEX,
-        'a sha256 (64 lower-case hex digits)',
-      ),
-    };
-    lock.tarballs[name] = entry;
-  }
-  const pNode = top.find((e) => e.key === 'patches')?.value ?? null;
-  for (const { key, value } of entries(asMap(pNode, 'patches'), 'patches')) {
-    lock.patches[key] = str(value, `patches.${key}`, SHA256_HEX, 'a sha256 (64 lower-case hex digits)');
-  }
-  return lock;
 }
 
 function sorted<T>(o: Record<string, T>): [string, T][] {
