@@ -1,7 +1,7 @@
 import { chmod, copyFile, lstat, mkdir, readdir, readlink, realpath, rm, symlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { BuildError, type PackageBuildSpec } from '@nabla-build/model';
-import { inside } from './build-toolchain.js';
+import { inside } from './recipe-commands.js';
 
 export interface CollectedArtifact {
   /** The recipe's `from` and `to`. */

@@ -1,10 +1,9 @@
 import { constants } from 'node:fs';
-import { appendFile, chmod, copyFile, mkdir, rename, stat } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, rename, stat } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { writeFileAtomic } from '@nabla-build/fsio';
-import { BuildError, type PackageBuildSpec, UsageError, withContext } from '@nabla-build/model';
-import { substituteArgv } from './argv.js';
-import { inside, requireDirectory } from './build-toolchain.js';
+import { BuildError, type PackageBuildSpec, UsageError } from '@nabla-build/model';
+import { inside, requireDirectory, runRecipeCommands } from './recipe-commands.js';
 import {
   CANONICAL_ROOT,
   CANONICAL_TOOLCHAIN,
@@ -12,7 +11,6 @@ import {
   type CanonicalMount,
   openBuildRoot,
 } from './canonical-root.js';
-import { buildEnv, describeBuildEnv } from './env.js';
 
 /** A verified tarball from the download cache, and where the package Makefile expects it. */
 export interface PackageTarball {
@@ -157,38 +155,21 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
   // where the wrappers of a canonically built toolchain find their headers and libraries.
   const pathBin = bin === undefined ? undefined : root.path(bin);
   try {
-    for (const [i, cmd] of target.build.commands.entries()) {
-      const where = `${target.file}: build.commands[${i}]`;
-      const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
-      const cwd = inside(tree, cmd.cwd, where);
-      const env = buildEnv({
-        base: opts.baseEnv,
-        pathPrepend: pathBin ? [pathBin] : [],
-        home: root.path(tree),
-        extra: opts.env,
-        command: cmd,
-      });
-      await appendFile(
-        opts.logFile,
-        `# nabla-build: ${subject}, command ${i + 1}/${target.build.commands.length} in ${root.describe(cwd)}; PATH starts with ${pathBin ?? '(unchanged)'}; ${describeBuildEnv(env)}\n`,
-      );
-      const [command, ...args] = argv as [string, ...string[]];
-      try {
-        await root.run(command, args, {
-          cwd,
-          env,
-          cleanEnv: true,
-          logFile: opts.logFile,
-          tailLines: 40,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-          ...(opts.onLine ? { onLine: opts.onLine } : {}),
-          hintFor: (tail) => packageHint(tail, target, root.canonical),
-        });
-      } catch (err) {
-        // CommandError (with its hint, tail and log) or CancelledError, prefixed with what was being built.
-        throw withContext(err, subject);
-      }
-    }
+    await runRecipeCommands({
+      subject,
+      where: `${target.file}: build.commands`,
+      commands: target.build.commands,
+      tree,
+      root,
+      jobs: opts.jobs,
+      baseEnv: opts.baseEnv,
+      extraEnv: opts.env,
+      path: { bin: pathBin },
+      logFile: opts.logFile,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      ...(opts.onLine ? { onLine: opts.onLine } : {}),
+      hintFor: (tail) => packageHint(tail, target, root.canonical),
+    });
   } finally {
     await root.close();
   }

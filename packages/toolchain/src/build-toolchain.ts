@@ -1,10 +1,9 @@
-import { appendFile, mkdir, stat } from 'node:fs/promises';
-import { dirname, isAbsolute, relative, resolve } from 'node:path';
-import { BuildError, type ToolchainBuildSpec, withContext } from '@nabla-build/model';
-import { substituteArgv } from './argv.js';
+import { mkdir, stat } from 'node:fs/promises';
+import { dirname, resolve } from 'node:path';
+import { BuildError, type ToolchainBuildSpec } from '@nabla-build/model';
 import { CANONICAL_TOOLCHAIN, openBuildRoot } from './canonical-root.js';
-import { buildEnv, describeBuildEnv } from './env.js';
 import { matchHint, PhaseTracker } from './phases.js';
+import { inside, requireDirectory, runRecipeCommands } from './recipe-commands.js';
 
 export interface BuildToolchainOptions {
   recipe: ToolchainBuildSpec;
@@ -75,35 +74,23 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
   );
   root.path(tree); // the tree must be inside the canonical root's toolchain directory
   try {
-    for (const [i, cmd] of recipe.commands.entries()) {
-      const where = `${recipe.file}: commands[${i}]`;
-      const argv = substituteArgv(cmd.argv, { jobs: opts.jobs }, where);
-      const cwd = inside(tree, cmd.cwd, where);
-      const env = buildEnv({ base: opts.baseEnv, home: root.path(tree), extra: opts.env, command: cmd });
-      await appendFile(
-        opts.logFile,
-        `# nabla-build: ${subject}, command ${i + 1}/${recipe.commands.length} in ${root.describe(cwd)}; ${describeBuildEnv(env)}\n`,
-      );
-      const [command, ...args] = argv as [string, ...string[]];
-      try {
-        await root.run(command, args, {
-          cwd,
-          env,
-          cleanEnv: true,
-          logFile: opts.logFile,
-          tailLines: 40,
-          ...(opts.signal ? { signal: opts.signal } : {}),
-          onLine: (line) => {
-            phases.line(line);
-            opts.onLine?.(line);
-          },
-          hintFor: (tail) => matchHint(recipe.hints, tail),
-        });
-      } catch (err) {
-        // CommandError (with its hint, tail and log) or CancelledError, prefixed with what was being built.
-        throw withContext(err, subject);
-      }
-    }
+    await runRecipeCommands({
+      subject,
+      where: `${recipe.file}: commands`,
+      commands: recipe.commands,
+      tree,
+      root,
+      jobs: opts.jobs,
+      baseEnv: opts.baseEnv,
+      extraEnv: opts.env,
+      logFile: opts.logFile,
+      ...(opts.signal ? { signal: opts.signal } : {}),
+      onLine: (line) => {
+        phases.line(line);
+        opts.onLine?.(line);
+      },
+      hintFor: (tail) => matchHint(recipe.hints, tail),
+    });
   } finally {
     await root.close();
   }
@@ -132,29 +119,4 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
     logFile: opts.logFile,
     canonical: root.canonical,
   };
-}
-
-/** `rel` resolved under `root`; a recipe path leaving the tree is a recipe error. */
-export function inside(root: string, rel: string, where: string): string {
-  const abs = resolve(root, rel);
-  const r = relative(root, abs);
-  if (r.startsWith('..') || isAbsolute(r)) {
-    throw new BuildError('recipe.path-escapes', `${where}: path ${rel} leaves the build tree ${root}`, { where });
-  }
-  return abs;
-}
-
-export async function requireDirectory(dir: string, what: string, where: string): Promise<void> {
-  let ok = false;
-  try {
-    ok = (await stat(dir)).isDirectory();
-  } catch {
-    ok = false;
-  }
-  if (!ok) {
-    throw new BuildError('build.tree-missing', `${what} ${dir} does not exist or is not a directory`, {
-      where,
-      hint: 'run `nabla-build fetch` for the target first',
-    });
-  }
 }

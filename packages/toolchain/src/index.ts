@@ -26,7 +26,8 @@ export {
   type PackageTarball,
   solo5ManifestJson,
 } from './build-package.js';
-export { type BuildToolchainOptions, type BuildToolchainResult, buildToolchain, inside } from './build-toolchain.js';
+export { type BuildToolchainOptions, type BuildToolchainResult, buildToolchain } from './build-toolchain.js';
+export { inside } from './recipe-commands.js';
 export {
   type BuildEnvOptions,
   buildEnv,
