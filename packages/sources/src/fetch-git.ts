@@ -70,13 +70,21 @@ async function fetchSubmodules(
   ctx: SourceContext,
   result: GitFetchResult,
 ): Promise<void> {
+  const labelOf = (sub: SubmoduleSpec) => `${source}/${parentPath ? `${parentPath}/${sub.path}` : sub.path}`;
+  // One read for the gitlinks of every submodule whose pin is not an override's.
+  const links = await readGitlinks(
+    parent.dir,
+    parent.rev,
+    subs.filter((sub) => !pins.overridden.includes(labelOf(sub))).map((sub) => sub.path),
+    ctx,
+  );
   const settled = await Promise.allSettled(
     subs.map(async (sub) => {
       const fullPath = parentPath ? `${parentPath}/${sub.path}` : sub.path;
-      const label = `${source}/${fullPath}`;
+      const label = labelOf(sub);
       const url = sub.git;
       const byOverride = pins.overridden.includes(label);
-      const gitlink = byOverride ? undefined : await readGitlink(parent.dir, parent.rev, sub.path, ctx);
+      const gitlink = byOverride ? undefined : links.get(sub.path.replace(/\/+$/, ''));
       let rev: string;
       if (byOverride) {
         rev = sub.rev;
@@ -131,50 +139,34 @@ async function fetchSubmodules(
   }
 }
 
-/** Gitlinks asked for in the same tick, per `dir\0rev`: read with one `git ls-tree` (see readGitlink). */
-const gitlinkBatches = new Map<string, Map<string, (oid: Promise<string | undefined>) => void>>();
-/** Gitlinks read before: a commit's tree never changes, so an answer stays right for this process's life. */
-const gitlinkMemo = new Map<string, Promise<string | undefined>>();
+/** Gitlinks read before, by mirror, commit and paths: a commit's tree never changes. */
+const gitlinkMemo = new Map<string, Promise<Map<string, string>>>();
 
 /**
- * The commit a tree records at `path` (a gitlink, mode 160000), read from the mirror without a checkout. The
- * paths of one tree asked for at once (the submodules of one parent) share one `git ls-tree`.
+ * The commits a tree records at `paths` (gitlinks, mode 160000), read from the mirror with one `git ls-tree`
+ * and without a checkout; a path that holds no gitlink is absent from the answer.
  */
-export function readGitlink(
-  mirrorDir: string,
-  rev: string,
-  path: string,
-  ctx: SourceContext,
-): Promise<string | undefined> {
-  const p = path.replace(/\/+$/, '');
-  const key = `${mirrorDir}\0${rev}`;
-  const memo = gitlinkMemo.get(`${key}\0${p}`);
-  if (memo) return memo;
-  const answer = new Promise<string | undefined>((resolve) => {
-    let batch = gitlinkBatches.get(key);
-    if (!batch) {
-      const paths = new Map<string, (oid: Promise<string | undefined>) => void>();
-      gitlinkBatches.set(key, paths);
-      batch = paths;
-      queueMicrotask(() => {
-        gitlinkBatches.delete(key);
-        const out = gitOut(mirrorDir, ['ls-tree', '-z', rev, '--', ...paths.keys()], gitOpts(ctx)).then((text) => {
-          const links = new Map<string, string>();
-          for (const entry of (text ?? '').split('\0')) {
-            const m = /^160000 commit ([0-9a-f]{40})\t(.*)$/s.exec(entry);
-            if (m?.[1] && m[2] !== undefined) links.set(m[2], m[1]);
-          }
-          return links;
-        });
-        for (const [q, done] of paths) done(out.then((links) => links.get(q)));
-      });
-    }
-    batch.set(p, resolve);
-  });
-  gitlinkMemo.set(`${key}\0${p}`, answer);
-  // A failed read (a cancelled git) is not remembered.
-  answer.catch(() => gitlinkMemo.delete(`${key}\0${p}`));
-  return answer;
+function readGitlinks(mirrorDir: string, rev: string, paths: string[], ctx: SourceContext) {
+  const ps = paths.map((p) => p.replace(/\/+$/, ''));
+  const key = [mirrorDir, rev, ...ps].join('\0');
+  let links = gitlinkMemo.get(key);
+  if (!links) {
+    links =
+      ps.length === 0
+        ? Promise.resolve(new Map<string, string>())
+        : gitOut(mirrorDir, ['ls-tree', '-z', rev, '--', ...ps], gitOpts(ctx)).then((text) => {
+            const found = new Map<string, string>();
+            for (const entry of (text ?? '').split('\0')) {
+              const m = /^160000 commit ([0-9a-f]{40})\t(.*)$/s.exec(entry);
+              if (m?.[1] && m[2] !== undefined) found.set(m[2], m[1]);
+            }
+            return found;
+          });
+    gitlinkMemo.set(key, links);
+    // A failed read (a cancelled git) is not remembered.
+    links.catch(() => gitlinkMemo.delete(key));
+  }
+  return links;
 }
 
 function sortKeys<T>(o: Record<string, T>): Record<string, T> {

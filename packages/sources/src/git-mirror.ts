@@ -181,7 +181,7 @@ async function inspectMirror(dir: string, need: MirrorNeed, ctx: SourceContext):
     if (missing.length > 0) return { kind: 'incomplete', hasCommit: true };
   }
   // Keep the pin referenced (older mirrors, or a commit that arrived with a branch fetch).
-  if ((await readFile(join(dir, PIN_REF(need.rev)), 'utf8').catch(() => ''))?.trim() !== need.rev)
+  if ((await readFile(join(dir, PIN_REF(need.rev)), 'utf8').catch(() => '')).trim() !== need.rev)
     await git(dir, ['update-ref', PIN_REF(need.rev), need.rev], o);
   return { kind: 'complete' };
 }
@@ -241,7 +241,8 @@ export async function checkedBefore(
   return c.fingerprint === (await fingerprint(dir));
 }
 
-function gitOpts(ctx: SourceContext) {
+/** The log file and cancellation every git of a source operation shares. */
+export function gitOpts(ctx: SourceContext) {
   return { ...(ctx.logFile ? { logFile: ctx.logFile } : {}), ...(ctx.signal ? { signal: ctx.signal } : {}) };
 }
 
@@ -538,5 +539,3 @@ export function inCone(path: string, cone: string[] | undefined): boolean {
   }
   return false;
 }
-
-export { gitOpts };

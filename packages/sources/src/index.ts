@@ -8,7 +8,7 @@ export {
   verifyCheckout,
 } from './checkout-git.js';
 export { offlineError, type SourceContext } from './context.js';
-export { fetchGit, type GitFetchResult, readGitlink } from './fetch-git.js';
+export { fetchGit, type GitFetchResult } from './fetch-git.js';
 export { useGitEnvironment } from './git.js';
 export { type LockSourcesOptions, type LockSourcesResult, lockSources, resolveRef } from './lock.js';
 export { formatLockfile, parseLockfile, readLockfile, writeLockfile } from './lockfile.js';
