@@ -133,7 +133,7 @@ export interface PublishInputs {
   smoke?: SmokeSpec;
 }
 
-/** The inputs of each step kind (toolchain and image inputs are not typed field by field yet). */
+/** The inputs of each step kind. */
 export interface StepInputs {
   fetch: FetchInputs;
   patch: PatchInputs;

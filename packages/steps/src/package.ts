@@ -41,7 +41,7 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
         work = join(ctx.dir, 'work');
         await copyTree(join(prepared.dir, tree.tree), work, ctx.signal, ctx.logFile);
         const tarballs = [];
-        for (const s of stepOf(step, 'package').inputs.tarballs) {
+        for (const s of i.tarballs) {
           // Re-verified (size and sha256) on every use: the download cache is shared and may be tampered with.
           const t = await fetchTarball(s.fetch.spec, sourceContext(env, ctx), s.fetch);
           tarballs.push({ name: s.name, file: s.file, placeIn: s.placeIn, path: t.path });
