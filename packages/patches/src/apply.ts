@@ -331,19 +331,14 @@ export async function applySeries(
   const toRoot = (p: string) => relative(root, resolve(cwd, p)).split(sep).join('/');
   const absOf = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
 
-  // Status of every git tree the series may touch, to prove a rollback restored it.
-  const treeSet = new Set<string>();
-  for (const p of parsed) {
-    for (const t of p.targets) {
-      for (const f of [t.path, t.oldPath].filter((x): x is string => x !== undefined)) {
-        const tree = await gitTreeOf(absOf(f), root);
-        if (tree) treeSet.add(tree);
-      }
-    }
-  }
-  // (A transient tree is removed when the series fails: nothing to prove, no git to start.)
+  // Status of every git tree the series may touch, to prove a rollback restored it. (A transient tree is
+  // removed when the series fails: nothing to prove, no git to start.)
   const statusBefore = new Map<string, string>();
-  if (!opts.transient) for (const t of treeSet) statusBefore.set(t, await gitStatus(t, opts));
+  if (!opts.transient) {
+    const files = parsed.flatMap((p) => p.targets.flatMap((t) => [t.path, ...(t.oldPath ? [t.oldPath] : [])]));
+    const trees = new Set(await Promise.all(files.map((f) => gitTreeOf(absOf(f), root))));
+    for (const t of trees) if (t) statusBefore.set(t, await gitStatus(t, opts));
+  }
 
   const strip = `-p${series.strip}`;
   const dryFuzz = Math.max(2, series.maxFuzz);
