@@ -104,12 +104,12 @@ export function pidAlive(pid: number): boolean {
 }
 
 /**
- * Removes `<path><marker><pid>[-…]` siblings left by processes that no longer run (an interrupted write,
+ * Removes `<path>.tmp-<pid>[-…]` siblings left by processes that no longer run (an interrupted write,
  * fetch or checkout). Temps of live processes are left alone. Returns the removed paths.
  */
-export async function removeStaleTemps(path: string, marker = '.tmp-'): Promise<string[]> {
+export async function removeStaleTemps(path: string): Promise<string[]> {
   const dir = dirname(path);
-  const stem = basename(path) + marker;
+  const stem = `${basename(path)}.tmp-`;
   let names: string[];
   try {
     names = await readdir(dir);

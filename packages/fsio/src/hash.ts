@@ -8,14 +8,10 @@ export function sha256Text(data: string | Uint8Array): string {
 }
 
 /** The file's sha256 (hex), streamed. */
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const h = createHash('sha256');
-    createReadStream(path)
-      .on('data', (c) => h.update(c))
-      .on('error', reject)
-      .on('end', () => resolve(h.digest('hex')));
-  });
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
+  return h.digest('hex');
 }
 
 /** The file's sha256 (hex), read at once: for small files on a path that must stay synchronous. */

@@ -8,6 +8,7 @@ import { lstatSync } from 'node:fs';
 import { mkdir, open, readFile, rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { dirname } from 'node:path';
+import { pidAlive } from './atomic.js';
 
 export interface Lock {
   release(): Promise<void>;
@@ -77,14 +78,7 @@ function isStale(path: string, holder: string): boolean {
   }
   const [host, pidText] = holder.split(' ');
   if (host !== hostname()) return false;
-  const pid = Number(pidText);
-  if (!Number.isInteger(pid) || pid <= 0) return true;
-  try {
-    process.kill(pid, 0);
-    return false;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'ESRCH';
-  }
+  return !pidAlive(Number(pidText));
 }
 
 /**

@@ -1,5 +1,4 @@
 /** Small questions about paths and trees. */
-import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 
@@ -16,22 +15,9 @@ export async function pathExists(p: string): Promise<boolean> {
 /** Total size in bytes of the regular files under `dir` (0 if it does not exist). */
 export async function dirSize(dir: string): Promise<number> {
   let total = 0;
-  let entries: Dirent[];
-  try {
-    entries = await readdir(dir, { withFileTypes: true });
-  } catch {
-    return 0;
-  }
-  for (const e of entries) {
-    const p = join(dir, e.name);
-    if (e.isDirectory()) total += await dirSize(p);
-    else if (e.isFile()) {
-      try {
-        total += (await stat(p)).size;
-      } catch {
-        // Raced with a concurrent rename; ignore.
-      }
-    }
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])) {
+    // A file gone since the listing (a concurrent rename) counts nothing.
+    if (e.isFile()) total += (await stat(join(e.parentPath, e.name)).catch(() => undefined))?.size ?? 0;
   }
   return total;
 }
