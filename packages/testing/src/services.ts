@@ -32,15 +32,6 @@ declare module 'vitest' {
   }
 }
 
-/** What `startServicesDetailed` did: which services it started and which were already running. */
-export interface ServicesStart {
-  services: TestServices;
-  /** Names from `dockerd`, `registry`, `auth-registry` that this call started. */
-  started: string[];
-  /** Names that were already running and healthy, and were reused. */
-  reused: string[];
-}
-
 export interface ServicesOptions {
   /** State directory (`NABLA_SERVICES_DIR`); default: the script's own default, /tmp/nbs. */
   stateDir?: string;
@@ -65,6 +56,7 @@ export const servicesScript: string = fileURLToPath(new URL('../scripts/services
 export const hostDepsScript: string = fileURLToPath(new URL('../scripts/host-deps.sh', import.meta.url));
 /** The script as hints name it (run from the repository root). */
 const SERVICES_SH = 'bash packages/testing/scripts/services.sh';
+const START_HINT = `${SERVICES_SH} start  (as root)`;
 
 function scriptEnv(opts: ServicesOptions): Record<string, string | undefined> {
   return { ...(opts.stateDir ? { NABLA_SERVICES_DIR: opts.stateDir } : {}), ...opts.env };
@@ -105,9 +97,9 @@ async function runScript(
 
 /**
  * Starts the private dockerd and both registries, reusing whatever is already running and healthy, and
- * reports what it started.
+ * reports which of `dockerd`, `registry`, `auth-registry` it started and which it reused.
  */
-export async function startServicesDetailed(opts: ServicesOptions = {}): Promise<ServicesStart> {
+export async function startServicesDetailed(opts: ServicesOptions = {}) {
   const { stdout } = await runScript('start', opts);
   const services = servicesFromEnv(parseServicesEnv(stdout));
   if (!services) {
@@ -119,11 +111,6 @@ export async function startServicesDetailed(opts: ServicesOptions = {}): Promise
   const listed = (key: string) =>
     (stdout.match(new RegExp(`^# ${key}:(.*)$`, 'm'))?.[1] ?? '').split(/\s+/).filter((s) => s.length > 0);
   return { services, started: listed('started'), reused: listed('reused') };
-}
-
-/** Starts (or reuses) the private dockerd and both registries. */
-export async function startServices(opts: ServicesOptions = {}): Promise<TestServices> {
-  return (await startServicesDetailed(opts)).services;
 }
 
 /**
@@ -197,41 +184,37 @@ export interface SkipContext {
   skip(note?: string): never | undefined;
 }
 
-function missingEngine(env: Record<string, string | undefined>): { services?: TestServices; reason?: string } {
+/** The running services, or why there are none; under CI none throws (a FAILURE, never a skip). */
+function findEngine(env: Record<string, string | undefined>): TestServices | string {
   const services = servicesFromEnv(env);
-  if (!services) {
-    const why =
+  const socket = services && dockerSocketPath(services.dockerHost);
+  let why: string;
+  if (!services)
+    why =
       env.NABLA_TEST_NO_SERVICES === '1'
         ? 'NABLA_TEST_NO_SERVICES=1 was set'
         : 'the test services were not started (see the global setup output)';
-    return { reason: `no Docker engine for the tests: ${why}` };
-  }
-  const socket = dockerSocketPath(services.dockerHost);
-  if (socket !== undefined && !existsSync(socket)) {
-    return { reason: `no Docker engine for the tests: ${services.dockerHost} has no socket` };
-  }
-  return { services };
+  else if (socket !== undefined && !existsSync(socket)) why = `${services.dockerHost} has no socket`;
+  else return services;
+  const message = `no Docker engine for the tests: ${why}`;
+  if (isCI(env))
+    throw new BuildError('services.missing', `${message}; under CI a missing engine fails the test`, {
+      hint: START_HINT,
+    });
+  return message;
 }
 
 /**
- * The services a Docker-backed test needs. When there is no engine: under CI this throws (a FAILURE, never a
- * skip); otherwise it skips the test through `ctx.skip()` — or throws when no context was given.
+ * The services a Docker-backed test needs. When there is no engine: under CI this throws; otherwise it skips
+ * the test through `ctx.skip()` — or throws when no context was given.
  *
  *   it('pushes', (ctx) => { const svc = requireDocker(ctx); … })
  */
 export function requireDocker(ctx?: SkipContext, env: Record<string, string | undefined> = process.env): TestServices {
-  const { services, reason } = missingEngine(env);
-  if (services) return services;
-  const message = reason ?? 'no Docker engine for the tests';
-  if (isCI(env)) {
-    throw new BuildError('services.missing', `${message}; under CI a missing engine fails the test`, {
-      hint: `${SERVICES_SH} start  (as root)`,
-    });
-  }
-  if (ctx) {
-    ctx.skip(message);
-  }
-  throw new BuildError('services.missing', message, { hint: `${SERVICES_SH} start  (as root)` });
+  const found = findEngine(env);
+  if (typeof found !== 'string') return found;
+  ctx?.skip(found);
+  throw new BuildError('services.missing', found, { hint: START_HINT });
 }
 
 /**
@@ -239,12 +222,5 @@ export function requireDocker(ctx?: SkipContext, env: Record<string, string | un
  * under CI a missing engine throws (failing the file) instead of returning false.
  */
 export function dockerAvailable(env: Record<string, string | undefined> = process.env): boolean {
-  const { services, reason } = missingEngine(env);
-  if (services) return true;
-  if (isCI(env)) {
-    throw new BuildError('services.missing', `${reason}; under CI a missing engine fails the tests`, {
-      hint: `${SERVICES_SH} start  (as root)`,
-    });
-  }
-  return false;
+  return typeof findEngine(env) !== 'string';
 }
