@@ -79,13 +79,6 @@ export class InternalError extends NablaError {
 
 /** Wraps an error with the subject that failed (`building solo5 at b326416: …`), keeping class and hint. */
 export function withContext(err: unknown, subject: string): unknown {
-  if (err instanceof NablaError) {
-    err.message = `${subject}: ${err.message}`;
-    return err;
-  }
+  if (err instanceof NablaError) err.message = `${subject}: ${err.message}`;
   return err;
-}
-
-export function isAbortError(err: unknown): boolean {
-  return err instanceof CancelledError || (err instanceof Error && err.name === 'AbortError');
 }
