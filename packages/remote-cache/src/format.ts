@@ -1,4 +1,4 @@
-import { MediaType } from '@nabla-build/image';
+import { type Descriptor, MediaType } from '@nabla-build/image';
 import { canonicalJson, sha256Hex } from '@nabla-build/model';
 
 /**
@@ -72,13 +72,6 @@ export interface StepConfig {
   host?: Record<string, unknown>;
 }
 
-export interface Descriptor {
-  mediaType: string;
-  digest: string;
-  size: number;
-  annotations?: Record<string, string>;
-}
-
 export interface StepManifest {
   schemaVersion: 2;
   mediaType: string;
@@ -129,14 +122,26 @@ export class ArtifactProblem extends Error {
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
+function parseJson<T>(bytes: Buffer, what: string): T {
+  try {
+    return JSON.parse(bytes.toString('utf8')) as T;
+  } catch {
+    throw new ArtifactProblem('invalid', `${what} is not JSON`);
+  }
+}
+
+function checkFormat(format: number): void {
+  if (format !== FORMAT_VERSION)
+    throw new ArtifactProblem(
+      'incompatible',
+      `the entry has format version ${format}, this nabla-build reads version ${FORMAT_VERSION}`,
+      format,
+    );
+}
+
 /** Parses and checks a manifest fetched for `key`; throws ArtifactProblem. */
 export function decodeManifest(bytes: Buffer, key: string): StepManifest {
-  let m: StepManifest;
-  try {
-    m = JSON.parse(bytes.toString('utf8')) as StepManifest;
-  } catch {
-    throw new ArtifactProblem('invalid', 'the manifest is not JSON');
-  }
+  const m = parseJson<StepManifest>(bytes, 'the manifest');
   if (m === null || typeof m !== 'object' || m.schemaVersion !== 2)
     throw new ArtifactProblem('invalid', 'the manifest is not an OCI image manifest');
   const formatText = m.annotations?.[Annotation.format];
@@ -147,12 +152,7 @@ export function decodeManifest(bytes: Buffer, key: string): StepManifest {
   if (!ours) throw new ArtifactProblem('invalid', `not a nabla-build step entry (artifactType ${m.artifactType})`);
   const format = Number(formatText);
   if (!Number.isInteger(format)) throw new ArtifactProblem('invalid', 'the manifest has no format version');
-  if (format !== FORMAT_VERSION)
-    throw new ArtifactProblem(
-      'incompatible',
-      `the entry has format version ${format}, this nabla-build reads version ${FORMAT_VERSION}`,
-      format,
-    );
+  checkFormat(format);
   if (m.artifactType !== STEP_ARTIFACT_TYPE || m.config?.mediaType !== STEP_CONFIG_MEDIA_TYPE)
     throw new ArtifactProblem('invalid', 'unexpected artifact or config media type');
   if (m.annotations?.[Annotation.key] !== key)
@@ -168,18 +168,8 @@ export function decodeManifest(bytes: Buffer, key: string): StepManifest {
 
 /** Parses the config blob (already digest-checked) and checks it against the manifest and the key. */
 export function decodeConfig(bytes: Buffer, manifest: StepManifest, key: string): StepConfig {
-  let c: StepConfig;
-  try {
-    c = JSON.parse(bytes.toString('utf8')) as StepConfig;
-  } catch {
-    throw new ArtifactProblem('invalid', 'the config blob is not JSON');
-  }
-  if (c.format !== FORMAT_VERSION)
-    throw new ArtifactProblem(
-      'incompatible',
-      `the entry has format version ${c.format}, this nabla-build reads version ${FORMAT_VERSION}`,
-      c.format,
-    );
+  const c = parseJson<StepConfig>(bytes, 'the config blob');
+  checkFormat(c.format);
   if (c.key !== key || c.entry?.key !== key)
     throw new ArtifactProblem('invalid', 'the entry record belongs to another key');
   if (!Array.isArray(c.entry.files) || !Array.isArray(c.chunks) || c.chunks.length !== manifest.layers.length)

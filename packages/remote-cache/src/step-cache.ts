@@ -1,9 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createReadStream, createWriteStream, existsSync } from 'node:fs';
+import { createWriteStream, existsSync } from 'node:fs';
 import { mkdir, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { sha256File } from '@nabla-build/fsio';
 import { BuildError, CancelledError, type PlanStep, sha256Hex } from '@nabla-build/model';
 import {
   ArtifactProblem,
@@ -145,7 +146,8 @@ export class StepCache {
       fetch: async (into, signal, onBytes) => {
         const dl = join(this.opts.cacheDir, 'tmp', 'remote-cache', step.key.slice(0, 32));
         await mkdir(dl, { recursive: true });
-        await removeAbandonedParts(dl);
+        // Partial downloads (`<hex>.part-<pid>-<rand>`) of processes that are gone; their chunks are fetched again.
+        await removeDead(dl, /\.part-(\d+)-/);
         await mkdir(into, { recursive: true });
         let moved = 0;
         await parallel(config.chunks, this.opts.concurrency ?? 4, async (chunk) => {
@@ -177,7 +179,7 @@ export class StepCache {
     const hex = chunk.digest.slice('sha256:'.length);
     const file = join(dir, hex);
     if (existsSync(file)) {
-      if ((await hashFile(file)) === hex) return file;
+      if ((await sha256File(file)) === hex) return file;
       await rm(file, { force: true });
     }
     for (let attempt = 1; ; attempt++) {
@@ -295,7 +297,8 @@ export class StepCache {
       'tmp',
       `remote-push-${step.key.slice(0, 16)}-${process.pid}-${randomBytes(4).toString('hex')}`,
     );
-    await removeAbandonedPushes(join(this.opts.cacheDir, 'tmp'));
+    // Chunk staging directories (`remote-push-<key>-<pid>-<rand>`) of killed pushes.
+    await removeDead(join(this.opts.cacheDir, 'tmp'), /^remote-push-[0-9a-f]+-(\d+)-/);
     await mkdir(work, { recursive: true });
     let uploaded = 0;
     let skipped = 0;
@@ -375,15 +378,12 @@ export class StepCache {
 }
 
 /** The manifest and config of the entry tagged `key`, verified; undefined when there is none. */
-export async function readArtifact(
-  t: CacheTransport,
-  key: string,
-): Promise<{ manifest: StepManifest; config: StepConfig; manifestDigest: string } | undefined> {
+export async function readArtifact(t: CacheTransport, key: string) {
   const bytes = await t.getManifest(key);
   if (!bytes) return undefined;
   const manifest = decodeManifest(bytes, key);
   const config = await readSmallBlob(t, manifest.config.digest, manifest.config.size);
-  return { manifest, config: decodeConfig(config, manifest, key), manifestDigest: `sha256:${sha256Hex(bytes)}` };
+  return { manifest, config: decodeConfig(config, manifest, key) };
 }
 
 /** A small blob (a config), verified; a transfer that breaks off is retried (the client retries statuses). */
@@ -418,14 +418,6 @@ function sourceTime(result: unknown): number {
   return typeof e === 'number' && Number.isInteger(e) && e > FALLBACK_MTIME ? e : FALLBACK_MTIME;
 }
 
-async function hashFile(file: string): Promise<string> {
-  const h = createHash('sha256');
-  await pipeline(createReadStream(file), async (src: AsyncIterable<Buffer>) => {
-    for await (const c of src) h.update(c);
-  });
-  return h.digest('hex');
-}
-
 async function parallel<T>(items: T[], n: number, fn: (item: T) => Promise<void>): Promise<void> {
   const queue = [...items];
   let failed: unknown;
@@ -442,16 +434,7 @@ async function parallel<T>(items: T[], n: number, fn: (item: T) => Promise<void>
   if (failed !== undefined) throw failed;
 }
 
-/** Partial downloads (`<hex>.part-<pid>-<rand>`) of processes that are gone: removed, their chunks fetched again. */
-function removeAbandonedParts(dir: string): Promise<void> {
-  return removeDead(dir, /\.part-(\d+)-/);
-}
-
-/** Chunk staging directories (`remote-push-<key>-<pid>-<rand>`) of killed pushes. */
-function removeAbandonedPushes(tmp: string): Promise<void> {
-  return removeDead(tmp, /^remote-push-[0-9a-f]+-(\d+)-/);
-}
-
+/** Removes the names in `dir` whose `pattern` group 1 is the pid of a process that is gone. */
 async function removeDead(dir: string, pattern: RegExp): Promise<void> {
   for (const name of await readdir(dir).catch(() => [] as string[])) {
     const m = pattern.exec(name);

@@ -264,5 +264,3 @@ export class OciDirTransport implements CacheTransport {
     }
   }
 }
-
-/** An O_EXCL lock file; a holder on this host whose process is gone is taken over. */
