@@ -1,5 +1,6 @@
 import { appendFileSync, createWriteStream, mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { StringDecoder } from 'node:string_decoder';
 import { CancelledError } from '@nabla-build/model';
 import { CommandError } from './command-error.js';
 
@@ -40,19 +41,16 @@ export async function run(command: string, args: string[], opts: RunOptions): Pr
   const started = Date.now();
   const tailMax = opts.tailLines ?? 30;
   const tail: string[] = [];
-  let log: ReturnType<typeof createWriteStream> | undefined;
-  if (opts.logFile) {
-    // Logs are owner-only: build output can carry whatever a recipe's commands print.
-    mkdirSync(dirname(opts.logFile), { recursive: true, mode: 0o700 });
-    log = createWriteStream(opts.logFile, { flags: 'a', mode: 0o600 });
-    log.write(`$ ${[command, ...args].join(' ')}  (in ${opts.cwd})\n`);
-  }
+  const log = openLog(opts.logFile, command, args, opts.cwd);
   const env: Record<string, string | undefined> = opts.cleanEnv ? {} : { ...process.env };
   for (const [k, v] of Object.entries(opts.env ?? {})) {
     if (v === undefined) delete env[k];
     else env[k] = v;
   }
-  const { execa } = await loadExeca();
+  // execa is loaded on the first spawn, not at import: its ~100 modules cost ~0.15 s of CPU, which commands that
+  // spawn nothing (`list`, `plan`, the up-to-date check) should not pay.
+  execaModule ??= import('execa');
+  const { execa } = await execaModule;
   const child = execa(command, args, {
     cwd: opts.cwd,
     env,
@@ -70,22 +68,16 @@ export async function run(command: string, args: string[], opts: RunOptions): Pr
     log?.write(`${line}\n`);
     opts.onLine?.(line);
   };
-  let partial = '';
-  child.all?.on('data', (chunk: Buffer) => {
-    const lines = (partial + chunk.toString('utf8')).split('\n');
-    partial = lines.pop() ?? '';
-    for (const l of lines) onLine(l);
-  });
-  let killTimer: NodeJS.Timeout | undefined;
+  const lines = lineSplitter(onLine);
+  child.all?.on('data', (chunk: Buffer) => lines.write(chunk));
+  let stopped: (() => void) | undefined;
   const abort = () => {
-    killGroup(child.pid, 'SIGTERM');
-    killTimer = setTimeout(() => killGroup(child.pid, 'SIGKILL'), KILL_GRACE_MS);
-    killTimer.unref();
+    stopped = stopGroup(child.pid);
   };
   opts.signal?.addEventListener('abort', abort, { once: true });
   try {
     const result = await child;
-    if (partial) onLine(partial);
+    lines.end();
     const durationMs = Date.now() - started;
     log?.write(`# exit ${result.exitCode ?? result.signal} after ${durationMs} ms\n`);
     if (opts.signal?.aborted) throw new CancelledError(`\`${command}\` was stopped`);
@@ -107,29 +99,54 @@ export async function run(command: string, args: string[], opts: RunOptions): Pr
     return { stdout: String(result.stdout ?? ''), stderr: String(result.stderr ?? ''), durationMs };
   } finally {
     opts.signal?.removeEventListener('abort', abort);
-    if (killTimer) clearTimeout(killTimer);
+    stopped?.();
     if (log) await new Promise<void>((resolve) => log?.end(resolve));
   }
 }
 
 let execaModule: Promise<typeof import('execa')> | undefined;
 
-/**
- * execa is loaded on the first spawn, not at import: its ~100 modules cost ~0.15 s of CPU, which commands that
- * spawn nothing (`list`, `plan`, the up-to-date check) should not pay.
- */
-function loadExeca(): Promise<typeof import('execa')> {
-  execaModule ??= import('execa');
-  return execaModule;
+/** The command's log file, opened for appending with the command line written (undefined without `logFile`). */
+export function openLog(logFile: string | undefined, command: string, args: string[], cwd: string) {
+  if (!logFile) return undefined;
+  // Logs are owner-only: build output can carry whatever a recipe's commands print.
+  mkdirSync(dirname(logFile), { recursive: true, mode: 0o700 });
+  const log = createWriteStream(logFile, { flags: 'a', mode: 0o600 });
+  log.write(`$ ${[command, ...args].join(' ')}  (in ${cwd})\n`);
+  return log;
 }
 
-function killGroup(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (!pid) return;
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // The group is already gone.
-  }
+/** Splits one output stream into lines (stdout and stderr chunks interleave, lines do not); `end` flushes the rest. */
+export function lineSplitter(onLine: (line: string) => void) {
+  const decoder = new StringDecoder('utf8');
+  let partial = '';
+  return {
+    write(chunk: Buffer) {
+      const lines = (partial + decoder.write(chunk)).split('\n');
+      partial = lines.pop() ?? '';
+      for (const l of lines) onLine(l);
+    },
+    end() {
+      const rest = partial + decoder.end();
+      partial = '';
+      if (rest) onLine(rest);
+    },
+  };
+}
+
+/** Stops the process group `pid` leads: SIGTERM now, SIGKILL after a grace period; returns what cancels the SIGKILL. */
+export function stopGroup(pid: number | undefined): () => void {
+  const kill = (signal: NodeJS.Signals) => {
+    try {
+      if (pid) process.kill(-pid, signal);
+    } catch {
+      // The group is already gone.
+    }
+  };
+  kill('SIGTERM');
+  const timer = setTimeout(() => kill('SIGKILL'), KILL_GRACE_MS);
+  timer.unref();
+  return () => clearTimeout(timer);
 }
 
 let traceFile: string | undefined;

@@ -1,9 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { subscribe } from 'node:diagnostics_channel';
-import { createWriteStream, mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
-import { StringDecoder } from 'node:string_decoder';
-import { CommandError, type RunResult, traceSpawn } from '@nabla-build/exec';
+import { CommandError, lineSplitter, openLog, type RunResult, stopGroup, traceSpawn } from '@nabla-build/exec';
 import { BuildError, CancelledError } from '@nabla-build/model';
 import { GitConstructError, GitError, type SimpleGitOptions, simpleGit } from 'simple-git';
 
@@ -100,10 +97,6 @@ export interface GitOptions {
   alternates?: string[];
 }
 
-function hasVar(env: Record<string, string>, name: string): boolean {
-  return Object.keys(env).some((k) => k.toUpperCase() === name);
-}
-
 let inherited: Record<string, string> = {};
 
 /**
@@ -130,9 +123,6 @@ function gitEnv(): Record<string, string> {
   return env;
 }
 
-/** Grace period between SIGTERM and SIGKILL of a cancelled git's process group (as in @nabla-build/exec). */
-const KILL_GRACE_MS = 3000;
-
 /**
  * simple-git does not hand out the ChildProcess it spawns (no pid, and spawn options are limited to uid/gid).
  * Node's documented `child_process` diagnostics channel announces every new ChildProcess; simple-git calls our
@@ -142,14 +132,6 @@ let lastSpawned: WeakRef<ChildProcess> | undefined;
 subscribe('child_process', (message) => {
   lastSpawned = new WeakRef((message as { process: ChildProcess }).process);
 });
-
-function killGroup(pid: number, signal: NodeJS.Signals): void {
-  try {
-    process.kill(-pid, signal);
-  } catch {
-    // The group is already gone.
-  }
-}
 
 /**
  * Runs `git <args>` in `cwd` through simple-git: full output appended to `logFile` and streamed to `onLine`;
@@ -170,48 +152,22 @@ export async function git(cwd: string, args: string[], opts: GitOptions = {}): P
   if (opts.signal?.aborted) throw new CancelledError('cancelled before `git` started');
   const started = Date.now();
   const tail: string[] = [];
-  let log: ReturnType<typeof createWriteStream> | undefined;
-  if (opts.logFile) {
-    mkdirSync(dirname(opts.logFile), { recursive: true });
-    log = createWriteStream(opts.logFile, { flags: 'a' });
-    log.write(`$ ${['git', ...argv].join(' ')}  (in ${cwd})\n`);
-  }
+  const log = openLog(opts.logFile, 'git', argv, cwd);
   const onLine = (line: string) => {
     tail.push(line);
     if (tail.length > TAIL_LINES) tail.shift();
     log?.write(`${line}\n`);
     opts.onLine?.(line);
   };
-  // One line splitter per stream: stdout and stderr chunks interleave, lines do not.
-  const splitter = () => {
-    const decoder = new StringDecoder('utf8');
-    let partial = '';
-    return {
-      write(chunk: Buffer) {
-        const lines = (partial + decoder.write(chunk)).split('\n');
-        partial = lines.pop() ?? '';
-        for (const l of lines) onLine(l);
-      },
-      end() {
-        const rest = partial + decoder.end();
-        partial = '';
-        if (rest) onLine(rest);
-      },
-    };
-  };
-  const outLines = splitter();
-  const errLines = splitter();
+  const outLines = lineSplitter(onLine);
+  const errLines = lineSplitter(onLine);
   const stderr: Buffer[] = [];
   // Set by the `errors` hook, which simple-git calls once git has closed its output (not when it never ran).
   let exit: { code: number | null; output: Buffer[] } | undefined;
   let child: ChildProcess | undefined;
-  let killTimer: NodeJS.Timeout | undefined;
+  let stopped: (() => void) | undefined;
   const abort = () => {
-    const pid = child?.pid;
-    if (!pid || killTimer) return;
-    killGroup(pid, 'SIGTERM');
-    killTimer = setTimeout(() => killGroup(pid, 'SIGKILL'), KILL_GRACE_MS);
-    killTimer.unref();
+    if (child?.pid && !stopped) stopped = stopGroup(child.pid);
   };
   opts.signal?.addEventListener('abort', abort, { once: true });
   const failure = (f: { exitCode?: number; signal?: string; tail: string[]; hint?: string }) =>
@@ -239,7 +195,12 @@ export async function git(cwd: string, args: string[], opts: GitOptions = {}): P
         config: GIT_CONFIG,
         allowEnvironment: Object.keys(env),
         // GIT_TEMPLATE_DIR in the environment needs the flag that also guards `--template`.
-        unsafe: { ...UNSAFE, ...(hasVar(env, 'GIT_TEMPLATE_DIR') ? { allowUnsafeTemplateDir: true } : {}) },
+        unsafe: {
+          ...UNSAFE,
+          ...(Object.keys(env).some((k) => k.toUpperCase() === 'GIT_TEMPLATE_DIR')
+            ? { allowUnsafeTemplateDir: true }
+            : {}),
+        },
         ...(opts.signal ? { abort: opts.signal } : {}),
         // Always a Buffer, even an empty one: simple-git writes it and closes git's stdin (with a string it skips
         // an empty one and leaves stdin open, so a git that reads stdin would wait forever).
@@ -320,7 +281,7 @@ export async function git(cwd: string, args: string[], opts: GitOptions = {}): P
     throw failure({ exitCode: exit.code, tail: [...tail] });
   } finally {
     opts.signal?.removeEventListener('abort', abort);
-    if (killTimer) clearTimeout(killTimer);
+    stopped?.();
     if (log) await new Promise<void>((resolve) => log?.end(resolve));
   }
 }
