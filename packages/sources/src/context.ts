@@ -38,9 +38,5 @@ export function offlineError(
   });
 }
 
-export function progress(ctx: SourceContext, line: string): void {
-  ctx.onProgress?.(line);
-}
-
 export const FULL_SHA = /^[0-9a-f]{40}$/;
 export const SHA256_HEX = /^[0-9a-f]{64}$/;

@@ -1,9 +1,9 @@
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, relative } from 'node:path';
 import { dirSize, pathExists as exists, removeStaleTemps, tempSibling, withLock } from '@nabla-build/fsio';
 import { BuildError, CancelledError } from '@nabla-build/model';
 import { gitMirrorDir } from './cache.js';
-import { offlineError, progress, type SourceContext } from './context.js';
+import { offlineError, type SourceContext } from './context.js';
 import { git, gitOk, gitOut, gitTail } from './git.js';
 import { resolveMirror } from './mirror-rules.js';
 
@@ -30,85 +30,78 @@ export interface FetchOp {
   kind: 'shallow' | 'full' | 'unshallow' | 'blobs' | 'recreate';
 }
 
-export interface MirrorResult {
-  dir: string;
-  bytesFetched: number;
-  ops: FetchOp[];
-}
-
 const PIN_REF = (rev: string) => `refs/nabla/pins/${rev}`;
 
-/** Runs `fn` holding the mirror's mutex `<dir>.lock` (another process may be filling the same mirror). */
-function withMirrorLock<T>(dir: string, signal: AbortSignal | undefined, fn: () => Promise<T>): Promise<T> {
-  const mutex = `${dir}.lock`;
-  return withLock(mutex, fn, {
-    ...(signal ? { signal } : {}),
-    abortError: () => new CancelledError(`cancelled while waiting for ${mutex}`),
-  });
-}
-
 /** Makes sure the mirror of `need.url` holds `need.rev` (and what checkout will read), fetching only what is missing. */
-export async function ensureMirror(need: MirrorNeed, ctx: SourceContext): Promise<MirrorResult> {
+export async function ensureMirror(need: MirrorNeed, ctx: SourceContext) {
   const dir = gitMirrorDir(ctx.cacheDir, need.url);
-  if (await checkedBefore(dir, need)) return { dir, bytesFetched: 0, ops: [] };
+  const none = { dir, bytesFetched: 0, ops: [] as FetchOp[] };
+  if (await checkedBefore(dir, need)) return none;
   await mkdir(dirname(dir), { recursive: true });
-  return withMirrorLock(dir, ctx.signal, async () => {
-    // Another need of the same mirror (a second source sharing a submodule) may have filled it meanwhile.
-    if (await checkedBefore(dir, need)) return { dir, bytesFetched: 0, ops: [] };
-    await removeStaleTemps(dir);
-    await cleanInterrupted(dir);
-    const state = await inspectMirror(dir, need, ctx);
-    if (state.kind === 'complete') {
-      await remember(dir, need);
-      return { dir, bytesFetched: 0, ops: [] };
-    }
-    const fetchUrl = resolveMirror(need.url, ctx.mirrors ?? [], { allowLocal: ctx.allowLocal ?? false }).url;
-    if (ctx.offline) {
-      throw offlineError(
-        ctx,
-        need.label,
-        fetchUrl,
-        state.kind === 'corrupt'
-          ? `has a damaged cache entry (${state.reason})`
-          : `@${need.rev.slice(0, 12)} is not in the cache`,
-      );
-    }
-    const ops: FetchOp[] = [];
-    const recreate = async (reason: string) => {
-      progress(ctx, `${need.label}: cached mirror is damaged (${reason}); re-creating ${dir}`);
-      ops.push({ label: need.label, url: fetchUrl, kind: 'recreate' });
-      const trash = tempSibling(dir);
-      await rename(dir, trash);
-      await rm(trash, { recursive: true, force: true });
-    };
-    if (state.kind === 'incomplete') {
-      const before = await dirSize(join(dir, 'objects'));
-      try {
-        await fillMirror(dir, fetchUrl, need, ctx, ops, { hasCommit: state.hasCommit, fresh: false });
+  // The mirror's mutex: another process may be filling the same mirror.
+  const mutex = `${dir}.lock`;
+  const signal = ctx.signal ? { signal: ctx.signal } : {};
+  return withLock(
+    mutex,
+    async () => {
+      // Another need of the same mirror (a second source sharing a submodule) may have filled it meanwhile.
+      if (await checkedBefore(dir, need)) return none;
+      await removeStaleTemps(dir);
+      await cleanInterrupted(dir);
+      const state = await inspectMirror(dir, need, ctx);
+      if (state.kind === 'complete') {
         await remember(dir, need);
-        const after = await dirSize(join(dir, 'objects'));
-        return { dir, bytesFetched: Math.max(0, after - before), ops };
-      } catch (e) {
-        // A fetch into a damaged repository fails in odd ways ("bad object", "pin missing"): if the whole mirror
-        // no longer passes fsck, start again from an empty one; otherwise the error stands.
-        if (!(e instanceof BuildError) || (await gitOk(dir, fsckArgs(), gitOpts(ctx)))) throw e;
-        await recreate('git fsck failed after a failed fetch');
+        return none;
       }
-    } else if (state.kind === 'corrupt') {
-      await recreate(state.reason);
-    }
-    const tmp = tempSibling(dir);
-    try {
-      await initMirror(tmp, need);
-      await fillMirror(tmp, fetchUrl, need, ctx, ops, { hasCommit: false, fresh: true });
-      await rename(tmp, dir);
-      await remember(dir, need);
-    } catch (e) {
-      await rm(tmp, { recursive: true, force: true });
-      throw e;
-    }
-    return { dir, bytesFetched: await dirSize(join(dir, 'objects')), ops };
-  });
+      const fetchUrl = resolveMirror(need.url, ctx.mirrors ?? [], { allowLocal: ctx.allowLocal ?? false }).url;
+      if (ctx.offline) {
+        throw offlineError(
+          ctx,
+          need.label,
+          fetchUrl,
+          state.kind === 'corrupt'
+            ? `has a damaged cache entry (${state.reason})`
+            : `@${need.rev.slice(0, 12)} is not in the cache`,
+        );
+      }
+      const ops: FetchOp[] = [];
+      const recreate = async (reason: string) => {
+        ctx.onProgress?.(`${need.label}: cached mirror is damaged (${reason}); re-creating ${dir}`);
+        ops.push({ label: need.label, url: fetchUrl, kind: 'recreate' });
+        const trash = tempSibling(dir);
+        await rename(dir, trash);
+        await rm(trash, { recursive: true, force: true });
+      };
+      if (state.kind === 'incomplete') {
+        const before = await dirSize(join(dir, 'objects'));
+        try {
+          await fillMirror(dir, fetchUrl, need, ctx, ops, { hasCommit: state.hasCommit, fresh: false });
+          await remember(dir, need);
+          const after = await dirSize(join(dir, 'objects'));
+          return { dir, bytesFetched: Math.max(0, after - before), ops };
+        } catch (e) {
+          // A fetch into a damaged repository fails in odd ways ("bad object", "pin missing"): if the whole mirror
+          // no longer passes fsck, start again from an empty one; otherwise the error stands.
+          if (!(e instanceof BuildError) || (await gitOk(dir, fsckArgs(), gitOpts(ctx)))) throw e;
+          await recreate('git fsck failed after a failed fetch');
+        }
+      } else if (state.kind === 'corrupt') {
+        await recreate(state.reason);
+      }
+      const tmp = tempSibling(dir);
+      try {
+        await initMirror(tmp, need);
+        await fillMirror(tmp, fetchUrl, need, ctx, ops, { hasCommit: false, fresh: true });
+        await rename(tmp, dir);
+        await remember(dir, need);
+      } catch (e) {
+        await rm(tmp, { recursive: true, force: true });
+        throw e;
+      }
+      return { dir, bytesFetched: await dirSize(join(dir, 'objects')), ops };
+    },
+    { ...signal, abortError: () => new CancelledError(`cancelled while waiting for ${mutex}`) },
+  );
 }
 
 /**
@@ -117,20 +110,8 @@ export async function ensureMirror(need: MirrorNeed, ctx: SourceContext): Promis
  */
 async function cleanInterrupted(dir: string): Promise<void> {
   if (!(await exists(dir))) return;
-  const walk = async (d: string): Promise<void> => {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = await readdir(d, { withFileTypes: true });
-    } catch {
-      return;
-    }
-    for (const e of entries) {
-      const p = join(d, e.name);
-      if (e.isDirectory()) await walk(p);
-      else if (e.name.endsWith('.lock')) await rm(p, { force: true });
-    }
-  };
-  await walk(join(dir, 'refs'));
+  for (const e of await readdir(join(dir, 'refs'), { recursive: true, withFileTypes: true }).catch(() => []))
+    if (!e.isDirectory() && e.name.endsWith('.lock')) await rm(join(e.parentPath, e.name), { force: true });
   for (const f of ['packed-refs.lock', 'shallow.lock', 'config.lock', 'HEAD.lock', 'FETCH_HEAD.lock', 'index.lock']) {
     await rm(join(dir, f), { force: true });
   }
@@ -196,26 +177,13 @@ const checked = new Map<string, { fingerprint: string; full: boolean; cones: Set
 const coneKey = (sparse: string[] | undefined) => (sparse && sparse.length > 0 ? sparse.join('\n') : '*');
 
 async function fingerprint(dir: string): Promise<string> {
-  const parts: string[] = [];
-  const walk = async (d: string, rel: string): Promise<void> => {
-    let entries: import('node:fs').Dirent[];
-    try {
-      entries = await readdir(d, { withFileTypes: true });
-    } catch {
-      parts.push(`${rel}!`);
-      return;
-    }
-    for (const e of entries) {
-      if (e.isDirectory()) await walk(join(d, e.name), `${rel}/${e.name}`);
-      else {
-        const st = await stat(join(d, e.name)).catch(() => undefined);
-        parts.push(`${rel}/${e.name} ${st?.size} ${st?.mtimeMs}`);
-      }
-    }
-  };
-  await walk(join(dir, 'objects'), 'objects');
-  const shallow = await stat(join(dir, 'shallow')).catch(() => undefined);
-  parts.push(`shallow ${shallow?.size} ${shallow?.mtimeMs}`);
+  const objects = await readdir(join(dir, 'objects'), { recursive: true, withFileTypes: true }).catch(() => undefined);
+  const files = (objects ?? []).filter((e) => !e.isDirectory()).map((e) => relative(dir, join(e.parentPath, e.name)));
+  const parts = objects ? [] : ['objects!'];
+  for (const f of [...files, 'shallow']) {
+    const st = await stat(join(dir, f)).catch(() => undefined);
+    parts.push(`${f} ${st?.size} ${st?.mtimeMs}`);
+  }
   return parts.sort().join('\n');
 }
 
@@ -362,7 +330,7 @@ async function fetchPinned(f: Filling, fresh: boolean): Promise<boolean> {
   const complete =
     !fresh && !(await exists(join(dir, 'shallow'))) && !!(await gitOut(dir, ['for-each-ref', '--count=1'], o))?.trim();
   const depth = complete ? [] : ['--depth=1'];
-  progress(f.ctx, `${need.label}: fetching ${need.rev.slice(0, 12)}${complete ? '' : ' (depth 1)'} from ${url}`);
+  f.ctx.onProgress?.(`${need.label}: fetching ${need.rev.slice(0, 12)}${complete ? '' : ' (depth 1)'} from ${url}`);
   f.ops.push({ label: need.label, url, kind: 'shallow' });
   try {
     await git(
@@ -383,7 +351,7 @@ async function fetchPinned(f: Filling, fresh: boolean): Promise<boolean> {
 async function fetchAll(f: Filling): Promise<void> {
   const { dir, url, need, o, errors } = f;
   const shallow = await exists(join(dir, 'shallow'));
-  progress(f.ctx, `${need.label}: fetching all branches and tags from ${url}`);
+  f.ctx.onProgress?.(`${need.label}: fetching all branches and tags from ${url}`);
   f.ops.push({ label: need.label, url, kind: shallow ? 'unshallow' : 'full' });
   let fullOk = false;
   try {
@@ -441,7 +409,7 @@ async function fetchSparseBlobs(f: Filling): Promise<void> {
   const { dir, url, need, ctx, o } = f;
   const missing = await missingBlobs(dir, need, ctx);
   if (missing.length === 0) return;
-  progress(ctx, `${need.label}: fetching ${missing.length} blobs for the sparse paths from ${url}`);
+  ctx.onProgress?.(`${need.label}: fetching ${missing.length} blobs for the sparse paths from ${url}`);
   f.ops.push({ label: need.label, url, kind: 'blobs' });
   try {
     await git(

@@ -10,6 +10,7 @@ import {
 import { FULL_SHA, offlineError, SHA256_HEX, type SourceContext } from './context.js';
 import { fetchGit } from './fetch-git.js';
 import { git, gitTail } from './git.js';
+import { gitOpts } from './git-mirror.js';
 import { resolveMirror } from './mirror-rules.js';
 
 export interface LockSourcesOptions {
@@ -130,12 +131,7 @@ export async function resolveRef(name: string, url: string, ref: string, ctx: So
   const patterns = ref === 'HEAD' ? ['HEAD'] : [`refs/heads/${ref}`, `refs/tags/${ref}`, `refs/tags/${ref}^{}`];
   let out: string;
   try {
-    out = (
-      await git(process.cwd(), ['ls-remote', fetchUrl, ...patterns], {
-        ...(ctx.logFile ? { logFile: ctx.logFile } : {}),
-        ...(ctx.signal ? { signal: ctx.signal } : {}),
-      })
-    ).stdout;
+    out = (await git(process.cwd(), ['ls-remote', fetchUrl, ...patterns], gitOpts(ctx))).stdout;
   } catch (e) {
     throw new BuildError(
       'source.ls-remote-failed',

@@ -6,8 +6,8 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { BuildError, CancelledError, type PinProvenance, type TarballSourceSpec, UsageError } from '@nabla-build/model';
 import { downloadPath } from './cache.js';
-import { offlineError, progress, SHA256_HEX, type SourceContext } from './context.js';
-import { pathExists as exists, removeStaleTemps, tempSibling, writeFileAtomic } from '@nabla-build/fsio';
+import { offlineError, SHA256_HEX, type SourceContext } from './context.js';
+import { pathExists as exists, removeStaleTemps, sha256File, tempSibling, writeFileAtomic } from '@nabla-build/fsio';
 import { localPath, resolveMirror } from './mirror-rules.js';
 
 export interface TarballFetchResult {
@@ -65,7 +65,7 @@ export async function fetchTarball(
   if (await exists(path)) {
     const problem = await verifyCached(path, metaPath, sha256);
     if (!problem) return { path, sha256, cached: true, bytesFetched: 0, failures: [] };
-    progress(ctx, `${spec.name}: cached ${path} is damaged (${problem}); fetching it again`);
+    ctx.onProgress?.(`${spec.name}: cached ${path} is damaged (${problem}); fetching it again`);
     await rm(path, { force: true });
     await rm(metaPath, { force: true });
   }
@@ -82,10 +82,10 @@ export async function fetchTarball(
   for (const t of targets) {
     if (ctx.signal?.aborted) throw new CancelledError(`download of ${spec.name} cancelled`);
     const tmp = tempSibling(join(dirname(path), `.${spec.file}`));
-    progress(ctx, `${spec.name}: downloading ${t.from.url}`);
+    ctx.onProgress?.(`${spec.name}: downloading ${t.from.url}`);
     try {
       const got = t.from.local
-        ? await copyLocal(localPath(t.from.url), tmp)
+        ? await saveHashed(createReadStream(localPath(t.from.url)), tmp)
         : await download(t.from.url, tmp, ctx.httpTimeoutMs ?? DEFAULT_TIMEOUT_MS, ctx.signal);
       if (got.sha256 !== sha256) {
         mismatches.push({ url: t.from.url, actual: got.sha256 });
@@ -135,43 +135,35 @@ async function verifyCached(path: string, metaPath: string, sha256: string): Pro
   }
   const size = (await stat(path)).size;
   if (meta && meta.size !== size) return `size ${size}, expected ${meta.size}`;
-  const actual = await hashFile(path);
+  const actual = await sha256File(path);
   if (actual !== sha256) return `sha256 ${actual}`;
   if (!meta) await writeFileAtomic(metaPath, `${JSON.stringify({ file: basename(path), size, sha256, url: '' })}\n`);
   return undefined;
 }
 
-async function hashFile(path: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(path)) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-interface Got {
-  sha256: string;
-  size: number;
-}
-
-async function copyLocal(src: string, tmp: string): Promise<Got> {
+/** Writes `source` to the new file `tmp`, hashing it on the way; `onChunk` is called for every chunk. */
+async function saveHashed(source: Readable, tmp: string, onChunk?: () => void, signal?: AbortSignal) {
   const h = createHash('sha256');
   let size = 0;
   await pipeline(
-    createReadStream(src),
-    async function* (source: AsyncIterable<Buffer>) {
-      for await (const chunk of source) {
+    source,
+    async function* (chunks: AsyncIterable<Buffer>) {
+      for await (const chunk of chunks) {
+        onChunk?.();
         h.update(chunk);
         size += chunk.length;
         yield chunk;
       }
     },
     createWriteStream(tmp, { flags: 'wx' }),
+    signal ? { signal } : {},
   );
   return { sha256: h.digest('hex'), size };
 }
 
 class TimeoutError extends Error {}
 
-async function download(url: string, tmp: string, idleMs: number, signal: AbortSignal | undefined): Promise<Got> {
+async function download(url: string, tmp: string, idleMs: number, signal: AbortSignal | undefined) {
   if (!/^https?:\/\//i.test(url))
     throw new Error(`unsupported URL scheme (only http, https, file:// and absolute paths)`);
   const idle = new AbortController();
@@ -188,22 +180,8 @@ async function download(url: string, tmp: string, idleMs: number, signal: AbortS
       await res.body?.cancel();
       throw new Error(`HTTP ${res.status}${res.statusText ? ` ${res.statusText}` : ''}`);
     }
-    const h = createHash('sha256');
-    let size = 0;
-    await pipeline(
-      Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>),
-      async function* (source: AsyncIterable<Buffer>) {
-        for await (const chunk of source) {
-          arm();
-          h.update(chunk);
-          size += chunk.length;
-          yield chunk;
-        }
-      },
-      createWriteStream(tmp, { flags: 'wx' }),
-      { signal: combined },
-    );
-    return { sha256: h.digest('hex'), size };
+    const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
+    return await saveHashed(body, tmp, arm, combined);
   } catch (e) {
     if (idle.signal.aborted && !signal?.aborted) throw idle.signal.reason;
     throw e;
