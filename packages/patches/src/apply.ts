@@ -2,8 +2,8 @@ import { chmod, lstat, mkdir, readFile, rm, rmdir, stat, writeFile } from 'node:
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { CommandError, run } from '@nabla-build/exec';
 import { BuildError, UsageError } from '@nabla-build/model';
-import { type PatchTarget, parsePatch } from './parse.js';
-import type { PatchRef } from './series.js';
+import type { PatchTarget } from './parse.js';
+import { type PatchRef, patchTargets } from './series.js';
 
 /** A patch series ready to apply: the files in order, and where/how `patch` runs. */
 export interface SeriesToApply {
@@ -117,12 +117,7 @@ const PATCH_ENV: Record<string, string | undefined> = {
   SIMPLE_BACKUP_SUFFIX: undefined,
 };
 
-interface PatchRun {
-  code: number;
-  lines: string[];
-}
-
-async function runPatch(cwd: string, args: string[], opts: ApplyOptions): Promise<PatchRun> {
+async function runPatch(cwd: string, args: string[], opts: ApplyOptions): Promise<{ code: number; lines: string[] }> {
   const lines: string[] = [];
   try {
     await run('patch', args, {
@@ -219,12 +214,7 @@ async function snapshot(paths: string[], stopAt: string): Promise<Snapshot> {
   const snap: Snapshot = { files: new Map(), newDirs: [] };
   for (const p of paths) {
     if (snap.files.has(p)) continue;
-    let st: import('node:fs').Stats | undefined;
-    try {
-      st = await lstat(p);
-    } catch {
-      st = undefined;
-    }
+    const st = await lstat(p).catch(() => undefined);
     if (st?.isFile()) {
       snap.files.set(p, { kind: 'file', content: await readFile(p), mode: st.mode & 0o7777 });
       continue;
@@ -327,7 +317,11 @@ export async function applySeries(
       hint: "check the series' `applyIn` in the recipe",
     });
   }
-  const parsed = await readSeries(series);
+  const parsed: { ref: PatchRef; targets: PatchTarget[]; files: string[] }[] = [];
+  for (const ref of series.patches) {
+    const targets = await patchTargets(ref, series.strip);
+    parsed.push({ ref, targets, files: targets.flatMap((t) => [t.path, ...(t.oldPath ? [t.oldPath] : [])]) });
+  }
   const toRoot = (p: string) => relative(root, resolve(cwd, p)).split(sep).join('/');
   const absOf = (p: string) => (isAbsolute(p) ? p : resolve(cwd, p));
 
@@ -335,8 +329,7 @@ export async function applySeries(
   // removed when the series fails: nothing to prove, no git to start.)
   const statusBefore = new Map<string, string>();
   if (!opts.transient) {
-    const files = parsed.flatMap((p) => p.targets.flatMap((t) => [t.path, ...(t.oldPath ? [t.oldPath] : [])]));
-    const trees = new Set(await Promise.all(files.map((f) => gitTreeOf(absOf(f), root))));
+    const trees = new Set(await Promise.all(parsed.flatMap((p) => p.files).map((f) => gitTreeOf(absOf(f), root))));
     for (const t of trees) if (t) statusBefore.set(t, await gitStatus(t, opts));
   }
 
@@ -346,8 +339,7 @@ export async function applySeries(
   const applied: { name: string; snap: Snapshot }[] = [];
   const results: PatchResult[] = [];
 
-  for (const { ref, targets } of parsed) {
-    const rel = targets.flatMap((t) => [t.path, ...(t.oldPath ? [t.oldPath] : [])]);
+  for (const { ref, targets, files: rel } of parsed) {
     const trees = [
       ...new Set(
         (await Promise.all(rel.map((f) => gitTreeOf(absOf(f), root)))).map((t) =>
@@ -480,25 +472,6 @@ async function explain(
     hint = `refresh the project patch against ${against}: make the change by hand in ${fresh}, then ${regenerate}`;
   }
   return { file, what, hint, shownPatch };
-}
-
-/** Read: every patch of the series, parsed (an unreadable patch file is bad input). */
-async function readSeries(series: SeriesToApply): Promise<{ ref: PatchRef; targets: PatchTarget[] }[]> {
-  const parsed: { ref: PatchRef; targets: PatchTarget[] }[] = [];
-  for (const ref of series.patches) {
-    let text: string;
-    try {
-      text = await readFile(ref.path, 'utf8');
-    } catch (e) {
-      throw new UsageError(
-        'patch.unreadable',
-        `cannot read patch ${ref.path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-        { where: ref.path },
-      );
-    }
-    parsed.push({ ref, targets: parsePatch(text, series.strip) });
-  }
-  return parsed;
 }
 
 interface Failure {

@@ -42,18 +42,7 @@ export async function seriesDigest(patchFiles: (PatchRef | string)[]): Promise<s
   h.update('nabla-build patch series v1\n');
   for (const p of patchFiles) {
     const ref = typeof p === 'string' ? { path: p, name: basename(p) } : p;
-    let data: Buffer;
-    try {
-      data = await readFile(ref.path);
-    } catch (e) {
-      throw new UsageError(
-        'patch.unreadable',
-        `cannot read patch ${ref.path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-        {
-          where: ref.path,
-        },
-      );
-    }
+    const data = await readPatch(ref.path);
     const name = Buffer.from(ref.name, 'utf8');
     h.update(`${name.length}:`);
     h.update(name);
@@ -68,18 +57,15 @@ export async function seriesDigest(patchFiles: (PatchRef | string)[]): Promise<s
  * it. With `subtreeOf` this tells which git tree (submodule) each patch of a series changes.
  */
 export async function patchTargets(ref: PatchRef | string, strip: number): Promise<PatchTarget[]> {
-  const path = typeof ref === 'string' ? ref : ref.path;
-  let text: string;
+  return parsePatch((await readPatch(typeof ref === 'string' ? ref : ref.path)).toString('utf8'), strip);
+}
+
+/** The bytes of a patch file; an unreadable one is bad input. */
+async function readPatch(path: string): Promise<Buffer> {
   try {
-    text = await readFile(path, 'utf8');
+    return await readFile(path);
   } catch (e) {
-    throw new UsageError(
-      'patch.unreadable',
-      `cannot read patch ${path} (${(e as NodeJS.ErrnoException).code ?? String(e)})`,
-      {
-        where: path,
-      },
-    );
+    const code = (e as NodeJS.ErrnoException).code ?? String(e);
+    throw new UsageError('patch.unreadable', `cannot read patch ${path} (${code})`, { where: path });
   }
-  return parsePatch(text, strip);
 }
