@@ -4,7 +4,7 @@ import { InputFileError, type MirrorRule, type SourceOverride } from '@nabla-bui
 import { type Document, LineCounter, parseDocument } from 'yaml';
 import { z } from 'zod';
 import { fieldName, lineOf } from './locate.js';
-import { gitUrl } from './schema.js';
+import { gitUrl, sha1, sha256 } from './schema.js';
 
 /**
  * The user's nabla-build config (`$XDG_CONFIG_HOME/nabla-build/config.yaml`, `NABLA_BUILD_CONFIG` or
@@ -19,10 +19,7 @@ const configSchema = z.strictObject({
       z.string().regex(/^[a-z0-9][a-z0-9._-]*(\/[A-Za-z0-9._/-]+)?$/, 'must be a source name or source/submodule-path'),
       z.strictObject({
         git: gitUrl.optional(),
-        rev: z
-          .string()
-          .regex(/^[0-9a-f]{40}$/, 'must be a full 40-hex commit SHA')
-          .optional(),
+        rev: sha1.optional(),
         url: z
           .string()
           .min(1)
@@ -31,10 +28,7 @@ const configSchema = z.strictObject({
             'must be an http(s):// or file:// URL or an absolute path',
           )
           .optional(),
-        sha256: z
-          .string()
-          .regex(/^[0-9a-f]{64}$/, 'must be a 64-hex sha256')
-          .optional(),
+        sha256: sha256.optional(),
       }),
     )
     .default({}),
@@ -108,7 +102,8 @@ export function loadConfig(path: string): UserConfig {
       undefined,
       `invalid YAML: ${yamlError.message.split('\n')[0]}`,
     );
-  const r = configSchema.safeParse(yamlToJS(doc, path, text) ?? {});
+  const js = yamlToJS(doc, path, text);
+  const r = configSchema.safeParse(js ?? {});
   if (!r.success) {
     const issue = r.error.issues[0] as z.core.$ZodIssue;
     const problem =
@@ -149,13 +144,15 @@ export function loadConfig(path: string): UserConfig {
     (Array.isArray(v) ? v : [v]).map((r) => (r.startsWith('oci:') ? `oci:${resolve(base, r.slice(4))}` : r));
   if (c.cacheFrom) out.cacheFrom = refs(c.cacheFrom);
   if (c.cacheTo) out.cacheTo = refs(c.cacheTo);
-  const js = yamlToJS(doc, path, text) as Record<string, unknown> | null;
   out.keys = js && typeof js === 'object' ? Object.keys(js) : [];
   return out;
 }
 
-function stripUndefined<T extends object>(v: T): T {
-  return Object.fromEntries(Object.entries(v).filter(([, x]) => x !== undefined)) as T;
+/** Drops keys whose value is undefined (optional fields of the model are absent, never undefined). */
+export function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
+    [K in keyof T]: Exclude<T[K], undefined>;
+  };
 }
 
 /** Aliases a document may expand: far more than any recipe or config uses, far fewer than an alias bomb. */

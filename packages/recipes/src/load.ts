@@ -3,7 +3,6 @@ import { join, relative } from 'node:path';
 import {
   type GitSourceSpec,
   InputFileError,
-  type PatchSeriesSpec,
   type RecipeSet,
   type SourceSpec,
   type SubmoduleSpec,
@@ -11,10 +10,10 @@ import {
   type ToolchainRecipe,
 } from '@nabla-build/model';
 import { LineCounter, parseDocument, type Document } from 'yaml';
-import { yamlToJS } from './config.js';
+import { stripUndefined, yamlToJS } from './config.js';
 import type { z } from 'zod';
 import { fieldName, lineOf } from './locate.js';
-import { recipeFileSchema, type RecipeFileInput } from './schema.js';
+import { recipeFileSchema, type RecipeFileInput, type SubmoduleInput } from './schema.js';
 
 interface ParsedFile {
   /** Path shown in messages: relative to the current directory when that is shorter. */
@@ -83,7 +82,7 @@ export function loadRecipes(
         tree: v.tree,
         uses: v.uses,
         sources: srcs,
-        patches: v.patches.map(toPatchSeries),
+        patches: v.patches.map(stripUndefined),
         commands: v.commands.map((c) => ({ argv: c.run, cwd: c.cwd, env: c.env, unset: c.unset })),
         phases: v.phases,
         hints: v.hints,
@@ -127,7 +126,7 @@ export function loadRecipes(
         version: v.version,
         toolchain: v.toolchain,
         sources: srcs,
-        patches: v.patches.map(toPatchSeries),
+        patches: v.patches.map(stripUndefined),
         build: {
           tree: v.build.tree,
           configMk: v.build.configMk,
@@ -302,41 +301,8 @@ function toSourceSpec(s: Extract<RecipeFileInput, { kind: 'sources' }>['sources'
   };
 }
 
-function toSubmodule(s: {
-  path: string;
-  git: string;
-  rev: string;
-  clone: 'submodule' | 'full';
-  sparse?: string[] | undefined;
-  submodules: unknown[];
-}): SubmoduleSpec {
-  return {
-    path: s.path,
-    git: s.git,
-    rev: s.rev,
-    clone: s.clone,
-    ...(s.sparse ? { sparse: s.sparse } : {}),
-    submodules: (s.submodules as (typeof s)[]).map(toSubmodule),
-  };
-}
-
-function toPatchSeries(p: {
-  from: 'upstream' | 'project';
-  dir: string;
-  applyIn: string;
-  strip: number;
-  maxFuzz: number;
-  maxOffset: number;
-  only?: string[] | undefined;
-}): PatchSeriesSpec {
-  return stripUndefined(p) as PatchSeriesSpec;
-}
-
-/** Drops keys whose value is undefined (optional fields of the model are absent, never undefined). */
-function stripUndefined<T extends object>(o: T): { [K in keyof T]: Exclude<T[K], undefined> } {
-  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as {
-    [K in keyof T]: Exclude<T[K], undefined>;
-  };
+function toSubmodule(s: SubmoduleInput): SubmoduleSpec {
+  return { ...stripUndefined(s), submodules: s.submodules.map(toSubmodule) };
 }
 
 function listYaml(dir: string): string[] {

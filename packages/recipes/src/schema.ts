@@ -5,8 +5,8 @@ import { z } from 'zod';
  * TypeScript holds no URL, revision, patch list, artifact path or image field.
  */
 
-const sha1 = z.string().regex(/^[0-9a-f]{40}$/, 'must be a full 40-hex commit SHA');
-const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a 64-hex sha256');
+export const sha1 = z.string().regex(/^[0-9a-f]{40}$/, 'must be a full 40-hex commit SHA');
+export const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'must be a 64-hex sha256');
 const name = z.string().regex(/^[a-z0-9][a-z0-9._-]*$/, 'must be lower-case letters, digits, ".", "_" or "-"');
 const relPath = z
   .string()
@@ -48,7 +48,7 @@ const submodule: z.ZodType<SubmoduleInput> = z.lazy(() =>
     submodules: z.array(submodule).default([]),
   }),
 );
-interface SubmoduleInput {
+export interface SubmoduleInput {
   path: string;
   git: string;
   rev: string;
