@@ -40,15 +40,7 @@ function resolveGit(spec: GitSourceSpec, lock: Lockfile | undefined, pin: Pin): 
   const locked = lock?.git[spec.name];
   if (!o?.rev && lock) {
     if (!locked) throw notLocked(spec.name);
-    if (locked.rev !== spec.rev)
-      throw new UsageError(
-        'lock.stale',
-        `source "${spec.name}": the recipe pins ${spec.rev} but nabla.lock has ${locked.rev}`,
-        {
-          where: 'recipes/nabla.lock',
-          hint: `nabla-build lock --update ${spec.name}`,
-        },
-      );
+    if (locked.rev !== spec.rev) throw stale(`source "${spec.name}"`, `pins ${spec.rev}`, locked.rev, spec.name);
   }
   const rev = o?.rev ?? spec.rev;
   const git = o?.git ?? spec.git;
@@ -69,11 +61,7 @@ function resolveSubmodule(
   if (!o?.rev && locked) {
     const l = locked[s.path];
     if (!l) throw notLocked(id);
-    if (l.rev !== s.rev)
-      throw new UsageError('lock.stale', `submodule "${id}": the recipe pins ${s.rev} but nabla.lock has ${l.rev}`, {
-        where: 'recipes/nabla.lock',
-        hint: `nabla-build lock --update ${parent}`,
-      });
+    if (l.rev !== s.rev) throw stale(`submodule "${id}"`, `pins ${s.rev}`, l.rev, parent);
   }
   return {
     ...s,
@@ -89,16 +77,16 @@ function resolveTarball(spec: TarballSourceSpec, lock: Lockfile | undefined, pin
     const l = lock.tarballs[spec.name];
     if (!l) throw notLocked(spec.name);
     if (l.sha256 !== spec.sha256)
-      throw new UsageError(
-        'lock.stale',
-        `tarball "${spec.name}": the recipe says sha256 ${spec.sha256} but nabla.lock has ${l.sha256}`,
-        {
-          where: 'recipes/nabla.lock',
-          hint: `nabla-build lock --update ${spec.name}`,
-        },
-      );
+      throw stale(`tarball "${spec.name}"`, `says sha256 ${spec.sha256}`, l.sha256, spec.name);
   }
   return { ...spec, urls: o?.url ? [o.url] : spec.urls, sha256: o?.sha256 ?? spec.sha256 };
+}
+
+function stale(subject: string, recipeSays: string, locked: string, update: string): UsageError {
+  return new UsageError('lock.stale', `${subject}: the recipe ${recipeSays} but nabla.lock has ${locked}`, {
+    where: 'recipes/nabla.lock',
+    hint: `nabla-build lock --update ${update}`,
+  });
 }
 
 function notLocked(name: string): UsageError {
