@@ -22,8 +22,6 @@ export interface RegisterRuntimeOptions {
   name?: string;
   /** Absolute path of the runtime binary; default `/opt/runnc/bin/runnc`. */
   path?: string;
-  /** Extra arguments dockerd passes to the runtime (`runtimeArgs`); left as they are when omitted. */
-  runtimeArgs?: string[];
   /** Clock for the backup name (tests). */
   now?: Date;
 }
@@ -78,8 +76,8 @@ export async function registerRuntime(opts: RegisterRuntimeOptions = {}): Promis
     throw fieldError(file, original, `runtimes.${name}`, 'must be an object like {"path": "..."}');
   }
   const previous = prevRaw as Record<string, unknown> | undefined;
-  const entry: Record<string, unknown> = { ...(previous ?? {}), path };
-  if (opts.runtimeArgs !== undefined) entry.runtimeArgs = [...opts.runtimeArgs];
+  // Every other field of an existing entry (`runtimeArgs`...) is kept as it is.
+  const entry: Record<string, unknown> = { ...previous, path };
 
   const changes: string[] = [];
   for (const key of new Set([...Object.keys(previous ?? {}), ...Object.keys(entry)])) {

@@ -147,8 +147,3 @@ export function guestCmdlineOf(argv: readonly string[]): { kernelIndex: number; 
   if (i >= argv.length) return { kernelIndex: -1, cmdline: '' };
   return { kernelIndex: i, cmdline: argv.slice(i + 1).join(' ') };
 }
-
-/** Byte length of a command line as the tender counts it (UTF-8, without the terminator). */
-export function cmdlineBytes(cmdline: string): number {
-  return Buffer.byteLength(cmdline, 'utf8');
-}

@@ -87,52 +87,25 @@ export interface LaunchPlan {
 /** Builds everything a launch would run, without touching the system. */
 export function planLaunch(o: LaunchOptions): LaunchPlan {
   const configJson =
-    o.configJson ??
-    lklConfigJson(
-      buildLklConfig({
-        ...(o.net
-          ? {
-              net: {
-                ip: o.net.ip,
-                masklen: o.net.masklen,
-                ...(o.net.gateway ? { gateway: o.net.gateway } : {}),
-                ...(o.net.name ? { name: o.net.name } : {}),
-              },
-            }
-          : {}),
-        ...(o.lkl ? { extra: o.lkl } : {}),
-        ...(o.onWarning ? { onWarning: o.onWarning } : {}),
-      }),
-    );
+    o.configJson ?? lklConfigJson(buildLklConfig({ net: o.net, extra: o.lkl, onWarning: o.onWarning }));
   const tenderArgv = nablaRunArgv({
     tender: o.tender,
     kernel: resolve(o.kernel),
-    ...(o.rootfsImg !== undefined ? { rootfsImg: resolve(o.rootfsImg) } : {}),
-    ...(o.memMb !== undefined ? { memMb: o.memMb } : {}),
-    ...(o.net ? { tap: o.net.tap, ...(o.net.name ? { netName: o.net.name } : {}) } : {}),
-    env: o.env ?? [],
+    rootfsImg: o.rootfsImg === undefined ? undefined : resolve(o.rootfsImg),
+    memMb: o.memMb,
+    tap: o.net?.tap,
+    netName: o.net?.name,
+    env: o.env,
     configJson,
-    args: o.args ?? [],
-    ...(o.execHeap !== undefined ? { execHeap: o.execHeap } : {}),
+    args: o.args,
+    execHeap: o.execHeap,
   });
-  const [tender, ...tenderArgs] = tenderArgv as [string, ...string[]];
-  const netns = o.net?.netns;
-  const userns = o.net?.userns
-    ? userNsTapPrefix({
-        netns: '',
-        tap: o.net.tap,
-        hostIp: o.net.userns.hostIp,
-        guestIp: o.net.ip,
-        masklen: o.net.masklen,
-      })
-    : undefined;
-  const [command, ...args] = (
-    userns
-      ? [...userns, tender, ...tenderArgs]
-      : netns
-        ? ['ip', 'netns', 'exec', netns, tender, ...tenderArgs]
-        : [tender, ...tenderArgs]
-  ) as [string, ...string[]];
+  const prefix = o.net?.userns
+    ? userNsTapPrefix({ tap: o.net.tap, hostIp: o.net.userns.hostIp, masklen: o.net.masklen })
+    : o.net?.netns
+      ? ['ip', 'netns', 'exec', o.net.netns]
+      : [];
+  const [command, ...args] = [...prefix, ...tenderArgv] as [string, ...string[]];
   const { cmdline } = guestCmdlineOf(tenderArgv);
   return {
     command,
@@ -202,8 +175,8 @@ export async function launchUnikernel(o: LaunchOptions): Promise<LaunchResult> {
       env: { PATH: o.path || '/usr/sbin:/usr/bin:/sbin:/bin' },
       onLine,
       tailLines: tailMax,
-      ...(o.signal ? { signal: o.signal } : {}),
-      ...(o.logFile ? { logFile: o.logFile } : {}),
+      signal: o.signal,
+      logFile: o.logFile,
     });
     return { exitCode: 0, ok: true, tail, durationMs: Date.now() - started, plan };
   } catch (err) {

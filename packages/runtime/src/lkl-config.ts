@@ -78,8 +78,6 @@ export interface LklConfigOptions {
   net?: LklNetSettings;
   /** Extra top-level keys (`boot_cmdline`, `mount`, `route`...); they override runnc's defaults. */
   extra?: Partial<Record<LklTopLevelKey, string>>;
-  /** Start from runnc's `debug`/`singlecpu`/`delay_main`/`sysctl` (default true). */
-  runncDefaults?: boolean;
   /** Receives warnings (the `/32` rewrite). */
   onWarning?: (message: string) => void;
 }
@@ -88,16 +86,10 @@ export interface LklConfigOptions {
 export const MASK32_WARNING =
   'WARNING: Changing CIDR from 32 to 1 due to Issue https://github.com/nabla-containers/runnc/issues/40';
 
-/** Builds an LKL config from network settings, as runnc does, then validates it. */
+/** Builds an LKL config from network settings, starting from runnc's defaults, then validates it. */
 export function buildLklConfig(opts: LklConfigOptions = {}): LklConfig {
-  const interfaces: LklInterface[] = [];
-  if (opts.net) interfaces.push(buildInterface(opts.net, opts.onWarning));
-  const cfg: LklConfig = {
-    interfaces,
-    ...(opts.runncDefaults === false ? {} : RUNNC_LKL_DEFAULTS),
-    ...(opts.extra ?? {}),
-  };
-  return validateLklConfig(cfg);
+  const interfaces = opts.net ? [buildInterface(opts.net, opts.onWarning)] : [];
+  return validateLklConfig({ interfaces, ...RUNNC_LKL_DEFAULTS, ...opts.extra });
 }
 
 function buildInterface(net: LklNetSettings, onWarning?: (m: string) => void): LklInterface {
@@ -117,25 +109,23 @@ function buildInterface(net: LklNetSettings, onWarning?: (m: string) => void): L
   if (net.gateway !== undefined && !isIP(net.gateway)) {
     throw new UsageError('lkl.invalid', `interfaces[0].ifgateway: \`${net.gateway}\` is not an IP address`);
   }
-  const iface: LklInterface = {
+  return {
     type: 'rumpfd',
     name: net.name ?? DEFAULT_NET_NAME,
     ip: net.ip,
     masklen: mask,
     ...(net.gateway !== undefined ? { ifgateway: net.gateway } : {}),
-    ...(net.extra ?? {}),
+    ...net.extra,
   };
-  return iface;
 }
 
 /**
  * Checks that `value` has only keys LKL's parser accepts and that every value is a string (LKL rejects
  * unknown keys and non-string values). Returns it typed; throws a UsageError naming the key path otherwise.
  */
-export function validateLklConfig(value: unknown, where?: string): LklConfig {
+export function validateLklConfig(value: unknown): LklConfig {
   const fail = (path: string, problem: string): never => {
     throw new UsageError('lkl.invalid', `${path}: ${problem}`, {
-      ...(where ? { where } : {}),
       hint: `LKL accepts top-level keys ${LKL_TOP_LEVEL_KEYS.join(', ')} and interface keys ${LKL_INTERFACE_KEYS.join(', ')}; every value is a string`,
     });
   };

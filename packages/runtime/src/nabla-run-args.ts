@@ -3,13 +3,7 @@
  * with one fix: environment entries and args are quoted so they survive the guest tokenizer intact.
  */
 import { UsageError } from '@nabla-build/model';
-import {
-  cmdlineBytes,
-  guestCmdlineOf,
-  quoteGuestWord,
-  SPT_CMDLINE_MAX_BYTES,
-  SPT_CMDLINE_SIZE,
-} from './guest-cmdline.js';
+import { guestCmdlineOf, quoteGuestWord, SPT_CMDLINE_MAX_BYTES, SPT_CMDLINE_SIZE } from './guest-cmdline.js';
 import { DEFAULT_NET_NAME, escapeForCmdline } from './lkl-config.js';
 
 /** runnc's `ContainerMemoryMinimum`: smaller memory limits are raised to this many MiB. */
@@ -44,15 +38,6 @@ export interface NablaRunArgsOptions {
   execHeap?: boolean;
 }
 
-/** The memory the tender gets for a requested size: runnc's floor of 512 MiB applied. */
-export function effectiveMemMb(memMb: number | undefined): number {
-  if (memMb === undefined) return MIN_MEM_MB;
-  if (!Number.isInteger(memMb) || memMb <= 0) {
-    throw new UsageError('runtime.invalid-mem', `memory must be a positive whole number of MiB, got ${memMb}`);
-  }
-  return Math.max(MIN_MEM_MB, memMb);
-}
-
 /**
  * Builds the full tender argv (`argv[0]` is the tender):
  * `tender [--x-exec-heap] --mem=N [--net:tap=TAP] [--block:rootfs=IMG] KERNEL [__RUMP_FDINFO_NET_tap=4] ENV…
@@ -70,9 +55,13 @@ export function nablaRunArgv(o: NablaRunArgsOptions): string[] {
   const netName = o.netName ?? DEFAULT_NET_NAME;
   if (!/^[A-Za-z0-9]{1,67}$/.test(netName))
     throw new UsageError('runtime.invalid-net-name', `net device name \`${netName}\` is not a Solo5 device name`);
+  const memMb = o.memMb ?? MIN_MEM_MB;
+  if (!Number.isInteger(memMb) || memMb <= 0) {
+    throw new UsageError('runtime.invalid-mem', `memory must be a positive whole number of MiB, got ${memMb}`);
+  }
   const argv: string[] = [o.tender];
   if (o.execHeap ?? true) argv.push('--x-exec-heap');
-  argv.push(`--mem=${effectiveMemMb(o.memMb)}`);
+  argv.push(`--mem=${Math.max(MIN_MEM_MB, memMb)}`);
   if (o.tap !== undefined) argv.push(`--net:${netName}=${checkTap(o.tap)}`);
   if (o.rootfsImg !== undefined) argv.push(`--block:rootfs=${o.rootfsImg}`);
   argv.push(o.kernel);
@@ -81,20 +70,14 @@ export function nablaRunArgv(o: NablaRunArgsOptions): string[] {
   if (o.configJson !== undefined) argv.push('--config', escapeForCmdline(checkConfig(o.configJson)));
   argv.push('--');
   for (const [i, arg] of (o.args ?? []).entries()) argv.push(quoteGuestWord(checkArg(arg, i)));
-  assertCmdlineFits(argv);
-  return argv;
-}
-
-/** Throws a UsageError when the guest command line of a tender argv is longer than the tender accepts. */
-export function assertCmdlineFits(argv: readonly string[]): void {
   const { kernelIndex, cmdline } = guestCmdlineOf(argv);
-  const bytes = cmdlineBytes(cmdline);
-  if (bytes <= SPT_CMDLINE_MAX_BYTES) return;
+  const bytes = Buffer.byteLength(cmdline);
+  if (bytes <= SPT_CMDLINE_MAX_BYTES) return argv;
   const parts = argv.slice(kernelIndex + 1);
   const sep = parts.indexOf('--');
   const cfg = parts.indexOf('--config');
   const envEnd = cfg >= 0 ? cfg : sep;
-  const size = (words: string[]) => cmdlineBytes(words.join(' '));
+  const size = (words: string[]) => Buffer.byteLength(words.join(' '));
   const detail = [
     `environment ${size(parts.slice(0, envEnd))} bytes`,
     ...(cfg >= 0 ? [`config ${size(parts.slice(cfg, cfg + 2))} bytes`] : []),

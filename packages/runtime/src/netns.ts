@@ -8,7 +8,6 @@ import { existsSync, constants as fsConstants } from 'node:fs';
 import { access } from 'node:fs/promises';
 import { run } from '@nabla-build/exec';
 import { UsageError } from '@nabla-build/model';
-import type { LklNetSettings } from './lkl-config.js';
 
 /** Prefix of every namespace we create; teardown only ever deletes names with it. */
 export const NETNS_PREFIX = 'nb-';
@@ -49,11 +48,6 @@ export function planTapNetwork(opts: TapNetworkOptions): TapNetwork {
   if (!/^[A-Za-z0-9_.-]{1,15}$/.test(tap))
     throw new UsageError('netns.invalid-tap', `tap name \`${tap}\` is not valid`);
   return { netns: `${NETNS_PREFIX}${opts.id}`, tap, hostIp: `169.254.${x}.1`, guestIp: `169.254.${x}.2`, masklen: 24 };
-}
-
-/** The guest side of a tap network, for `buildLklConfig({net})`. */
-export function lklNetOf(net: TapNetwork): LklNetSettings {
-  return { ip: net.guestIp, masklen: net.masklen, gateway: net.hostIp };
 }
 
 /** Throws a UsageError unless running as root. */
@@ -137,7 +131,7 @@ export async function tapMode(action: string): Promise<TapMode> {
  * The argv prefix that runs a command inside a new user + network namespace holding the tap `net.tap` with the
  * host address `net.hostIp/net.masklen` (the guest's gateway), `lo` up. Append the command and its args.
  */
-export function userNsTapPrefix(net: TapNetwork): string[] {
+export function userNsTapPrefix(net: Pick<TapNetwork, 'tap' | 'hostIp' | 'masklen'>): string[] {
   const script = [
     'set -e',
     'ip link set lo up',

@@ -60,12 +60,8 @@ export const MKE2FS_CONF = `[defaults]
 export interface RootfsOptions {
   /** Seconds since the epoch for every timestamp (>= 1); default 1980-01-01. */
   epoch?: number;
-  /** Filesystem UUID (also the directory hash seed); default derived from the content. */
-  uuid?: string;
   /** MiB added to the file data; default 16, as runnc. */
   extraMiB?: number;
-  /** Top-level directories the image always has, created when the tree lacks them (runnc: `etc`). */
-  ensureDirs?: string[];
   signal?: AbortSignal;
   logFile?: string;
 }
@@ -111,21 +107,15 @@ export async function makeRootfsImage(
     throw new UsageError('rootfs.invalid-epoch', `rootfs epoch ${epoch} must be a whole number of seconds >= 1`);
   }
   const extraMiB = opts.extraMiB ?? RUNNC_EXTRA_MIB;
-  const ensureDirs = (opts.ensureDirs ?? ['etc']).map((d) => `/${d.replace(/^\/+|\/+$/g, '')}`);
-  for (const d of ensureDirs) {
-    if (!/^\/[^/\n\r]+$/.test(d) || d === '/.' || d === '/..') {
-      throw new UsageError('rootfs.invalid-dir', `ensureDirs entry \`${d}\` must be one top-level directory name`);
-    }
-  }
+  // Top-level directories the image always has, created when the tree lacks them (runnc's `mkdir etc`).
+  const ensureDirs = ['/etc'];
 
   const entries = await walk(root);
   const regular = entries.filter((e) => e.kind === 'file');
   const fileBytes = regular.reduce((sum, e) => sum + e.size, 0);
   let sizeMiB = rootfsSizeMiB(fileBytes, extraMiB);
-  const uuid = (opts.uuid ?? uuidFromContent(entries, { epoch, extraMiB, ensureDirs })).toLowerCase();
-  if (!/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(uuid)) {
-    throw new UsageError('rootfs.invalid-uuid', `\`${uuid}\` is not a UUID`);
-  }
+  // Also the directory hash seed: the same content always gives the same image.
+  const uuid = uuidFromContent(entries, { epoch, extraMiB, ensureDirs });
 
   const out = resolve(outFile);
   await mkdir(dirname(out), { recursive: true });
@@ -138,12 +128,7 @@ export async function makeRootfsImage(
     LC_ALL: 'C',
     TZ: 'UTC',
   };
-  const runOpts = {
-    cwd: work,
-    env,
-    ...(opts.signal ? { signal: opts.signal } : {}),
-    ...(opts.logFile ? { logFile: opts.logFile } : {}),
-  };
+  const runOpts = { cwd: work, env, signal: opts.signal, logFile: opts.logFile };
   try {
     await writeFile(env.MKE2FS_CONFIG, MKE2FS_CONF);
     // runnc's formula leaves no room for many small files (inodes, directory blocks) or large journals; when
