@@ -60,12 +60,8 @@ export interface BuildPackageOptions {
 export interface BuildPackageResult {
   /** The config.mk written, if the recipe has `configMk`. */
   configMk?: string;
-  /** The Solo5 manifest source written, if the recipe has `manifest`. */
-  manifest?: string;
   /** Where each tarball was put. */
   placed: string[];
-  durationMs: number;
-  logFile: string;
   /**
    * Whether the commands ran in a canonical build root (true also when `canonical` was asked for and the
    * recipe has no command). `false`: the binaries hold this cache directory's paths, so builds of the same
@@ -84,12 +80,11 @@ const MAKE_VAR = /^[A-Za-z_][A-Za-z0-9_]*$/;
  */
 export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPackageResult> {
   const { target } = opts;
-  const started = Date.now();
   const tree = resolve(opts.treeDir);
   const subject = `building ${target.name} (${target.file})`;
   await requireDirectory(tree, `${subject}: the package tree`, target.file);
   await mkdir(dirname(opts.logFile), { recursive: true });
-  const result: BuildPackageResult = { placed: [], durationMs: 0, logFile: opts.logFile, canonical: false };
+  const result: BuildPackageResult = { placed: [], canonical: false };
   const wanted: CanonicalMount[] | undefined = opts.canonical && [
     { host: opts.canonical.toolchain, canonical: CANONICAL_TOOLCHAIN },
     ...(opts.canonical.work ? [{ host: opts.canonical.work, canonical: CANONICAL_WORK }] : []),
@@ -135,16 +130,16 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
   }
 
   if (target.manifest) {
-    const file = inside(tree, target.manifest.file, `${target.file}: manifest.file`);
-    await writeFileAtomic(file, solo5ManifestJson(target.manifest));
-    result.manifest = file;
+    await writeFileAtomic(
+      inside(tree, target.manifest.file, `${target.file}: manifest.file`),
+      solo5ManifestJson(target.manifest),
+    );
   }
 
   const bin = opts.binDir === undefined ? undefined : join(resolve(opts.toolchainDir), opts.binDir);
   if (target.build.commands.length === 0) {
     // Nothing ran, so nothing recorded a host path.
     result.canonical = opts.canonical !== undefined;
-    result.durationMs = Date.now() - started;
     return result;
   }
   if (bin) await requireDirectory(bin, `${subject}: the toolchain's`, target.file);
@@ -166,14 +161,13 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
       extraEnv: opts.env,
       path: { bin: pathBin },
       logFile: opts.logFile,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-      ...(opts.onLine ? { onLine: opts.onLine } : {}),
+      signal: opts.signal,
+      onLine: opts.onLine,
       hintFor: (tail) => packageHint(tail, target, root.canonical),
     });
   } finally {
     await root.close();
   }
-  result.durationMs = Date.now() - started;
   return result;
 }
 
@@ -195,7 +189,7 @@ function packageHint(tail: readonly string[], target: PackageBuildSpec, canonica
  * A Solo5 manifest source (MFT version 1, the format of the pinned Solo5's `solo5-elftool gen-manifest`, see its
  * tests/<name>/manifest.json): the target's block and net devices, in that order.
  */
-export function solo5ManifestJson(m: { block: string[]; net: string[] }): string {
+function solo5ManifestJson(m: { block: string[]; net: string[] }): string {
   const devices = [
     ...m.block.map((name) => ({ name, type: 'BLOCK_BASIC' })),
     ...m.net.map((name) => ({ name, type: 'NET_BASIC' })),

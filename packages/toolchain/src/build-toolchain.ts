@@ -38,8 +38,6 @@ export interface BuildToolchainResult {
   outputs: string[];
   /** Phases entered, in order. */
   phases: string[];
-  durationMs: number;
-  logFile: string;
   /**
    * Whether the commands ran in a canonical build root (only with the `canonical` option, on a host that
    * supports it). `false`: the outputs hold this cache directory's paths, so builds of the same inputs in two
@@ -61,7 +59,6 @@ export interface BuildToolchainResult {
  */
 export async function buildToolchain(opts: BuildToolchainOptions): Promise<BuildToolchainResult> {
   const { recipe } = opts;
-  const started = Date.now();
   const tree = resolve(opts.treeDir);
   const subject = `building toolchain ${recipe.name} (${recipe.file})`;
   await requireDirectory(tree, `${subject}: the tree`, recipe.file);
@@ -84,7 +81,7 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
       baseEnv: opts.baseEnv,
       extraEnv: opts.env,
       logFile: opts.logFile,
-      ...(opts.signal ? { signal: opts.signal } : {}),
+      signal: opts.signal,
       onLine: (line) => {
         phases.line(line);
         opts.onLine?.(line);
@@ -112,11 +109,5 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
     }
     outputs.push(abs);
   }
-  return {
-    outputs,
-    phases: [...phases.reached],
-    durationMs: Date.now() - started,
-    logFile: opts.logFile,
-    canonical: root.canonical,
-  };
+  return { outputs, phases: [...phases.reached], canonical: root.canonical };
 }

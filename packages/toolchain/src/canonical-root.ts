@@ -388,12 +388,12 @@ async function inRoot(
         command,
         args,
         cwd: opts.cwd,
-        ...(err.exitStatus !== undefined ? { exitCode: err.exitStatus } : {}),
-        ...(err.signal !== undefined ? { signal: err.signal } : {}),
+        exitCode: err.exitStatus,
+        signal: err.signal,
         durationMs: err.durationMs,
         tail: err.tail,
-        ...(err.logPath !== undefined ? { logPath: err.logPath } : {}),
-        ...(hint !== undefined ? { hint } : {}),
+        logPath: err.logPath,
+        hint,
       });
     }
     throw err;

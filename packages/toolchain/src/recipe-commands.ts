@@ -55,8 +55,8 @@ export async function runRecipeCommands(r: RecipeCommands): Promise<void> {
         cleanEnv: true,
         logFile: r.logFile,
         tailLines: 40,
-        ...(r.signal ? { signal: r.signal } : {}),
-        ...(r.onLine ? { onLine: r.onLine } : {}),
+        signal: r.signal,
+        onLine: r.onLine,
         hintFor: r.hintFor,
       });
     } catch (err) {
@@ -77,13 +77,7 @@ export function inside(root: string, rel: string, where: string): string {
 }
 
 export async function requireDirectory(dir: string, what: string, where: string): Promise<void> {
-  let ok = false;
-  try {
-    ok = (await stat(dir)).isDirectory();
-  } catch {
-    ok = false;
-  }
-  if (!ok) {
+  if (!(await stat(dir).catch(() => undefined))?.isDirectory()) {
     throw new BuildError('build.tree-missing', `${what} ${dir} does not exist or is not a directory`, {
       where,
       hint: 'run `nabla-build fetch` for the target first',
