@@ -4,7 +4,7 @@ import { inflateSync } from 'node:zlib';
 import { BuildError, type GitSourceSpec, type LockedGit, type SubmoduleSpec } from '@nabla-build/model';
 import { gitMirrorDir } from './cache.js';
 import { fetchHint, type SourceContext } from './context.js';
-import { pathExists as exists, removeStaleTemps } from '@nabla-build/fsio';
+import { pathExists as exists, removeStaleTemps, tempSibling } from '@nabla-build/fsio';
 import { git, gitOk, gitOut } from './git.js';
 import { checkedBefore, configQuote, configText, gitOpts, isPartial, missingBlobs, writeRepo } from './git-mirror.js';
 
@@ -17,7 +17,7 @@ export interface CheckoutTree {
   /** `root`: the superproject; `submodule`: `.git` is a gitlink file; `full`: `.git` is a directory. */
   kind: 'root' | 'submodule' | 'full';
   /** Committer time of `rev` (seconds since the epoch). */
-  committed?: number;
+  committed: number;
   sparse?: string[];
 }
 
@@ -56,8 +56,8 @@ export async function checkoutGit(
   }
   await mkdir(dirname(dest), { recursive: true });
   await removeStaleTemps(dest);
-  const tmp = `${dest}.tmp-${process.pid}`;
-  await rm(tmp, { recursive: true, force: true });
+  const tmp = tempSibling(dest);
+  const root = { worktree: tmp, gitDir: join(tmp, '.git') };
   const trees: CheckoutTree[] = [];
   try {
     await mkdir(tmp);
@@ -65,15 +65,7 @@ export async function checkoutGit(
       { ...locked, ...(spec.sparse ? { sparse: spec.sparse } : {}) },
       ...pins(spec.submodules, locked, ''),
     ]);
-    const committed = await populate(
-      ctx,
-      spec.name,
-      { worktree: tmp, gitDir: join(tmp, '.git') },
-      locked.git,
-      locked.rev,
-      spec.sparse,
-      false,
-    );
+    const committed = await populate(ctx, spec.name, root, locked.git, locked.rev, spec.sparse, false);
     trees.push({
       path: '',
       git: locked.git,
@@ -82,15 +74,7 @@ export async function checkoutGit(
       committed,
       ...(spec.sparse ? { sparse: spec.sparse } : {}),
     });
-    await checkoutSubmodules(
-      ctx,
-      spec.name,
-      locked,
-      { worktree: tmp, gitDir: join(tmp, '.git') },
-      '',
-      spec.submodules,
-      trees,
-    );
+    await checkoutSubmodules(ctx, spec.name, locked, root, '', spec.submodules, trees);
     // No `git status` here: the files and the index were both just written from the same objects, so a
     // damaged cache fails the checkout itself; verifyCheckout checks trees that are reused.
     await rename(tmp, dest);
@@ -107,23 +91,23 @@ export async function checkoutGit(
  * when an override (`<source>/<path>`) or a moved superproject chose another commit. That difference is intended
  * (the lock, and so the step key, records it); a file changed inside any tree is not.
  */
-async function treeChanges(root: string, trees: CheckoutTree[], ctx: SourceContext): Promise<string[]> {
+async function treeChanges(root: string, paths: string[], ctx: SourceContext): Promise<string[]> {
   const changes: string[] = [];
   // All at once: each reads its own tree.
   const outs = await Promise.all(
-    trees.map((t) =>
+    paths.map((p) =>
       git(
-        t.path ? join(root, t.path) : root,
+        join(root, p),
         ['status', '--porcelain', '--ignore-submodules=all', '--untracked-files=normal'],
         gitOpts(ctx),
       ),
     ),
   );
-  for (const [i, t] of trees.entries()) {
+  for (const [i, p] of paths.entries()) {
     for (const line of (outs[i]?.stdout ?? '').split('\n')) {
       if (!line.trim()) continue;
       const m = /^(..) (.*)$/.exec(line);
-      changes.push(m ? `${m[1]} ${t.path ? `${t.path}/` : ''}${m[2]}` : line);
+      changes.push(m ? `${m[1]} ${p ? `${p}/` : ''}${m[2]}` : line);
     }
   }
   return changes;
@@ -233,11 +217,9 @@ async function populate(
     committed = Number(out.trim());
     commitTimes.set(`${mirror}\0${rev}`, committed);
   }
-  if (!known) {
-    if (await isPartial(mirror)) {
-      const missing = await missingBlobs(mirror, { rev, ...(sparse ? { sparse } : {}) }, ctx);
-      if (missing.length > 0) throw notFetched(`${missing.length} blobs of the checked-out paths missing`);
-    }
+  if (!known && (await isPartial(mirror))) {
+    const missing = await missingBlobs(mirror, { rev, ...(sparse ? { sparse } : {}) }, ctx);
+    if (missing.length > 0) throw notFetched(`${missing.length} blobs of the checked-out paths missing`);
   }
   const separate = loc.gitDir !== join(loc.worktree, '.git');
   // Cone-mode sparse checkout, written as `git sparse-checkout set --cone` writes it (a directory name with a
@@ -425,11 +407,8 @@ export async function verifyCheckout(
   };
   await walk(spec.submodules, '');
   if (!opts.allowDirty && problems.length === 0) {
-    const trees: CheckoutTree[] = [{ path: '', git: locked.git, rev: locked.rev, kind: 'root' }];
-    for (const [path, pin] of Object.entries(locked.submodules))
-      trees.push({ path, git: pin.git, rev: pin.rev, kind: 'submodule' });
     try {
-      const dirty = await treeChanges(dest, trees, ctx);
+      const dirty = await treeChanges(dest, ['', ...Object.keys(locked.submodules)], ctx);
       if (dirty.length > 0) problems.push(`not clean: ${dirty.slice(0, 5).join('; ')}`);
     } catch {
       problems.push('git status failed');
@@ -443,10 +422,5 @@ export async function verifyCheckout(
  * images built from it, so their digests never depend on "now".
  */
 export async function newestCommitTime(checkout: CheckoutResult): Promise<number> {
-  let newest = 0;
-  for (const t of checkout.trees) {
-    const out = t.committed ?? (await gitOut(join(checkout.dest, t.path), ['show', '-s', '--format=%ct', 'HEAD']));
-    newest = Math.max(newest, Number(out) || 0);
-  }
-  return newest;
+  return Math.max(0, ...checkout.trees.map((t) => t.committed));
 }

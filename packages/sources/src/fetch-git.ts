@@ -9,6 +9,7 @@ import {
 import { FULL_SHA, type SourceContext } from './context.js';
 import { gitOut } from './git.js';
 import { ensureMirror, type FetchOp, gitOpts } from './git-mirror.js';
+import { sorted } from './lockfile.js';
 
 export interface GitFetchResult {
   /** What was resolved: the spec's URLs (not after mirror rules), and every submodule (by full path). */
@@ -47,8 +48,8 @@ export async function fetchGit(
   };
   const parent = { dir: root.dir, rev, label: spec.name, moved: pins.moved.includes(spec.name) };
   await fetchSubmodules(spec.name, parent, '', spec.submodules, pins, ctx, result);
-  result.locked.submodules = sortKeys(result.locked.submodules);
-  result.mirrors = sortKeys(result.mirrors);
+  result.locked.submodules = Object.fromEntries(sorted(result.locked.submodules));
+  result.mirrors = Object.fromEntries(sorted(result.mirrors));
   return result;
 }
 
@@ -167,8 +168,4 @@ function readGitlinks(mirrorDir: string, rev: string, paths: string[], ctx: Sour
     links.catch(() => gitlinkMemo.delete(key));
   }
   return links;
-}
-
-function sortKeys<T>(o: Record<string, T>): Record<string, T> {
-  return Object.fromEntries(Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

@@ -157,10 +157,8 @@ async function inspectMirror(dir: string, need: MirrorNeed, ctx: SourceContext):
     return { kind: 'incomplete', hasCommit: false };
   }
   if (need.full && (await exists(join(dir, 'shallow')))) return { kind: 'incomplete', hasCommit: true };
-  if (await isPartial(dir)) {
-    const missing = await missingBlobs(dir, need, ctx);
-    if (missing.length > 0) return { kind: 'incomplete', hasCommit: true };
-  }
+  if ((await isPartial(dir)) && (await missingBlobs(dir, need, ctx)).length > 0)
+    return { kind: 'incomplete', hasCommit: true };
   // Keep the pin referenced (older mirrors, or a commit that arrived with a branch fetch).
   if ((await readFile(join(dir, PIN_REF(need.rev)), 'utf8').catch(() => '')).trim() !== need.rev)
     await git(dir, ['update-ref', PIN_REF(need.rev), need.rev], o);

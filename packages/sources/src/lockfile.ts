@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { InputFileError, type LockedGit, type LockedTarball, type Lockfile } from '@nabla-build/model';
+import { InputFileError, type LockedGit, type Lockfile } from '@nabla-build/model';
 import { isMap, isScalar, LineCounter, type Node, parseDocument, stringify, YAMLMap } from 'yaml';
 import { FULL_SHA, SHA256_HEX } from './context.js';
 import { writeFileAtomic } from '@nabla-build/fsio';
@@ -79,11 +79,10 @@ function readTarballPins(y: LockYaml, node: Node | null): Lockfile['tarballs'] {
     const f = `tarballs.${name}`;
     if (!isMap(value)) y.fail(value ?? keyNode, f, 'must be a mapping with url and sha256');
     const es = y.entries(value as YAMLMap, f, ['url', 'sha256']);
-    const entry: LockedTarball = {
+    tarballs[name] = {
       url: y.str(y.need(es, 'url', value as Node, `${f}.url`), `${f}.url`),
       sha256: y.str(y.need(es, 'sha256', value as Node, `${f}.sha256`), `${f}.sha256`, SHA256_HEX, SHA256_WHAT),
     };
-    tarballs[name] = entry;
   }
   return tarballs;
 }
@@ -169,7 +168,8 @@ class LockYaml {
   }
 }
 
-function sorted<T>(o: Record<string, T>): [string, T][] {
+/** The entries of `o` in byte order of their keys. */
+export function sorted<T>(o: Record<string, T>): [string, T][] {
   return Object.entries(o).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
 }
 
