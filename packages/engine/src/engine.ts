@@ -4,6 +4,7 @@ import {
   BuildError,
   type BuildPlan,
   CancelledError,
+  type EntryManifest,
   NablaError,
   type PlanStep,
   type StepKind,
@@ -12,7 +13,7 @@ import {
 import type { EventSink } from './events.js';
 import { pullEntry, type RemoteCache } from './remote.js';
 import { Semaphore } from './semaphore.js';
-import { type EntryManifest, StepStore } from './store.js';
+import { StepStore, verifyEntryFiles } from './store.js';
 
 /** A finished step as the steps that depend on it see it. */
 export interface CompletedStep {
@@ -115,12 +116,18 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     if (!step.cacheable) return undefined;
     const m = await store.read(step);
     if (!m) return undefined;
-    const problem = await store.verify(step, m, mode);
+    const problem = await verifyEntryFiles(store.dirFor(step), m.files, mode);
     if (!problem) return m;
     emit({ type: 'corrupt', step, reason: problem });
     await store.discard(step);
     return undefined;
   };
+
+  const lockKey = (step: PlanStep) =>
+    acquireLock(join(opts.cacheDir, 'locks', `${step.key}.lock`), {
+      signal,
+      onWait: (holder) => emit({ type: 'waiting', step, holder }),
+    });
 
   const remote = opts.remote;
   const publish = (step: PlanStep, dir: string, m: EntryManifest, from?: string) => {
@@ -132,6 +139,14 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     }
   };
 
+  /** A step found complete in the local cache: used as it is, and handed to the remote cache. */
+  const useCached = (step: PlanStep, m: EntryManifest): CompletedStep => {
+    const dir = store.dirFor(step);
+    emit({ type: 'cached', step });
+    publish(step, dir, m);
+    return { step, dir, result: m.result, cached: true };
+  };
+
   /**
    * Asks the remote cache before anything of the step runs (so a remotely cached image never pulls the
    * toolchain behind it). A usable entry is downloaded into a staging directory, checked against its own
@@ -141,18 +156,10 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     if (!remote || !step.cacheable || !remote.shares(step)) return undefined;
     const found = await remote.lookup(step, signal);
     if (!found) return 'miss';
-    const lock = await acquireLock(join(opts.cacheDir, 'locks', `${step.key}.lock`), {
-      signal,
-      onWait: (holder) => emit({ type: 'waiting', step, holder }),
-    });
+    const lock = await lockKey(step);
     try {
-      const dir = store.dirFor(step);
       const now = await cachedEntry(step, 'quick');
-      if (now) {
-        emit({ type: 'cached', step });
-        publish(step, dir, now);
-        return { step, dir, result: now.result, cached: true };
-      }
+      if (now) return useCached(step, now);
       emit({ type: 'pulling', step, source: found.source, bytes: found.bytes });
       const started = Date.now();
       let received = 0;
@@ -173,6 +180,7 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
         return 'miss';
       }
       emit({ type: 'pulled', step, source: found.source, bytes: found.bytes, durationMs: Date.now() - started });
+      const dir = store.dirFor(step);
       publish(step, dir, m, found.source);
       return {
         step,
@@ -187,13 +195,8 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
   };
 
   const complete = async (step: PlanStep, forInput: boolean): Promise<CompletedStep> => {
-    const dir = store.dirFor(step);
     const hit = await cachedEntry(step, forInput ? 'full' : 'quick');
-    if (hit) {
-      emit({ type: 'cached', step });
-      publish(step, dir, hit);
-      return { step, dir, result: hit.result, cached: true };
-    }
+    if (hit) return useCached(step, hit);
     const pulled = await fromRemote(step);
     if (pulled && pulled !== 'miss') return pulled;
     const missed = pulled === 'miss' ? ({ status: 'miss' } as const) : undefined;
@@ -202,17 +205,13 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     if (signal.aborted) throw new CancelledError();
     const executor = opts.executors[step.kind];
     if (!executor) throw new Error(`no executor for ${step.kind} steps`);
+    const dir = store.dirFor(step);
     const release = await limit.acquire(signal);
     let attempted = false;
     let kept = false;
     let logFile: string | undefined;
     try {
-      const lock = step.cacheable
-        ? await acquireLock(join(opts.cacheDir, 'locks', `${step.key}.lock`), {
-            signal,
-            onWait: (holder) => emit({ type: 'waiting', step, holder }),
-          })
-        : undefined;
+      const lock = step.cacheable ? await lockKey(step) : undefined;
       try {
         // Another process may have finished it while we waited for the lock.
         const now = await cachedEntry(step, 'quick');
@@ -302,10 +301,9 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     if (failures.length === 1) throw failures[0]?.error;
     if (failures.length > 1) throw new StepFailures(failures);
   }
-  const failure = settled.find((r) => r.status === 'rejected' && !(r.reason instanceof CancelledError));
-  if (failure && failure.status === 'rejected') throw failure.reason;
-  const cancelled = settled.find((r) => r.status === 'rejected');
-  if (cancelled && cancelled.status === 'rejected') throw cancelled.reason;
+  const rejected = settled.filter((r) => r.status === 'rejected');
+  const failure = rejected.find((r) => !(r.reason instanceof CancelledError)) ?? rejected[0];
+  if (failure) throw failure.reason;
   const out = new Map<string, CompletedStep>();
   for (const [id, p] of memo) out.set(id, await p);
   return out;

@@ -1,11 +1,10 @@
 export * from './engine.js';
 export * from './events.js';
+export type { EntryManifest, ManifestFile } from '@nabla-build/model';
 export { pullEntry, type RemoteCache, type RemoteEntry } from './remote.js';
 export {
   CACHE_MARKER,
-  type EntryManifest,
   isMarkedCache,
-  type ManifestFile,
   openCache,
   readIntactEntry,
   StepStore,

@@ -1,7 +1,7 @@
 import { readdir, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import type { PlanStep } from '@nabla-build/model';
-import type { EntryManifest, StepStore } from './store.js';
+import type { EntryManifest, PlanStep } from '@nabla-build/model';
+import type { StepStore } from './store.js';
 
 /**
  * A cache shared between machines (an OCI registry, a layout directory), as the engine sees it. The engine

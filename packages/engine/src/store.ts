@@ -2,28 +2,7 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replaceDir, sha256File, sha256Text, writeFileAtomic } from '@nabla-build/fsio';
-import { BuildError, type PlanStep, UsageError } from '@nabla-build/model';
-
-/** One file of a cache entry, as recorded when the entry was completed. */
-export interface ManifestFile {
-  path: string;
-  size: number;
-  /** sha256 of the content, or of the link target for symlinks. */
-  sha256: string;
-  type: 'file' | 'symlink';
-}
-
-/** `entry.json`: written last, atomically. Its presence is what makes a step directory a cache entry. */
-export interface EntryManifest {
-  key: string;
-  step: string;
-  completedAt: string;
-  /** Paths (relative to the entry dir) covered by the integrity check. */
-  roots: string[];
-  files: ManifestFile[];
-  /** Whatever the executor returned (resolved commits, image digest...), as JSON. */
-  result: unknown;
-}
+import { BuildError, type EntryManifest, type ManifestFile, type PlanStep, UsageError } from '@nabla-build/model';
 
 const MANIFEST = 'entry.json';
 
@@ -36,8 +15,7 @@ export class StepStore {
   constructor(readonly cacheDir: string) {}
 
   dirFor(step: PlanStep): string {
-    const subject = step.subject.replace(/[^A-Za-z0-9._@-]/g, '_');
-    return join(this.cacheDir, 'steps', step.kind, `${subject}-${step.key.slice(0, 32)}`);
+    return join(this.cacheDir, 'steps', step.kind, `${safeSubject(step)}-${step.key.slice(0, 32)}`);
   }
 
   /**
@@ -46,10 +24,7 @@ export class StepStore {
    */
   logFor(step: PlanStep): string {
     const dir = join(this.cacheDir, 'logs');
-    const path = join(
-      dir,
-      `${step.kind}-${step.subject.replace(/[^A-Za-z0-9._@-]/g, '_')}-${step.key.slice(0, 12)}.log`,
-    );
+    const path = join(dir, `${step.kind}-${safeSubject(step)}-${step.key.slice(0, 12)}.log`);
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     closeSync(openSync(path, 'a', 0o600));
     chmodSync(path, 0o600);
@@ -57,32 +32,14 @@ export class StepStore {
   }
 
   /** The entry's manifest if it exists and belongs to this key; does not check file contents. */
-  async read(step: PlanStep): Promise<EntryManifest | undefined> {
-    try {
-      const m = JSON.parse(await readFile(join(this.dirFor(step), MANIFEST), 'utf8')) as EntryManifest;
-      return m.key === step.key ? m : undefined;
-    } catch {
-      return undefined;
-    }
+  read(step: PlanStep): Promise<EntryManifest | undefined> {
+    return readManifest(this.dirFor(step), step.key);
   }
 
   /** A started but unfinished attempt left a directory without a manifest. */
   hasPartial(step: PlanStep): boolean {
     const dir = this.dirFor(step);
     return existsSync(dir) && !existsSync(join(dir, MANIFEST));
-  }
-
-  /**
-   * Checks an entry against its manifest. `quick` compares types and sizes (cheap enough for every run);
-   * `full` rehashes every file (done before an entry is used as the input of a step that runs).
-   */
-  verify(
-    step: PlanStep,
-    m: EntryManifest,
-    mode: 'quick' | 'full',
-    dir: string = this.dirFor(step),
-  ): Promise<string | undefined> {
-    return verifyEntryFiles(dir, m.files, mode);
   }
 
   /** Records the entry: hashes the declared roots, then renames the manifest into place. */
@@ -118,7 +75,7 @@ export class StepStore {
       throw new Error(
         `the entry is for ${m.step} ${String(m.key).slice(0, 12)}, not ${step.id} ${step.key.slice(0, 12)}`,
       );
-    const problem = await this.verify(step, m, 'full', staged);
+    const problem = await verifyEntryFiles(staged, m.files, 'full');
     if (problem) throw new Error(`the entry fails its integrity check: ${problem}`);
     await writeFileAtomic(join(staged, MANIFEST), `${JSON.stringify(m, null, 1)}\n`);
     await replaceDir(staged, this.dirFor(step));
@@ -172,14 +129,22 @@ export async function verifyEntryFiles(
 
 /** The manifest of the entry at `dir` when it is complete, belongs to `key` and passes the quick check. */
 export async function readIntactEntry(dir: string, key: string): Promise<EntryManifest | undefined> {
-  let m: EntryManifest;
+  const m = await readManifest(dir, key);
+  return m && (await verifyEntryFiles(dir, m.files, 'quick')) === undefined ? m : undefined;
+}
+
+/** The manifest of the entry at `dir` if it exists and belongs to `key`; file contents are not checked. */
+async function readManifest(dir: string, key: string): Promise<EntryManifest | undefined> {
   try {
-    m = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as EntryManifest;
+    const m = JSON.parse(await readFile(join(dir, MANIFEST), 'utf8')) as EntryManifest;
+    return m.key === key ? m : undefined;
   } catch {
     return undefined;
   }
-  if (m.key !== key || (await verifyEntryFiles(dir, m.files, 'quick')) !== undefined) return undefined;
-  return m;
+}
+
+function safeSubject(step: PlanStep): string {
+  return step.subject.replace(/[^A-Za-z0-9._@-]/g, '_');
 }
 
 async function walk(base: string, rel: string, out: ManifestFile[]): Promise<void> {
@@ -238,45 +203,37 @@ export async function openCache(dir: string, setting = 'the cache directory'): P
       });
     if (code !== 'ENOENT') throw cacheIoError(dir, setting, err);
   }
-  if (st === undefined) {
-    try {
+  if (st !== undefined) {
+    const isDir = st.isDirectory() || (st.isSymbolicLink() && (await stat(dir).catch(() => undefined))?.isDirectory());
+    if (!isDir)
+      throw new UsageError('cache.not-directory', `${dir} is not a directory, so it cannot be the cache`, {
+        where: setting,
+        hint: 'choose another --cache-dir (or remove the file if it is yours)',
+      });
+    if (await isMarkedCache(dir)) return;
+    const entries = await readdir(dir).catch((err) => {
+      throw cacheIoError(dir, setting, err);
+    });
+    const foreign = entries.filter((e) => !CACHE_ENTRIES.test(e));
+    if (foreign.length > 0)
+      throw new UsageError(
+        'cache.foreign',
+        `${dir} is not a nabla-build cache: it has no ${CACHE_MARKER} and holds other files (${foreign
+          .slice(0, 3)
+          .map((e) => JSON.stringify(e))
+          .join(', ')}${foreign.length > 3 ? ', …' : ''})`,
+        { where: setting, hint: 'point --cache-dir (or NABLA_BUILD_CACHE) at a new or empty directory' },
+      );
+  }
+  try {
+    if (st === undefined) {
       await mkdir(dir, { recursive: true, mode: 0o700 });
       await chmod(dir, 0o700);
-      await writeMarker(dir);
-    } catch (err) {
-      throw cacheIoError(dir, setting, err);
     }
-    return;
-  }
-  const isDir = st.isDirectory() || (st.isSymbolicLink() && (await stat(dir).catch(() => undefined))?.isDirectory());
-  if (!isDir)
-    throw new UsageError('cache.not-directory', `${dir} is not a directory, so it cannot be the cache`, {
-      where: setting,
-      hint: 'choose another --cache-dir (or remove the file if it is yours)',
-    });
-  if (await isMarkedCache(dir)) return;
-  const entries = await readdir(dir).catch((err) => {
-    throw cacheIoError(dir, setting, err);
-  });
-  const foreign = entries.filter((e) => !CACHE_ENTRIES.test(e));
-  if (foreign.length > 0)
-    throw new UsageError(
-      'cache.foreign',
-      `${dir} is not a nabla-build cache: it has no ${CACHE_MARKER} and holds other files (${foreign
-        .slice(0, 3)
-        .map((e) => JSON.stringify(e))
-        .join(', ')}${foreign.length > 3 ? ', …' : ''})`,
-      { where: setting, hint: 'point --cache-dir (or NABLA_BUILD_CACHE) at a new or empty directory' },
-    );
-  try {
-    await writeMarker(dir);
+    await writeFileAtomic(join(dir, CACHE_MARKER), MARKER_TEXT, { mode: 0o600 });
   } catch (err) {
     throw cacheIoError(dir, setting, err);
   }
-}
-
-async function writeMarker(dir: string): Promise<void> {
-  await writeFileAtomic(join(dir, CACHE_MARKER), MARKER_TEXT, { mode: 0o600 });
 }
 
 function cacheIoError(dir: string, setting: string, err: unknown): Error {

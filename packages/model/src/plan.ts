@@ -231,3 +231,27 @@ export interface HostFacts {
    */
   buildRoot: 'canonical' | 'host';
 }
+
+/** One file of a cache entry, as recorded when the entry was completed. */
+export interface ManifestFile {
+  path: string;
+  size: number;
+  /** sha256 of the content, or of the link target for symlinks. */
+  sha256: string;
+  type: 'file' | 'symlink';
+}
+
+/**
+ * A step cache entry's `entry.json`, written last, atomically: its presence is what makes a step directory a cache
+ * entry. The remote cache carries it inside each entry's config blob.
+ */
+export interface EntryManifest {
+  key: string;
+  step: string;
+  completedAt: string;
+  /** Paths (relative to the entry dir) covered by the integrity check. */
+  roots: string[];
+  files: ManifestFile[];
+  /** Whatever the executor returned (resolved commits, image digest...), as JSON. */
+  result: unknown;
+}

@@ -1,5 +1,5 @@
 import { type Descriptor, MediaType } from '@nabla-build/image';
-import { canonicalJson, sha256Hex } from '@nabla-build/model';
+import { canonicalJson, type EntryManifest, sha256Hex } from '@nabla-build/model';
 
 /**
  * The OCI dialect of a shared step cache (docs/remote-cache.md). One step entry is one OCI image manifest,
@@ -23,24 +23,6 @@ export const Annotation = {
   key: 'dev.nabla-build.step.key',
 } as const;
 
-/** One file of an entry as its integrity record lists it (the local store's `entry.json`, structurally). */
-export interface EntryFile {
-  path: string;
-  size: number;
-  sha256: string;
-  type: 'file' | 'symlink';
-}
-
-/** The local store's `entry.json` (structurally identical to the engine's EntryManifest). */
-export interface EntryRecord {
-  key: string;
-  step: string;
-  completedAt: string;
-  roots: string[];
-  files: EntryFile[];
-  result: unknown;
-}
-
 export interface ChunkInfo {
   /** Digest of the gzip blob (the layer descriptor's digest). */
   digest: string;
@@ -59,7 +41,7 @@ export interface StepConfig {
   step: string;
   kind: string;
   subject: string;
-  entry: EntryRecord;
+  entry: EntryManifest;
   /** Modification time given to every extracted file (seconds since the epoch). */
   mtime: number;
   tree: { entries: number; bytes: number };

@@ -5,13 +5,12 @@ import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { sha256File } from '@nabla-build/fsio';
-import { BuildError, CancelledError, type PlanStep, sha256Hex } from '@nabla-build/model';
+import { BuildError, CancelledError, type EntryManifest, type PlanStep, sha256Hex } from '@nabla-build/model';
 import {
   ArtifactProblem,
   type ChunkInfo,
   decodeConfig,
   decodeManifest,
-  type EntryRecord,
   encodeArtifact,
   FORMAT_VERSION,
   type StepConfig,
@@ -62,7 +61,7 @@ export interface RemoteHit {
   source: string;
   /** Compressed bytes of the chunks. */
   bytes: number;
-  fetch(into: string, signal: AbortSignal, onBytes?: (n: number) => void): Promise<EntryRecord>;
+  fetch(into: string, signal: AbortSignal, onBytes?: (n: number) => void): Promise<EntryManifest>;
 }
 
 /** Fallback mtime of extracted files when an entry has no source time (1980-01-02, what zip still accepts). */
@@ -220,7 +219,7 @@ export class StepCache {
    * Pushes a complete local entry to every sink, in the background; never rejects (a failure is a
    * `push-failed` event). `from` names the source the entry was just pulled from: it is not pushed back there.
    */
-  publish(step: PlanStep, entryDir: string, entry: EntryRecord, from?: string): void {
+  publish(step: PlanStep, entryDir: string, entry: EntryManifest, from?: string): void {
     if (!shareable(step)) return;
     for (const sink of this.sinks) {
       if (sink.name === from) continue;
@@ -265,7 +264,7 @@ export class StepCache {
   async pushEntry(
     step: PlanStep,
     entryDir: string,
-    entry: EntryRecord,
+    entry: EntryManifest,
     sink: CacheTransport,
   ): Promise<{ uploaded: number; skipped: number; bytes: number; present: boolean }> {
     const existing = await readArtifact(sink, step.key).catch((err: unknown) => {

@@ -13,13 +13,12 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { PlanStep } from '@nabla-build/model';
+import type { EntryManifest, PlanStep } from '@nabla-build/model';
 import { requireDocker } from '@nabla-build/testing';
 import { describe, expect, it } from 'vitest';
 import {
   Annotation,
   decodeManifest,
-  type EntryRecord,
   FORMAT_VERSION,
   listTree,
   parseCacheRef,
@@ -47,7 +46,7 @@ function step(k: string, extra: Partial<PlanStep> = {}): PlanStep {
 }
 
 /** A small entry: nested dirs, an executable, a symlink, an empty file and one bigger incompressible file. */
-function makeEntry(k: string): { dir: string; record: EntryRecord } {
+function makeEntry(k: string): { dir: string; record: EntryManifest } {
   const dir = tmp('nb-rc-entry-');
   mkdirSync(join(dir, 'out', 'bin'), { recursive: true });
   mkdirSync(join(dir, 'out', 'empty-dir'));
@@ -63,7 +62,7 @@ function makeEntry(k: string): { dir: string; record: EntryRecord } {
   for (const n of [0, 1, 2])
     writeFileSync(join(dir, 'out', `big${n}.bin`), big.subarray(n * 100_000, (n + 1) * 100_000));
   symlinkSync('bin/tool', join(dir, 'out', 'link'));
-  const record: EntryRecord = {
+  const record: EntryManifest = {
     key: k,
     step: 'package:demo',
     completedAt: '2026-01-01T00:00:00.000Z',
