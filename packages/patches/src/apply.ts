@@ -64,15 +64,18 @@ export interface PatchResult {
   offset: number;
 }
 
-export type PatchFailureKind =
-  | 'conflict'
-  | 'fuzz'
-  | 'offset'
-  | 'partially-applied'
-  | 'missing-file'
-  | 'file-exists'
-  | 'malformed'
-  | 'other';
+/** Each kind of failure, as the message names it. */
+const FAILURE_TEXT = {
+  conflict: 'conflict',
+  fuzz: 'too much fuzz',
+  offset: 'too large an offset',
+  'partially-applied': 'partially applied',
+  'missing-file': 'file to patch is missing',
+  'file-exists': 'file to create already exists',
+  malformed: 'malformed patch',
+  other: 'patch error',
+};
+export type PatchFailureKind = keyof typeof FAILURE_TEXT;
 
 /** `patch.failed`: names the patch, the target file and hunk, what kind of failure, and how to refresh it. */
 export class PatchError extends BuildError {
@@ -283,17 +286,6 @@ async function gitStatus(tree: string, opts: ApplyOptions): Promise<string> {
   });
   return r.stdout;
 }
-
-const FAILURE_TEXT: Record<PatchFailureKind, string> = {
-  conflict: 'conflict',
-  fuzz: 'too much fuzz',
-  offset: 'too large an offset',
-  'partially-applied': 'partially applied',
-  'missing-file': 'file to patch is missing',
-  'file-exists': 'file to create already exists',
-  malformed: 'malformed patch',
-  other: 'patch error',
-};
 
 /**
  * Applies a series in order inside `<treeRoot>/<applyIn>`. A patch whose reverse applies fully is reported
