@@ -3,11 +3,10 @@
  * fixture guest it execs (a static C program that prints what it received). Both are compiled with the
  * host gcc into a directory of the caller's choosing.
  */
-import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { run } from '@nabla-build/exec';
+import { shipped } from '../fixtures/upstreams.js';
 
 /** A device the guest's manifest declares (the fixture tender reads `<kernel>.manifest`). */
 export interface FixtureDevice {
@@ -51,34 +50,22 @@ export function guestEnvOf(report: GuestReport): { env: string[]; fixture: Recor
   return { env, fixture };
 }
 
-function sourceFile(name: string): string {
-  const here = dirname(fileURLToPath(import.meta.url));
-  // From src/ (vitest, source condition) the C file is beside this module; from dist/ it is still in src/.
-  for (const dir of [here, resolve(here, '../../src/fixture-tender')]) {
-    const f = join(dir, name);
-    if (existsSync(f)) return f;
-  }
-  throw new Error(`fixture source ${name} not found beside ${here}`);
-}
-
-export interface BuildFixtureOptions {
-  /** Output file name inside outDir. */
-  name?: string;
-  signal?: AbortSignal;
-}
+/** A C source of this directory (found from dist/ too). */
+const source = (name: string) => shipped('..', 'fixture-tender', name);
 
 /** Compiles the fixture tender into `outDir`; returns its path. */
-export async function buildFixtureTender(outDir: string, opts: BuildFixtureOptions = {}): Promise<string> {
+export async function buildFixtureTender(outDir: string): Promise<string> {
   await mkdir(outDir, { recursive: true });
-  const out = join(resolve(outDir), opts.name ?? 'spt-fixture');
-  await run('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', out, sourceFile('spt-fixture.c')], {
+  const out = join(resolve(outDir), 'spt-fixture');
+  await run('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', '-o', out, source('spt-fixture.c')], {
     cwd: outDir,
-    ...(opts.signal ? { signal: opts.signal } : {}),
   });
   return out;
 }
 
-export interface BuildFixtureGuestOptions extends BuildFixtureOptions {
+export interface BuildFixtureGuestOptions {
+  /** Output file name inside outDir. */
+  name?: string;
   /** Embed a Solo5 ABI1 note (spt target) with this ABI version. */
   solo5Abi?: number;
   /** Write `<guest>.manifest` declaring these devices (the fixture tender then requires them). */
@@ -90,9 +77,8 @@ export async function buildFixtureGuest(outDir: string, opts: BuildFixtureGuestO
   await mkdir(outDir, { recursive: true });
   const out = join(resolve(outDir), opts.name ?? 'fixture-guest.nabla');
   const defs = opts.solo5Abi === undefined ? [] : [`-DSOLO5_ABI=${opts.solo5Abi}`];
-  await run('gcc', ['-static', '-O2', '-Wall', '-Werror', ...defs, '-o', out, sourceFile('fixture-guest.c')], {
+  await run('gcc', ['-static', '-O2', '-Wall', '-Werror', ...defs, '-o', out, source('fixture-guest.c')], {
     cwd: outDir,
-    ...(opts.signal ? { signal: opts.signal } : {}),
   });
   if (opts.manifest) {
     await writeFile(`${out}.manifest`, opts.manifest.map((d) => `${d.kind} ${d.name}\n`).join(''));
