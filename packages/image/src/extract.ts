@@ -21,7 +21,7 @@ import { BuildError, UsageError } from '@nabla-build/model';
 import tar, { type Header } from 'tar-stream';
 
 type TarHeader = Partial<Header> & Pick<Header, 'name'>;
-import { blobPath, type ReadLayoutOptions, readLayout, replaceDirAtomically } from './layout.js';
+import { blobPath, readLayout, replaceDirAtomically } from './layout.js';
 import { zstdDecompressor } from './layer.js';
 import { isGzipLayer, isZstdLayer } from './media-types.js';
 import { ancestors, normaliseTarName, symlinkEscapesRoot } from './paths.js';
@@ -44,17 +44,13 @@ const OPAQUE = '.wh..wh..opq';
  * writes through a symlink already in the tree, hard links to outside, and device nodes. Each layer's blob
  * digest and diff_id are checked while it streams; a mismatch discards everything.
  */
-export async function extractRootfs(
-  layoutDir: string,
-  destDir: string,
-  opts: ReadLayoutOptions = {},
-): Promise<ExtractResult> {
-  const image = await readLayout(layoutDir, opts);
+export async function extractRootfs(layoutDir: string, destDir: string): Promise<ExtractResult> {
+  const image = await readLayout(layoutDir);
   return replaceDirAtomically(destDir, async (root) => {
     const stats = { entries: 0, bytes: 0 };
     const dirTimes = new Map<string, Date>();
-    const known = new KnownDirs();
-    for (const [i, layer] of image.layers.entries()) {
+    const known = new Set<string>();
+    for (const [i, layer] of image.manifest.layers.entries()) {
       const where = `${layoutDir} layer ${layer.digest}`;
       const blobHash = createHash('sha256');
       const diffHash = createHash('sha256');
@@ -104,7 +100,7 @@ async function applyEntry(
   where: string,
   stats: { entries: number; bytes: number },
   dirTimes: Map<string, Date>,
-  known: KnownDirs,
+  known: Set<string>,
 ): Promise<void> {
   const refuse = (why: string) =>
     // Bad input (exit 2): the image, not the host, is at fault.
@@ -115,9 +111,7 @@ async function applyEntry(
   const name = normaliseTarName(header.name);
   if (name === undefined) throw refuse('its path leaves the image root');
   // Entries without content (or skipped) still have to flow for the parser to move on.
-  const drain = () => {
-    body.resume();
-  };
+  const drain = () => void body.resume();
   if (name === '') return drain();
   await ensureParents(root, name, refuse, known);
   const base = basename(name);
@@ -125,7 +119,7 @@ async function applyEntry(
   if (base === OPAQUE) {
     for (const child of await readdir(join(root, parent))) {
       await rm(join(root, parent, child), { recursive: true, force: true });
-      known.forget(parent === '' ? child : `${parent}/${child}`);
+      forget(known, parent === '' ? child : `${parent}/${child}`);
     }
     return drain();
   }
@@ -138,7 +132,7 @@ async function applyEntry(
     const gone = parent === '' ? victim : `${parent}/${victim}`;
     confine(root, join(root, gone), refuse);
     await rm(join(root, gone), { recursive: true, force: true });
-    known.forget(gone);
+    forget(known, gone);
     return drain();
   }
   const target = join(root, name);
@@ -146,7 +140,7 @@ async function applyEntry(
   const existing = await lstat(target).catch(() => undefined);
   const remove = async () => {
     await rm(target, { recursive: true, force: true });
-    known.forget(name);
+    forget(known, name);
   };
   const mode = (header.mode ?? 0o644) & 0o1777;
   const mtime = header.mtime ?? new Date(0);
@@ -212,19 +206,10 @@ const SMALL_FILE = 256 * 1024;
 
 /**
  * Directories this extraction created or checked (real directories, not symlinks), so each parent is checked
- * once instead of once per file. Anything removed or replaced is forgotten with everything under it.
+ * once instead of once per file. Anything removed or replaced is forgotten with everything under it (`forget`).
  */
-class KnownDirs {
-  private readonly dirs = new Set<string>();
-  has(dir: string): boolean {
-    return this.dirs.has(dir);
-  }
-  add(dir: string): void {
-    this.dirs.add(dir);
-  }
-  forget(name: string): void {
-    for (const d of this.dirs) if (d === name || d.startsWith(`${name}/`)) this.dirs.delete(d);
-  }
+function forget(known: Set<string>, name: string): void {
+  for (const d of known) if (d === name || d.startsWith(`${name}/`)) known.delete(d);
 }
 
 /** Creates missing parents; refuses when a parent inside the tree is a symlink or not a directory. */
@@ -232,7 +217,7 @@ async function ensureParents(
   root: string,
   name: string,
   refuse: (why: string) => Error,
-  known: KnownDirs,
+  known: Set<string>,
 ): Promise<void> {
   for (const dir of ancestors(name)) {
     if (known.has(dir)) continue;

@@ -96,17 +96,15 @@ export interface ImageFacts {
  */
 export function imageLabels(facts: ImageFacts): Record<string, string> {
   const out: Record<string, string> = {};
-  const set = (key: string, value: string | undefined) => {
-    if (value !== undefined && value !== '') out[key] = value;
-  };
-  const check = (key: string, value: string | undefined, re: RegExp, what: string) => {
-    if (value !== undefined && !re.test(value)) {
+  /** Sets `key` unless `value` is absent or empty; with `re`, `value` must match it (`what` says how). */
+  const set = (key: string, value: string | undefined, re?: RegExp, what?: string) => {
+    if (value !== undefined && re && !re.test(value)) {
       throw new UsageError('label.invalid', `${key}: ${JSON.stringify(value)} is not ${what}`, { where: key });
     }
+    if (value !== undefined && value !== '') out[key] = value;
   };
   set(OciLabel.source, facts.source);
-  check(OciLabel.revision, facts.revision, COMMIT, 'a full commit SHA');
-  set(OciLabel.revision, facts.revision);
+  set(OciLabel.revision, facts.revision, COMMIT, 'a full commit SHA');
   set(OciLabel.version, facts.version);
   if (facts.created !== undefined) {
     const d = typeof facts.created === 'string' ? new Date(facts.created) : facts.created;
@@ -122,15 +120,11 @@ export function imageLabels(facts: ImageFacts): Record<string, string> {
   set(NablaLabel.solo5Version, facts.solo5Version);
   set(NablaLabel.solo5SptAbi, facts.solo5SptAbi === undefined ? undefined : String(facts.solo5SptAbi));
   for (const [source, commit] of Object.entries(facts.commits ?? {})) {
-    const key = commitLabel(source);
-    check(key, commit, COMMIT, 'a full commit SHA');
-    set(key, commit);
+    set(commitLabel(source), commit, COMMIT, 'a full commit SHA');
   }
-  check(NablaLabel.patchesDigest, facts.patchesDigest, DIGEST, 'a sha256: digest');
-  set(NablaLabel.patchesDigest, facts.patchesDigest);
+  set(NablaLabel.patchesDigest, facts.patchesDigest, DIGEST, 'a sha256: digest');
   set(NablaLabel.toolchainKey, facts.toolchainKey);
   set(NablaLabel.recipe, facts.recipe);
-  check(NablaLabel.sbomDigest, facts.sbomDigest, DIGEST, 'a sha256: digest');
-  set(NablaLabel.sbomDigest, facts.sbomDigest);
+  set(NablaLabel.sbomDigest, facts.sbomDigest, DIGEST, 'a sha256: digest');
   return Object.fromEntries(Object.entries(out).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }

@@ -18,10 +18,7 @@ import type { LayerEntry } from './tree.js';
  */
 export type LayerCompression = 'gzip' | 'zstd' | 'none';
 
-/**
- * gzip level of a layer of at most SINGLE_STREAM_MAX (one stream, as layers were always written: every fixture
- * image keeps its digest). Level 9 took 5.6× as long as 6 for a 1 % smaller layer (measured, README).
- */
+/** gzip level of a layer of at most SINGLE_STREAM_MAX: 9 took 5.6× as long for a 1 % smaller layer (README). */
 export const GZIP_LEVEL = 6;
 /**
  * gzip level of the blocks of a larger layer when no level is asked for: on the bench's 250 MB tree, half the
@@ -33,9 +30,7 @@ export const ZSTD_LEVEL = 3;
 
 /**
  * A layer larger than SINGLE_STREAM_MAX is cut into blocks of exactly this many bytes, compressed in parallel
- * on the thread pool, pigz-style: each block is raw deflate primed with the previous block's last 32 KiB and
- * ended by a sync flush, so the blocks join into one ordinary gzip member. Fixed, so the bytes never depend on
- * the number of cores. File bodies that look random are stored rather than deflated (`storedRuns`).
+ * (`GzipBlocks`). Fixed, so the bytes never depend on the number of cores.
  */
 export const GZIP_BLOCK = 1024 * 1024;
 /**
@@ -59,9 +54,7 @@ const LEVELS: Record<LayerCompression, [number, number] | undefined> = {
   none: undefined,
 };
 
-/**
- * `gzip`, `gzip:4`, `zstd`, `zstd:10`, `none` → a LayerFormat (what `--compression` takes); UsageError otherwise.
- */
+/** `gzip`, `gzip:4`, `zstd`, `zstd:10`, `none` → a LayerFormat (what `--compression` takes); UsageError otherwise. */
 export function parseLayerFormat(text: string, where = '--compression'): LayerFormat {
   const m = /^(gzip|zstd|none)(?::(\d+))?$/.exec(text.trim());
   const range = m ? LEVELS[m[1] as LayerCompression] : undefined;
@@ -76,10 +69,6 @@ export function parseLayerFormat(text: string, where = '--compression'): LayerFo
 
 function levelOf(f: LayerFormat): number {
   return f.level ?? (f.compression === 'zstd' ? ZSTD_LEVEL : GZIP_LEVEL);
-}
-
-function blockLevelOf(f: LayerFormat): number {
-  return f.level ?? GZIP_BLOCK_LEVEL;
 }
 
 let zstdVersion: string | undefined;
@@ -106,7 +95,7 @@ export function zstdProgramVersion(): string {
 export function layerCompressionFingerprint(compression: LayerCompression | LayerFormat): string {
   const f = typeof compression === 'string' ? { compression } : compression;
   if (f.compression === 'gzip')
-    return `gzip-${levelOf(f)}/zlib-${process.versions.zlib}/blocks-1MiB-level-${blockLevelOf(f)}-above-4MiB/random-files-stored`;
+    return `gzip-${levelOf(f)}/zlib-${process.versions.zlib}/blocks-1MiB-level-${f.level ?? GZIP_BLOCK_LEVEL}-above-4MiB/random-files-stored`;
   if (f.compression === 'zstd') return `zstd-${levelOf(f)}/zstd-${zstdProgramVersion()}`;
   return 'none';
 }
@@ -120,13 +109,11 @@ export function layerFormatFromFingerprint(fingerprint: string): LayerFormat {
   return fingerprint === 'none' ? { compression: 'none' } : { compression: 'gzip' };
 }
 
-export function layerMediaType(compression: LayerCompression): string {
-  return compression === 'gzip'
-    ? MediaType.ociLayerGzip
-    : compression === 'zstd'
-      ? MediaType.ociLayerZstd
-      : MediaType.ociLayer;
-}
+const MEDIA_TYPES: Record<LayerCompression, string> = {
+  gzip: MediaType.ociLayerGzip,
+  zstd: MediaType.ociLayerZstd,
+  none: MediaType.ociLayer,
+};
 
 export interface WrittenLayer {
   mediaType: string;
@@ -144,8 +131,8 @@ export interface WrittenLayer {
  * most `inflight`, each with its output) and one 32 KiB window — at most 4 MiB + (inflight + 1) × 2 MiB +
  * 1 MiB: at most 15 MiB with the default of min(cores + 1, 4) blocks in flight.
  */
-export function layerMemoryBound(inflight = defaultInflight()): number {
-  return SINGLE_STREAM_MAX + (inflight + 1) * 2 * GZIP_BLOCK + GZIP_BLOCK;
+export function layerMemoryBound(): number {
+  return SINGLE_STREAM_MAX + (defaultInflight() + 1) * 2 * GZIP_BLOCK + GZIP_BLOCK;
 }
 
 /**
@@ -166,34 +153,24 @@ function defaultInflight(): number {
 export async function writeLayer(
   entries: readonly LayerEntry[],
   blobsDir: string,
-  opts: { mtime: Date; compression: LayerCompression; level?: number; inflight?: number },
+  opts: { mtime: Date; compression: LayerCompression; level?: number },
 ): Promise<WrittenLayer> {
   const tmp = join(blobsDir, `.layer-${process.pid}-${Date.now()}.tmp`);
   const fd = openSync(tmp, 'w');
-  const format = { compression: opts.compression, ...(opts.level !== undefined ? { level: opts.level } : {}) };
-  let closed = false;
   const out = new Output(fd);
   const sink: BlockSink =
     opts.compression === 'gzip'
-      ? new GzipBlocks(
-          out,
-          levelOf(format),
-          blockLevelOf(format),
-          opts.inflight ?? defaultInflight(),
-          tarAtLeast(entries),
-        )
+      ? new GzipBlocks(out, levelOf(opts), opts.level ?? GZIP_BLOCK_LEVEL, tarAtLeast(entries))
       : opts.compression === 'zstd'
-        ? new ZstdProgram(out, levelOf(format))
+        ? new ZstdProgram(out, levelOf(opts))
         : out;
   const tarOut = new TarBlocks(sink);
   try {
     await writeTar(tarOut, entries, Math.floor(opts.mtime.getTime() / 1000));
     await tarOut.end();
-    closeSync(fd);
-    closed = true;
   } catch (err) {
     await sink.abort?.();
-    if (!closed) closeSync(fd);
+    closeSync(fd);
     await rm(tmp, { force: true });
     if (err instanceof BuildError || err instanceof UsageError) throw err;
     throw new BuildError('image.layer-failed', `writing the image layer failed: ${(err as Error).message}`, {
@@ -201,10 +178,11 @@ export async function writeLayer(
       cause: err,
     });
   }
+  closeSync(fd);
   const digest = `sha256:${out.hash.digest('hex')}`;
   await rename(tmp, join(blobsDir, digest.slice('sha256:'.length)));
   return {
-    mediaType: layerMediaType(opts.compression),
+    mediaType: MEDIA_TYPES[opts.compression],
     digest,
     size: out.bytes,
     diffId: `sha256:${tarOut.hash.digest('hex')}`,
@@ -364,10 +342,10 @@ class Output implements BlockSink {
  * any gzip reader sees a single ordinary deflate stream. Up to `inflight` blocks compress on the thread pool
  * at once; outputs are written in order. Header and trailer are zlib's (no name, mtime 0, OS unix), and a
  * layer of at most SINGLE_STREAM_MAX is one stream, so it is byte-identical to `gzipSync(tar, { level })`.
- * Blocks are deflated at `blockLevel` (GZIP_BLOCK_LEVEL unless a level is given).
  */
 class GzipBlocks implements BlockSink {
   private readonly pending: { input: Buffer; parts: (Buffer | Promise<Buffer>)[] }[] = [];
+  private readonly inflight = defaultInflight();
   /** Blocks held back until the layer is known to be larger than SINGLE_STREAM_MAX, with their file bodies. */
   private held: [Buffer, readonly number[] | undefined][] = [];
   private blocks: boolean;
@@ -379,7 +357,6 @@ class GzipBlocks implements BlockSink {
     private readonly out: Output,
     private readonly level: number,
     private readonly blockLevel: number,
-    private readonly inflight: number,
     /** A lower bound of the tar's size: above SINGLE_STREAM_MAX, blocks compress from the first (same bytes). */
     tarAtLeast: number,
   ) {
@@ -399,7 +376,6 @@ class GzipBlocks implements BlockSink {
       const held = this.held;
       this.held = [];
       if (last && this.size <= SINGLE_STREAM_MAX) {
-        // A small layer: one deflate stream, byte for byte what gzip of the whole tar gives.
         this.pending.push({
           input: data,
           parts: [deflatePiece(Buffer.concat([...held.map((h) => h[0]), data]), this.level, true)],
@@ -552,21 +528,15 @@ class ZstdProgram implements BlockSink {
   private readonly done: Promise<void>;
 
   constructor(out: Output, level: number) {
-    zstdProgramVersion();
-    this.child = spawn('zstd', [`-${level}`, '-T2', '-q', '-c', '--no-progress'], {
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stderr = '';
-    this.child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-    });
+    const { child, stderr } = spawnZstd([`-${level}`, '-T2']);
+    this.child = child;
     this.child.stdout.on('data', (d: Buffer) => out.write(d));
     // A write after zstd died (EPIPE) is reported by its exit status below, not as an unhandled error.
     this.child.stdin.on('error', () => undefined);
     this.done = new Promise((resolve, reject) => {
       this.child.on('error', reject);
       this.child.on('close', (code, signal) =>
-        code === 0 ? resolve() : reject(new Error(`zstd exited with ${code ?? signal}: ${stderr.trim()}`)),
+        code === 0 ? resolve() : reject(new Error(`zstd exited with ${code ?? signal}: ${stderr()}`)),
       );
     });
     this.done.catch(() => undefined);
@@ -599,19 +569,25 @@ class ZstdProgram implements BlockSink {
 
 /** `zstd -d` as a stream stage (for reading zstd layers back): fails when the program exits non-zero. */
 export function zstdDecompressor(): Duplex {
-  zstdProgramVersion();
-  const child = spawn('zstd', ['-d', '-q', '-c', '--no-progress'], { stdio: ['pipe', 'pipe', 'pipe'] });
-  let stderr = '';
-  child.stderr.on('data', (d: Buffer) => {
-    stderr += d.toString();
-  });
+  const { child, stderr } = spawnZstd(['-d']);
   const duplex = Duplex.from({ writable: child.stdin, readable: child.stdout });
   child.on('close', (code, signal) => {
-    if (code !== 0) duplex.destroy(new Error(`zstd -d exited with ${code ?? signal}: ${stderr.trim()}`));
+    if (code !== 0) duplex.destroy(new Error(`zstd -d exited with ${code ?? signal}: ${stderr()}`));
   });
   child.on('error', (err) => duplex.destroy(err));
   duplex.on('close', () => {
     if (child.exitCode === null) child.kill('SIGTERM');
   });
   return duplex;
+}
+
+/** The `zstd` program with `args`, quiet, stdin to stdout; `stderr()` is what it printed there so far. */
+function spawnZstd(args: string[]) {
+  zstdProgramVersion();
+  const child = spawn('zstd', [...args, '-q', '-c', '--no-progress']);
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => {
+    stderr += d.toString();
+  });
+  return { child, stderr: () => stderr.trim() };
 }

@@ -14,11 +14,6 @@ import type { Descriptor, DockerArchiveEntry, ImageConfig, ImageIndex, ImageMani
 
 const DIGEST = /^sha256:[a-f0-9]{64}$/;
 
-/** True for a well-formed `sha256:<64 hex>` digest (the only algorithm nabla-build writes or reads). */
-export function isDigest(value: string): boolean {
-  return DIGEST.test(value);
-}
-
 /** Path of a blob inside a layout. Refuses anything but a sha256 digest, so a digest can never name `../x`. */
 export function blobPath(layoutDir: string, digest: string): string {
   if (!DIGEST.test(digest)) {
@@ -39,24 +34,36 @@ export async function writeJsonBlob(
   return { descriptor: { mediaType, digest, size: bytes.length }, bytes };
 }
 
-/** Docker's `manifest.json` for a layout, so `docker load` (20.10) accepts the layout's tar. */
-export function dockerArchiveManifest(manifest: ImageManifest, repoTags: string[] | null): DockerArchiveEntry[] {
+const indexFor = (d: Descriptor): ImageIndex => ({ schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [d] });
+
+/**
+ * `index.json`, Docker's `manifest.json` (so `docker load` (20.10) accepts the layout's tar) and `oci-layout` of
+ * a single-image layout, by file name in byte order. `repoTags` become the tags of the image `docker load` loads.
+ */
+function layoutFiles(index: ImageIndex, manifest: ImageManifest, repoTags: string[]): [string, string][] {
   const rel = (d: string) => `blobs/sha256/${d.slice(7)}`;
+  const dockerManifest: DockerArchiveEntry[] = [
+    {
+      Config: rel(manifest.config.digest),
+      RepoTags: repoTags.length > 0 ? repoTags : null,
+      Layers: manifest.layers.map((l) => rel(l.digest)),
+    },
+  ];
   return [
-    { Config: rel(manifest.config.digest), RepoTags: repoTags, Layers: manifest.layers.map((l) => rel(l.digest)) },
+    ['index.json', canonicalJson(index)],
+    ['manifest.json', canonicalJson(dockerManifest)],
+    ['oci-layout', canonicalJson({ imageLayoutVersion: OCI_LAYOUT_VERSION })],
   ];
 }
 
-/** Writes `oci-layout`, `index.json` and `manifest.json` of a single-image layout. */
+/** Writes the `layoutFiles`; index.json lists `manifestDescriptor` alone unless `index` is given. */
 export async function writeLayoutFiles(
   layoutDir: string,
   manifestDescriptor: Descriptor,
   manifest: ImageManifest,
+  index = indexFor(manifestDescriptor),
 ): Promise<void> {
-  const index: ImageIndex = { schemaVersion: 2, mediaType: MediaType.ociIndex, manifests: [manifestDescriptor] };
-  await writeFile(join(layoutDir, 'oci-layout'), canonicalJson({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
-  await writeFile(join(layoutDir, 'index.json'), canonicalJson(index));
-  await writeFile(join(layoutDir, 'manifest.json'), canonicalJson(dockerArchiveManifest(manifest, null)));
+  for (const [name, text] of layoutFiles(index, manifest, [])) await writeFile(join(layoutDir, name), text);
 }
 
 /**
@@ -66,16 +73,15 @@ export async function writeLayoutFiles(
 export async function replaceDirAtomically<T>(outDir: string, build: (tmpDir: string) => Promise<T>): Promise<T> {
   const tmp = tempSibling(outDir);
   await mkdir(dirname(outDir), { recursive: true });
-  let result: T;
   try {
     await mkdir(tmp);
-    result = await build(tmp);
+    const result = await build(tmp);
     await replaceDir(tmp, outDir);
+    return result;
   } catch (err) {
     await rm(tmp, { recursive: true, force: true });
     throw err;
   }
-  return result;
 }
 
 /** Writes a file through a temporary sibling and rename (no reader ever sees a partial file). */
@@ -101,20 +107,16 @@ export interface LayoutImage {
   manifestBytes: Buffer;
   manifestDigest: string;
   config: ImageConfig;
-  configBytes: Buffer;
   configDigest: string;
-  layers: Descriptor[];
   /** Every blob the image needs: config first, then layers. */
   blobs: Descriptor[];
 }
 
-export interface ReadLayoutOptions {
-  /** Pick the index entry with this `org.opencontainers.image.ref.name`; needed when the index holds several. */
-  refName?: string;
-}
-
-/** Reads and checks an OCI image layout written by `assembleImage` (or by skopeo, umoci, crane). */
-export async function readLayout(dir: string, opts: ReadLayoutOptions = {}): Promise<LayoutImage> {
+/**
+ * Reads and checks an OCI image layout written by `assembleImage` (or by skopeo, umoci, crane). `refName` picks
+ * the index entry with this `org.opencontainers.image.ref.name`; needed when the index holds several.
+ */
+export async function readLayout(dir: string, opts: { refName?: string } = {}): Promise<LayoutImage> {
   const bad = (msg: string, cause?: unknown) =>
     new BuildError('image.bad-layout', `${dir} is not a usable OCI image layout: ${msg}`, {
       where: dir,
@@ -154,8 +156,7 @@ export async function readLayout(dir: string, opts: ReadLayoutOptions = {}): Pro
   if (manifest.schemaVersion !== 2 || !manifest.config || !Array.isArray(manifest.layers)) {
     throw bad(`manifest ${manifestDescriptor.digest} is not an image manifest`);
   }
-  const configBytes = await readVerifiedBlob(dir, manifest.config);
-  const config = JSON.parse(configBytes.toString('utf8')) as ImageConfig;
+  const config = JSON.parse((await readVerifiedBlob(dir, manifest.config)).toString('utf8')) as ImageConfig;
   if (config.rootfs?.diff_ids?.length !== manifest.layers.length) {
     throw bad(
       `config ${manifest.config.digest} lists ${config.rootfs?.diff_ids?.length ?? 0} diff_ids for ${manifest.layers.length} layers`,
@@ -179,9 +180,7 @@ export async function readLayout(dir: string, opts: ReadLayoutOptions = {}): Pro
     manifestBytes,
     manifestDigest: manifestDescriptor.digest,
     config,
-    configBytes,
     configDigest: manifest.config.digest,
-    layers: manifest.layers,
     blobs: [manifest.config, ...manifest.layers],
   };
 }
@@ -252,18 +251,8 @@ export function layoutToTarStream(dir: string, repoTags: string[]): Readable {
         });
         await pipeline(createReadStream(blobPath(dir, d.digest)), sink);
       }
-      const index: ImageIndex = {
-        schemaVersion: 2,
-        mediaType: MediaType.ociIndex,
-        manifests: [image.manifestDescriptor],
-      };
-      await add({ name: 'index.json', type: 'file', mode: 0o644 }, Buffer.from(canonicalJson(index)));
-      const dockerManifest = dockerArchiveManifest(image.manifest, repoTags.length > 0 ? repoTags : null);
-      await add({ name: 'manifest.json', type: 'file', mode: 0o644 }, Buffer.from(canonicalJson(dockerManifest)));
-      await add(
-        { name: 'oci-layout', type: 'file', mode: 0o644 },
-        Buffer.from(canonicalJson({ imageLayoutVersion: OCI_LAYOUT_VERSION })),
-      );
+      for (const [name, text] of layoutFiles(indexFor(image.manifestDescriptor), image.manifest, repoTags))
+        await add({ name, type: 'file', mode: 0o644 }, Buffer.from(text));
       pack.finalize();
     } catch (err) {
       pack.destroy(err as Error);

@@ -31,14 +31,11 @@ export interface ContainerConfig {
   Labels?: Record<string, string>;
   WorkingDir?: string;
   ExposedPorts?: Record<string, Record<string, never>>;
-  User?: string;
 }
 
 export interface HistoryEntry {
   created?: string;
   created_by?: string;
-  comment?: string;
-  empty_layer?: boolean;
 }
 
 export interface ImageConfig {

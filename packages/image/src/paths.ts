@@ -36,18 +36,8 @@ export function normaliseTarName(name: string): string | undefined {
  * rootfs), so only `..` that climbs above `/` escapes.
  */
 export function symlinkEscapesRoot(linkName: string, target: string): boolean {
-  if (target.includes('\0')) return true;
-  const stack = target.startsWith('/') ? [] : posix.dirname(`/${linkName}`).split('/').filter(Boolean);
-  for (const seg of target.split('/')) {
-    if (seg === '' || seg === '.') continue;
-    if (seg === '..') {
-      if (stack.length === 0) return true;
-      stack.pop();
-    } else {
-      stack.push(seg);
-    }
-  }
-  return false;
+  const from = target.startsWith('/') ? '' : posix.dirname(`/${linkName}`);
+  return normaliseTarName(`${from}/${target}`) === undefined;
 }
 
 /** Byte-wise (UTF-8) ordering, identical on every platform and locale. */

@@ -39,8 +39,7 @@ export function encodeTarHeader(h: TarHeaderFields): Buffer[] {
   if (h.linkname) pax += paxRecord(` linkpath=${h.linkname}\n`);
   const paxData = Buffer.from(pax);
   const link = h.linkname ? 'PaxHeader' : undefined;
-  const paxHeader = encodeUstar('PaxHeader', h.mode, paxData.length, h.mtime, PAX_TYPEFLAG, link) as Buffer;
-  const out = [paxHeader, paxData];
+  const out = [encodeUstar('PaxHeader', h.mode, paxData.length, h.mtime, PAX_TYPEFLAG, link) as Buffer, paxData];
   const pad = tarPadding(paxData.length);
   if (pad) out.push(END_OF_TAR.subarray(0, pad));
   out.push(encodeUstar('PaxHeader', h.mode, size, h.mtime, TYPEFLAG[h.type], link) as Buffer);

@@ -1,4 +1,4 @@
-import { lstatSync, readdirSync, readlinkSync } from 'node:fs';
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BuildError, UsageError } from '@nabla-build/model';
@@ -77,34 +77,20 @@ export async function collectEntries(inputs: readonly ImageFileInput[]): Promise
     }
     if ('content' in input) {
       if (name === '') throw new UsageError('image.bad-path', 'content cannot be written to /', { where: '/' });
-      const content =
-        typeof input.content === 'string' ? Buffer.from(input.content, 'utf8') : Buffer.from(input.content);
+      const content = Buffer.from(input.content);
       add({ kind: 'content', name, mode: input.executable ? EXEC_MODE : FILE_MODE, content }, '(generated content)');
       continue;
     }
-    let st: Awaited<ReturnType<typeof stat>>;
-    try {
-      st = await stat(input.hostPath);
-    } catch (cause) {
+    const st = await stat(input.hostPath).catch((cause: unknown) => {
       throw new BuildError('image.input-missing', `cannot read ${input.hostPath} for ${input.imagePath}`, {
         where: input.hostPath,
         cause,
         hint: 'build the artifact first (`nabla-build build <target>`)',
       });
-    }
-    if (st.isDirectory()) {
-      if (name !== '') add({ kind: 'dir', name }, input.hostPath);
-      await walk(input.hostPath, name, add);
-    } else if (st.isFile()) {
-      if (name === '')
-        throw new UsageError('image.bad-path', `a file (${input.hostPath}) cannot be copied to /`, { where: '/' });
-      add(
-        { kind: 'file', name, size: st.size, mode: normalisedFileMode(st.mode), hostPath: input.hostPath },
-        input.hostPath,
-      );
-    } else {
-      throw unsupported(input.hostPath);
-    }
+    });
+    if (name === '' && st.isFile())
+      throw new UsageError('image.bad-path', `a file (${input.hostPath}) cannot be copied to /`, { where: '/' });
+    await walk(input.hostPath, name, st, add);
   }
 
   for (const name of [...entries.keys()]) {
@@ -122,36 +108,38 @@ export async function collectEntries(inputs: readonly ImageFileInput[]): Promise
   return [...entries.values()].sort((a, b) => compareNames(a.name, b.name));
 }
 
-/** Synchronous like the layer writer's reads: one thread-pool round trip per file cost more than the walk. */
-async function walk(hostDir: string, prefix: string, add: (e: LayerEntry, from: string) => void): Promise<void> {
-  const names = readdirSync(hostDir).sort(compareNames);
-  for (const child of names) {
-    const hostPath = join(hostDir, child);
-    const name = prefix === '' ? child : `${prefix}/${child}`;
-    const st = lstatSync(hostPath);
-    if (st.isSymbolicLink()) {
-      const target = readlinkSync(hostPath);
-      if (symlinkEscapesRoot(name, target)) {
-        throw new BuildError('image.symlink-escape', `symlink /${name} -> ${target} points outside the image root`, {
-          where: hostPath,
-          hint: 'make the link relative to a path inside the image, or copy the file it points to',
-        });
-      }
-      add({ kind: 'symlink', name, target }, hostPath);
-    } else if (st.isDirectory()) {
-      add({ kind: 'dir', name }, hostPath);
-      await walk(hostPath, name, add);
-    } else if (st.isFile()) {
-      add({ kind: 'file', name, size: st.size, mode: normalisedFileMode(st.mode), hostPath }, hostPath);
-    } else {
-      throw unsupported(hostPath);
+/**
+ * Adds `hostPath` (described by `st`) as entry `name` (the root, `''`, is not an entry), and a directory's
+ * contents under it. Synchronous like the layer writer's reads: one thread-pool round trip per file cost more
+ * than the walk.
+ */
+async function walk(
+  hostPath: string,
+  name: string,
+  st: Stats,
+  add: (e: LayerEntry, from: string) => void,
+): Promise<void> {
+  if (st.isSymbolicLink()) {
+    const target = readlinkSync(hostPath);
+    if (symlinkEscapesRoot(name, target)) {
+      throw new BuildError('image.symlink-escape', `symlink /${name} -> ${target} points outside the image root`, {
+        where: hostPath,
+        hint: 'make the link relative to a path inside the image, or copy the file it points to',
+      });
     }
+    add({ kind: 'symlink', name, target }, hostPath);
+  } else if (st.isDirectory()) {
+    if (name !== '') add({ kind: 'dir', name }, hostPath);
+    for (const child of readdirSync(hostPath).sort(compareNames)) {
+      const path = join(hostPath, child);
+      await walk(path, name === '' ? child : `${name}/${child}`, lstatSync(path), add);
+    }
+  } else if (st.isFile()) {
+    add({ kind: 'file', name, size: st.size, mode: normalisedFileMode(st.mode), hostPath }, hostPath);
+  } else {
+    throw new BuildError('image.unsupported-file', `${hostPath} is not a regular file, directory or symlink`, {
+      where: hostPath,
+      hint: 'remove sockets, fifos and device nodes from the artifact tree',
+    });
   }
-}
-
-function unsupported(hostPath: string): BuildError {
-  return new BuildError('image.unsupported-file', `${hostPath} is not a regular file, directory or symlink`, {
-    where: hostPath,
-    hint: 'remove sockets, fifos and device nodes from the artifact tree',
-  });
 }
