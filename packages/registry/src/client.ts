@@ -52,7 +52,6 @@ export interface RegistryClientOptions {
   signal?: AbortSignal;
   /** Limit for one HTTP request. Default: 30 s, plus the body's size at 64 KiB/s for uploads (retry.ts). */
   requestTimeoutMs?: number;
-  userAgent?: string;
   /** Shared counters (several clients of one push can add to the same object). */
   stats?: TransferStats;
   onRetry?: (notice: RetryNotice) => void;
@@ -84,9 +83,7 @@ export class RegistryClient {
   readonly registry: string;
   readonly stats: TransferStats;
   private readonly base: URL;
-  private readonly credentials: CredentialStore;
   private readonly policy: RetryPolicy;
-  private readonly opts: RegistryClientOptions;
   private auth: AuthState = { kind: 'none' };
   private readonly tokens = new Map<string, Promise<{ token: string; expiresAt: number }>>();
   /** Token → its cache key, to drop a token the registry refused. */
@@ -94,11 +91,9 @@ export class RegistryClient {
   private creds: Promise<Credentials | undefined> | undefined;
   private readonly secrets: string[] = [];
 
-  constructor(opts: RegistryClientOptions) {
-    this.opts = opts;
+  constructor(private readonly opts: RegistryClientOptions) {
     this.registry = opts.registry;
     this.base = registryBaseUrl(opts.registry, { insecure: opts.insecure ?? false });
-    this.credentials = opts.credentials ?? anonymous;
     this.policy = { ...DEFAULT_RETRY, ...opts.retry };
     this.stats = opts.stats ?? emptyStats();
   }
@@ -165,16 +160,14 @@ export class RegistryClient {
   private async cancelUpload(repository: string, location: string | null, base: URL): Promise<void> {
     if (!location) return;
     const url = new URL(location, base);
+    // send() has already freed the body of a DELETE.
     await this.send({
       operation: 'cancelling an unused upload',
       repository,
       method: 'DELETE',
       url,
       expect: [204, 404],
-    }).then(
-      (r) => r.body?.cancel(),
-      () => undefined,
-    );
+    }).catch(() => undefined);
   }
 
   /** Monolithic upload: POST /v2/<name>/blobs/uploads/, then PUT <location>?digest= with the file as body. */
@@ -264,11 +257,10 @@ export class RegistryClient {
       { operation, repository, method: 'GET', url, expect: [200, 404], headers, access: 'pull' },
       async (res) => {
         if (res.status === 404) return undefined;
-        const bytes = Buffer.from(await res.arrayBuffer());
         return {
           digest: res.headers.get('docker-content-digest') ?? '',
           mediaType: res.headers.get('content-type') ?? '',
-          bytes,
+          bytes: Buffer.from(await res.arrayBuffer()),
         };
       },
     );
@@ -354,9 +346,10 @@ export class RegistryClient {
     authorization: string | undefined,
     redirect: 'follow' | 'manual' = 'follow',
   ): Promise<Response> {
-    const headers: Record<string, string> = { 'user-agent': this.opts.userAgent ?? 'nabla-build', ...spec.headers };
+    const headers: Record<string, string> = { 'user-agent': 'nabla-build', ...spec.headers };
     if (authorization) headers.authorization = authorization;
-    const limitMs = requestTimeoutFor(bodySize(spec.body), this.opts.requestTimeoutMs);
+    const bodySize = spec.body instanceof Blob ? spec.body.size : (spec.body?.length ?? 0);
+    const limitMs = requestTimeoutFor(bodySize, this.opts.requestTimeoutMs);
     const timeout = AbortSignal.timeout(limitMs);
     const signal = this.opts.signal ? AbortSignal.any([this.opts.signal, timeout]) : timeout;
     this.stats.requests += 1;
@@ -422,10 +415,7 @@ export class RegistryClient {
       if (this.auth.kind === 'basic') return false;
       const creds = await this.getCredentials();
       if (!creds?.username || creds.password === undefined) return false;
-      this.auth = {
-        kind: 'basic',
-        header: `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`,
-      };
+      this.auth = { kind: 'basic', header: basicAuth(creds.username, creds.password) };
       return true;
     }
     return false;
@@ -446,16 +436,14 @@ export class RegistryClient {
   ): Promise<{ token: string; expiresAt: number }> {
     const creds = await this.getCredentials();
     const operation = `getting a token for ${spec.operation}`;
-    let realm: URL;
-    try {
-      realm = new URL(challenge.params.realm ?? '');
-    } catch {
+    const realmText = challenge.params.realm ?? '';
+    if (!URL.canParse(realmText))
       throw this.protocolError(
         operation,
         spec.repository,
         'the registry sent a Bearer challenge without a usable realm',
       );
-    }
+    const realm = new URL(realmText);
     // Credentials go to the registry's own token service only: not to another site, not over plain HTTP
     // from an HTTPS registry, unless the user made this registry explicitly insecure.
     const refusal = realmRefusal(this.base, realm, this.opts.insecure ?? false);
@@ -491,7 +479,7 @@ export class RegistryClient {
       if (challenge.params.service) realm.searchParams.set('service', challenge.params.service);
       for (const s of scopes) realm.searchParams.append('scope', s);
       if (creds?.username && creds.password !== undefined) {
-        authorization = `Basic ${Buffer.from(`${creds.username}:${creds.password}`).toString('base64')}`;
+        authorization = basicAuth(creds.username, creds.password);
         realm.searchParams.set('account', creds.username);
       }
       request = { operation, repository: spec.repository, method: 'GET', url: realm, expect: [200] };
@@ -514,7 +502,7 @@ export class RegistryClient {
   }
 
   private getCredentials(): Promise<Credentials | undefined> {
-    this.creds ??= this.credentials.get(this.registry).then((c) => {
+    this.creds ??= (this.opts.credentials ?? anonymous).get(this.registry).then((c) => {
       if (c) this.secrets.push(...[c.password, c.identityToken].filter((s): s is string => !!s));
       return c;
     });
@@ -526,12 +514,9 @@ export class RegistryClient {
     let detail = '';
     const text = spec.method === 'HEAD' ? '' : await res.text().catch(() => '');
     try {
-      const parsed = JSON.parse(text) as { errors?: { code?: string; message?: string }[] };
-      codes = (parsed.errors ?? []).map((e) => e.code ?? '').filter(Boolean);
-      detail = (parsed.errors ?? [])
-        .map((e) => e.message ?? '')
-        .filter(Boolean)
-        .join('; ');
+      const errors = (JSON.parse(text) as { errors?: { code?: string; message?: string }[] }).errors ?? [];
+      codes = errors.flatMap((e) => (e.code ? [e.code] : []));
+      detail = errors.flatMap((e) => (e.message ? [e.message] : [])).join('; ');
     } catch {
       detail = text.trim().split('\n')[0]?.slice(0, 200) ?? '';
     }
@@ -584,6 +569,10 @@ function covers(granted: string[], wanted: string[]): boolean {
 /** Blob PUT refusals that may come from a concurrent upload of the same digest (containerd retries them too). */
 const UPLOAD_RACE_CODES = new Set(['DIGEST_INVALID', 'BLOB_UPLOAD_INVALID', 'BLOB_UPLOAD_UNKNOWN']);
 
+function basicAuth(username: string, password: string): string {
+  return `Basic ${Buffer.from(`${username}:${password}`).toString('base64')}`;
+}
+
 function short(digest: string): string {
   return digest.slice(0, 7 + 12);
 }
@@ -617,11 +606,6 @@ export function realmRefusal(registryBase: URL, realm: URL, insecure: boolean): 
   };
   if (site(a) === site(b) && a.includes('.')) return undefined;
   return `the registry named a token service on another host (${realm.host}); credentials for ${registryBase.host} were not sent there`;
-}
-
-function bodySize(body: Blob | Buffer | undefined): number {
-  if (body === undefined) return 0;
-  return body instanceof Blob ? body.size : body.length;
 }
 
 /** One stderr line for a retry: what failed (status or connection), which try, and how long until the next. */

@@ -34,8 +34,6 @@ export interface DockerCredentialOptions {
   env: Record<string, string | undefined>;
   /** Directory holding config.json. Default: $DOCKER_CONFIG, else ~/.docker. */
   configDir?: string;
-  /** Time limit for a `docker-credential-*` helper. */
-  helperTimeoutMs?: number;
   /**
    * The one registry `NABLA_REGISTRY_USER`/`NABLA_REGISTRY_PASSWORD` are for when `NABLA_REGISTRY_HOST` is not
    * set: the `--registry` of the command. Without either, environment credentials are used for no registry.
@@ -49,10 +47,7 @@ export const ENV_CREDENTIALS_HOST = 'NABLA_REGISTRY_HOST';
 /** `docker.io`, `index.docker.io` and `registry-1.docker.io` are one registry; hosts compare case-insensitively. */
 export function sameRegistry(a: string, b: string): boolean {
   const norm = (r: string) => {
-    const h = r
-      .replace(/^[a-z]+:\/\//i, '')
-      .split('/')[0]
-      ?.toLowerCase() as string;
+    const h = hostOf(r).toLowerCase();
     return h === 'index.docker.io' || h === 'registry-1.docker.io' ? DOCKER_HUB : h;
   };
   return norm(a) === norm(b);
@@ -93,12 +88,8 @@ export function dockerCredentials(opts: DockerCredentialOptions): CredentialStor
       },
     );
   }
-  if (user !== undefined && user.length === 0)
-    throw new UsageError('credentials.incomplete', 'NABLA_REGISTRY_USER is empty', { where: 'NABLA_REGISTRY_USER' });
-  if (password !== undefined && password.length === 0)
-    throw new UsageError('credentials.incomplete', 'NABLA_REGISTRY_PASSWORD is empty', {
-      where: 'NABLA_REGISTRY_PASSWORD',
-    });
+  for (const name of ['NABLA_REGISTRY_USER', 'NABLA_REGISTRY_PASSWORD'])
+    if (env[name] === '') throw new UsageError('credentials.incomplete', `${name} is empty`, { where: name });
   const envHost = env[ENV_CREDENTIALS_HOST];
   if (envHost !== undefined && !/^[A-Za-z0-9.-]+(:\d{1,5})?$|^\[[0-9a-fA-F:.]+\](:\d{1,5})?$/.test(envHost))
     throw new UsageError(
@@ -119,9 +110,8 @@ export function dockerCredentials(opts: DockerCredentialOptions): CredentialStor
         ? [DOCKER_HUB_AUTH_KEY, 'index.docker.io', 'docker.io', 'registry-1.docker.io']
         : [registry];
     const serverUrl = registry === DOCKER_HUB ? DOCKER_HUB_AUTH_KEY : registry;
-    const helper = findByHost(file.credHelpers, keys);
-    if (helper) return runHelper(helper, serverUrl, env, opts.helperTimeoutMs ?? 30_000);
-    if (file.credsStore) return runHelper(file.credsStore, serverUrl, env, opts.helperTimeoutMs ?? 30_000);
+    const helper = findByHost(file.credHelpers, keys) || file.credsStore;
+    if (helper) return runHelper(helper, serverUrl, env);
     const entry = findByHost(file.auths, keys);
     if (!entry) return undefined;
     if (entry.identitytoken) return { identityToken: entry.identitytoken, source: configPath };
@@ -147,12 +137,8 @@ export function dockerCredentials(opts: DockerCredentialOptions): CredentialStor
 
   return {
     get(registry) {
-      let p = cache.get(registry);
-      if (!p) {
-        p = lookup(registry);
-        cache.set(registry, p);
-      }
-      return p;
+      if (!cache.has(registry)) cache.set(registry, lookup(registry));
+      return cache.get(registry) as Promise<Credentials | undefined>;
     },
   };
 }
@@ -216,7 +202,7 @@ async function runHelper(
   helper: string,
   serverUrl: string,
   env: Record<string, string | undefined>,
-  timeout: number,
+  timeout = 30_000,
 ): Promise<Credentials | undefined> {
   if (!/^[A-Za-z0-9_.-]+$/.test(helper)) {
     throw new UsageError('credentials.invalid', `credential helper name ${JSON.stringify(helper)} is not valid`, {

@@ -1,4 +1,4 @@
-import { type LayoutImage, layoutToTarStream, readLayout } from '@nabla-build/image';
+import { layoutToTarStream, readLayout } from '@nabla-build/image';
 import { BuildError } from '@nabla-build/model';
 import type Dockerode from 'dockerode';
 
@@ -13,8 +13,7 @@ export async function loadIntoDocker(
   repoTags: string[],
   opts: { docker: Dockerode },
 ): Promise<string> {
-  const image: LayoutImage = await readLayout(layoutDir);
-  const imageId = `sha256:${image.configDigest.slice(7)}`;
+  const imageId = `sha256:${(await readLayout(layoutDir)).configDigest.slice(7)}`;
   const where = `docker load of ${layoutDir}`;
   let lines: string[];
   try {

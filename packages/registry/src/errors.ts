@@ -23,12 +23,6 @@ export interface RegistryErrorInfo {
 const TEMPORARY_STATUS = new Set([408, 425, 429, 500, 502, 503, 504]);
 const TEMPORARY_CODES = new Set(['TOOMANYREQUESTS', 'UNAVAILABLE']);
 
-/** Whether a status (and registry error codes) means a retry can help. */
-export function isTemporary(status: number | undefined, codes: string[] = []): boolean {
-  if (status === undefined) return true;
-  return TEMPORARY_STATUS.has(status) || codes.some((c) => TEMPORARY_CODES.has(c));
-}
-
 function codeFor(status: number | undefined): string {
   if (status === undefined) return 'registry.network';
   if (status === 401) return 'registry.unauthorized';
@@ -76,7 +70,9 @@ export class RegistryError extends BuildError {
     this.operation = info.operation;
     if (info.status !== undefined) this.status = info.status;
     this.codes = codes;
-    this.temporary = info.temporary ?? isTemporary(info.status, codes);
+    this.temporary =
+      info.temporary ??
+      (info.status === undefined || TEMPORARY_STATUS.has(info.status) || codes.some((c) => TEMPORARY_CODES.has(c)));
     if (info.retryAfterMs !== undefined) this.retryAfterMs = info.retryAfterMs;
   }
 }

@@ -14,7 +14,7 @@ export interface PushOptions {
   /** Default: anonymous. The CLI passes `dockerCredentials({ env })`. */
   credentials?: CredentialStore;
   /** Plain HTTP for these registries (loopback registries always use it). */
-  insecure?: boolean | ((registry: string) => boolean);
+  insecure?: (registry: string) => boolean;
   retry?: Partial<RetryPolicy>;
   signal?: AbortSignal;
   requestTimeoutMs?: number;
@@ -26,7 +26,6 @@ export interface PushOptions {
   /** Blobs transferred at the same time per repository. Default 3. */
   concurrency?: number;
   onEvent?: (event: PushEvent) => void;
-  userAgent?: string;
 }
 
 export interface PushResult {
@@ -77,16 +76,11 @@ export async function pushImage(
   const clientFor = (registry: string) => {
     let c = clients.get(registry);
     if (!c) {
-      const insecure = typeof opts.insecure === 'function' ? opts.insecure(registry) : (opts.insecure ?? false);
       c = new RegistryClient({
+        ...opts,
         registry,
-        insecure,
+        insecure: opts.insecure?.(registry) ?? false,
         stats,
-        ...(opts.credentials ? { credentials: opts.credentials } : {}),
-        ...(opts.retry ? { retry: opts.retry } : {}),
-        ...(opts.signal ? { signal: opts.signal } : {}),
-        ...(opts.requestTimeoutMs ? { requestTimeoutMs: opts.requestTimeoutMs } : {}),
-        ...(opts.userAgent ? { userAgent: opts.userAgent } : {}),
         onRetry: (notice) => opts.onEvent?.({ kind: 'retry', notice }),
       });
       clients.set(registry, c);
@@ -168,12 +162,7 @@ async function pushBlobs(
         continue;
       }
       let mounted = false;
-      for (const from of sources) {
-        if (await client.mountBlob(repository, blob.digest, from)) {
-          mounted = true;
-          break;
-        }
-      }
+      for (const from of sources) if (!mounted) mounted = await client.mountBlob(repository, blob.digest, from);
       if (mounted) {
         client.stats.blobsMounted += 1;
         event('mounted');

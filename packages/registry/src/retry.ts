@@ -1,3 +1,4 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { CancelledError } from '@nabla-build/model';
 
 /** Bounded exponential backoff with jitter; `Retry-After` from the registry wins (up to `maxRetryAfterMs`). */
@@ -40,28 +41,16 @@ export function backoffDelay(policy: RetryPolicy, retry: number, random: () => n
 
 /** `Retry-After` as milliseconds (delta-seconds or an HTTP date); undefined when absent or unreadable. */
 export function parseRetryAfter(value: string | null, now: number = Date.now()): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  const v = value.trim();
+  const v = value?.trim();
+  if (!v) return undefined;
   if (/^\d+$/.test(v)) return Number(v) * 1000;
   const at = Date.parse(v);
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** Waits `ms`, or throws CancelledError as soon as `signal` aborts. */
-export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) {
-      reject(new CancelledError('cancelled while waiting to retry'));
-      return;
-    }
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new CancelledError('cancelled while waiting to retry'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
+export async function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  await delay(ms, undefined, signal ? { signal } : {}).catch(() => {
+    throw new CancelledError('cancelled while waiting to retry');
   });
 }

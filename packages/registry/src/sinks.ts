@@ -1,19 +1,16 @@
-import { copyFile, mkdir, writeFile } from 'node:fs/promises';
-import { createWriteStream } from 'node:fs';
+import { copyFile, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
-import { constants } from 'node:fs';
+import { constants, createWriteStream } from 'node:fs';
 import {
   blobPath,
-  dockerArchiveManifest,
   layoutToTarStream,
-  OCI_LAYOUT_VERSION,
   readLayout,
   REF_NAME_ANNOTATION,
   replaceDirAtomically,
   replaceFileAtomically,
+  writeLayoutFiles,
 } from '@nabla-build/image';
-import { canonicalJson } from '@nabla-build/model';
 
 /**
  * Copies the image of a layout to `dest` as a clean OCI layout (only the blobs it references, plus Docker's
@@ -32,14 +29,12 @@ export async function writeOciDir(
     for (const d of [image.manifestDescriptor, ...image.blobs]) {
       await copyFile(blobPath(layoutDir, d.digest), blobPath(tmp, d.digest), constants.COPYFILE_FICLONE);
     }
-    await writeFile(join(tmp, 'oci-layout'), canonicalJson({ imageLayoutVersion: OCI_LAYOUT_VERSION }));
     const { [REF_NAME_ANNOTATION]: _name, ...annotations } = image.manifestDescriptor.annotations ?? {};
     const manifests =
       tags.length === 0
         ? [image.manifestDescriptor]
         : tags.map((t) => ({ ...image.manifestDescriptor, annotations: { ...annotations, [REF_NAME_ANNOTATION]: t } }));
-    await writeFile(join(tmp, 'index.json'), canonicalJson({ ...image.index, manifests }));
-    await writeFile(join(tmp, 'manifest.json'), canonicalJson(dockerArchiveManifest(image.manifest, null)));
+    await writeLayoutFiles(tmp, image.manifestDescriptor, image.manifest, { ...image.index, manifests });
   });
   return { manifestDigest: image.manifestDigest };
 }
