@@ -41,14 +41,11 @@ export async function writeTenderAbi(tender: string, abi: number): Promise<strin
 /** Reads a tender's spt ABI from its sidecar; `undefined` when there is none. */
 export async function readTenderAbi(tender: string): Promise<number | undefined> {
   const file = tenderAbiFile(tender);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+  const text = await readFile(file, 'utf8').catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return undefined;
     throw err;
-  }
-  return parseAbi(text, file);
+  });
+  return text === undefined ? undefined : parseAbi(text, file);
 }
 
 /** Reads the spt ABI from image labels (`dev.nabla-build.solo5.spt-abi`); `undefined` when absent. */

@@ -50,28 +50,16 @@ export function parseSolo5Manifest(text: string, what: string): Solo5Manifest {
 }
 
 /** Runs `elftool query-manifest kernel`; a unikernel without a manifest is a UsageError naming it. */
-export async function queryManifest(
-  elftool: string,
-  kernel: string,
-  opts: { signal?: AbortSignal; logFile?: string } = {},
-): Promise<Solo5Manifest> {
-  let out = '';
-  try {
-    const r = await run(elftool, ['query-manifest', kernel], {
-      cwd: '/',
-      tailLines: 20,
-      ...(opts.signal ? { signal: opts.signal } : {}),
-    });
-    out = r.stdout;
-  } catch (err) {
+export async function queryManifest(elftool: string, kernel: string, signal?: AbortSignal): Promise<Solo5Manifest> {
+  const out = await run(elftool, ['query-manifest', kernel], { cwd: '/', tailLines: 20, signal }).catch((err) => {
     if (!(err instanceof CommandError)) throw err;
     throw new UsageError(
       'manifest.unreadable',
       `${kernel}: solo5-elftool query-manifest failed: ${err.tail.join(' ').trim() || err.message}`,
       { hint: 'a Solo5 unikernel embeds its manifest (solo5-elftool gen-manifest, linked as manifest.o)' },
     );
-  }
-  return parseSolo5Manifest(out, `${kernel}`);
+  });
+  return parseSolo5Manifest(out.stdout, kernel);
 }
 
 /** Which devices to attach: exactly the declared ones that nabla-build (like runnc) can provide. */

@@ -68,11 +68,7 @@ export async function createTapNetwork(opts: TapNetworkOptions): Promise<TapNetw
       hint: `ip netns del ${net.netns}`,
     });
   }
-  const ro = {
-    cwd: '/',
-    ...(opts.signal ? { signal: opts.signal } : {}),
-    ...(opts.logFile ? { logFile: opts.logFile } : {}),
-  };
+  const ro = { cwd: '/', signal: opts.signal, logFile: opts.logFile };
   await run('ip', ['netns', 'add', net.netns], ro);
   try {
     await run('ip', ['-n', net.netns, 'link', 'set', 'lo', 'up'], ro);
@@ -93,7 +89,7 @@ export async function destroyTapNetwork(netns: string, opts: { logFile?: string 
   }
   if (!existsSync(`/run/netns/${netns}`)) return false;
   assertRoot(`deleting network namespace ${netns}`);
-  await run('ip', ['netns', 'del', netns], { cwd: '/', ...(opts.logFile ? { logFile: opts.logFile } : {}) });
+  await run('ip', ['netns', 'del', netns], { cwd: '/', logFile: opts.logFile });
   return true;
 }
 

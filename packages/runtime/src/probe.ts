@@ -46,22 +46,14 @@ export interface ProbeResult {
 
 /** One probe attempt. Never throws for a service that does not answer; throws CancelledError when aborted. */
 export async function probeOnce(o: ProbeOptions): Promise<ProbeResult> {
-  if (o.kind !== 'redis-ping' && o.kind !== 'http-get') {
-    throw new UsageError('probe.invalid', `unknown probe kind \`${String(o.kind)}\` (redis-ping or http-get)`);
-  }
   if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) {
     throw new UsageError('probe.invalid', `probe port ${o.port} is not 1-65535`);
   }
-  const nodeArgs = ['-e', PROBE_SCRIPT, o.kind, o.host, String(o.port), String(o.timeoutMs ?? 2000)];
-  let command = process.execPath;
-  let args = nodeArgs;
-  if (o.netns) {
-    assertRoot(`probing inside network namespace ${o.netns}`);
-    command = 'ip';
-    args = ['netns', 'exec', o.netns, process.execPath, ...nodeArgs];
-  }
+  if (o.netns) assertRoot(`probing inside network namespace ${o.netns}`);
+  const node = [process.execPath, '-e', PROBE_SCRIPT, o.kind, o.host, String(o.port), String(o.timeoutMs ?? 2000)];
+  const [command, ...args] = (o.netns ? ['ip', 'netns', 'exec', o.netns, ...node] : node) as [string, ...string[]];
   try {
-    const { stdout } = await run(command, args, { cwd: '/', ...(o.signal ? { signal: o.signal } : {}) });
+    const { stdout } = await run(command, args, { cwd: '/', signal: o.signal });
     return { ok: true, detail: stdout.trim() };
   } catch (err) {
     if (err instanceof CancelledError) throw err;

@@ -39,7 +39,6 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeResult> {
       hint: 'run the smoke test with a tap network (as root), or use a console `expect` only',
     });
   }
-  if (!(spec.timeoutSeconds > 0)) throw new UsageError('smoke.invalid', `smoke timeoutSeconds must be > 0`);
 
   const stopper = new AbortController();
   let userCancelled = false;
