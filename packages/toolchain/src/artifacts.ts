@@ -4,12 +4,8 @@ import { BuildError, type PackageBuildSpec } from '@nabla-build/model';
 import { inside } from './recipe-commands.js';
 
 export interface CollectedArtifact {
-  /** The recipe's `from` and `to`. */
-  from: string;
+  /** The recipe's `to`. */
   to: string;
-  /** Absolute source and destination. */
-  source: string;
-  dest: string;
   kind: 'file' | 'directory';
   /** Regular files copied (1 for a file artifact). */
   files: number;
@@ -39,19 +35,16 @@ export async function collectArtifacts(
     let st = await lstat(source).catch(() => undefined);
     if (st?.isSymbolicLink()) {
       const real = await realpath(source).catch(() => undefined);
-      const realTree = await realpath(tree);
-      const r = real === undefined ? '' : relative(realTree, real);
-      if (real !== undefined && (r.startsWith('..') || isAbsolute(r))) {
+      const r = real === undefined ? '' : relative(await realpath(tree), real);
+      if (r.startsWith('..') || isAbsolute(r)) {
         throw new BuildError(
           'artifact.link-escapes',
           `${where}: ${source} is a symbolic link to ${real}, outside the build tree ${tree}`,
-          {
-            where: target.file,
-          },
+          { where: target.file },
         );
       }
       st = real === undefined ? undefined : await lstat(real);
-      if (real !== undefined) source = real;
+      source = real ?? source;
     }
     if (!st) {
       throw new BuildError('artifact.missing', `${where} (→ ${a.to}) was not produced: ${source} does not exist`, {
@@ -64,11 +57,11 @@ export async function collectArtifacts(
     const counts = { files: 0, bytes: 0 };
     if (st.isDirectory()) {
       await copyTree(source, dest, source, { file: target.file, where }, counts);
-      collected.push({ from: a.from, to: a.to, source, dest, kind: 'directory', ...counts });
+      collected.push({ to: a.to, kind: 'directory', ...counts });
     } else if (st.isFile()) {
       await copyFile(source, dest);
       await chmod(dest, st.mode & 0o7777);
-      collected.push({ from: a.from, to: a.to, source, dest, kind: 'file', files: 1, bytes: st.size });
+      collected.push({ to: a.to, kind: 'file', files: 1, bytes: st.size });
     } else {
       throw new BuildError('artifact.special', `${where}: ${source} is not a regular file or directory`, {
         where: target.file,
@@ -119,9 +112,7 @@ async function copyTree(
       throw new BuildError(
         'artifact.special',
         `${ctx.where}: ${s} is a device, fifo or socket, which cannot be an artifact`,
-        {
-          where: ctx.file,
-        },
+        { where: ctx.file },
       );
     }
   }

@@ -51,8 +51,8 @@ export interface BuildPackageOptions {
    * at /mnt/nabla-build/work; the commands run there with /mnt/nabla-build/toolchain/rump/bin first on PATH.
    * Without `work`, `treeDir` must be inside the toolchain tree (targets built in it, like hello). config.mk
    * and the tarballs are written on the host paths (the same files). Needed for a toolchain built with
-   * buildToolchain's `canonical`, whose wrappers name /mnt/nabla-build/toolchain. Where the host cannot enter
-   * a root (canonicalRootSupport() is `none`) the build runs as without this option (`canonical: false`).
+   * buildToolchain's `canonical` (whose wrappers name /mnt/nabla-build/toolchain); on a host that cannot enter
+   * a root the build runs without one, as there (`canonical: false`).
    */
   canonical?: { toolchain: string; work?: string };
 }
@@ -62,11 +62,7 @@ export interface BuildPackageResult {
   configMk?: string;
   /** Where each tarball was put. */
   placed: string[];
-  /**
-   * Whether the commands ran in a canonical build root (true also when `canonical` was asked for and the
-   * recipe has no command). `false`: the binaries hold this cache directory's paths, so builds of the same
-   * inputs in two cache directories differ.
-   */
+  /** As BuildToolchainResult's (true also when `canonical` was asked for and the recipe has no command). */
   canonical: boolean;
 }
 

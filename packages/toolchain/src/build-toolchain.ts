@@ -34,7 +34,7 @@ export interface BuildToolchainOptions {
 }
 
 export interface BuildToolchainResult {
-  /** Absolute paths of the recipe's outputs, all verified to exist. */
+  /** Absolute host paths of the recipe's outputs (also after a canonical build), all verified to exist. */
   outputs: string[];
   /** Phases entered, in order. */
   phases: string[];
@@ -53,9 +53,6 @@ export interface BuildToolchainResult {
  * A failing command raises the CommandError of @nabla-build/exec (exit code, output tail, log path) with the
  * recipe's hint for the failure signature found in the tail, prefixed with the recipe. Cancellation through
  * `signal` stops the whole process group and raises CancelledError.
- *
- * With `canonical`, the commands run in a canonical build root (see canonical-root.ts) where the host
- * supports one; the outputs are verified, and returned, as host paths either way.
  */
 export async function buildToolchain(opts: BuildToolchainOptions): Promise<BuildToolchainResult> {
   const { recipe } = opts;
