@@ -54,12 +54,9 @@ export async function runSmoke(o: SmokeOptions): Promise<SmokeResult> {
   let probed = spec.probe === undefined;
   let lastProbe: ProbeResult | undefined;
   let timedOut = false;
-  let satisfied = false;
+  // Called only when a check passes (so never without one): the unikernel is stopped once all have.
   const checkDone = () => {
-    if (!satisfied && matched && probed && (spec.expect !== undefined || spec.probe !== undefined)) {
-      satisfied = true;
-      stopper.abort();
-    }
+    if (matched && probed) stopper.abort();
   };
   const onOutput = (line: string) => {
     o.onOutput?.(line);

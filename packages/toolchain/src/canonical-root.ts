@@ -180,30 +180,6 @@ export function toCanonical(mounts: readonly (CanonicalMount | ResolvedMount)[],
 }
 
 /**
- * Mounts with each host path replaced by its real path (what the bind mount shows anyway), checked to be
- * existing directories.
- */
-export async function resolveMounts(mounts: readonly CanonicalMount[]): Promise<ResolvedMount[]> {
-  const out: ResolvedMount[] = [];
-  for (const m of mounts) {
-    const given = resolve(m.host);
-    let real: string;
-    try {
-      real = await realpath(given);
-      if (!(await stat(real)).isDirectory()) throw new Error('not a directory');
-    } catch {
-      throw new BuildError(
-        'build.tree-missing',
-        `${given} (to be mounted at ${m.canonical}) does not exist or is not a directory`,
-        { hint: 'run `nabla-build fetch` for the target first' },
-      );
-    }
-    out.push({ host: real, canonical: m.canonical, given });
-  }
-  return out;
-}
-
-/**
  * Where a build's commands run: on the host, or in a canonical build root. Build functions ask it for the
  * paths the commands see and run every command through it.
  */
@@ -237,7 +213,20 @@ export async function openBuildRoot(
   if (!wanted || support === 'none') {
     return { canonical: false, mounts: [], path: (p) => p, describe: (cwd) => cwd, run, close };
   }
-  const mounts = await resolveMounts(wanted);
+  // Each host path replaced by its real path (what the bind mount shows anyway), checked to be a directory.
+  const mounts: ResolvedMount[] = [];
+  for (const m of wanted) {
+    const given = resolve(m.host);
+    const real = await realpath(given).catch(() => '');
+    if (!(await stat(real).catch(() => undefined))?.isDirectory()) {
+      throw new BuildError(
+        'build.tree-missing',
+        `${given} (to be mounted at ${m.canonical}) does not exist or is not a directory`,
+        { hint: 'run `nabla-build fetch` for the target first' },
+      );
+    }
+    mounts.push({ host: real, canonical: m.canonical, given });
+  }
   checkMounts(mounts);
   const path = (p: string): string => {
     const c = toCanonical(mounts, p);
