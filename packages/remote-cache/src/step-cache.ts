@@ -116,21 +116,16 @@ export class StepCache {
         return this.hit(step, source, found.manifest, found.config);
       } catch (err) {
         if (err instanceof CancelledError) throw err;
-        if (err instanceof ArtifactProblem) {
-          this.emit({
-            type: 'warning',
-            step: step.id,
-            source: source.name,
-            message: `${source.name} has an unusable entry for ${step.id} (${err.message}): building it here`,
-          });
-          continue;
-        }
-        this.down.add(source.name);
+        // An unusable entry is a miss; a cache that cannot be read is not asked again.
+        const unusable = err instanceof ArtifactProblem;
+        if (!unusable) this.down.add(source.name);
         this.emit({
           type: 'warning',
           step: step.id,
           source: source.name,
-          message: `cannot read the cache ${source.name} (${(err as Error).message}): not asking it again in this run`,
+          message: unusable
+            ? `${source.name} has an unusable entry for ${step.id} (${err.message}): building it here`
+            : `cannot read the cache ${source.name} (${(err as Error).message}): not asking it again in this run`,
         });
       }
     }
