@@ -151,23 +151,18 @@ export class RegistryClient {
     const scopes = [`repository:${from}:pull`];
     return this.call({ operation, repository, method: 'POST', url, expect: [201, 202], scopes }, async (res) => {
       if (res.status === 201) return true;
-      await this.cancelUpload(repository, res.headers.get('location'), url);
+      // Best effort (send() has already freed the body of a DELETE).
+      const location = res.headers.get('location');
+      if (location)
+        await this.send({
+          operation: 'cancelling an unused upload',
+          repository,
+          method: 'DELETE',
+          url: new URL(location, url),
+          expect: [204, 404],
+        }).catch(() => undefined);
       return false;
     });
-  }
-
-  /** Best-effort DELETE of an upload session we will not use (a mount the registry turned into an upload). */
-  private async cancelUpload(repository: string, location: string | null, base: URL): Promise<void> {
-    if (!location) return;
-    const url = new URL(location, base);
-    // send() has already freed the body of a DELETE.
-    await this.send({
-      operation: 'cancelling an unused upload',
-      repository,
-      method: 'DELETE',
-      url,
-      expect: [204, 404],
-    }).catch(() => undefined);
   }
 
   /** Monolithic upload: POST /v2/<name>/blobs/uploads/, then PUT <location>?digest= with the file as body. */
@@ -381,7 +376,8 @@ export class RegistryClient {
   private async authorization(spec: RequestSpec): Promise<string | undefined> {
     if (this.auth.kind === 'basic') return this.auth.header;
     if (this.auth.kind !== 'bearer') return undefined;
-    const scopes = this.scopesFor(spec);
+    const access = spec.access === 'pull' ? 'pull' : 'pull,push';
+    const scopes = mergeScopes([`repository:${spec.repository}:${access}`, ...(spec.scopes ?? [])]);
     const now = Date.now();
     for (const [key, entry] of this.tokens) {
       if (!covers(key.split(' '), scopes)) continue;
@@ -419,13 +415,6 @@ export class RegistryClient {
       return true;
     }
     return false;
-  }
-
-  private scopesFor(spec: RequestSpec): string[] {
-    return mergeScopes([
-      `repository:${spec.repository}:${spec.access === 'pull' ? 'pull' : 'pull,push'}`,
-      ...(spec.scopes ?? []),
-    ]);
   }
 
   /** Token endpoint: GET realm?service&scope with Basic credentials, or a POST refresh-token grant. */
