@@ -16,6 +16,7 @@ import {
   planTapNetwork,
   queryManifest,
   type TapMode,
+  type TapNetwork,
   tapMode,
   runSmoke,
   type SmokeResult,
@@ -68,24 +69,14 @@ async function prepare(o: BootOptions): Promise<Prepared> {
     throw new UsageError(
       'run.not-nabla',
       `the image's entrypoint ${JSON.stringify(cfg.Entrypoint ?? [])} is not a .nabla file`,
-      {
-        hint: 'runnc runs only images whose ENTRYPOINT is /<name>.nabla',
-      },
+      { hint: 'runnc runs only images whose ENTRYPOINT is /<name>.nabla' },
     );
   await mkdir(o.workDir, { recursive: true });
   const rootfs = join(o.workDir, 'rootfs');
   await extractRootfs(o.layoutDir, rootfs);
   // The kernel comes from an untrusted image: it must resolve inside its rootfs (no `..`, no symlink out).
   const kernel = await resolveInRootfs(rootfs, entry);
-  const devices = o.elftool
-    ? launchDevices(
-        await queryManifest(o.elftool, kernel, {
-          ...(o.signal ? { signal: o.signal } : {}),
-          ...(o.logFile ? { logFile: o.logFile } : {}),
-        }),
-        entry,
-      )
-    : undefined;
+  const devices = o.elftool ? launchDevices(await queryManifest(o.elftool, kernel, o.signal), entry) : undefined;
   if (devices && o.net && !devices.net)
     throw new UsageError('run.no-net-device', `${entry} declares no net device in its Solo5 manifest`, {
       hint: 'run it without --net (its tender would refuse a tap)',
@@ -93,21 +84,18 @@ async function prepare(o: BootOptions): Promise<Prepared> {
   const img =
     devices && !devices.rootfs
       ? undefined
-      : await makeRootfsImage(rootfs, join(o.workDir, 'rootfs.img'), {
-          ...(o.signal ? { signal: o.signal } : {}),
-          ...(o.logFile ? { logFile: o.logFile } : {}),
-        });
+      : await makeRootfsImage(rootfs, join(o.workDir, 'rootfs.img'), { signal: o.signal, logFile: o.logFile });
   return {
     tender: o.tender,
     kernel,
-    ...(img ? { rootfsImg: img.path } : {}),
+    rootfsImg: img?.path,
     env: cfg.Env ?? [],
     args: o.args ?? [...(cfg.Entrypoint?.slice(1) ?? []), ...(cfg.Cmd ?? [])],
     ...(o.memMb ? { memMb: o.memMb } : {}),
-    ...(o.path ? { path: o.path } : {}),
-    ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.logFile ? { logFile: o.logFile } : {}),
-    ...(o.onOutput ? { onOutput: o.onOutput } : {}),
+    path: o.path,
+    signal: o.signal,
+    logFile: o.logFile,
+    onOutput: o.onOutput,
     devices,
   };
 }
@@ -117,6 +105,18 @@ function wantsNet(devices: LaunchDevices | undefined, asked: boolean | undefined
   return devices ? devices.net !== undefined : asked === true;
 }
 
+/** The launch's side of a tap network: in the named namespace, or in the tender's own user namespace. */
+function launchNet(t: TapNetwork, userns: boolean, name: string | undefined): LaunchNet {
+  return {
+    tap: t.tap,
+    ...(userns ? { userns: { hostIp: t.hostIp } } : { netns: t.netns }),
+    ip: t.guestIp,
+    masklen: t.masklen,
+    gateway: t.hostIp,
+    ...(name ? { name } : {}),
+  };
+}
+
 async function withNet<T>(
   o: BootOptions & { netName?: string | undefined },
   fn: (net: LaunchNet | undefined) => Promise<T>,
@@ -124,28 +124,11 @@ async function withNet<T>(
   if (!o.net) return fn(undefined);
   const id = `${process.pid.toString(36)}${Date.now().toString(36).slice(-4)}`.slice(0, 12);
   const mode = o.tapMode ?? (await tapMode('booting the unikernel'));
-  if (mode === 'userns') {
-    // Nothing to create or tear down here: the namespace and its tap live and die with the tender.
-    const plan = planTapNetwork({ id });
-    return fn({
-      tap: plan.tap,
-      ip: plan.guestIp,
-      masklen: plan.masklen,
-      gateway: plan.hostIp,
-      userns: { hostIp: plan.hostIp },
-      ...(o.netName ? { name: o.netName } : {}),
-    });
-  }
-  const tap = await createTapNetwork({ id, ...(o.signal ? { signal: o.signal } : {}) });
+  // Nothing to create or tear down for `userns`: the namespace and its tap live and die with the tender.
+  if (mode === 'userns') return fn(launchNet(planTapNetwork({ id }), true, o.netName));
+  const tap = await createTapNetwork({ id, signal: o.signal });
   try {
-    return await fn({
-      tap: tap.tap,
-      netns: tap.netns,
-      ip: tap.guestIp,
-      masklen: tap.masklen,
-      gateway: tap.hostIp,
-      ...(o.netName ? { name: o.netName } : {}),
-    });
+    return await fn(launchNet(tap, false, o.netName));
   } finally {
     await destroyTapNetwork(tap.netns);
   }
@@ -155,7 +138,7 @@ async function withNet<T>(
 export async function bootImage(o: BootOptions): Promise<LaunchResult> {
   const { devices, ...launch } = await prepare(o);
   return withNet({ ...o, net: wantsNet(devices, o.net), netName: devices?.net }, (net) =>
-    launchUnikernel({ ...launch, ...(net ? { net } : {}) }),
+    launchUnikernel({ ...launch, net }),
   );
 }
 
@@ -165,16 +148,13 @@ export async function bootCommand(o: BootOptions): Promise<string> {
   // What a boot would do here: a named namespace as root, a user namespace of the tender's own otherwise.
   const userns = (o.tapMode ?? (process.getuid?.() === 0 ? 'netns' : 'userns')) === 'userns';
   const net = wantsNet(devices, o.net)
-    ? {
-        tap: 'tap0',
-        ...(userns ? { userns: { hostIp: '169.254.1.1' } } : { netns: 'nb-<id>' }),
-        ip: '169.254.1.2',
-        masklen: 24,
-        gateway: '169.254.1.1',
-        ...(devices?.net ? { name: devices.net } : {}),
-      }
+    ? launchNet(
+        { netns: 'nb-<id>', tap: 'tap0', hostIp: '169.254.1.1', guestIp: '169.254.1.2', masklen: 24 },
+        userns,
+        devices?.net,
+      )
     : undefined;
-  return dryRun({ ...launch, ...(net ? { net } : {}), checkAbi: false }).display;
+  return dryRun({ ...launch, net, checkAbi: false }).display;
 }
 
 /** Boots the image with its recipe's smoke check. */
@@ -187,8 +167,8 @@ export async function smokeImage(o: BootOptions & { spec: SmokeSpec }): Promise<
   // A TCP probe connects from outside the unikernel's namespace: only a named one (root) can be entered.
   const mode = o.tapMode ?? (o.spec.probe ? 'netns' : undefined);
   try {
-    return await withNet({ ...o, net: needsNet, netName: devices?.net, ...(mode ? { tapMode: mode } : {}) }, (net) =>
-      runSmoke({ ...launch, spec: o.spec, ...(net ? { net } : {}) }),
+    return await withNet({ ...o, net: needsNet, netName: devices?.net, tapMode: mode }, (net) =>
+      runSmoke({ ...launch, spec: o.spec, net }),
     );
   } finally {
     await rm(join(o.workDir, 'rootfs.img'), { force: true });

@@ -20,17 +20,9 @@ export function createExecutors(env: StepEnvironment): Record<StepKind, StepExec
   };
 }
 
-export { bootCommand, bootImage, type BootOptions, smokeImage } from './boot.js';
+export { bootCommand, bootImage, smokeImage } from './boot.js';
 export { dockerClient, dockerReachable } from './docker.js';
 export type * from './environment.js';
-export {
-  dockerLoadPublisher,
-  ociDirPublisher,
-  type PublishContext,
-  type Publisher,
-  publishersFor,
-  registryPublisher,
-  tarballPublisher,
-} from './publishers.js';
+export { publishersFor } from './publishers.js';
 export { completedOf } from './source-context.js';
 export { toolchainTools } from './tools.js';

@@ -1,4 +1,3 @@
-import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { StepExecutor } from '@nabla-build/engine';
@@ -30,22 +29,26 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
       };
       const toolchain = depOf(ctx, 'toolchain', i.toolchain);
       const toolchainTree = join(toolchain.dir, toolchain.result.tree);
-      const out = join(ctx.dir, 'out');
       let sourceEpoch = toolchain.result.sourceEpoch;
-      let from = toolchainTree;
       let work: string | undefined;
+      const tarballs = [];
       if (i.tree !== 'toolchain') {
         const prepared = depOf(ctx, 'patch');
-        const tree = prepared.result;
-        sourceEpoch = Math.max(sourceEpoch, tree.sourceEpoch);
+        sourceEpoch = Math.max(sourceEpoch, prepared.result.sourceEpoch);
         work = join(ctx.dir, 'work');
-        await copyTree(join(prepared.dir, tree.tree), work, ctx.signal, ctx.logFile);
-        const tarballs = [];
+        await copyTree(join(prepared.dir, prepared.result.tree), work, ctx.signal, ctx.logFile);
         for (const s of i.tarballs) {
           // Re-verified (size and sha256) on every use: the download cache is shared and may be tampered with.
           const t = await fetchTarball(s.fetch.spec, sourceContext(env, ctx), s.fetch);
           tarballs.push({ name: s.name, file: s.file, placeIn: s.placeIn, path: t.path });
         }
+      } else if (i.commands.length > 0 || i.manifest) {
+        // Built from the toolchain's tree (Solo5's test_hello relinked with another manifest): in a copy of it,
+        // with its timestamps, so its own make rebuilds only what the manifest changes.
+        work = join(ctx.dir, 'work');
+        await copyTree(toolchainTree, work, ctx.signal, ctx.logFile);
+      }
+      if (work) {
         await buildPackage({
           target,
           treeDir: work,
@@ -59,29 +62,9 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
           signal: ctx.signal,
           onLine: ctx.output,
         });
-        from = work;
-      } else if (i.commands.length > 0 || i.manifest) {
-        // Built from the toolchain's tree (Solo5's test_hello relinked with another manifest): in a copy of it,
-        // with its timestamps, so its own make rebuilds only what the manifest changes.
-        work = join(ctx.dir, 'work');
-        await copyTree(toolchainTree, work, ctx.signal, ctx.logFile);
-        await buildPackage({
-          target,
-          treeDir: work,
-          toolchainDir: toolchainTree,
-          ...(i.bin ? { binDir: i.bin } : {}),
-          ...(toolchain.result.canonical ? { canonical: { toolchain: toolchainTree, work } } : {}),
-          tarballs: [],
-          baseEnv: env.env,
-          jobs: ctx.jobs,
-          logFile: ctx.logFile,
-          signal: ctx.signal,
-          onLine: ctx.output,
-        });
-        from = work;
       }
-      const collected = await collectArtifacts(target, from, out);
-      if (work && existsSync(work)) await rm(work, { recursive: true, force: true });
+      const collected = await collectArtifacts(target, work ?? toolchainTree, join(ctx.dir, 'out'));
+      if (work) await rm(work, { recursive: true, force: true });
       const result: PackageResult = {
         out: 'out',
         sourceEpoch,

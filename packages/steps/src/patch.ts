@@ -16,7 +16,6 @@ export function patchExecutor(env: StepEnvironment): StepExecutor {
     run: async (step, ctx) => {
       const inputs = stepOf(step, 'patch').inputs;
       const treeName = inputs.tree;
-      const subset = inputs.checkout;
       const { spec } = inputs.fetch;
       const sctx = sourceContext(env, ctx);
       // A no-op when the fetch step already filled the mirrors; refills them if the cache was pruned.
@@ -24,14 +23,13 @@ export function patchExecutor(env: StepEnvironment): StepExecutor {
       const tree = join(ctx.dir, 'tree');
       // `checkout.paths`: a sparse checkout only (the mirror stays complete, as the whole-tree users need it).
       const checkout = await checkoutGit(
-        subset?.paths ? { ...spec, sparse: subset.paths } : spec,
+        inputs.checkout?.paths ? { ...spec, sparse: inputs.checkout.paths } : spec,
         fetched.locked,
         tree,
         sctx,
       );
-      const series = inputs.patches;
       const applied: TreeResult['patches'] = [];
-      for (const s of series) {
+      for (const s of inputs.patches) {
         const dir = s.from === 'upstream' ? join(tree, s.dir) : join(env.patchesDir, s.dir);
         const all = await listSeries(dir);
         const patches = s.only ? all.filter((p) => s.only?.includes(p.name)) : all;

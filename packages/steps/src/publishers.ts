@@ -119,22 +119,18 @@ export function publishersFor(
     insecure: (registry: string) => boolean;
   },
 ): Publisher[] {
+  // Asked for only where a name is needed: Docker Hub without a namespace is an error for those alone.
+  const name = () => imageName(i.repository, i.naming);
   const list: Publisher[] = [];
   for (const out of i.outputs) {
     const [kind, path] = [out.slice(0, 3), out.slice(4)];
     const dest = o.several ? perTarget(path, o.target, kind) : path;
-    list.push(kind === 'oci' ? ociDirPublisher(dest) : tarballPublisher(dest, imageName(i.repository, i.naming)));
+    list.push(kind === 'oci' ? ociDirPublisher(dest) : tarballPublisher(dest, name()));
   }
-  if (i.load) {
-    const local = imageName(i.repository, {
-      ...(i.naming.registry ? { registry: i.naming.registry } : {}),
-      ...(i.naming.namespace ? { namespace: i.naming.namespace } : {}),
-    });
-    list.push(dockerLoadPublisher(local, o.imageId));
-  }
+  if (i.load) list.push(dockerLoadPublisher(name(), o.imageId));
   if (i.push)
     list.push(
-      registryPublisher(imageName(i.repository, i.naming), {
+      registryPublisher(name(), {
         // NABLA_REGISTRY_USER/PASSWORD are for this push's registry only (or NABLA_REGISTRY_HOST's).
         credentials: o.credentials(i.naming.registry),
         insecure: o.insecure,
