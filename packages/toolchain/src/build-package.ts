@@ -108,14 +108,12 @@ export async function buildPackage(opts: BuildPackageOptions): Promise<BuildPack
 
   for (const t of opts.tarballs) {
     const dest = inside(tree, join(t.placeIn ?? '.', t.file), `${target.file}: source ${t.name} placeIn`);
-    try {
-      await stat(t.path);
-    } catch {
+    await stat(t.path).catch(() => {
       throw new BuildError('package.tarball-missing', `${subject}: tarball ${t.name} is not at ${t.path}`, {
         where: t.path,
         hint: `run \`nabla-build fetch ${target.name}\``,
       });
-    }
+    });
     await mkdir(dirname(dest), { recursive: true });
     // A copy (a reflink where the filesystem can), never a hard link: a Makefile that touches or rewrites its
     // download must not be able to alter the verified file in the cache.

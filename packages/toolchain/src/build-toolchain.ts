@@ -91,9 +91,7 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
   const outputs: string[] = [];
   for (const out of recipe.outputs) {
     const abs = inside(tree, out, `${recipe.file}: outputs`);
-    try {
-      await stat(abs);
-    } catch {
+    await stat(abs).catch(() => {
       throw new BuildError(
         'toolchain.output-missing',
         `${subject}: the build succeeded but did not produce ${out} (expected at ${abs})`,
@@ -103,7 +101,7 @@ export async function buildToolchain(opts: BuildToolchainOptions): Promise<Build
           hint: `read the end of ${opts.logFile}; if the output moved upstream, update \`outputs\` in ${recipe.file}`,
         },
       );
-    }
+    });
     outputs.push(abs);
   }
   return { outputs, phases: [...phases.reached], canonical: root.canonical };
