@@ -124,7 +124,7 @@ export async function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv =
   return {
     cacheDir: cache.path,
     cacheSetting: cache.setting,
-    jobs: args.jobs ?? defaultJobs(),
+    jobs: args.jobs ?? Math.max(1, availableParallelism()),
     verbose: args.verbose ?? false,
     json: args.json ?? false,
     offline: args.offline ?? false,
@@ -188,10 +188,6 @@ export function readRecipes(settings: Settings): Promise<RecipeSet> {
     () => recipeFiles(settings.recipesDirs),
     async () => (await import('@nabla-build/recipes')).loadRecipes(settings.recipesDirs, settings.patchesDir),
   );
-}
-
-function defaultJobs(): number {
-  return Math.max(1, availableParallelism());
 }
 
 /** An override must name a source some recipe declares (`name` or `name/submodule/path`): a typo is an error. */

@@ -16,11 +16,12 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { readIntactEntry } from '@nabla-build/engine';
 import { sha256Text, sha256Tree, writeFileAtomicSync } from '@nabla-build/fsio';
 import { canonicalJson } from '@nabla-build/model';
 import { type GlobalArgs, resolveSettings, type Settings } from './context.js';
+import { onPath } from './requires.js';
 import { SETTINGS } from './settings/catalog.js';
 import { buildIdentity, fileIdentity } from './settings/parsed.js';
 
@@ -108,7 +109,7 @@ export function fingerprint(b: SimpleBuild, env: NodeJS.ProcessEnv): string | un
       ['patches', sha256Tree(s.patchesDir)],
       ['config', `${file(s.userConfig)}\n${file(s.projectConfig)}`],
       ...FINGERPRINT_ENV.map((k): [string, string] => [`env:${k}`, env[k] === undefined ? '\0unset' : env[k]]),
-      ['cc', fileIdentity(which('cc', env.PATH ?? ''))],
+      ['cc', fileIdentity(onPath('cc', env.PATH ?? ''))],
       ['host', `${process.arch} uid ${process.getuid?.()} ${canonicalRootConditions()}`],
       ['node', `${process.version} zlib ${process.versions.zlib}`],
       ['self', buildIdentity()],
@@ -119,18 +120,12 @@ export function fingerprint(b: SimpleBuild, env: NodeJS.ProcessEnv): string | un
   }
 }
 
-/** An image the build left in the engine: its id (config digest) under every one of its references. */
-export interface LoadedImage {
-  id: string;
-  refs: string[];
-}
-
 export interface Stamp {
   version: 2;
   /** The final steps' cache entries, which must still pass the store's check. */
   entries: { dir: string; key: string }[];
-  /** The default command line: what must still be in the engine. */
-  images: LoadedImage[];
+  /** The default command line: the images it left in the engine, each id (config digest) under all its refs. */
+  images: { id: string; refs: string[] }[];
   /** What the build printed on stdout. */
   stdout: string;
 }
@@ -155,22 +150,17 @@ export async function recordStamp(
   if (fp) writeFileAtomicSync(stampPath(b, fp), JSON.stringify({ version: 2, ...stamp } satisfies Stamp));
 }
 
-/** Where the fast path writes: the CLI's stdout and stderr, or a test's buffers. */
-export interface Output {
-  out(text: string): void;
-  err(text: string): void;
-}
-
-const processOutput: Output = {
-  out: (t) => process.stdout.write(t),
-  err: (t) => process.stderr.write(t),
-};
-
-/** Answers a fully cached build from its stamp; the exit code, or undefined to run the full CLI. */
+/**
+ * Answers a fully cached build from its stamp; the exit code, or undefined to run the full CLI. `io`: the
+ * CLI's stdout and stderr, or a test's buffers.
+ */
 export async function tryFastPath(
   argv: readonly string[],
   env: NodeJS.ProcessEnv = process.env,
-  io: Output = processOutput,
+  io: { out(text: string): void; err(text: string): void } = {
+    out: (t) => process.stdout.write(t),
+    err: (t) => process.stderr.write(t),
+  },
 ): Promise<number | undefined> {
   if (env.NABLA_BUILD_NO_FAST_PATH) return undefined;
   const b = await parseSimpleBuild(argv, env);
@@ -232,14 +222,6 @@ function engineImageId(ref: string, env: NodeJS.ProcessEnv): Promise<string | un
     req.on('error', () => resolve(undefined));
     req.end();
   });
-}
-
-function which(cmd: string, path: string): string | undefined {
-  for (const d of path.split(delimiter)) {
-    const p = join(d, cmd);
-    if (d && existsSync(p)) return p;
-  }
-  return undefined;
 }
 
 /**

@@ -1,5 +1,5 @@
 import { BuildError, NablaError, UsageError } from '@nabla-build/model';
-import yargs, { type Argv } from 'yargs';
+import yargs, { type Argv, type Options } from 'yargs';
 import { buildCommand } from './commands/build.js';
 import { cleanCommand } from './commands/clean.js';
 import { doctorCommand } from './commands/doctor.js';
@@ -15,7 +15,7 @@ import { runtimeCommand } from './commands/runtime.js';
 import { schemaCommand } from './commands/schema.js';
 import { testCommand } from './commands/test.js';
 import { reportError } from './errors.js';
-import { MAX_JOBS, repeatable } from './settings/values.js';
+import { MAX_JOBS, rawValue, repeatable } from './settings/values.js';
 import { outputMode } from './output.js';
 import { environmentHelp } from './settings/catalog.js';
 import { VERSION } from './version.js';
@@ -38,19 +38,19 @@ export async function main(argv: string[]): Promise<number> {
         '$0 <target...>  build LKL Nabla unikernels and their base images\n\nTargets: see `nabla-build list`; `world` (or `all`) builds every base image.',
       )
       .command(buildCommand(result, argv))
-      .command(listCommand(result))
-      .command(planCommand(result))
-      .command(fetchCommand(result))
+      .command(listCommand())
+      .command(planCommand())
+      .command(fetchCommand())
       .command(lockCommand(result))
       .command(doctorCommand(result))
       .command(runCommand(result))
-      .command(testCommand(result))
-      .command(runtimeCommand(result))
-      .command(cleanCommand(result))
+      .command(testCommand())
+      .command(runtimeCommand())
+      .command(cleanCommand())
       .command(cacheCommand(result))
-      .command(configCommand(result))
-      .command(completionCommand(result))
-      .command(schemaCommand(result))
+      .command(configCommand())
+      .command(completionCommand())
+      .command(schemaCommand())
       .completion('__completion-script', false, completeWords as never)
       // yargs lays out the whole help (wrapping every line) on every command: the long variable list only when asked.
       .epilogue(argv.some((a) => a === '--help' || a === '-h' || a === 'help') ? environmentHelp() : '')
@@ -123,96 +123,43 @@ export function environmentError(err: unknown): unknown {
   return err;
 }
 
+/** Options of every command, in their --help order. */
+const GLOBAL_OPTIONS: Record<string, Options> = {
+  'cache-dir': { type: 'string', describe: 'cache directory (default: $XDG_CACHE_HOME/nabla-build)' },
+  jobs: { alias: 'j', type: 'number', describe: 'steps run at once, and -j of native builds' },
+  verbose: { alias: 'v', type: 'boolean', describe: 'stream build output; stack traces on errors' },
+  quiet: { alias: 'q', type: 'boolean', describe: 'results and errors only (no progress, no summary)' },
+  progress: {
+    type: 'string',
+    describe: 'progress on stderr: auto (live on a terminal, else plain), tty, plain, quiet',
+  },
+  config: { type: 'string', describe: 'config file (default: $XDG_CONFIG_HOME/nabla-build/config.yaml)' },
+  // Repeatable ones take one value each (coerce: repeatable): an array option would swallow the targets after it.
+  mirror: { type: 'string', coerce: repeatable, describe: 'URL prefix rewrite, PREFIX=REPLACEMENT (repeatable)' },
+  recipes: {
+    type: 'string',
+    coerce: repeatable,
+    describe: 'recipe directory laid over the shipped recipes/ (repeatable; later ones add or replace targets)',
+  },
+  offline: { type: 'boolean', describe: 'never touch the network; fail naming what is missing' },
+  unlocked: { type: 'boolean', describe: 'use recipe pins without checking recipes/nabla.lock' },
+  'cache-from': {
+    type: 'string',
+    coerce: repeatable,
+    describe: 'shared step cache to pull from on a local miss: registry repository or oci:<dir> (repeatable)',
+  },
+  'cache-to': {
+    type: 'string',
+    coerce: repeatable,
+    describe: 'shared step cache every completed step is pushed to, in the background (repeatable)',
+  },
+};
+
 function globalOptions(y: Argv, argv: readonly string[]): Argv {
+  const options = Object.fromEntries(Object.entries(GLOBAL_OPTIONS).map(([k, o]) => [k, { ...o, global: true }]));
   return y
-    .option('cache-dir', {
-      type: 'string',
-      describe: 'cache directory (default: $XDG_CACHE_HOME/nabla-build)',
-      global: true,
-    })
-    .option('jobs', {
-      alias: 'j',
-      type: 'number',
-      describe: 'steps run at once, and -j of native builds',
-      global: true,
-    })
-    .option('verbose', {
-      alias: 'v',
-      type: 'boolean',
-      describe: 'stream build output; stack traces on errors',
-      global: true,
-    })
-    .option('config', {
-      type: 'string',
-      describe: 'config file (default: $XDG_CONFIG_HOME/nabla-build/config.yaml)',
-      global: true,
-    })
-    .option('mirror', {
-      type: 'string',
-      // Repeatable, one value each: an array option would swallow the targets after it.
-      coerce: repeatable,
-      describe: 'URL prefix rewrite, PREFIX=REPLACEMENT (repeatable)',
-      global: true,
-    })
-    .option('recipes', {
-      type: 'string',
-      // Repeatable, one value each: an array option would swallow the targets after it.
-      coerce: repeatable,
-      describe: 'recipe directory laid over the shipped recipes/ (repeatable; later ones add or replace targets)',
-      global: true,
-    })
-    .option('progress', {
-      type: 'string',
-      describe: 'progress on stderr: auto (live on a terminal, else plain), tty, plain, quiet',
-      global: true,
-    })
-    .option('quiet', {
-      alias: 'q',
-      type: 'boolean',
-      describe: 'results and errors only (no progress, no summary)',
-      global: true,
-    })
-    .option('offline', {
-      type: 'boolean',
-      describe: 'never touch the network; fail naming what is missing',
-      global: true,
-    })
-    .option('unlocked', {
-      type: 'boolean',
-      describe: 'use recipe pins without checking recipes/nabla.lock',
-      global: true,
-    })
-    .option('cache-from', {
-      type: 'string',
-      // Repeatable, one value each: an array option would swallow the targets after it.
-      coerce: repeatable,
-      describe: 'shared step cache to pull from on a local miss: registry repository or oci:<dir> (repeatable)',
-      global: true,
-    })
-    .option('cache-to', {
-      type: 'string',
-      // Repeatable, one value each: an array option would swallow the targets after it.
-      coerce: repeatable,
-      describe: 'shared step cache every completed step is pushed to, in the background (repeatable)',
-      global: true,
-    })
-    .group(
-      [
-        'cache-dir',
-        'jobs',
-        'verbose',
-        'quiet',
-        'progress',
-        'config',
-        'mirror',
-        'recipes',
-        'offline',
-        'unlocked',
-        'cache-from',
-        'cache-to',
-      ],
-      'Global options:',
-    )
+    .options(options)
+    .group(Object.keys(options), 'Global options:')
     .check((a) => {
       if (a.jobs !== undefined && (!Number.isInteger(a.jobs) || (a.jobs as number) < 1))
         throw new UsageError(
@@ -249,7 +196,6 @@ const BOOLEAN_OPTIONS = new Set([
   'runnc',
   'unused',
   'keep-failed',
-  'keep-going',
   'help',
   'version',
 ]);
@@ -265,16 +211,4 @@ export function checkBooleanValues(argv: string[]): void {
         hint: `write --${m[1]} or --no-${m[1]}`,
       });
   }
-}
-
-/** The value as typed after a flag (for messages), when it was given as the next argument or with `=`. */
-function rawValue(argv: readonly string[], ...flags: string[]): string | undefined {
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i] as string;
-    for (const f of flags) {
-      if (a === f) return argv[i + 1];
-      if (a.startsWith(`${f}=`)) return a.slice(f.length + 1);
-    }
-  }
-  return undefined;
 }

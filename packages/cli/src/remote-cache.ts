@@ -1,7 +1,7 @@
 import type { RemoteCache } from '@nabla-build/engine';
 import type { RemoteCacheEvent, StepCache } from '@nabla-build/remote-cache';
 import type { Settings } from './context.js';
-import { note } from './output.js';
+import { entryCount, human, note } from './output.js';
 import { VERSION } from './version.js';
 
 /** The flags of the shared step cache, as yargs parses them (global options). */
@@ -140,20 +140,13 @@ export function remoteSummary(r: RemoteReport): string {
   const parts: string[] = [];
   if (r.from.length > 0)
     parts.push(
-      `pulled ${r.hits.length} entr${r.hits.length === 1 ? 'y' : 'ies'} (${bytes(r.bytesDownloaded)}), ${r.misses.length} not in the cache`,
+      `pulled ${entryCount(r.hits.length)} (${human(r.bytesDownloaded)}), ${r.misses.length} not in the cache`,
     );
   if (r.to.length > 0) {
     const up = r.pushed.reduce((a, p) => a + p.bytesUploaded, 0);
     parts.push(
-      `pushed ${r.pushed.length} (${bytes(up)} uploaded)${r.pushFailures.length ? `, ${r.pushFailures.length} failed` : ''}`,
+      `pushed ${r.pushed.length} (${human(up)} uploaded)${r.pushFailures.length ? `, ${r.pushFailures.length} failed` : ''}`,
     );
   }
   return `shared cache: ${parts.join('; ')}`;
-}
-
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }

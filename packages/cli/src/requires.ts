@@ -3,16 +3,8 @@ import { delimiter, join } from 'node:path';
 import { type TargetRecipe, UsageError } from '@nabla-build/model';
 import type { Project } from './context.js';
 
-/** A tool a target's recipe `requires:` and whether the build host has it (on PATH, executable). */
-export interface Requirement {
-  tool: string;
-  targets: string[];
-  path: string | undefined;
-  fix: string;
-}
-
 /** How to install a tool a recipe requires; doctor's fixes first, then the generic answer. */
-export async function fixFor(tool: string): Promise<string> {
+async function fixFor(tool: string): Promise<string> {
   const { CHECKS } = await import('./doctor/checks.js');
   const alias: Record<string, string> = { 'clang++': 'clang' };
   const check = CHECKS.find((c) => c.name === (alias[tool] ?? tool));
@@ -31,8 +23,8 @@ export function onPath(tool: string, path = process.env.PATH ?? ''): string | un
   return undefined;
 }
 
-/** The `requires:` of the named targets (world/all expanded), each tool once. */
-export async function requirementsOf(project: Project, targets: string[]): Promise<Requirement[]> {
+/** The `requires:` of the named targets (world/all expanded), each tool once, and where this host has it. */
+export async function requirementsOf(project: Project, targets: string[]) {
   const { expandTargets } = await import('@nabla-build/plan');
   const byTool = new Map<string, string[]>();
   for (const name of expandTargets(project.recipes, targets)) {

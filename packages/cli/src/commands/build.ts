@@ -1,12 +1,12 @@
 import { UsageError } from '@nabla-build/model';
-import type { CommandModule } from 'yargs';
+import type { CommandModule, Options } from 'yargs';
 import type { CompletedStep } from '@nabla-build/engine';
 import type { BuildPlan } from '@nabla-build/model';
 import type { GlobalArgs } from '../context.js';
 import { recordStamp } from '../fast-path.js';
 import type { CommandResult } from './result.js';
 import { repeatable } from '../settings/values.js';
-import { note, out, table } from '../output.js';
+import { human, json, note, out, table } from '../output.js';
 import type { RemoteCacheArgs } from '../remote-cache.js';
 
 export interface BuildArgs extends GlobalArgs {
@@ -27,26 +27,43 @@ export interface BuildArgs extends GlobalArgs {
   keepFailed?: boolean;
 }
 
-/** Options only `build` has: grouped apart in --help so they are not read as global ones. */
-const BUILD_OPTIONS = [
-  'load',
-  'push',
-  'output',
-  'tag',
-  'namespace',
-  'registry',
-  'label',
-  'annotation',
-  'platform',
-  'test',
-  'dry-run',
-  'json',
-  'keep-failed',
-  'compression',
-];
-
 /** The only platform LKL Nabla unikernels exist for (x86_64 Solo5 spt binaries). */
 const PLATFORM = 'linux/amd64';
+
+/** Options only `build` has: grouped apart in --help so they are not read as global ones. */
+const BUILD_OPTIONS: Record<string, Options> = {
+  load: {
+    type: 'boolean',
+    describe: 'load images into the Docker engine (default when one is reachable and nothing else is asked)',
+  },
+  push: { type: 'boolean', describe: 'push images to the registry (--registry/--namespace or config)' },
+  output: {
+    alias: 'o',
+    type: 'string',
+    coerce: repeatable,
+    describe: 'also write oci:<dir> or tar:<file> (repeatable)',
+  },
+  tag: { alias: 't', type: 'string', coerce: repeatable, describe: 'extra tag for every image (repeatable)' },
+  namespace: { type: 'string', describe: 'registry namespace (Docker Hub user or organisation)' },
+  registry: { type: 'string', describe: 'registry host (default docker.io when --namespace is set)' },
+  label: { type: 'string', coerce: repeatable, describe: 'image label k=v, over the recipe labels (repeatable)' },
+  annotation: { type: 'string', coerce: repeatable, describe: 'OCI manifest annotation k=v (repeatable)' },
+  platform: { type: 'string', describe: `target platform: only ${PLATFORM} exists` },
+  test: { type: 'boolean', default: true, describe: 'boot-test each image before pushing it (--no-test skips)' },
+  'dry-run': {
+    type: 'boolean',
+    describe: 'print what would be built and published (image references, steps), build nothing',
+  },
+  json: { type: 'boolean', describe: 'print a JSON summary on stdout' },
+  'keep-failed': {
+    type: 'boolean',
+    describe: 'keep the tree of a failed native build (toolchain) to inspect or resume it; default: removed, log kept',
+  },
+  compression: {
+    type: 'string',
+    describe: 'image layer compression: gzip (default, level 6), gzip:1…9, zstd[:1…19] or none (part of the image key)',
+  },
+};
 
 /** `argv`: the command line as typed, so a finished build can leave a stamp for the up-to-date check. */
 export function buildCommand(result: CommandResult, argv: readonly string[] = []): CommandModule<object, BuildArgs> {
@@ -61,57 +78,8 @@ export function buildCommand(result: CommandResult, argv: readonly string[] = []
           demandOption: true,
           describe: 'targets (see `list`), or world/all',
         })
-        .option('load', {
-          type: 'boolean',
-          describe: 'load images into the Docker engine (default when one is reachable and nothing else is asked)',
-        })
-        .option('push', { type: 'boolean', describe: 'push images to the registry (--registry/--namespace or config)' })
-        .option('output', {
-          alias: 'o',
-          type: 'string',
-          coerce: repeatable,
-          describe: 'also write oci:<dir> or tar:<file> (repeatable)',
-        })
-        .option('tag', {
-          alias: 't',
-          type: 'string',
-          coerce: repeatable,
-          describe: 'extra tag for every image (repeatable)',
-        })
-        .option('namespace', { type: 'string', describe: 'registry namespace (Docker Hub user or organisation)' })
-        .option('registry', { type: 'string', describe: 'registry host (default docker.io when --namespace is set)' })
-        .option('test', {
-          type: 'boolean',
-          default: true,
-          describe: 'boot-test each image before pushing it (--no-test skips)',
-        })
-        .option('label', {
-          type: 'string',
-          coerce: repeatable,
-          describe: 'image label k=v, over the recipe labels (repeatable)',
-        })
-        .option('annotation', {
-          type: 'string',
-          coerce: repeatable,
-          describe: 'OCI manifest annotation k=v (repeatable)',
-        })
-        .option('platform', { type: 'string', describe: `target platform: only ${PLATFORM} exists` })
-        .option('dry-run', {
-          type: 'boolean',
-          describe: 'print what would be built and published (image references, steps), build nothing',
-        })
-        .option('json', { type: 'boolean', describe: 'print a JSON summary on stdout' })
-        .option('keep-failed', {
-          type: 'boolean',
-          describe:
-            'keep the tree of a failed native build (toolchain) to inspect or resume it; default: removed, log kept',
-        })
-        .option('compression', {
-          type: 'string',
-          describe:
-            'image layer compression: gzip (default, level 6), gzip:1…9, zstd[:1…19] or none (part of the image key)',
-        })
-        .group(BUILD_OPTIONS, 'Build options (nabla-build [build] <target...>):') as never,
+        .options(BUILD_OPTIONS)
+        .group(Object.keys(BUILD_OPTIONS), 'Build options (nabla-build [build] <target...>):') as never,
     handler: async (args) => {
       result.exitCode = await build(args, argv);
     },
@@ -119,7 +87,7 @@ export function buildCommand(result: CommandResult, argv: readonly string[] = []
 }
 
 export async function build(args: BuildArgs, argv: readonly string[] = []): Promise<number> {
-  const [{ loadProject }, { runSession }, { dockerReachable }] = await Promise.all([
+  const [{ loadProject }, { runSession }, { completedOf, dockerReachable }] = await Promise.all([
     import('../context.js'),
     import('../session.js'),
     import('@nabla-build/steps'),
@@ -189,56 +157,43 @@ export async function build(args: BuildArgs, argv: readonly string[] = []): Prom
     remote: remoteCacheRefs(args as RemoteCacheArgs, settings),
   }).catch((err: unknown) => {
     if (args.json && record.plan)
-      out(
-        JSON.stringify(
-          {
-            ok: false,
-            targets: record.plan.targets,
-            results: targetOutcomes(record.plan, record),
-            published: record.published,
-          },
-          null,
-          2,
-        ),
-      );
+      json({
+        ok: false,
+        targets: record.plan.targets,
+        results: targetOutcomes(record.plan, record),
+        published: record.published,
+      });
     throw err; // the error itself goes to stderr, with its exit code (1 for a failed build)
   });
   const { plan, steps, published, remote } = session;
-  const images = [...steps.values()].filter(
-    (s) =>
-      s.step.kind === 'image' || (s.step.kind === 'package' && !plan.steps.some((o) => o.deps.includes(s.step.id))),
-  );
   const stdout: string[] = [];
   const print = (text: string) => {
     stdout.push(text.endsWith('\n') ? text : `${text}\n`);
     out(text);
   };
   if (args.json) {
-    print(
-      JSON.stringify(
-        {
-          ok: true,
-          targets: plan.targets,
-          results: targetOutcomes(plan, record),
-          published,
-          steps: [...steps.values()].map((s) => ({
-            id: s.step.id,
-            key: s.step.key,
-            cached: s.cached,
-            ...(s.remote ? { remote: s.remote.status, ...(s.remote.source ? { source: s.remote.source } : {}) } : {}),
-            dir: s.dir,
-            result: s.result,
-          })),
-          ...(remote ? { remoteCache: remote } : {}),
-        },
-        null,
-        2,
-      ),
-    );
+    const summary = {
+      ok: true,
+      targets: plan.targets,
+      results: targetOutcomes(plan, record),
+      published,
+      steps: [...steps.values()].map((s) => ({
+        id: s.step.id,
+        key: s.step.key,
+        cached: s.cached,
+        ...(s.remote ? { remote: s.remote.status, ...(s.remote.source ? { source: s.remote.source } : {}) } : {}),
+        dir: s.dir,
+        result: s.result,
+      })),
+      ...(remote ? { remoteCache: remote } : {}),
+    };
+    print(JSON.stringify(summary, null, 2));
   } else {
     for (const p of published) print(p.reference);
     const rows = [['STEP', 'KEY', 'SIZE', 'WHERE']];
-    for (const s of images) {
+    const isFinal = (id: string) => !plan.steps.some((o) => o.deps.includes(id));
+    for (const s of steps.values()) {
+      if (s.step.kind !== 'image' && (s.step.kind !== 'package' || !isFinal(s.step.id))) continue;
       const r = s.result as { bytes?: number; artifacts?: { name: string; bytes: number }[] };
       const bytes = r.bytes ?? r.artifacts?.reduce((a, b) => a + b.bytes, 0) ?? 0;
       rows.push([s.step.id, s.step.key.slice(0, 16), human(bytes), s.dir]);
@@ -249,9 +204,8 @@ export async function build(args: BuildArgs, argv: readonly string[] = []): Prom
     // No engine answered and nothing else was asked: say where the images are and how to get them loaded.
     for (const s of steps.values()) {
       if (s.step.kind !== 'image') continue;
-      const layout = `${s.dir}/${(s.result as { layout?: string }).layout ?? 'layout'}`;
       note(
-        `no Docker engine answered, so ${s.step.subject} was not loaded: its image is the OCI layout ${layout}; load it with \`nabla-build ${s.step.subject} --load\` once an engine runs, or write it elsewhere with \`--output oci:<dir>\` / \`--output tar:<file>\` (then \`docker load -i <file>\`)`,
+        `no Docker engine answered, so ${s.step.subject} was not loaded: its image is the OCI layout ${s.dir}/${completedOf(s, 'image').result.layout}; load it with \`nabla-build ${s.step.subject} --load\` once an engine runs, or write it elsewhere with \`--output oci:<dir>\` / \`--output tar:<file>\` (then \`docker load -i <file>\`)`,
       );
     }
   }
@@ -288,12 +242,6 @@ async function stampFinishedBuild(
   });
   if (images.some((i) => !i.id)) return;
   await recordStamp(argv, process.env, { entries, images, stdout });
-}
-
-function human(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  return `${(n / 1024 ** 2).toFixed(1)} MiB`;
 }
 
 /**
@@ -342,23 +290,17 @@ async function dryRun(
     return st === 'cached' ? 'cached' : st === 'always' ? 'would run (always)' : 'would run';
   };
   if (args.json) {
-    out(
-      JSON.stringify(
-        {
-          dryRun: true,
-          targets: plan.targets,
-          published,
-          steps: plan.steps.map((s) => ({
-            id: s.id,
-            key: s.key,
-            cached: status.get(s.id) === 'cached',
-            status: verdict(s.id),
-          })),
-        },
-        null,
-        2,
-      ),
-    );
+    json({
+      dryRun: true,
+      targets: plan.targets,
+      published,
+      steps: plan.steps.map((s) => ({
+        id: s.id,
+        key: s.key,
+        cached: status.get(s.id) === 'cached',
+        status: verdict(s.id),
+      })),
+    });
   } else {
     for (const p of published) out(p.reference);
     const rows = [['STEP', 'KEY', 'WOULD']];

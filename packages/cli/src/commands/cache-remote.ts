@@ -1,8 +1,8 @@
 import type { PlanStep } from '@nabla-build/model';
-import type { Argv } from 'yargs';
-import type { GlobalArgs } from '../context.js';
+import type { Argv, CommandModule } from 'yargs';
+import type { GlobalArgs, Settings } from '../context.js';
 import type { CommandResult } from './result.js';
-import { note, out, table } from '../output.js';
+import { entryCount, human, json, note, out, table } from '../output.js';
 
 interface RemoteArgs extends GlobalArgs {
   ref: string;
@@ -16,85 +16,100 @@ interface RemoteArgs extends GlobalArgs {
  */
 export function remoteCacheCommands(y: Argv<object>, result: CommandResult): Argv<object> {
   const ref = (c: Argv<object>) =>
-    c.positional('ref', {
-      type: 'string',
-      demandOption: true,
-      describe: 'registry repository (127.0.0.1:5000/cache, ghcr.io/acme/nabla-cache) or oci:<dir>',
-    });
-  return y
-    .command({
-      command: 'ls <ref>',
-      describe: 'list the step entries in a shared cache (registry repository or oci:<dir>)',
-      builder: (c) => ref(c).option('json', { type: 'boolean', describe: 'print JSON' }),
-      handler: async (args) => {
-        result.exitCode = await list(args);
-      },
-    })
-    .command({
-      command: 'push <ref> <targets..>',
-      describe: 'push every step of the targets to a shared cache (builds what the local cache lacks)',
-      builder: (c) =>
-        ref(c)
-          .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'targets, or world' })
-          .option('json', { type: 'boolean', describe: 'print JSON' }),
-      handler: async (args) => {
-        result.exitCode = await push(args);
-      },
-    })
-    .command({
-      command: 'pull <ref> <targets..>',
-      describe: 'fill the local cache with every step of the targets that the shared cache holds (builds nothing)',
-      builder: (c) =>
-        ref(c)
-          .positional('targets', { type: 'string', array: true, demandOption: true, describe: 'targets, or world' })
-          .option('json', { type: 'boolean', describe: 'print JSON' }),
-      handler: async (args) => {
-        result.exitCode = await pull(args);
-      },
-    });
+    c
+      .positional('ref', {
+        type: 'string',
+        demandOption: true,
+        describe: 'registry repository (127.0.0.1:5000/cache, ghcr.io/acme/nabla-cache) or oci:<dir>',
+      })
+      .option('json', { type: 'boolean', describe: 'print JSON' });
+  const targets = (c: Argv<object>) =>
+    ref(c).positional('targets', { type: 'string', array: true, demandOption: true, describe: 'targets, or world' });
+  const command = (
+    command: string,
+    describe: string,
+    run: (args: RemoteArgs) => Promise<number>,
+  ): CommandModule<object, RemoteArgs> => ({
+    command,
+    describe,
+    builder: (command.endsWith('<targets..>') ? targets : ref) as never,
+    handler: async (args) => {
+      result.exitCode = await run(args);
+    },
+  });
+  return y.command([
+    command('ls <ref>', 'list the step entries in a shared cache (registry repository or oci:<dir>)', list),
+    command(
+      'push <ref> <targets..>',
+      'push every step of the targets to a shared cache (builds what the local cache lacks)',
+      push,
+    ),
+    command(
+      'pull <ref> <targets..>',
+      'fill the local cache with every step of the targets that the shared cache holds (builds nothing)',
+      pull,
+    ),
+  ]);
 }
 
-async function list(args: RemoteArgs): Promise<number> {
-  const [{ resolveSettings }, { openTransport, readArtifact, ArtifactProblem }, { dockerCredentials }] =
-    await Promise.all([import('../context.js'), import('@nabla-build/remote-cache'), import('@nabla-build/registry')]);
-  const settings = await resolveSettings(args);
+/**
+ * The entries of the shared cache at `ref` (tags of 64 hex digits), each read, or with the problem that makes it
+ * unusable here; registry credentials as image pushes find them.
+ */
+async function readEntries(ref: string, settings: Settings, command: string) {
+  const [{ openTransport, readArtifact, ArtifactProblem }, { dockerCredentials }] = await Promise.all([
+    import('@nabla-build/remote-cache'),
+    import('@nabla-build/registry'),
+  ]);
   const t = openTransport(
-    args.ref,
+    ref,
     {
       credentials: dockerCredentials({ env: process.env }),
       insecure: (r) => settings.insecureRegistries.includes(r),
       retry: { attempts: 3 },
     },
-    'cache ls',
+    command,
   );
-  const entries: { key: string; step: string; bytes: number; chunks: number; format: string; createdBy?: string }[] =
+  const found: { tag: string; artifact?: NonNullable<Awaited<ReturnType<typeof readArtifact>>>; problem?: string }[] =
     [];
   for (const tag of (await t.listTags()).filter((x) => /^[0-9a-f]{64}$/.test(x)).sort()) {
     try {
-      const a = await readArtifact(t, tag);
-      if (!a) continue;
-      entries.push({
-        key: tag,
-        step: a.config.step,
-        bytes: a.manifest.layers.reduce((x, l) => x + l.size, 0),
-        chunks: a.manifest.layers.length,
-        format: String(a.config.format),
-        createdBy: a.config.createdBy,
-      });
+      const artifact = await readArtifact(t, tag);
+      if (artifact) found.push({ tag, artifact });
     } catch (err) {
       if (!(err instanceof ArtifactProblem)) throw err;
-      entries.push({ key: tag, step: '?', bytes: 0, chunks: 0, format: `unusable: ${err.message}` });
+      found.push({ tag, problem: err.message });
     }
   }
+  return { name: t.name, found, deleteTag: (tag: string) => t.deleteTag(tag) };
+}
+
+const bytesOf = (a: { manifest: { layers: { size: number }[] } }) => a.manifest.layers.reduce((x, l) => x + l.size, 0);
+
+async function list(args: RemoteArgs): Promise<number> {
+  const { resolveSettings } = await import('../context.js');
+  const t = await readEntries(args.ref, await resolveSettings(args), 'cache ls');
+  const entries = t.found.map(({ tag, artifact: a, problem }) =>
+    a
+      ? {
+          key: tag,
+          step: a.config.step,
+          bytes: bytesOf(a),
+          chunks: a.manifest.layers.length,
+          format: String(a.config.format),
+          createdBy: a.config.createdBy,
+        }
+      : { key: tag, step: '?', bytes: 0, chunks: 0, format: `unusable: ${problem}` },
+  );
   entries.sort((a, b) => (a.step < b.step ? -1 : a.step > b.step ? 1 : 0));
   if (args.json) {
-    out(JSON.stringify({ ref: t.name, entries }, null, 2));
+    json({ ref: t.name, entries });
     return 0;
   }
   const rows = [['STEP', 'KEY', 'SIZE', 'CHUNKS', 'FORMAT']];
   for (const e of entries) rows.push([e.step, e.key.slice(0, 16), human(e.bytes), String(e.chunks), e.format]);
   out(table(rows));
-  note(`${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} in ${t.name}`);
+  note(`${entryCount(entries.length)} in ${t.name}`);
   return 0;
 }
 
@@ -118,11 +133,11 @@ async function push(args: RemoteArgs): Promise<number> {
   const pushed = report?.pushed ?? [];
   const failures = report?.pushFailures ?? [];
   const bytes = pushed.reduce((a, p) => a + p.bytesUploaded, 0);
-  if (args.json) out(JSON.stringify(report, null, 2));
+  if (args.json) json(report);
   else {
     for (const p of pushed) out(`${p.step}  ${p.target}  ${human(p.bytesUploaded)} uploaded`);
     note(
-      `${pushed.length} entr${pushed.length === 1 ? 'y' : 'ies'} pushed to ${args.ref} (${human(bytes)} uploaded), ${shared(r.plan.steps, shareable).length - pushed.length - failures.length} already there`,
+      `${entryCount(pushed.length)} pushed to ${args.ref} (${human(bytes)} uploaded), ${shared(r.plan.steps, shareable).length - pushed.length - failures.length} already there`,
     );
   }
   return failures.length > 0 ? 1 : 0;
@@ -181,11 +196,11 @@ async function pull(args: RemoteArgs): Promise<number> {
     process.off('SIGINT', stop);
     process.off('SIGTERM', stop);
   }
-  if (args.json) out(JSON.stringify({ ref: args.ref, steps: rows, warnings: report.warnings }, null, 2));
+  if (args.json) json({ ref: args.ref, steps: rows, warnings: report.warnings });
   else {
     out(table([['STEP', 'STATUS', 'SIZE'], ...rows.map((r) => [r.step, r.status, r.bytes ? human(r.bytes) : ''])]));
     const n = rows.filter((r) => r.status === 'pulled').length;
-    note(`${n} entr${n === 1 ? 'y' : 'ies'} pulled from ${args.ref} into ${settings.cacheDir}`);
+    note(`${entryCount(n)} pulled from ${args.ref} into ${settings.cacheDir}`);
   }
   return rows.some((r) => r.status === 'failed') ? 1 : 0;
 }
@@ -195,7 +210,6 @@ interface PruneArgs extends RemoteArgs {
   keepLast?: number;
   olderThan?: string;
   dryRun?: boolean;
-  json?: boolean;
 }
 
 /**
@@ -211,70 +225,36 @@ export async function pruneRemote(args: PruneArgs): Promise<number> {
       where: args.ref,
       hint: `nabla-build cache prune ${args.ref} --unused --dry-run`,
     });
-  const [{ loadProject }, { makePlan }, { openTransport, readArtifact, ArtifactProblem }, { dockerCredentials }] =
-    await Promise.all([
-      import('../context.js'),
-      import('../planning.js'),
-      import('@nabla-build/remote-cache'),
-      import('@nabla-build/registry'),
-    ]);
+  const [{ loadProject }, { makePlan }] = await Promise.all([import('../context.js'), import('../planning.js')]);
   const project = await loadProject(args);
-  const { settings } = project;
-  const t = openTransport(
-    args.ref,
-    {
-      credentials: dockerCredentials({ env: process.env }),
-      insecure: (r) => settings.insecureRegistries.includes(r),
-      retry: { attempts: 3 },
-    },
-    'cache prune',
-  );
+  const t = await readEntries(args.ref, project.settings, 'cache prune');
   const all = [...project.recipes.targets.keys()];
   const reachable = new Map<string, Set<string>>();
   const keysFor = async (host: Record<string, unknown>) => {
     const id = JSON.stringify(host);
-    let keys = reachable.get(id);
-    if (!keys) {
-      const plan = await makePlan(project, all, undefined, undefined, host as never);
-      keys = new Set(plan.steps.map((s) => s.key));
-      reachable.set(id, keys);
-    }
-    return keys;
+    if (!reachable.has(id))
+      reachable.set(
+        id,
+        new Set((await makePlan(project, all, undefined, undefined, host as never)).steps.map((s) => s.key)),
+      );
+    return reachable.get(id) as Set<string>;
   };
   const removed: { key: string; step: string; bytes: number }[] = [];
   const kept: { key: string; step: string; why: string }[] = [];
-  for (const tag of (await t.listTags()).filter((x) => /^[0-9a-f]{64}$/.test(x)).sort()) {
-    let a: Awaited<ReturnType<typeof readArtifact>>;
-    try {
-      a = await readArtifact(t, tag);
-    } catch (err) {
-      if (!(err instanceof ArtifactProblem)) throw err;
-      kept.push({ key: tag, step: '?', why: `unreadable here: ${err.message}` });
-      continue;
-    }
-    if (!a) continue;
-    if (!a.config.host) {
-      kept.push({ key: tag, step: a.config.step, why: 'no host recorded' });
-      continue;
-    }
-    if ((await keysFor(a.config.host)).has(tag)) continue;
-    removed.push({ key: tag, step: a.config.step, bytes: a.manifest.layers.reduce((x, l) => x + l.size, 0) });
+  for (const { tag, artifact: a, problem } of t.found) {
+    if (!a) kept.push({ key: tag, step: '?', why: `unreadable here: ${problem}` });
+    else if (!a.config.host) kept.push({ key: tag, step: a.config.step, why: 'no host recorded' });
+    else if (!(await keysFor(a.config.host)).has(tag))
+      removed.push({ key: tag, step: a.config.step, bytes: bytesOf(a) });
   }
   if (!args.dryRun) for (const r of removed) await t.deleteTag(r.key);
   const bytes = removed.reduce((a, r) => a + r.bytes, 0);
-  if (args.json) out(JSON.stringify({ ref: t.name, dryRun: args.dryRun ?? false, removed, kept, bytes }, null, 2));
+  if (args.json) json({ ref: t.name, dryRun: args.dryRun ?? false, removed, kept, bytes });
   else {
     for (const r of removed) out(`${r.step}  ${r.key.slice(0, 16)}  ${human(r.bytes)}`);
     note(
-      `${args.dryRun ? 'would remove' : 'removed'} ${removed.length} entr${removed.length === 1 ? 'y' : 'ies'} (${human(bytes)}) from ${t.name}${kept.length ? `; kept ${kept.length} it cannot judge` : ''}`,
+      `${args.dryRun ? 'would remove' : 'removed'} ${entryCount(removed.length)} (${human(bytes)}) from ${t.name}${kept.length ? `; kept ${kept.length} it cannot judge` : ''}`,
     );
   }
   return 0;
-}
-
-function human(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }

@@ -1,10 +1,11 @@
-import { lstat, readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { dirSize } from '@nabla-build/fsio';
 import { UsageError } from '@nabla-build/model';
 import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from './result.js';
-import { note, out, table } from '../output.js';
+import { entryCount, human, json, note, out, table } from '../output.js';
 import { pruneRemote, remoteCacheCommands } from './cache-remote.js';
 
 interface CacheArgs extends GlobalArgs {
@@ -94,22 +95,12 @@ async function entries(cacheDir: string): Promise<Entry[]> {
         subject: m[1] as string,
         key: m[2] as string,
         dir,
-        bytes: await size(dir),
+        bytes: await dirSize(dir),
         completedAt: Date.parse(manifest.completedAt ?? '') || 0,
       });
     }
   }
   return found;
-}
-
-/** Bytes under a path, symlinks counted as themselves and never followed. */
-async function size(p: string): Promise<number> {
-  const st = await lstat(p).catch(() => undefined);
-  if (!st) return 0;
-  if (!st.isDirectory()) return st.size;
-  let total = 0;
-  for (const e of await readdir(p).catch(() => [])) total += await size(join(p, e));
-  return total;
 }
 
 async function du(args: CacheArgs): Promise<number> {
@@ -123,10 +114,10 @@ async function du(args: CacheArgs): Promise<number> {
     g.bytes += e.bytes;
     groups.set(k, g);
   }
-  const areas = await Promise.all(AREAS.map(async (a) => ({ area: a, bytes: await size(join(cacheDir, a)) })));
+  const areas = await Promise.all(AREAS.map(async (a) => ({ area: a, bytes: await dirSize(join(cacheDir, a)) })));
   const total = [...groups.values()].reduce((a, g) => a + g.bytes, 0) + areas.reduce((a, x) => a + x.bytes, 0);
   if (args.json) {
-    out(JSON.stringify({ cacheDir, total, steps: [...groups.values()], areas }, null, 2));
+    json({ cacheDir, total, steps: [...groups.values()], areas });
     return 0;
   }
   const rows = [['KIND', 'TARGET', 'ENTRIES', 'SIZE']];
@@ -187,28 +178,22 @@ async function prune(args: CacheArgs): Promise<number> {
   }
   const bytes = removed.reduce((a, r) => a + r.entry.bytes, 0);
   if (args.json) {
-    out(
-      JSON.stringify(
-        {
-          dryRun: args.dryRun ?? false,
-          removed: removed.map((r) => ({
-            kind: r.entry.kind,
-            subject: r.entry.subject,
-            dir: r.entry.dir,
-            bytes: r.entry.bytes,
-            why: r.why,
-          })),
-          bytes,
-          kept: list.length - removed.length,
-        },
-        null,
-        2,
-      ),
-    );
+    json({
+      dryRun: args.dryRun ?? false,
+      removed: removed.map((r) => ({
+        kind: r.entry.kind,
+        subject: r.entry.subject,
+        dir: r.entry.dir,
+        bytes: r.entry.bytes,
+        why: r.why,
+      })),
+      bytes,
+      kept: list.length - removed.length,
+    });
   } else {
     for (const r of removed) out(`${r.entry.dir}  ${human(r.entry.bytes)}  (${r.why})`);
     note(
-      `${args.dryRun ? 'would remove' : 'removed'} ${removed.length} entr${removed.length === 1 ? 'y' : 'ies'} (${human(bytes)}); ${list.length - removed.length} kept`,
+      `${args.dryRun ? 'would remove' : 'removed'} ${entryCount(removed.length)} (${human(bytes)}); ${list.length - removed.length} kept`,
     );
   }
   return 0;
@@ -236,11 +221,4 @@ export function parseAge(v: string): number {
     });
   const unit = { s: 1e3, m: 60e3, h: 3600e3, d: 86400e3, w: 7 * 86400e3 }[m[2] as 's'];
   return Number(m[1]) * unit;
-}
-
-function human(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
 }

@@ -1,7 +1,6 @@
 import { UsageError } from '@nabla-build/model';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from './result.js';
 import { out } from '../output.js';
 
 interface CompletionArgs extends GlobalArgs {
@@ -14,7 +13,7 @@ const SHELLS = ['bash', 'zsh', 'fish'] as const;
  * `completion bash|zsh|fish` prints a script for the shell; the script asks nabla-build itself
  * (`--get-yargs-completions`, yargs' protocol) for commands, options and the targets of the current recipes.
  */
-export function completionCommand(result: CommandResult): CommandModule<object, CompletionArgs> {
+export function completionCommand(): CommandModule<object, CompletionArgs> {
   return {
     command: 'completion <shell>',
     describe: 'print a shell completion script (commands, options, targets): bash, zsh or fish',
@@ -30,7 +29,6 @@ export function completionCommand(result: CommandResult): CommandModule<object, 
       if (!script)
         throw new UsageError('usage', `completion: unknown shell "${args.shell}"`, { hint: 'bash, zsh or fish' });
       out(script);
-      result.exitCode = 0;
     },
   };
 }

@@ -1,11 +1,10 @@
 import { existsSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs, Settings } from '../context.js';
-import type { CommandResult } from './result.js';
-import { out, table } from '../output.js';
+import { json, out, table } from '../output.js';
 
 /** `nabla-build config`: every setting of settings/catalog.ts, its effective value and where it came from. */
-export function configCommand(result: CommandResult): CommandModule<object, GlobalArgs> {
+export function configCommand(): CommandModule<object, GlobalArgs> {
   return {
     command: 'config',
     describe: 'show the effective settings and where each came from (project file, user config, env, flags)',
@@ -35,9 +34,8 @@ export function configCommand(result: CommandResult): CommandModule<object, Glob
         if (def.secret && value !== '') value = '********';
         return { name: def.name, value: maskUrls(value), source };
       });
-      if (args.json) out(JSON.stringify(rows, null, 2));
+      if (args.json) json(rows);
       else out(table([['SETTING', 'VALUE', 'SOURCE'], ...rows.map((r) => [r.name, r.value || '-', r.source])]));
-      result.exitCode = 0;
     },
   };
 }
@@ -48,7 +46,8 @@ function effective(name: string, s: Settings, args: GlobalArgs): [string, string
   const c = s.config;
   switch (name) {
     case 'cacheDir':
-      return [s.cacheDir, o.cacheDir ?? 'default'];
+    case 'progress':
+      return [s[name], o[name] ?? 'default'];
     case 'userConfig':
       return [`${s.userConfig}${existsSync(s.userConfig) ? '' : ' (not found)'}`, o.userConfig ?? 'default'];
     case 'projectConfig':
@@ -62,23 +61,17 @@ function effective(name: string, s: Settings, args: GlobalArgs): [string, string
     case 'overrides':
       return [Object.keys(c.overrides).join(' '), o.overrides ?? 'default'];
     case 'repo':
-      return [c.repo ?? '', o.repo ?? 'unset'];
     case 'registry':
-      return [c.registry ?? '', o.registry ?? 'unset'];
     case 'namespace':
-      return [c.namespace ?? '', o.namespace ?? 'unset'];
+      return [c[name] ?? '', o[name] ?? 'unset'];
     case 'insecureRegistries':
       return [s.insecureRegistries.join(','), o.insecureRegistries ?? 'default'];
-    case 'progress':
-      return [s.progress, o.progress ?? 'default'];
     case 'jobs':
       return [String(s.jobs), args.jobs !== undefined ? '--jobs' : 'default'];
     case 'offline':
-      return [String(s.offline), args.offline ? '--offline' : 'default'];
     case 'unlocked':
-      return [String(s.unlocked), args.unlocked ? '--unlocked' : 'default'];
     case 'verbose':
-      return [String(s.verbose), args.verbose ? '--verbose' : 'default'];
+      return [String(s[name]), args[name] ? `--${name}` : 'default'];
     default:
       return undefined;
   }

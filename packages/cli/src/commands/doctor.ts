@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import type { Check } from '../doctor/checks.js';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from './result.js';
-import { out, table } from '../output.js';
+import { json, out, table } from '../output.js';
 
 interface DoctorArgs extends GlobalArgs {
   targets?: string[];
@@ -26,19 +26,15 @@ export function doctorCommand(result: CommandResult): CommandModule<object, Doct
       const results = await Promise.all(checks.map(async (c) => ({ check: c, result: await c.probe() })));
       const missing = results.filter((r) => !r.result.ok && r.check.required);
       if (args.json) {
-        out(
-          JSON.stringify(
-            results.map(({ check, result: r }) => ({
-              name: check.name,
-              ok: r.ok,
-              required: check.required,
-              detail: r.detail,
-              neededBy: check.neededBy,
-              fix: r.ok ? undefined : check.fix,
-            })),
-            null,
-            2,
-          ),
+        json(
+          results.map(({ check, result: r }) => ({
+            name: check.name,
+            ok: r.ok,
+            required: check.required,
+            detail: r.detail,
+            neededBy: check.neededBy,
+            fix: r.ok ? undefined : check.fix,
+          })),
         );
       } else {
         const rows = [['CHECK', 'STATUS', 'DETAIL', 'NEEDED BY / FIX']];

@@ -1,6 +1,5 @@
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from './result.js';
 import { note } from '../output.js';
 
 interface FetchArgs extends GlobalArgs {
@@ -8,7 +7,7 @@ interface FetchArgs extends GlobalArgs {
 }
 
 /** Runs only the fetch steps of a plan: afterwards the same build works with --offline. */
-export function fetchCommand(result: CommandResult): CommandModule<object, FetchArgs> {
+export function fetchCommand(): CommandModule<object, FetchArgs> {
   return {
     command: 'fetch <targets..>',
     describe: 'fill every source cache (git mirrors, verified tarballs) the targets need, so builds can run --offline',
@@ -27,7 +26,6 @@ export function fetchCommand(result: CommandResult): CommandModule<object, Fetch
       let bytes = 0;
       for (const s of steps.values()) if (!s.cached) bytes += (s.result as { bytesFetched?: number }).bytesFetched ?? 0;
       note(`sources for ${plan.targets.join(', ')} are in ${project.settings.cacheDir} (${bytes} bytes fetched)`);
-      result.exitCode = 0;
     },
   };
 }

@@ -1,9 +1,8 @@
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from './result.js';
-import { out, table } from '../output.js';
+import { json, out, table } from '../output.js';
 
-export function listCommand(result: CommandResult): CommandModule<object, GlobalArgs> {
+export function listCommand(): CommandModule<object, GlobalArgs> {
   return {
     command: 'list',
     describe: 'list targets with their application versions',
@@ -13,25 +12,20 @@ export function listCommand(result: CommandResult): CommandModule<object, Global
       const { recipes } = await loadProject({ ...args, unlocked: true }, { runsGit: false });
       const targets = [...recipes.targets.values()].sort((a, b) => a.name.localeCompare(b.name));
       if (args.json) {
-        out(
-          JSON.stringify(
-            targets.map((t) => ({
-              name: t.name,
-              version: t.version,
-              toolchain: t.toolchain,
-              image: t.image?.repository ?? null,
-              description: t.description,
-            })),
-            null,
-            2,
-          ),
+        json(
+          targets.map((t) => ({
+            name: t.name,
+            version: t.version,
+            toolchain: t.toolchain,
+            image: t.image?.repository ?? null,
+            description: t.description,
+          })),
         );
       } else {
         const rows = [['TARGET', 'VERSION', 'IMAGE', 'DESCRIPTION']];
         for (const t of targets) rows.push([t.name, t.version, t.image?.repository ?? '(no image)', t.description]);
         out(table(rows));
       }
-      result.exitCode = 0;
     },
   };
 }

@@ -1,10 +1,11 @@
-import type { Lockfile, SourceSpec, SubmoduleSpec } from '@nabla-build/model';
+import type { Lockfile, SourceSpec } from '@nabla-build/model';
 import { readFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from './result.js';
 import { note } from '../output.js';
+import { pinFromRecipe } from '../settings/layers.js';
 
 interface LockArgs extends GlobalArgs {
   update?: string[];
@@ -85,16 +86,14 @@ export function lockCommand(result: CommandResult): CommandModule<object, LockAr
       // Overrides (config) replace pins on purpose: they are never the lockfile's business.
       const overridden = args.verify === false ? [] : Object.keys(settings.config.overrides ?? {}).sort();
       if (args.check) {
-        if (current === text) {
-          result.exitCode = 0;
-          note(`${settings.lockPath} is up to date`);
-        } else if (overridden.length > 0) {
+        if (current === text) note(`${settings.lockPath} is up to date`);
+        else if (overridden.length > 0) {
           const { parseLockfile } = await import('@nabla-build/sources');
           let recorded: Lockfile | undefined;
           try {
             recorded = parseLockfile(current, settings.lockPath);
           } catch {
-            recorded = undefined;
+            // Unreadable: out of date.
           }
           const same = recorded !== undefined && formatLockfile(maskOverridden(lock, recorded, overridden)) === current;
           const active = `overrides are active (${overridden.join(', ')}; from the config): their pins come from the config and are not compared with the lockfile`;
@@ -117,31 +116,15 @@ export function lockCommand(result: CommandResult): CommandModule<object, LockAr
       if (current !== text) await writeLockfile(settings.lockPath, lock);
       for (const u of resolved.updated) note(`${u.name}: ${u.from.slice(0, 12)} → ${u.to.slice(0, 12)} (${u.ref})`);
       note(current === text ? `${settings.lockPath} unchanged` : `wrote ${settings.lockPath}`);
-      result.exitCode = 0;
     },
   };
 }
 
 /** The lock as the recipes state it, without asking any remote (`--no-verify`: offline machines, CI checks). */
 function fromRecipes(specs: SourceSpec[]): Pick<Lockfile, 'git' | 'tarballs'> & { updated: [] } {
-  const git: Lockfile['git'] = {};
-  const tarballs: Lockfile['tarballs'] = {};
-  const subs = (list: SubmoduleSpec[], prefix: string, out: Record<string, { git: string; rev: string }>): void => {
-    for (const s of list) {
-      out[prefix + s.path] = { git: s.git, rev: s.rev };
-      subs(s.submodules, `${prefix}${s.path}/`, out);
-    }
-  };
-  for (const s of specs) {
-    if (s.kind === 'git') {
-      const submodules: Record<string, { git: string; rev: string }> = {};
-      subs(s.submodules, '', submodules);
-      git[s.name] = { git: s.git, rev: s.rev, submodules };
-    } else {
-      tarballs[s.name] = { url: s.urls[0] as string, sha256: s.sha256 };
-    }
-  }
-  return { git, tarballs, updated: [] };
+  const lock: Lockfile = { version: 1, git: {}, tarballs: {}, patches: {} };
+  for (const s of specs) pinFromRecipe(s, lock);
+  return { ...lock, updated: [] };
 }
 
 /**

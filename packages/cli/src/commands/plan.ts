@@ -1,14 +1,13 @@
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from './result.js';
-import { note, out, table } from '../output.js';
+import { json, note, out, table } from '../output.js';
 import type { RemoteCacheArgs } from '../remote-cache.js';
 
 interface PlanArgs extends GlobalArgs {
   targets: string[];
 }
 
-export function planCommand(result: CommandResult): CommandModule<object, PlanArgs> {
+export function planCommand(): CommandModule<object, PlanArgs> {
   return {
     command: 'plan <targets..>',
     describe:
@@ -42,19 +41,12 @@ export function planCommand(result: CommandResult): CommandModule<object, PlanAr
           `warning: ${r.targets.join(', ')} requires ${r.tool}, which is not on PATH: building stops before it starts (${r.fix})`,
         );
       if (args.json) {
-        out(
-          JSON.stringify(
-            { targets: plan.targets, steps: plan.steps.map((s) => ({ ...s, status: status.get(s.id) })) },
-            null,
-            2,
-          ),
-        );
+        json({ targets: plan.targets, steps: plan.steps.map((s) => ({ ...s, status: status.get(s.id) })) });
       } else {
         const rows = [['STEP', 'KEY', 'STATUS', 'NEEDS']];
         for (const s of plan.steps) rows.push([s.id, s.key.slice(0, 16), status.get(s.id) ?? '', s.deps.join(' ')]);
         out(table(rows));
       }
-      result.exitCode = 0;
     },
   };
 }

@@ -5,7 +5,7 @@ import { UsageError } from '@nabla-build/model';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from './result.js';
-import { checkMem } from '../settings/values.js';
+import { checkMem, rawValue } from '../settings/values.js';
 import { note, out } from '../output.js';
 
 interface RunArgs extends GlobalArgs {
@@ -54,7 +54,7 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
         import('../image-source.js'),
         import('@nabla-build/steps'),
       ]);
-      const mem = checkMem(args.mem, rawFlag(process.argv, '--mem')); // before anything is built
+      const mem = checkMem(args.mem, rawValue(process.argv, '--mem')); // before anything is built
       const project = await loadProject(args);
       const image = await resolveImage(project, args.image);
       const tender = args.tender ?? image.tender ?? DEFAULT_TENDER;
@@ -108,7 +108,6 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
                 `and remove them afterwards: ip netns del ${netns}`,
               ].join('\n'),
             );
-          result.exitCode = 0;
           return;
         }
         const r = await bootImage(boot);
@@ -119,11 +118,4 @@ export function runCommand(result: CommandResult): CommandModule<object, RunArgs
       }
     },
   };
-}
-
-/** The text typed after `flag` (for messages: yargs turns `abc` into NaN). */
-function rawFlag(argv: string[], flag: string): string | undefined {
-  const i = argv.indexOf(flag);
-  if (i >= 0) return argv[i + 1];
-  return argv.find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1);
 }

@@ -1,11 +1,10 @@
-import { statSync } from 'node:fs';
 import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
-import { delimiter, join } from 'node:path';
+import { basename, join } from 'node:path';
 import { tempSibling } from '@nabla-build/fsio';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
-import type { CommandResult } from './result.js';
 import { note, out } from '../output.js';
+import { onPath } from '../requires.js';
 
 interface RegisterArgs extends GlobalArgs {
   daemonJson: string;
@@ -18,7 +17,7 @@ interface InstallArgs extends GlobalArgs {
   runnc: boolean;
 }
 
-export function runtimeCommand(result: CommandResult): CommandModule<object, GlobalArgs> {
+export function runtimeCommand(): CommandModule<object, GlobalArgs> {
   return {
     command: 'runtime <command>',
     describe: 'install the nabla-run tender and runnc, and register runnc with Docker',
@@ -50,7 +49,6 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
             out(`${r.status} ${r.file}`);
             if (r.backup) note(`backup: ${r.backup}`);
             if (r.reloadHint) note(`reload the engine: ${r.reloadHint}`);
-            result.exitCode = 0;
           },
         })
         .command<InstallArgs>({
@@ -76,21 +74,14 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
             const chain = project.recipes.toolchains.get(project.recipes.targets.get('nabla-run')?.toolchain ?? '');
             if (!pkg || !chain) throw new Error('nabla-run was not built');
             await mkdir(a.prefix, { recursive: true });
-            const dest = join(a.prefix, 'nabla-run');
-            const staged = tempSibling(dest);
-            await copyFile(join(pkg.dir, 'out', 'nabla-run'), staged);
-            await rename(staged, dest);
+            const dest = await install(join(pkg.dir, 'out', 'nabla-run'), a.prefix);
             await writeTenderAbi(dest, Number(chain.facts['solo5.spt-abi'] ?? 0));
             // The same Solo5's elftool beside it: `run oci:<dir>` reads unikernel manifests with it.
-            const elftool = join(a.prefix, 'solo5-elftool');
-            const stagedTool = tempSibling(elftool);
-            await copyFile(join(pkg.dir, 'out', 'solo5-elftool'), stagedTool);
-            await chmod(stagedTool, 0o755);
-            await rename(stagedTool, elftool);
+            await install(join(pkg.dir, 'out', 'solo5-elftool'), a.prefix, 0o755);
             out(dest);
             // runnc is a Go program: without go the tender alone is still worth installing. Built in a session
             // of its own, after nabla-run is in place, so a failed runnc build leaves a working tender behind.
-            if (a.runnc && !onPath('go', process.env.PATH ?? '')) {
+            if (a.runnc && !onPath('go')) {
               note(
                 'runnc: not built, `go` is not on PATH (install it with `apt-get install golang-go`, then run `nabla-build runtime install` again; --no-runnc skips runnc)',
               );
@@ -98,14 +89,8 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
               const built = await runSession(project, ['runnc']);
               const runnc = built.steps.get('package:runnc');
               if (!runnc) throw new Error('runnc was not built');
-              const target = join(a.prefix, 'runnc');
-              const tmp = tempSibling(target);
-              await copyFile(join(runnc.dir, 'out', 'runnc'), tmp);
-              await chmod(tmp, 0o755);
-              await rename(tmp, target);
-              out(target);
+              out(await install(join(runnc.dir, 'out', 'runnc'), a.prefix, 0o755));
             }
-            result.exitCode = 0;
           },
         })
         .demandCommand(1, 'name a runtime command: register or install') as never,
@@ -113,15 +98,12 @@ export function runtimeCommand(result: CommandResult): CommandModule<object, Glo
   };
 }
 
-/** Whether an executable file `cmd` is in one of the directories of `path`. */
-function onPath(cmd: string, path: string): boolean {
-  return path.split(delimiter).some((d) => {
-    if (!d) return false;
-    try {
-      const st = statSync(join(d, cmd));
-      return st.isFile() && (st.mode & 0o111) !== 0;
-    } catch {
-      return false;
-    }
-  });
+/** Copies `file` into `dir` under its own name (replacing, never half-written); returns where it went. */
+async function install(file: string, dir: string, mode?: number): Promise<string> {
+  const dest = join(dir, basename(file));
+  const staged = tempSibling(dest);
+  await copyFile(file, staged);
+  if (mode !== undefined) await chmod(staged, mode);
+  await rename(staged, dest);
+  return dest;
 }

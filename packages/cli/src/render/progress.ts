@@ -1,6 +1,7 @@
 import type { EngineEvent } from '@nabla-build/engine';
 import type { BuildPlan, PlanStep } from '@nabla-build/model';
 import { Listr, ListrLogger, ListrLogLevels, type ListrTask, ProcessOutput } from 'listr2';
+import { human } from '../output.js';
 import { heartbeatInterval, PlainReporter } from './heartbeat.js';
 
 type Outcome =
@@ -8,18 +9,13 @@ type Outcome =
   | { kind: 'failed'; error: unknown }
   | { kind: 'unused'; reason: string };
 
-interface Deferred {
-  promise: Promise<Outcome>;
-  resolve(o: Outcome): void;
-}
-
 /**
  * Shows engine events with listr2: the live renderer on a terminal, plain lines (listr2's `simple` renderer)
  * when CI is set or stderr is not a TTY. Every step of the plan is a task that waits for its events; steps
  * never visited (because something after them was cached) end as "not needed". All output goes to stderr.
  */
 export class Progress {
-  private readonly pending = new Map<string, Deferred>();
+  private readonly pending = new Map<string, ReturnType<typeof deferred>>();
   private readonly tasks = new Map<string, { output?: string; title: string }>();
   private listr: Promise<unknown> | undefined;
   /** Phase lines and heartbeats, on the plain renderer only (the live view shows both in its task titles). */
@@ -123,12 +119,12 @@ export class Progress {
         if (task)
           task.output =
             e.received === undefined
-              ? `downloading ${bytes(e.bytes)} from ${e.source}`
-              : `downloading ${bytes(e.received)} of ${bytes(e.bytes)} from ${e.source}`;
+              ? `downloading ${human(e.bytes)} from ${e.source}`
+              : `downloading ${human(e.received)} of ${human(e.bytes)} from ${e.source}`;
         break;
       case 'pulled':
         this.cached.add(e.step.id);
-        d?.resolve({ kind: 'cached', note: `from ${e.source}: ${bytes(e.bytes)} in ${seconds(e.durationMs)}` });
+        d?.resolve({ kind: 'cached', note: `from ${e.source}: ${human(e.bytes)} in ${seconds(e.durationMs)}` });
         break;
       case 'remote-failed':
         if (task) task.output = `the entry from ${e.source} is unusable (${e.reason}): building it here`;
@@ -167,29 +163,15 @@ function title(step: PlanStep): string {
   return `${step.kind.padEnd(9)} ${step.subject}`;
 }
 
-function bytes(n: number): string {
-  if (n < 1024) return `${n} B`;
-  if (n < 1024 ** 2) return `${(n / 1024).toFixed(1)} KiB`;
-  if (n < 1024 ** 3) return `${(n / 1024 ** 2).toFixed(1)} MiB`;
-  return `${(n / 1024 ** 3).toFixed(2)} GiB`;
-}
-
 function seconds(ms: number): string {
   return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
 }
 
-function deferred(): Deferred {
+/** A promise and its resolve (a second resolve is a no-op, as for every promise). */
+function deferred() {
   let resolve!: (o: Outcome) => void;
-  let settled = false;
   const promise = new Promise<Outcome>((r) => {
     resolve = r;
   });
-  return {
-    promise,
-    resolve: (o) => {
-      if (settled) return;
-      settled = true;
-      resolve(o);
-    },
-  };
+  return { promise, resolve };
 }

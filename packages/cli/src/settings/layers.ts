@@ -1,6 +1,6 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { type Lockfile, type SourceSpec, type SubmoduleSpec, UsageError } from '@nabla-build/model';
+import { type Lockfile, type SubmoduleSpec, UsageError } from '@nabla-build/model';
 import type { UserConfig } from '@nabla-build/recipes';
 import { PROGRESS_MODES, type ProgressMode } from './catalog.js';
 import { checkPathSetting } from './paths.js';
@@ -29,21 +29,7 @@ export interface LayerArgs {
 }
 
 /** UserConfig keys merged explicitly below (and `keys`, which describes a single file). */
-const MERGED_KEYS = new Set([
-  'mirrors',
-  'allowLocal',
-  'overrides',
-  'repo',
-  'registry',
-  'namespace',
-  'cacheDir',
-  'progress',
-  'insecureRegistries',
-  'recipes',
-  'cacheFrom',
-  'cacheTo',
-  'keys',
-]);
+const MERGED_KEYS = new Set(['mirrors', 'allowLocal', 'overrides', 'repo', 'keys']);
 
 const REPO = /^[A-Za-z0-9.-]+(:[0-9]+)?(\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 
@@ -105,41 +91,9 @@ export function layerSettings(
       config.repo = cfg.repo;
       origins.repo = origin;
     }
-    if (cfg.registry) {
-      config.registry = cfg.registry;
-      origins.registry = origin;
-    }
-    if (cfg.namespace) {
-      config.namespace = cfg.namespace;
-      origins.namespace = origin;
-    }
-    if (cfg.cacheDir) {
-      config.cacheDir = cfg.cacheDir;
-      origins.cacheDir = origin;
-    }
-    if (cfg.progress) {
-      config.progress = cfg.progress;
-      origins.progress = origin;
-    }
-    if (cfg.insecureRegistries?.length) {
-      config.insecureRegistries = [...(config.insecureRegistries ?? []), ...cfg.insecureRegistries];
-      list('insecureRegistries', origin);
-    }
-    if (cfg.cacheFrom?.length) {
-      config.cacheFrom = [...(config.cacheFrom ?? []), ...cfg.cacheFrom];
-      list('cacheFrom', origin);
-    }
-    if (cfg.cacheTo?.length) {
-      config.cacheTo = [...(config.cacheTo ?? []), ...cfg.cacheTo];
-      list('cacheTo', origin);
-    }
-    if (cfg.recipes?.length) {
-      config.recipes = [...(config.recipes ?? []), ...cfg.recipes];
-      list('recipes', origin);
-    }
-    // Keys this module does not know (added by other features): later layers win, lists accumulate.
+    // The other keys (registry, cacheDir, progress, cacheFrom, recipes…): later layers win, lists accumulate.
     for (const [k, v] of Object.entries(cfg)) {
-      if (MERGED_KEYS.has(k) || v === undefined) continue;
+      if (MERGED_KEYS.has(k) || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
       const prior: unknown = Reflect.get(config, k);
       Object.assign(config, { [k]: Array.isArray(prior) && Array.isArray(v) ? [...prior, ...v] : v });
       if (Array.isArray(v)) list(k, origin);
@@ -257,7 +211,8 @@ type RecipeSource =
   | { name: string; git: string; rev: string; submodules?: SubmoduleSpec[] }
   | { name: string; urls: string[]; sha256: string };
 
-function pinFromRecipe(s: RecipeSource, lock: Lockfile): void {
+/** Records a source's pin (its submodules' too) in `lock`, replacing any pin of that name. */
+export function pinFromRecipe(s: RecipeSource, lock: Lockfile): void {
   if ('git' in s) {
     const submodules: Record<string, { git: string; rev: string }> = {};
     const walk = (list: SubmoduleSpec[] | undefined, prefix: string) => {
@@ -274,5 +229,3 @@ function pinFromRecipe(s: RecipeSource, lock: Lockfile): void {
     delete lock.git[s.name];
   }
 }
-
-export type { SourceSpec };

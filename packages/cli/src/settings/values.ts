@@ -11,6 +11,18 @@ export function repeatable(v: unknown): string[] | undefined {
   return (Array.isArray(v) ? v : [v]).map(String);
 }
 
+/** The value as typed after a flag (for messages: yargs turns `abc` into NaN), given next or with `=`. */
+export function rawValue(argv: readonly string[], ...flags: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i] as string;
+    for (const f of flags) {
+      if (a === f) return argv[i + 1];
+      if (a.startsWith(`${f}=`)) return a.slice(f.length + 1);
+    }
+  }
+  return undefined;
+}
+
 /** More parallel steps than this is a typo, not a machine: each one is a process tree. */
 export const MAX_JOBS = 1024;
 
