@@ -113,7 +113,6 @@ export async function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv =
     cacheDir: cache.setting,
     userConfig: configSetting.setting,
   };
-  if (config.mirrors.length === 0) delete origins.mirrors;
   if (env.NABLA_BUILD_MIRRORS) origins.mirrors = [origins.mirrors, 'NABLA_BUILD_MIRRORS'].filter(Boolean).join(' + ');
   if (args.mirror?.length) origins.mirrors = [origins.mirrors, '--mirror'].filter(Boolean).join(' + ');
   const mirrors = [

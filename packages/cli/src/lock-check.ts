@@ -18,6 +18,8 @@ export async function checkPatchLock(
   for (const r of [...recipes.toolchains.values(), ...recipes.targets.values()])
     for (const s of r.patches) if (s.from === 'project') dirs.add(s.dir);
   const fix = 'review the patch, then run `nabla-build lock` to record it (or build with --unlocked)';
+  const error = (key: string, what: string, hint = fix) =>
+    new InputFileError(o.lockPath, undefined, `patches.${key}`, what, hint);
   for (const dir of [...dirs].sort()) {
     const abs = join(o.patchesDir, dir);
     if (!existsSync(abs)) continue; // the recipe check reports a missing series directory
@@ -27,24 +29,19 @@ export async function checkPatchLock(
       const want = lock.patches[key];
       if (want === undefined) {
         if (o.overlays) continue; // overlay recipes are pinned by their own files, not the base lock
-        throw new InputFileError(o.lockPath, undefined, `patches.${key}`, `${key} is not in the lockfile`, fix);
+        throw error(key, `${key} is not in the lockfile`);
       }
       const got = await seriesDigest([p]);
       if (got !== want)
-        throw new InputFileError(
-          o.lockPath,
-          undefined,
-          `patches.${key}`,
+        throw error(
+          key,
           `${key} differs from its lock entry (sha256 ${got.slice(0, 12)}…, locked ${want.slice(0, 12)}…)`,
-          fix,
         );
     }
     for (const key of Object.keys(lock.patches))
       if (key.startsWith(prefix) && !existsSync(join(root, key)))
-        throw new InputFileError(
-          o.lockPath,
-          undefined,
-          `patches.${key}`,
+        throw error(
+          key,
           `${key} is locked but the file is gone`,
           'restore the patch, or run `nabla-build lock` if it was removed on purpose',
         );

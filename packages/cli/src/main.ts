@@ -19,17 +19,13 @@ import { MAX_JOBS, rawValue, repeatable } from './settings/values.js';
 import { outputMode } from './output.js';
 import { environmentHelp } from './settings/catalog.js';
 import { VERSION } from './version.js';
-
 import type { CommandResult } from './commands/result.js';
-
-export type { CommandResult };
 
 /** Runs the CLI; returns the exit code (the bin sets process.exitCode, so output is flushed before exit). */
 export async function main(argv: string[]): Promise<number> {
   const result: CommandResult = { exitCode: 0 };
   const verbose = argv.includes('--verbose') || argv.includes('-v');
   outputMode.quiet = argv.includes('--quiet') || argv.includes('-q');
-  const writeErr = (s: string) => process.stderr.write(s);
   try {
     checkBooleanValues(argv);
     const parser = globalOptions(yargs(argv), argv)
@@ -74,7 +70,7 @@ export async function main(argv: string[]): Promise<number> {
     await parser.parseAsync();
     return result.exitCode;
   } catch (err) {
-    return reportError(environmentError(err), writeErr, verbose);
+    return reportError(environmentError(err), (s) => process.stderr.write(s), verbose);
   }
 }
 

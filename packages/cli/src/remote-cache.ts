@@ -96,8 +96,6 @@ export async function openRemoteCache(
         report.pushFailures.push({ step: e.step, target: e.target, message: e.message });
         if (!quiet) note(`warning: pushing ${e.step} to ${e.target} failed (the build goes on): ${e.message}`);
         break;
-      default:
-        break;
     }
   };
   const cache = new StepCache({

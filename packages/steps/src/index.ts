@@ -23,6 +23,6 @@ export function createExecutors(env: StepEnvironment): Record<StepKind, StepExec
 export { bootCommand, bootImage, smokeImage } from './boot.js';
 export { dockerClient, dockerReachable } from './docker.js';
 export type * from './environment.js';
-export { publishersFor } from './publishers.js';
+export { perTarget, publishersFor } from './publishers.js';
 export { completedOf } from './source-context.js';
 export { toolchainTools } from './tools.js';

@@ -151,7 +151,8 @@ async function allTagged(docker: Dockerode, refs: string[], imageId: string): Pr
   return true;
 }
 
-function perTarget(path: string, target: string, kind: string): string {
+/** Where one of several targets writes an `oci:`/`tar:` output (also what `build --dry-run` prints). */
+export function perTarget(path: string, target: string, kind: string): string {
   if (kind === 'oci') return join(path, target);
   return path.endsWith('.tar') ? `${path.slice(0, -4)}-${target}.tar` : `${path}-${target}`;
 }

@@ -18,7 +18,6 @@ export interface BuildArgs extends GlobalArgs {
   namespace?: string;
   registry?: string;
   test?: boolean;
-  json?: boolean;
   dryRun?: boolean;
   label?: string[];
   annotation?: string[];
@@ -116,21 +115,13 @@ export async function build(args: BuildArgs, argv: readonly string[] = []): Prom
     });
   const explicit = args.load !== undefined || args.push || (args.output?.length ?? 0) > 0;
   const load = args.load ?? (!explicit && (await dockerReachable()));
+  const naming = { extraTags: args.tag ?? [], ...(registry ? { registry } : {}), ...(namespace ? { namespace } : {}) };
   // Catch a bad tag, registry or namespace now, not after the build.
   const { imageName, imageTags } = await import('@nabla-build/plan');
-  imageTags('1.0.0', '0'.repeat(64), { extraTags: args.tag ?? [] });
-  if (args.push) {
-    const { parseReference } = await import('@nabla-build/registry');
-    parseReference(
-      `${imageName('lkl-nabla-check-base', { ...(registry ? { registry } : {}), ...(namespace ? { namespace } : {}) })}:latest`,
-    );
-  }
-  const publish = {
-    load,
-    push: args.push ?? false,
-    outputs: args.output ?? [],
-    naming: { extraTags: args.tag ?? [], ...(registry ? { registry } : {}), ...(namespace ? { namespace } : {}) },
-  };
+  imageTags('1.0.0', '0'.repeat(64), naming);
+  if (args.push)
+    (await import('@nabla-build/registry')).parseReference(`${imageName('lkl-nabla-check-base', naming)}:latest`);
+  const publish = { load, push: args.push ?? false, outputs: args.output ?? [], naming };
   const { checkRequires } = await import('../requires.js');
   await checkRequires(project, args.targets);
   // Everything the outputs need is checked before the first step runs (exit 2 with the fix).
@@ -148,7 +139,7 @@ export async function build(args: BuildArgs, argv: readonly string[] = []): Prom
   // --json prints every target's outcome even when the build fails: a CI job keeps the digests of what it pushed.
   const [{ emptyRecord }, { targetOutcomes }] = await Promise.all([import('../session.js'), import('../outcomes.js')]);
   const record = emptyRecord();
-  const session = await runSession(project, args.targets, {
+  const { plan, steps, published, remote } = await runSession(project, args.targets, {
     publish,
     record,
     smokeBeforePush: args.test ?? true,
@@ -165,7 +156,6 @@ export async function build(args: BuildArgs, argv: readonly string[] = []): Prom
       });
     throw err; // the error itself goes to stderr, with its exit code (1 for a failed build)
   });
-  const { plan, steps, published, remote } = session;
   const stdout: string[] = [];
   const print = (text: string) => {
     stdout.push(text.endsWith('\n') ? text : `${text}\n`);
@@ -259,6 +249,7 @@ async function dryRun(
     import('@nabla-build/engine'),
     import('@nabla-build/plan'),
   ]);
+  const { perTarget } = await import('@nabla-build/steps');
   const plan = await makePlan(project, args.targets, publish, args.compression);
   const status = await cacheStatus(plan, project.settings.cacheDir);
   const published: { target: string; kind: string; reference: string; tags: string[] }[] = [];
@@ -272,14 +263,7 @@ async function dryRun(
     const several = plan.targets.length > 1;
     for (const o of i.outputs) {
       const [kind, path] = [o.slice(0, 3), o.slice(4)];
-      // As the publish step names them (steps/publish.ts perTarget).
-      const dest = !several
-        ? path
-        : kind === 'oci'
-          ? `${path.replace(/\/$/, '')}/${s.subject}`
-          : path.endsWith('.tar')
-            ? `${path.slice(0, -4)}-${s.subject}.tar`
-            : `${path}-${s.subject}`;
+      const dest = several ? perTarget(path, s.subject, kind) : path;
       published.push({ target: s.subject, kind, reference: `${kind}:${dest}`, tags });
     }
     if (i.load) published.push({ target: s.subject, kind: 'load', reference: `${name}:${immutable}`, tags });

@@ -1,6 +1,7 @@
 import type { PlanStep } from '@nabla-build/model';
 import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs, Settings } from '../context.js';
+import type { CacheArgs } from './cache.js';
 import type { CommandResult } from './result.js';
 import { entryCount, human, json, note, out, table } from '../output.js';
 
@@ -205,20 +206,13 @@ async function pull(args: RemoteArgs): Promise<number> {
   return rows.some((r) => r.status === 'failed') ? 1 : 0;
 }
 
-interface PruneArgs extends RemoteArgs {
-  unused?: boolean;
-  keepLast?: number;
-  olderThan?: string;
-  dryRun?: boolean;
-}
-
 /**
  * `cache prune <ref> --unused`: removes the shared cache's entries that no current plan of any target reaches.
  * Keys contain host facts (machine, compiler, build root), so each entry is judged with the host facts it was
  * pushed with: entries of other hosts are stale only when their own host's plans no longer reach them. Entries
  * that do not record their host are kept.
  */
-export async function pruneRemote(args: PruneArgs): Promise<number> {
+export async function pruneRemote(args: CacheArgs & { ref: string }): Promise<number> {
   const { UsageError } = await import('@nabla-build/model');
   if (!args.unused || args.keepLast !== undefined || args.olderThan !== undefined)
     throw new UsageError('usage', `cache prune ${args.ref} takes --unused (and --dry-run) only`, {

@@ -8,7 +8,7 @@ import type { CommandResult } from './result.js';
 import { entryCount, human, json, note, out, table } from '../output.js';
 import { pruneRemote, remoteCacheCommands } from './cache-remote.js';
 
-interface CacheArgs extends GlobalArgs {
+export interface CacheArgs extends GlobalArgs {
   keepLast?: number;
   olderThan?: string;
   unused?: boolean;
@@ -180,13 +180,7 @@ async function prune(args: CacheArgs): Promise<number> {
   if (args.json) {
     json({
       dryRun: args.dryRun ?? false,
-      removed: removed.map((r) => ({
-        kind: r.entry.kind,
-        subject: r.entry.subject,
-        dir: r.entry.dir,
-        bytes: r.entry.bytes,
-        why: r.why,
-      })),
+      removed: removed.map(({ entry: { kind, subject, dir, bytes }, why }) => ({ kind, subject, dir, bytes, why })),
       bytes,
       kept: list.length - removed.length,
     });

@@ -19,12 +19,16 @@ export function fetchCommand(): CommandModule<object, FetchArgs> {
         describe: 'targets whose sources to fetch (see `list`), or world/all',
       }) as never,
     handler: async (args) => {
-      const [{ loadProject }, { runSession }] = await Promise.all([import('../context.js'), import('../session.js')]);
+      const [{ loadProject }, { runSession }, { completedOf }] = await Promise.all([
+        import('../context.js'),
+        import('../session.js'),
+        import('@nabla-build/steps'),
+      ]);
       const project = await loadProject(args);
       // Every source is tried; all that could not be fetched are reported together at the end.
       const { plan, steps } = await runSession(project, args.targets, { only: ['fetch'], keepGoing: true });
       let bytes = 0;
-      for (const s of steps.values()) if (!s.cached) bytes += (s.result as { bytesFetched?: number }).bytesFetched ?? 0;
+      for (const s of steps.values()) if (!s.cached) bytes += completedOf(s, 'fetch').result.bytesFetched;
       note(`sources for ${plan.targets.join(', ')} are in ${project.settings.cacheDir} (${bytes} bytes fetched)`);
     },
   };

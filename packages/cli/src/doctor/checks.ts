@@ -40,10 +40,8 @@ async function exists(path: string, mode = constants.F_OK): Promise<boolean> {
 
 export const CHECKS: Check[] = [
   tool('git', 'sources, Solo5 version header', 'git'),
-  tool('setsid', 'cancelling git and native builds as a process group', 'util-linux', true, ['--version']),
-  tool('unshare', 'canonical build root (reproducible binaries in any cache directory)', 'util-linux', false, [
-    '--version',
-  ]),
+  tool('setsid', 'cancelling git and native builds as a process group', 'util-linux'),
+  tool('unshare', 'canonical build root (reproducible binaries in any cache directory)', 'util-linux', false),
   {
     name: 'gcc',
     required: true,
@@ -65,7 +63,7 @@ export const CHECKS: Check[] = [
     neededBy: 'LKL (rejects mawk)',
     fix: 'apt-get install gawk',
     probe: async () => {
-      const v = await version('awk', ['--version']);
+      const v = await version('awk');
       if (v.ok && /GNU Awk/.test(v.detail)) return v;
       const g = await version('gawk');
       return g.ok
@@ -75,7 +73,7 @@ export const CHECKS: Check[] = [
   },
   tool('bison', 'LKL kernel build', 'bison'),
   tool('flex', 'LKL kernel build', 'flex'),
-  tool('bc', 'LKL kernel build', 'bc', true, ['--version']),
+  tool('bc', 'LKL kernel build', 'bc'),
   tool('cmake', 'libunwind, libc++abi, libc++ (llvm 8)', 'cmake'),
   tool('pkg-config', 'Solo5 configure', 'pkg-config'),
   {

@@ -2,6 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { type Lockfile, type SubmoduleSpec, UsageError } from '@nabla-build/model';
 import type { UserConfig } from '@nabla-build/recipes';
+import type { GlobalArgs } from '../context.js';
 import { PROGRESS_MODES, type ProgressMode } from './catalog.js';
 import { checkPathSetting } from './paths.js';
 
@@ -22,19 +23,13 @@ export interface Layered {
   origins: Record<string, string>;
 }
 
-export interface LayerArgs {
-  recipes?: string | string[];
-  progress?: string;
-  quiet?: boolean;
-}
-
 /** UserConfig keys merged explicitly below (and `keys`, which describes a single file). */
-const MERGED_KEYS = new Set(['mirrors', 'allowLocal', 'overrides', 'repo', 'keys']);
+const MERGED_KEYS = new Set(['allowLocal', 'overrides', 'repo', 'keys']);
 
 const REPO = /^[A-Za-z0-9.-]+(:[0-9]+)?(\/[a-z0-9]+(?:[._-][a-z0-9]+)*)*$/;
 
 /** `registry[/namespace…]` → registry and namespace; a first part that is not a host means Docker Hub. */
-export function parseRepo(repo: string, where: string): { registry: string; namespace?: string } {
+function parseRepo(repo: string, where: string): { registry: string; namespace?: string } {
   if (!REPO.test(repo))
     throw new UsageError('setting.repo', `${where}=${JSON.stringify(repo)}: expected registry[/namespace]`, {
       where,
@@ -54,7 +49,7 @@ export type ConfigFile = { config: UserConfig; path: string };
  * the settings this module owns. `baseRecipes` is the directory the recipes start from.
  */
 export function layerSettings(
-  args: LayerArgs,
+  args: Pick<GlobalArgs, 'recipes' | 'progress' | 'quiet'>,
   env: NodeJS.ProcessEnv,
   files: { project: ConfigFile | undefined; user: ConfigFile | undefined },
   baseRecipes: { path: string; setting: string },
@@ -66,12 +61,16 @@ export function layerSettings(
   const list = (name: string, from: string) => {
     origins[name] = origins[name] ? `${origins[name]} + ${from}` : from;
   };
+  const setRepo = (repo: string, where: string, from: string) => {
+    const r = parseRepo(repo, where);
+    config.repo = repo;
+    config.registry = r.registry;
+    if (r.namespace) config.namespace = r.namespace;
+    else delete config.namespace;
+    origins.repo = origins.registry = origins.namespace = from;
+  };
   for (const { cfg, origin } of layers) {
     const set = (k: string) => cfg.keys?.includes(k);
-    if (cfg.mirrors.length) {
-      config.mirrors.push(...cfg.mirrors);
-      list('mirrors', origin);
-    }
     if (set('allowLocal')) {
       config.allowLocal = cfg.allowLocal;
       origins.allowLocal = origin;
@@ -81,17 +80,8 @@ export function layerSettings(
       config.overrideOrigins = { ...config.overrideOrigins, ...cfg.overrideOrigins };
       list('overrides', origin);
     }
-    if (cfg.repo) {
-      const r = parseRepo(cfg.repo, `${origin}: repo`);
-      config.registry = r.registry;
-      origins.registry = origin;
-      if (r.namespace) config.namespace = r.namespace;
-      else delete config.namespace;
-      origins.namespace = origin;
-      config.repo = cfg.repo;
-      origins.repo = origin;
-    }
-    // The other keys (registry, cacheDir, progress, cacheFrom, recipes…): later layers win, lists accumulate.
+    if (cfg.repo) setRepo(cfg.repo, `${origin}: repo`, origin);
+    // The other keys (mirrors, registry, cacheDir, progress, cacheFrom, recipes…): later layers win, lists accumulate.
     for (const [k, v] of Object.entries(cfg)) {
       if (MERGED_KEYS.has(k) || v === undefined || (Array.isArray(v) && v.length === 0)) continue;
       const prior: unknown = Reflect.get(config, k);
@@ -100,14 +90,7 @@ export function layerSettings(
       else origins[k] = origin;
     }
   }
-  if (env.NABLA_BUILD_REPO !== undefined && env.NABLA_BUILD_REPO !== '') {
-    const r = parseRepo(env.NABLA_BUILD_REPO, 'NABLA_BUILD_REPO');
-    config.repo = env.NABLA_BUILD_REPO;
-    config.registry = r.registry;
-    if (r.namespace) config.namespace = r.namespace;
-    else delete config.namespace;
-    origins.repo = origins.registry = origins.namespace = 'NABLA_BUILD_REPO';
-  }
+  if (env.NABLA_BUILD_REPO) setRepo(env.NABLA_BUILD_REPO, 'NABLA_BUILD_REPO', 'NABLA_BUILD_REPO');
 
   // Recipes: the base (shipped, or a complete recipe set given first), then overlays from the project file,
   // the user config, NABLA_BUILD_RECIPES (':'-separated) and --recipes (repeatable), in that order.

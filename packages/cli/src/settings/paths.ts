@@ -13,12 +13,6 @@ import { UsageError } from '@nabla-build/model';
  * invalid"), but where the spec says "ignore", we refuse: a typo in CI should not silently move the cache.
  */
 
-/** One candidate source of a path: its name as the user wrote it (`--cache-dir`, `NABLA_BUILD_CACHE`) and value. */
-export interface PathCandidate {
-  setting: string;
-  value: string | undefined;
-}
-
 /**
  * Checks one path setting. Undefined when the value is absent (the next candidate is used); throws UsageError
  * when it is present but empty, relative or contains a NUL byte; otherwise the normalized absolute path.
@@ -49,8 +43,14 @@ export function checkPathSetting(setting: string, value: string | undefined): st
   return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
 }
 
-/** The first candidate that is set, validated; `fallback()` when none is. */
-export function firstPath(candidates: PathCandidate[], fallback: () => string): { path: string; setting: string } {
+/**
+ * The first candidate that is set (each named as the user wrote it: `--cache-dir`, `NABLA_BUILD_CACHE`),
+ * validated; `fallback()` when none is.
+ */
+function firstPath(
+  candidates: { setting: string; value: string | undefined }[],
+  fallback: () => string,
+): { path: string; setting: string } {
   for (const c of candidates) {
     const p = checkPathSetting(c.setting, c.value);
     if (p !== undefined) return { path: p, setting: c.setting };
