@@ -1,6 +1,6 @@
 import { BuildError, NablaError, UsageError } from '@nabla-build/model';
 import yargs, { type Argv, type Options } from 'yargs';
-import { buildCommand } from './commands/build.js';
+import { BUILD_OPTIONS, buildCommand } from './commands/build.js';
 import { cleanCommand } from './commands/clean.js';
 import { doctorCommand } from './commands/doctor.js';
 import { fetchCommand } from './commands/fetch.js';
@@ -174,26 +174,13 @@ function globalOptions(y: Argv, argv: readonly string[]): Argv {
     }, true);
 }
 
+/** Boolean options of the other commands (yargs registers a command's options only once it runs). */
+const OTHER_BOOLEANS = ['net', 'all', 'check', 'verify', 'runnc', 'unused', 'help', 'version'];
+
 /** Boolean options of every command: `--name=value` must say true or false (yargs reads anything else as false). */
 const BOOLEAN_OPTIONS = new Set([
-  'verbose',
-  'quiet',
-  'offline',
-  'unlocked',
-  'load',
-  'push',
-  'test',
-  'json',
-  'dry-run',
-  'net',
-  'all',
-  'check',
-  'verify',
-  'runnc',
-  'unused',
-  'keep-failed',
-  'help',
-  'version',
+  ...Object.entries({ ...GLOBAL_OPTIONS, ...BUILD_OPTIONS }).flatMap(([k, o]) => (o.type === 'boolean' ? [k] : [])),
+  ...OTHER_BOOLEANS,
 ]);
 
 /** `--offline=maybe` is a usage error, not a silent `false`. */

@@ -30,7 +30,7 @@ export interface BuildArgs extends GlobalArgs {
 const PLATFORM = 'linux/amd64';
 
 /** Options only `build` has: grouped apart in --help so they are not read as global ones. */
-const BUILD_OPTIONS: Record<string, Options> = {
+export const BUILD_OPTIONS: Record<string, Options> = {
   load: {
     type: 'boolean',
     describe: 'load images into the Docker engine (default when one is reachable and nothing else is asked)',

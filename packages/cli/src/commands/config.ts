@@ -20,9 +20,7 @@ export function configCommand(): CommandModule<object, GlobalArgs> {
         const known = effective(def.name, settings, args);
         let value: string;
         let source: string;
-        const fromFile = def.config
-          ? new Map<string, unknown>(Object.entries(settings.config)).get(def.config)
-          : undefined;
+        const fromFile: unknown = def.config ? Reflect.get(settings.config, def.config) : undefined;
         if (known) [value, source] = known;
         else if (def.env && env[def.env] !== undefined) [value, source] = [env[def.env] as string, def.env];
         else if (fromFile !== undefined)
