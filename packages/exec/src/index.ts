@@ -1,2 +1,3 @@
+export * from './capture.js';
 export * from './command-error.js';
 export * from './run.js';

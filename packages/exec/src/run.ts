@@ -42,11 +42,7 @@ export async function run(command: string, args: string[], opts: RunOptions): Pr
   const tailMax = opts.tailLines ?? 30;
   const tail: string[] = [];
   const log = openLog(opts.logFile, command, args, opts.cwd);
-  const env: Record<string, string | undefined> = opts.cleanEnv ? {} : { ...process.env };
-  for (const [k, v] of Object.entries(opts.env ?? {})) {
-    if (v === undefined) delete env[k];
-    else env[k] = v;
-  }
+  const env = childEnv(opts);
   // execa is loaded on the first spawn, not at import: its ~100 modules cost ~0.15 s of CPU, which commands that
   // spawn nothing (`list`, `plan`, the up-to-date check) should not pay.
   execaModule ??= import('execa');
@@ -105,6 +101,17 @@ export async function run(command: string, args: string[], opts: RunOptions): Pr
 }
 
 let execaModule: Promise<typeof import('execa')> | undefined;
+
+/** A child's environment: the inherited one (or none, with `cleanEnv`) with `env`'s changes applied. */
+export function childEnv(opts: Pick<RunOptions, 'env' | 'cleanEnv'>): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(opts.cleanEnv ? {} : process.env)) if (v !== undefined) env[k] = v;
+  for (const [k, v] of Object.entries(opts.env ?? {})) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
 
 /** The command's log file, opened for appending with the command line written (undefined without `logFile`). */
 export function openLog(logFile: string | undefined, command: string, args: string[], cwd: string) {

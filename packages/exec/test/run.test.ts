@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CommandError, run } from '@nabla-build/exec';
+import { CommandError, capture, run, traceSpawnsTo } from '@nabla-build/exec';
 import { CancelledError } from '@nabla-build/model';
 import { describe, expect, it } from 'vitest';
 
@@ -76,5 +76,34 @@ describe('run', () => {
       env: { NB_EXEC_TEST_VAR: undefined },
     });
     expect(r.stdout.trim()).toBe('[]');
+  });
+});
+
+describe('capture (the start-up probes)', () => {
+  it('returns stdout, applies env changes like run(), and is recorded in the spawn trace', async () => {
+    const cwd = tmp();
+    const trace = join(cwd, 'trace.jsonl');
+    traceSpawnsTo(trace);
+    try {
+      const out = await capture('sh', ['-c', 'echo "$NB_CAPTURE_A:$HOME."'], {
+        cwd,
+        cleanEnv: true,
+        env: { NB_CAPTURE_A: 'a b' },
+      });
+      expect(out).toBe('a b:.\n');
+    } finally {
+      traceSpawnsTo(undefined);
+    }
+    expect(readFileSync(trace, 'utf8')).toContain('"command":"sh"');
+  });
+
+  it('fails like run(): exit status, output tail, and a hint for a missing program', async () => {
+    const err = await capture('sh', ['-c', 'echo out; echo bad >&2; exit 4'], { cwd: tmp() }).catch((e) => e);
+    expect(err).toBeInstanceOf(CommandError);
+    expect(err.exitStatus).toBe(4);
+    expect(err.tail).toEqual(['out', 'bad']);
+    const missing = await capture('no-such-program-nb', [], { cwd: tmp() }).catch((e) => e);
+    expect(missing).toBeInstanceOf(CommandError);
+    expect(missing.hint).toContain('doctor');
   });
 });

@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CommandError, type RunOptions, type RunResult, run, traceSpawn } from '@nabla-build/exec';
+import { CommandError, capture, type RunOptions, type RunResult, run, traceSpawn } from '@nabla-build/exec';
 import { BuildError, CancelledError } from '@nabla-build/model';
 
 /**
@@ -73,7 +73,7 @@ async function probe(): Promise<CanonicalRootSupport> {
       `${canonical}/canonical-root.sh`,
     ]);
     try {
-      await run(command, args, { cwd: '/', cleanEnv: true, env: { PATH: '/usr/local/bin:/usr/bin:/bin' } });
+      await capture(command, args, { cwd: '/', cleanEnv: true, env: { PATH: '/usr/local/bin:/usr/bin:/bin' } });
       return mode;
     } catch {
       // Not this way (no unshare, no permission, no /mnt): try the next one.

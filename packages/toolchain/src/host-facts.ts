@@ -1,5 +1,5 @@
 import { machine } from 'node:os';
-import { CommandError, run } from '@nabla-build/exec';
+import { CommandError, capture } from '@nabla-build/exec';
 import { BuildError, type HostFacts } from '@nabla-build/model';
 import { canonicalRootSupport } from './canonical-root.js';
 
@@ -23,7 +23,7 @@ async function probe(): Promise<HostFacts> {
   const support = canonicalRootSupport();
   let out: string;
   try {
-    out = (await run('cc', ['--version'], { cwd: process.cwd(), env: { LC_ALL: 'C' } })).stdout;
+    out = await capture('cc', ['--version'], { cwd: process.cwd(), env: { LC_ALL: 'C' } });
   } catch (err) {
     if (err instanceof CommandError) {
       throw new BuildError(
