@@ -9,7 +9,8 @@ import { findProjectConfig, type ProgressMode } from './settings/catalog.js';
 import { type ConfigFile, layerSettings, overlayLock } from './settings/layers.js';
 import { parsedOnce, recipeFiles } from './settings/parsed.js';
 import { traceSpawnsTo } from '@nabla-build/exec';
-import { CANONICAL_ROOT_ENV, PASS_ENV_VARIABLE, passEnvMatchers, useCanonicalRoot } from '@nabla-build/toolchain';
+import { CANONICAL_ROOT_ENV, useCanonicalRoot } from '@nabla-build/toolchain/canonical-root';
+import { PASS_ENV_VARIABLE, passEnvMatchers } from '@nabla-build/toolchain/env';
 import { cacheDirSetting, checkPathSetting, configPathSetting, installRoot } from './settings/paths.js';
 import { checkSourceDateEpoch } from './settings/values.js';
 
@@ -174,7 +175,7 @@ export async function loadProject(args: GlobalArgs, opts: { runsGit?: boolean } 
     });
   }
   // The cache exists, is marked as ours and is owner-only before any step writes to it.
-  const { openCache } = await import('@nabla-build/engine');
+  const { openCache } = await import('@nabla-build/engine/store');
   await openCache(settings.cacheDir, settings.cacheSetting);
   return { settings, recipes, lock };
 }

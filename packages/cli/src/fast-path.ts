@@ -17,7 +17,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
-import { readIntactEntry } from '@nabla-build/engine';
+import { readIntactEntry } from '@nabla-build/engine/store';
 import { sha256Text, sha256Tree, writeFileAtomicSync } from '@nabla-build/fsio';
 import { canonicalJson } from '@nabla-build/model';
 import { type GlobalArgs, resolveSettings, type Settings } from './context.js';

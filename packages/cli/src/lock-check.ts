@@ -12,7 +12,7 @@ export async function checkPatchLock(
   lock: Lockfile,
   o: { patchesDir: string; lockPath: string; overlays: boolean },
 ): Promise<void> {
-  const { listSeries, seriesDigest } = await import('@nabla-build/patches');
+  const { listSeries, seriesDigest } = await import('@nabla-build/patches/series');
   const root = join(o.patchesDir, '..');
   const dirs = new Set<string>();
   for (const r of [...recipes.toolchains.values(), ...recipes.targets.values()])

@@ -1,19 +1,7 @@
 import { BuildError, NablaError, UsageError } from '@nabla-build/model';
-import yargs, { type Argv, type Options } from 'yargs';
+import yargs, { type Argv, type CommandModule, type Options } from 'yargs';
 import { BUILD_OPTIONS, buildCommand } from './commands/build.js';
-import { cleanCommand } from './commands/clean.js';
-import { doctorCommand } from './commands/doctor.js';
-import { fetchCommand } from './commands/fetch.js';
-import { listCommand } from './commands/list.js';
-import { lockCommand } from './commands/lock.js';
-import { planCommand } from './commands/plan.js';
-import { runCommand } from './commands/run.js';
-import { cacheCommand } from './commands/cache.js';
 import { completeWords, completionCommand } from './commands/completion.js';
-import { configCommand } from './commands/config.js';
-import { runtimeCommand } from './commands/runtime.js';
-import { schemaCommand } from './commands/schema.js';
-import { testCommand } from './commands/test.js';
 import { reportError } from './errors.js';
 import { MAX_JOBS, rawValue, repeatable } from './settings/values.js';
 import { outputMode } from './output.js';
@@ -33,20 +21,9 @@ export async function main(argv: string[]): Promise<number> {
       .usage(
         '$0 <target...>  build LKL Nabla unikernels and their base images\n\nTargets: see `nabla-build list`; `world` (or `all`) builds every base image.',
       )
-      .command(buildCommand(result, argv))
-      .command(listCommand())
-      .command(planCommand())
-      .command(fetchCommand())
-      .command(lockCommand(result))
-      .command(doctorCommand(result))
-      .command(runCommand(result))
-      .command(testCommand())
-      .command(runtimeCommand())
-      .command(cleanCommand())
-      .command(cacheCommand(result))
-      .command(configCommand())
-      .command(completionCommand())
-      .command(schemaCommand())
+      .command(buildCommand(result, argv));
+    for (const command of await commandsNamedIn(argv, result)) parser.command(command as CommandModule);
+    parser
       .completion('__completion-script', false, completeWords as never)
       // yargs lays out the whole help (wrapping every line) on every command: the long variable list only when asked.
       .epilogue(argv.some((a) => a === '--help' || a === '-h' || a === 'help') ? environmentHelp() : '')
@@ -72,6 +49,34 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     return reportError(environmentError(err), (s) => process.stderr.write(s), verbose);
   }
+}
+
+type Loader = (r: CommandResult) => Promise<object> | object;
+/** The commands besides build (the default), in their --help order, each loaded only when needed. */
+const COMMANDS: Record<string, Loader> = {
+  list: async () => (await import('./commands/list.js')).listCommand(),
+  plan: async () => (await import('./commands/plan.js')).planCommand(),
+  fetch: async () => (await import('./commands/fetch.js')).fetchCommand(),
+  lock: async (r) => (await import('./commands/lock.js')).lockCommand(r),
+  doctor: async (r) => (await import('./commands/doctor.js')).doctorCommand(r),
+  run: async (r) => (await import('./commands/run.js')).runCommand(r),
+  test: async () => (await import('./commands/test.js')).testCommand(),
+  runtime: async () => (await import('./commands/runtime.js')).runtimeCommand(),
+  clean: async () => (await import('./commands/clean.js')).cleanCommand(),
+  cache: async (r) => (await import('./commands/cache.js')).cacheCommand(r),
+  config: async () => (await import('./commands/config.js')).configCommand(),
+  completion: () => completionCommand(),
+  schema: async () => (await import('./commands/schema.js')).schemaCommand(),
+};
+
+/**
+ * The commands whose name is a word of argv (yargs runs no other; else build, the default), or all of them for
+ * help and completion: the others' modules are not loaded.
+ */
+async function commandsNamedIn(argv: readonly string[], result: CommandResult): Promise<object[]> {
+  const all = argv.some((a) => /^(-h|--help|help|--get-yargs-completions|__completion-script)$/.test(a));
+  const named = Object.keys(COMMANDS).filter((name) => all || argv.includes(name));
+  return Promise.all(named.map((name) => (COMMANDS[name] as Loader)(result)));
 }
 
 /** System errors that are the host's state, not a bug: a full disk, permissions, a read-only file system. */

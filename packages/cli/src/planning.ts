@@ -1,10 +1,10 @@
 import { join } from 'node:path';
-// The layer format alone: planning loads no tar or OCI layout code.
-import { layerCompressionFingerprint, parseLayerFormat } from '@nabla-build/image/layer';
+// Only the modules planning uses (subpaths, not the barrels): `plan` loads no tar, patching, build or run code.
+import { layerCompressionFingerprint, parseLayerFormat } from '@nabla-build/image/layer-format';
 import type { BuildPlan, HostFacts } from '@nabla-build/model';
-import { listSeries, seriesDigest } from '@nabla-build/patches';
-import { planBuild, type PublishOptions } from '@nabla-build/plan';
-import { hostFacts } from '@nabla-build/toolchain';
+import { listSeries, seriesDigest } from '@nabla-build/patches/series';
+import { planBuild, type PublishOptions } from '@nabla-build/plan/plan';
+import { hostFacts } from '@nabla-build/toolchain/host-facts';
 import type { Project } from './context.js';
 
 /**

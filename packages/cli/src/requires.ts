@@ -25,7 +25,7 @@ export function onPath(tool: string, path = process.env.PATH ?? ''): string | un
 
 /** The `requires:` of the named targets (world/all expanded), each tool once, and where this host has it. */
 export async function requirementsOf(project: Project, targets: string[]) {
-  const { expandTargets } = await import('@nabla-build/plan');
+  const { expandTargets } = await import('@nabla-build/plan/plan');
   const byTool = new Map<string, string[]>();
   for (const name of expandTargets(project.recipes, targets)) {
     const t = project.recipes.targets.get(name) as TargetRecipe;

@@ -96,6 +96,15 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
   const store = new StepStore(opts.cacheDir);
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
   const limit = new Semaphore(Math.max(1, opts.jobs));
+  // A place goes first to the step with the longest chain of steps after it (the critical path): the fetch
+  // behind the toolchain before the tarballs that only the package needs.
+  const height = new Map<string, number>();
+  const heightOf = (id: string): number => {
+    const h =
+      height.get(id) ?? 1 + Math.max(0, ...plan.steps.filter((s) => s.deps.includes(id)).map((s) => heightOf(s.id)));
+    height.set(id, h);
+    return h;
+  };
   const memo = new Map<string, Promise<CompletedStep>>();
   const emit = opts.onEvent ?? (() => {});
   const controller = new AbortController();
@@ -114,7 +123,8 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
 
   const cachedEntry = async (step: PlanStep, mode: 'quick' | 'full'): Promise<EntryManifest | undefined> => {
     if (!step.cacheable) return undefined;
-    const m = await store.read(step);
+    const unhold = limit.hold();
+    const m = await store.read(step).finally(unhold);
     if (!m) return undefined;
     const problem = await verifyEntryFiles(store.dirFor(step), m.files, mode);
     if (!problem) return m;
@@ -206,7 +216,7 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     const executor = opts.executors[step.kind];
     if (!executor) throw new Error(`no executor for ${step.kind} steps`);
     const dir = store.dirFor(step);
-    const release = await limit.acquire(signal);
+    const release = await limit.acquire(signal, heightOf(step.id));
     let attempted = false;
     let kept = false;
     let logFile: string | undefined;
@@ -306,25 +316,6 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
   if (failure) throw failure.reason;
   const out = new Map<string, CompletedStep>();
   for (const [id, p] of memo) out.set(id, await p);
-  return out;
-}
-
-export type CacheStatus = 'cached' | 'remote' | 'partial' | 'missing' | 'always';
-
-/** Cache status of every step, without running anything (for `plan`); `remote` when only a remote cache has it. */
-export async function cacheStatus(
-  plan: BuildPlan,
-  cacheDir: string,
-  remote?: RemoteCache,
-): Promise<Map<string, CacheStatus>> {
-  const store = new StepStore(cacheDir);
-  const out = new Map<string, CacheStatus>();
-  for (const s of plan.steps) {
-    if (!s.cacheable) out.set(s.id, 'always');
-    else if (await store.read(s)) out.set(s.id, 'cached');
-    else if (remote?.shares(s) && (await remote.lookup(s))) out.set(s.id, 'remote');
-    else out.set(s.id, store.hasPartial(s) ? 'partial' : 'missing');
-  }
   return out;
 }
 

@@ -4,6 +4,8 @@ export type { EntryManifest, ManifestFile } from '@nabla-build/model';
 export { pullEntry, type RemoteCache, type RemoteEntry } from './remote.js';
 export {
   CACHE_MARKER,
+  type CacheStatus,
+  cacheStatus,
   isMarkedCache,
   openCache,
   readIntactEntry,

@@ -2,7 +2,14 @@ import { chmodSync, closeSync, existsSync, mkdirSync, openSync } from 'node:fs';
 import { chmod, lstat, mkdir, readdir, readFile, readlink, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { replaceDir, sha256File, sha256Text, writeFileAtomic } from '@nabla-build/fsio';
-import { BuildError, type EntryManifest, type ManifestFile, type PlanStep, UsageError } from '@nabla-build/model';
+import {
+  type BuildPlan,
+  BuildError,
+  type EntryManifest,
+  type ManifestFile,
+  type PlanStep,
+  UsageError,
+} from '@nabla-build/model';
 
 const MANIFEST = 'entry.json';
 
@@ -251,4 +258,23 @@ function cacheIoError(dir: string, setting: string, err: unknown): Error {
     hint: 'choose another --cache-dir (or NABLA_BUILD_CACHE)',
     cause: err,
   });
+}
+
+export type CacheStatus = 'cached' | 'remote' | 'partial' | 'missing' | 'always';
+
+/** Cache status of every step, without running anything (for `plan`); `remote` when only a remote cache has it. */
+export async function cacheStatus(
+  plan: BuildPlan,
+  cacheDir: string,
+  remote?: { shares(step: PlanStep): boolean; lookup(step: PlanStep): Promise<unknown> },
+): Promise<Map<string, CacheStatus>> {
+  const store = new StepStore(cacheDir);
+  const out = new Map<string, CacheStatus>();
+  for (const s of plan.steps) {
+    if (!s.cacheable) out.set(s.id, 'always');
+    else if (await store.read(s)) out.set(s.id, 'cached');
+    else if (remote?.shares(s) && (await remote.lookup(s))) out.set(s.id, 'remote');
+    else out.set(s.id, store.hasPartial(s) ? 'partial' : 'missing');
+  }
+  return out;
 }

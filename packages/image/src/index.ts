@@ -3,6 +3,7 @@ export * from './config.js';
 export * from './extract.js';
 export * from './labels.js';
 export * from './layer.js';
+export * from './layer-format.js';
 export * from './layout.js';
 export * from './media-types.js';
 export type * from './oci.js';

@@ -20,7 +20,7 @@ export function planCommand(): CommandModule<object, PlanArgs> {
       const [{ loadProject }, { makePlan }, { cacheStatus }] = await Promise.all([
         import('../context.js'),
         import('../planning.js'),
-        import('@nabla-build/engine'),
+        import('@nabla-build/engine/store'),
       ]);
       const project = await loadProject(args, { runsGit: false });
       const plan = await makePlan(project, args.targets, {

@@ -1,6 +1,6 @@
 import { existsSync, readdirSync, readFileSync, realpathSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { isMarkedCache } from '@nabla-build/engine';
+import { isMarkedCache } from '@nabla-build/engine/store';
 import { sha256Text, writeFileAtomicSync } from '@nabla-build/fsio';
 import { installRoot } from './paths.js';
 
