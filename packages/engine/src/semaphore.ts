@@ -1,33 +1,66 @@
 import { CancelledError } from '@nabla-build/model';
 
-/** Limits how many steps run at once. */
+/**
+ * Limits how many steps run at once. A free place goes to the waiting step of the highest priority (the
+ * earliest of equals); while a hold is open (hold()), none is given out, so that steps still on their way
+ * (reading their cache entries) queue up before the first places are taken.
+ */
 export class Semaphore {
   private active = 0;
-  private readonly waiting: (() => void)[] = [];
+  private held = 0;
+  private readonly waiting: { priority: number; wake: () => void }[] = [];
   constructor(private readonly size: number) {}
 
-  async acquire(signal?: AbortSignal): Promise<() => void> {
-    if (this.active >= this.size) {
-      await new Promise<void>((resolve, reject) => {
-        const wake = () => {
+  hold(): () => void {
+    this.held++;
+    return once(() => {
+      this.held--;
+      this.dispatch();
+    });
+  }
+
+  async acquire(signal?: AbortSignal, priority = 0): Promise<() => void> {
+    await new Promise<void>((resolve, reject) => {
+      const w = {
+        priority,
+        wake: () => {
           signal?.removeEventListener('abort', onAbort);
           resolve();
-        };
-        const onAbort = () => {
-          this.waiting.splice(this.waiting.indexOf(wake), 1);
-          reject(new CancelledError());
-        };
-        signal?.addEventListener('abort', onAbort, { once: true });
-        this.waiting.push(wake);
-      });
-    }
-    this.active++;
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
+        },
+      };
+      const onAbort = () => {
+        this.waiting.splice(this.waiting.indexOf(w), 1);
+        reject(new CancelledError());
+      };
+      signal?.addEventListener('abort', onAbort, { once: true });
+      const at = this.waiting.findIndex((o) => o.priority < priority);
+      this.waiting.splice(at < 0 ? this.waiting.length : at, 0, w);
+      this.dispatch();
+    });
+    return once(() => {
       this.active--;
-      this.waiting.shift()?.();
-    };
+      this.dispatch();
+    });
   }
+
+  /**
+   * Places are given out on the next turn of the event loop: a step that ends a hold may open the next one
+   * (its deps' cache entries), and the dependents of a step that ends queue up, in the same turn.
+   */
+  private dispatch(): void {
+    setImmediate(() => {
+      while (this.held === 0 && this.active < this.size && this.waiting.length > 0) {
+        this.active++;
+        this.waiting.shift()?.wake();
+      }
+    });
+  }
+}
+
+function once(f: () => void): () => void {
+  let done = false;
+  return () => {
+    if (!done) f();
+    done = true;
+  };
 }

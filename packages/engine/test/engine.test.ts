@@ -85,6 +85,17 @@ describe('runPlan', () => {
     expect(r.maxActive()).toBe(2);
   });
 
+  it('a free place goes to the step with the longest chain after it, though a shorter one is reached first', async () => {
+    const r = recorder();
+    const tarball = step('fetch', 'tarball', []);
+    const src = step('fetch', 'src', []);
+    const tc = step('toolchain', 'tc', [src]);
+    const pkg = step('package', 'p', [tarball, tc]);
+    const plan = { targets: ['p'], steps: [tarball, src, tc, pkg, step('image', 'p', [pkg])] };
+    await runPlan(plan, { cacheDir: tmp(), executors: r.executors, jobs: 1 });
+    expect(r.ran).toEqual(['fetch:src', 'fetch:tarball', 'toolchain:tc', 'package:p', 'image:p']);
+  });
+
   it('a second run executes nothing and looks only at the final steps', async () => {
     const cacheDir = tmp();
     await runPlan(worldPlan(), { cacheDir, executors: recorder().executors, jobs: 2 });
