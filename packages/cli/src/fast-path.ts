@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { readIntactEntry } from '@nabla-build/engine/store';
 import { sha256Text, sha256Tree, writeFileAtomicSync } from '@nabla-build/fsio';
 import { canonicalJson } from '@nabla-build/model';
+import { CANONICAL_ROOT_ENV } from '@nabla-build/toolchain/canonical-root';
 import { type GlobalArgs, resolveSettings, type Settings } from './context.js';
 import { onPath } from './requires.js';
 import { SETTINGS } from './settings/catalog.js';
@@ -109,8 +110,7 @@ export function fingerprint(b: SimpleBuild, env: NodeJS.ProcessEnv): string | un
       ['patches', sha256Tree(s.patchesDir)],
       ['config', `${file(s.userConfig)}\n${file(s.projectConfig)}`],
       ...FINGERPRINT_ENV.map((k): [string, string] => [`env:${k}`, env[k] === undefined ? '\0unset' : env[k]]),
-      ['cc', fileIdentity(onPath('cc', env.PATH ?? ''))],
-      ['host', `${process.arch} uid ${process.getuid?.()} ${canonicalRootConditions()}`],
+      ['host', hostSources(env)],
       ['node', `${process.version} zlib ${process.versions.zlib}`],
       ['self', buildIdentity()],
     ];
@@ -225,9 +225,18 @@ function engineImageId(ref: string, env: NodeJS.ProcessEnv): Promise<string | un
 }
 
 /**
- * What decides whether the canonical build root can be used (toolchain/canonical-root.ts probes it by running
- * it; a host fact of every toolchain and package key): /mnt, and the kernel's user-namespace switches.
+ * What the host facts (toolchain/host-facts.ts) are probed from: the `cc` binary, the architecture, the user and
+ * what decides whether the canonical build root can be used (probed by running it): /mnt, `unshare`, the
+ * kernel's user-namespace switches. Throws when a file cannot be read.
  */
+export function hostSources(env: NodeJS.ProcessEnv): string {
+  return [
+    fileIdentity(onPath('cc', env.PATH ?? '')),
+    fileIdentity(onPath('unshare', '/usr/local/bin:/usr/bin:/bin')),
+    `${process.arch} uid ${process.getuid?.()} ${env[CANONICAL_ROOT_ENV]} ${canonicalRootConditions()}`,
+  ].join('\n');
+}
+
 function canonicalRootConditions(): string {
   const read = (p: string) => {
     try {

@@ -6,6 +6,8 @@ import { listSeries, seriesDigest } from '@nabla-build/patches/series';
 import { planBuild, type PublishOptions } from '@nabla-build/plan/plan';
 import { hostFacts } from '@nabla-build/toolchain/host-facts';
 import type { Project } from './context.js';
+import { hostSources } from './fast-path.js';
+import { parsedOnce } from './settings/parsed.js';
 
 /**
  * Reads what the pure planner needs from the outside world (patch files, compiler, the layer compressor's
@@ -35,7 +37,7 @@ export async function makePlan(
     targets,
     lock: project.lock,
     overrides: settings.config.overrides,
-    host: host ?? (await cachedHostFacts()),
+    host: host ?? (await cachedHostFacts(settings.cacheDir)),
     projectPatchDigests: digests,
     ...(epoch !== undefined && /^\d+$/.test(epoch) ? { sourceDateEpoch: Number(epoch) } : {}),
     ...(publish ? { publish } : {}),
@@ -44,7 +46,16 @@ export async function makePlan(
 }
 
 let facts: Promise<HostFacts> | undefined;
-function cachedHostFacts(): Promise<HostFacts> {
-  if (!facts) facts = hostFacts();
+/** The host facts, probed (two processes) only when what they are probed from changed: kept like parsed files. */
+function cachedHostFacts(cacheDir: string): Promise<HostFacts> {
+  facts ??= (async () => {
+    let sources: string;
+    try {
+      sources = hostSources(process.env);
+    } catch {
+      return hostFacts();
+    }
+    return parsedOnce(cacheDir, `host facts\n${sources}`, () => [], hostFacts);
+  })();
   return facts;
 }
