@@ -1,9 +1,16 @@
 import type { PlanStep } from '@nabla-build/model';
 import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs, Settings } from '../context.js';
-import type { CacheArgs } from './cache.js';
 import type { CommandResult } from './result.js';
 import { entryCount, human, json, note, out, table } from '../output.js';
+
+/** `cache` and its subcommands' flags. */
+export interface CacheArgs extends GlobalArgs {
+  keepLast?: number;
+  olderThan?: string;
+  unused?: boolean;
+  dryRun?: boolean;
+}
 
 interface RemoteArgs extends GlobalArgs {
   ref: string;

@@ -6,14 +6,7 @@ import type { Argv, CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import type { CommandResult } from './result.js';
 import { entryCount, human, json, note, out, table } from '../output.js';
-import { pruneRemote, remoteCacheCommands } from './cache-remote.js';
-
-export interface CacheArgs extends GlobalArgs {
-  keepLast?: number;
-  olderThan?: string;
-  unused?: boolean;
-  dryRun?: boolean;
-}
+import { type CacheArgs, pruneRemote, remoteCacheCommands } from './cache-remote.js';
 
 /** A complete step entry: `<cache>/steps/<kind>/<subject>-<32 hex>` with its entry.json. */
 interface Entry {

@@ -2,7 +2,6 @@ import { existsSync, readdirSync } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { type Lockfile, type SubmoduleSpec, UsageError } from '@nabla-build/model';
 import type { UserConfig } from '@nabla-build/recipes';
-import type { GlobalArgs } from '../context.js';
 import { PROGRESS_MODES, type ProgressMode } from './catalog.js';
 import { checkPathSetting } from './paths.js';
 
@@ -49,7 +48,7 @@ export type ConfigFile = { config: UserConfig; path: string };
  * the settings this module owns. `baseRecipes` is the directory the recipes start from.
  */
 export function layerSettings(
-  args: Pick<GlobalArgs, 'recipes' | 'progress' | 'quiet'>,
+  args: { recipes?: string | string[]; progress?: string; quiet?: boolean }, // GlobalArgs' (context.ts imports this file)
   env: NodeJS.ProcessEnv,
   files: { project: ConfigFile | undefined; user: ConfigFile | undefined },
   baseRecipes: { path: string; setting: string },
