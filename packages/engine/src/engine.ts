@@ -96,12 +96,13 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
   const store = new StepStore(opts.cacheDir);
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
   const limit = new Semaphore(Math.max(1, opts.jobs));
-  // A place goes first to the step with the longest chain of steps after it (the critical path): the fetch
-  // behind the toolchain before the tarballs that only the package needs.
+  // A place goes first to the step with the longest chain of work after it (the critical path; a native
+  // build weighs more than a fetch): the fetch behind the toolchain before the tarballs only the package needs.
   const height = new Map<string, number>();
   const heightOf = (id: string): number => {
+    const own = { toolchain: 10, package: 5 }[byId.get(id)?.kind as string] ?? 1;
     const h =
-      height.get(id) ?? 1 + Math.max(0, ...plan.steps.filter((s) => s.deps.includes(id)).map((s) => heightOf(s.id)));
+      height.get(id) ?? own + Math.max(0, ...plan.steps.filter((s) => s.deps.includes(id)).map((s) => heightOf(s.id)));
     height.set(id, h);
     return h;
   };

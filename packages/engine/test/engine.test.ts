@@ -85,7 +85,7 @@ describe('runPlan', () => {
     expect(r.maxActive()).toBe(2);
   });
 
-  it('a free place goes to the step with the longest chain after it, though a shorter one is reached first', async () => {
+  it('a free place goes to the step with the most work after it, though a shorter chain is reached first', async () => {
     const r = recorder();
     const tarball = step('fetch', 'tarball', []);
     const src = step('fetch', 'src', []);
@@ -93,7 +93,8 @@ describe('runPlan', () => {
     const pkg = step('package', 'p', [tarball, tc]);
     const plan = { targets: ['p'], steps: [tarball, src, tc, pkg, step('image', 'p', [pkg])] };
     await runPlan(plan, { cacheDir: tmp(), executors: r.executors, jobs: 1 });
-    expect(r.ran).toEqual(['fetch:src', 'fetch:tarball', 'toolchain:tc', 'package:p', 'image:p']);
+    // The toolchain's chain (fetch, toolchain, package, image) before the tarball's (fetch, package, image).
+    expect(r.ran).toEqual(['fetch:src', 'toolchain:tc', 'fetch:tarball', 'package:p', 'image:p']);
   });
 
   it('a second run executes nothing and looks only at the final steps', async () => {
