@@ -1,4 +1,5 @@
-import { chmod, copyFile, lstat, mkdir, readdir, readlink, realpath, rm, symlink } from 'node:fs/promises';
+import { chmodSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
+import { chmod, copyFile, lstat, mkdir, realpath, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { BuildError, type PackageBuildSpec } from '@nabla-build/model';
 import { inside } from './recipe-commands.js';
@@ -56,7 +57,7 @@ export async function collectArtifacts(
     await mkdir(dirname(dest), { recursive: true });
     const counts = { files: 0, bytes: 0 };
     if (st.isDirectory()) {
-      await copyTree(source, dest, source, { file: target.file, where }, counts);
+      copyTree(source, dest, source, { file: target.file, where }, counts);
       collected.push({ to: a.to, kind: 'directory', ...counts });
     } else if (st.isFile()) {
       await copyFile(source, dest);
@@ -76,29 +77,23 @@ interface Ctx {
   where: string;
 }
 
-async function copyTree(
-  src: string,
-  dest: string,
-  root: string,
-  ctx: Ctx,
-  counts: { files: number; bytes: number },
-): Promise<void> {
-  const st = await lstat(src);
-  await mkdir(dest, { recursive: true });
-  const entries = (await readdir(src)).sort();
+function copyTree(src: string, dest: string, root: string, ctx: Ctx, counts: { files: number; bytes: number }): void {
+  const st = lstatSync(src);
+  mkdirSync(dest, { recursive: true });
+  const entries = readdirSync(src).sort();
   for (const name of entries) {
     const s = join(src, name);
     const d = join(dest, name);
-    const e = await lstat(s);
+    const e = lstatSync(s);
     if (e.isDirectory()) {
-      await copyTree(s, d, root, ctx, counts);
+      copyTree(s, d, root, ctx, counts);
     } else if (e.isFile()) {
-      await copyFile(s, d);
-      await chmod(d, e.mode & 0o7777);
+      copyFileSync(s, d);
+      chmodSync(d, e.mode & 0o7777);
       counts.files++;
       counts.bytes += e.size;
     } else if (e.isSymbolicLink()) {
-      const link = await readlink(s);
+      const link = readlinkSync(s);
       const r = relative(root, resolve(dirname(s), link));
       if (isAbsolute(link) || r.startsWith('..') || isAbsolute(r)) {
         throw new BuildError(
@@ -107,7 +102,7 @@ async function copyTree(
           { where: ctx.file, hint: 'only relative links that stay inside the artifact are kept' },
         );
       }
-      await symlink(link, d);
+      symlinkSync(link, d);
     } else {
       throw new BuildError(
         'artifact.special',
@@ -116,5 +111,5 @@ async function copyTree(
       );
     }
   }
-  await chmod(dest, st.mode & 0o7777);
+  chmodSync(dest, st.mode & 0o7777);
 }
