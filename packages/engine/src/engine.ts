@@ -95,7 +95,6 @@ export class StepFailures extends BuildError {
 export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map<string, CompletedStep>> {
   const store = new StepStore(opts.cacheDir);
   const byId = new Map(plan.steps.map((s) => [s.id, s]));
-  const limit = new Semaphore(Math.max(1, opts.jobs));
   // A place goes first to the step with the longest chain of work after it (the critical path; a native
   // build weighs more than a fetch): the fetch behind the toolchain before the tarballs only the package needs.
   const height = new Map<string, number>();
@@ -110,6 +109,7 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
   const emit = opts.onEvent ?? (() => {});
   const controller = new AbortController();
   const signal = opts.signal ? AbortSignal.any([opts.signal, controller.signal]) : controller.signal;
+  const limit = new Semaphore(Math.max(1, opts.jobs), signal);
 
   const need = (id: string, forInput: boolean): Promise<CompletedStep> => {
     let p = memo.get(id);
@@ -217,7 +217,7 @@ export async function runPlan(plan: BuildPlan, opts: EngineOptions): Promise<Map
     const executor = opts.executors[step.kind];
     if (!executor) throw new Error(`no executor for ${step.kind} steps`);
     const dir = store.dirFor(step);
-    const release = await limit.acquire(signal, heightOf(step.id));
+    const release = await limit.acquire(heightOf(step.id));
     let attempted = false;
     let kept = false;
     let logFile: string | undefined;

@@ -8,8 +8,16 @@ import { CancelledError } from '@nabla-build/model';
 export class Semaphore {
   private active = 0;
   private held = 0;
-  private readonly waiting: { priority: number; wake: () => void }[] = [];
-  constructor(private readonly size: number) {}
+  private readonly waiting: { priority: number; wake: () => void; fail: () => void }[] = [];
+  /** Waiting steps fail with CancelledError once `signal` aborts (one listener, however many wait). */
+  constructor(
+    private readonly size: number,
+    private readonly signal?: AbortSignal,
+  ) {
+    signal?.addEventListener('abort', () => {
+      for (const w of this.waiting.splice(0)) w.fail();
+    });
+  }
 
   hold(): () => void {
     this.held++;
@@ -19,20 +27,10 @@ export class Semaphore {
     });
   }
 
-  async acquire(signal?: AbortSignal, priority = 0): Promise<() => void> {
+  async acquire(priority = 0): Promise<() => void> {
     await new Promise<void>((resolve, reject) => {
-      const w = {
-        priority,
-        wake: () => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve();
-        },
-      };
-      const onAbort = () => {
-        this.waiting.splice(this.waiting.indexOf(w), 1);
-        reject(new CancelledError());
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
+      if (this.signal?.aborted) return reject(new CancelledError());
+      const w = { priority, wake: resolve, fail: () => reject(new CancelledError()) };
       const at = this.waiting.findIndex((o) => o.priority < priority);
       this.waiting.splice(at < 0 ? this.waiting.length : at, 0, w);
       this.dispatch();
