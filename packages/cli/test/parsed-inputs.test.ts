@@ -24,11 +24,11 @@ describe('parsed inputs kept in the cache', () => {
   it('a rerun answers from the stored values with the same plan, keys included', async () => {
     const first = await run(plan); // creates and marks the cache: nothing stored yet
     expect(first.exitCode, first.stderr).toBe(0);
-    const second = await run(plan); // parses again and stores config, recipes and lockfile
-    expect(parsed()).toHaveLength(3);
+    const second = await run(plan); // parses again and stores config, recipes, lockfile and host facts
+    expect(parsed()).toHaveLength(4);
     const third = await run(plan); // reads them back
     expect(third.exitCode, third.stderr).toBe(0);
-    expect(parsed()).toHaveLength(3);
+    expect(parsed()).toHaveLength(4);
     expect(third.stdout).toBe(first.stdout);
     expect(second.stdout).toBe(first.stdout);
     expect(JSON.parse(third.stdout).steps.length).toBeGreaterThan(5);
