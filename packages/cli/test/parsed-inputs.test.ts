@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -32,6 +32,27 @@ describe('parsed inputs kept in the cache', () => {
     expect(third.stdout).toBe(first.stdout);
     expect(second.stdout).toBe(first.stdout);
     expect(JSON.parse(third.stdout).steps.length).toBeGreaterThan(5);
+  });
+
+  it('the stored host facts follow the compiler: another cc on PATH is probed again, and the keys change', async () => {
+    const keys = (stdout: string) =>
+      (JSON.parse(stdout).steps as { id: string; key: string }[])
+        .filter((s) => /^(toolchain|package):/.test(s.id))
+        .map((s) => `${s.id} ${s.key}`);
+    const before = await run(plan);
+    expect(before.exitCode, before.stderr).toBe(0);
+    const bin = join(root, 'other-cc');
+    mkdirSync(bin, { recursive: true });
+    writeFileSync(join(bin, 'cc'), '#!/bin/sh\necho "cc (another compiler) 99.1"\n');
+    chmodSync(join(bin, 'cc'), 0o755);
+    const env = { NABLA_BUILD_CONFIG: config, PATH: `${bin}:${process.env.PATH}` };
+    const other = await cli(plan, { env, cwd: root });
+    expect(other.exitCode, other.stderr).toBe(0);
+    const changed = keys(other.stdout);
+    expect(changed.length).toBeGreaterThan(1);
+    expect(changed.filter((k) => keys(before.stdout).includes(k))).toEqual([]);
+    expect(keys((await cli(plan, { env, cwd: root })).stdout)).toEqual(changed); // stored, read back
+    expect(keys((await run(plan)).stdout)).toEqual(keys(before.stdout)); // back to the host's cc
   });
 
   it('an edited recipe, lockfile or config is parsed again', async () => {
