@@ -20,11 +20,10 @@ import { join } from 'node:path';
 import { readIntactEntry } from '@nabla-build/engine/store';
 import { sha256Text, sha256Tree, writeFileAtomicSync } from '@nabla-build/fsio';
 import { canonicalJson } from '@nabla-build/model';
-import { CANONICAL_ROOT_ENV } from '@nabla-build/toolchain/canonical-root';
 import { type GlobalArgs, resolveSettings, type Settings } from './context.js';
-import { onPath } from './requires.js';
 import { SETTINGS } from './settings/catalog.js';
-import { buildIdentity, fileIdentity } from './settings/parsed.js';
+import { hostSources } from './host-sources.js';
+import { buildIdentity } from './settings/parsed.js';
 
 /** The only command lines the check understands: `[build] <target...>` plus the options below. */
 export interface SimpleBuild {
@@ -222,33 +221,4 @@ function engineImageId(ref: string, env: NodeJS.ProcessEnv): Promise<string | un
     req.on('error', () => resolve(undefined));
     req.end();
   });
-}
-
-/**
- * What the host facts (toolchain/host-facts.ts) are probed from: the `cc` binary, the architecture, the user and
- * what decides whether the canonical build root can be used (probed by running it): /mnt, `unshare`, the
- * kernel's user-namespace switches. Throws when a file cannot be read.
- */
-export function hostSources(env: NodeJS.ProcessEnv): string {
-  return [
-    fileIdentity(onPath('cc', env.PATH ?? '')),
-    fileIdentity(onPath('unshare', '/usr/local/bin:/usr/bin:/bin')),
-    `${process.arch} uid ${process.getuid?.()} ${env[CANONICAL_ROOT_ENV]} ${canonicalRootConditions()}`,
-  ].join('\n');
-}
-
-function canonicalRootConditions(): string {
-  const read = (p: string) => {
-    try {
-      return readFileSync(p, 'utf8').trim();
-    } catch {
-      return '-';
-    }
-  };
-  return [
-    existsSync('/mnt') ? 'mnt' : 'no-mnt',
-    read('/proc/sys/kernel/unprivileged_userns_clone'),
-    read('/proc/sys/user/max_user_namespaces'),
-    read('/proc/sys/kernel/apparmor_restrict_unprivileged_userns'),
-  ].join(' ');
 }

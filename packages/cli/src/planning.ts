@@ -6,7 +6,7 @@ import { listSeries, seriesDigest } from '@nabla-build/patches/series';
 import { planBuild, type PublishOptions } from '@nabla-build/plan/plan';
 import { hostFacts } from '@nabla-build/toolchain/host-facts';
 import type { Project } from './context.js';
-import { hostSources } from './fast-path.js';
+import { hostSources } from './host-sources.js';
 import { parsedOnce } from './settings/parsed.js';
 
 /**

@@ -1,0 +1,33 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { CANONICAL_ROOT_ENV } from '@nabla-build/toolchain/canonical-root';
+import { onPath } from './requires.js';
+import { fileIdentity } from './settings/parsed.js';
+
+/**
+ * What the host facts (toolchain/host-facts.ts) are probed from: the `cc` binary, the architecture, the user and
+ * what decides whether the canonical build root can be used (probed by running it): /mnt, `unshare`, the
+ * kernel's user-namespace switches. Throws when a file cannot be read.
+ */
+export function hostSources(env: NodeJS.ProcessEnv): string {
+  return [
+    fileIdentity(onPath('cc', env.PATH ?? '')),
+    fileIdentity(onPath('unshare', '/usr/local/bin:/usr/bin:/bin')),
+    `${process.arch} uid ${process.getuid?.()} ${env[CANONICAL_ROOT_ENV]} ${canonicalRootConditions()}`,
+  ].join('\n');
+}
+
+function canonicalRootConditions(): string {
+  const read = (p: string) => {
+    try {
+      return readFileSync(p, 'utf8').trim();
+    } catch {
+      return '-';
+    }
+  };
+  return [
+    existsSync('/mnt') ? 'mnt' : 'no-mnt',
+    read('/proc/sys/kernel/unprivileged_userns_clone'),
+    read('/proc/sys/user/max_user_namespaces'),
+    read('/proc/sys/kernel/apparmor_restrict_unprivileged_userns'),
+  ].join(' ');
+}
