@@ -1,5 +1,5 @@
 import { BuildError, NablaError, UsageError } from '@nabla-build/model';
-import yargs, { type Argv, type CommandModule, type Options } from 'yargs';
+import type { Argv, CommandModule, Options } from 'yargs';
 import { BUILD_OPTIONS, buildCommand } from './commands/build.js';
 import { completeWords, completionCommand } from './commands/completion.js';
 import { reportError } from './errors.js';
@@ -8,6 +8,7 @@ import { outputMode } from './output.js';
 import { environmentHelp } from './settings/catalog.js';
 import { VERSION } from './version.js';
 import type { CommandResult } from './commands/result.js';
+import { asksForHelp, loadHelpLayout, yargs } from './yargs.js';
 
 /** Runs the CLI; returns the exit code (the bin sets process.exitCode, so output is flushed before exit). */
 export async function main(argv: string[]): Promise<number> {
@@ -16,6 +17,8 @@ export async function main(argv: string[]): Promise<number> {
   outputMode.quiet = argv.includes('--quiet') || argv.includes('-q');
   try {
     checkBooleanValues(argv);
+    const help = asksForHelp(argv);
+    if (help) await loadHelpLayout();
     const parser = globalOptions(yargs(argv), argv)
       .scriptName('nabla-build')
       .usage(
@@ -26,7 +29,7 @@ export async function main(argv: string[]): Promise<number> {
     parser
       .completion('__completion-script', false, completeWords as never)
       // yargs lays out the whole help (wrapping every line) on every command: the long variable list only when asked.
-      .epilogue(argv.some((a) => a === '--help' || a === '-h' || a === 'help') ? environmentHelp() : '')
+      .epilogue(help ? environmentHelp() : '')
       .demandCommand(1, 'name a target (see `nabla-build list`) or a command')
       .strict()
       .recommendCommands()

@@ -113,6 +113,17 @@ describe('nabla-build (no build)', () => {
     }
   });
 
+  it('every spelling of help lays help out (yargs loads its help layout only then)', async () => {
+    const full = await cli(['--help']);
+    expect(full.stdout).toContain('Environment:');
+    for (const argv of [['-h'], ['help'], ['-vh'], ['--help=true'], ['plan', 'help'], ['-qh', 'plan']]) {
+      const r = await cli(argv);
+      expect(r.exitCode, `nabla-build ${argv.join(' ')}`).toBe(0);
+      expect(r.stderr, `nabla-build ${argv.join(' ')}`).toBe('');
+      expect(r.stdout, `nabla-build ${argv.join(' ')}`).toMatch(/Global options:/);
+    }
+  });
+
   it('doctor prints the prerequisite table and exits non-zero when a required tool is missing', async () => {
     // A PATH with git but without gawk, bison, flex...: only a bin dir holding links to node and git.
     const bin = tmp();
