@@ -63,7 +63,8 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
           onLine: ctx.output,
         });
       }
-      const collected = await collectArtifacts(target, work ?? toolchainTree, join(ctx.dir, 'out'));
+      // The work tree is ours and removed next: its files are linked into out/, not copied.
+      const collected = await collectArtifacts(target, work ?? toolchainTree, join(ctx.dir, 'out'), { link: !!work });
       if (work) await rm(work, { recursive: true, force: true });
       const result: PackageResult = {
         out: 'out',

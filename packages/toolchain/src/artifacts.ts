@@ -1,5 +1,14 @@
-import { chmodSync, copyFileSync, lstatSync, mkdirSync, readdirSync, readlinkSync, symlinkSync } from 'node:fs';
-import { chmod, copyFile, lstat, mkdir, realpath, rm } from 'node:fs/promises';
+import {
+  chmodSync,
+  copyFileSync,
+  linkSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readlinkSync,
+  symlinkSync,
+} from 'node:fs';
+import { lstat, mkdir, realpath, rm } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { BuildError, type PackageBuildSpec } from '@nabla-build/model';
 import { inside } from './recipe-commands.js';
@@ -18,12 +27,15 @@ export interface CollectedArtifact {
  * Copies each artifact of `target` from its build tree into `outDir` under its `to` name: files with their
  * permission bits, directories recursively, symbolic links as links. A link inside a directory artifact must
  * stay inside that directory (relative, not escaping), so the copy is self-contained; a top-level artifact that
- * is a link is followed if it stays in the tree. Devices, fifos and sockets are refused.
+ * is a link is followed if it stays in the tree. Devices, fifos and sockets are refused. With `link` (the build
+ * tree is removed afterwards, and is on the same file system), files are hard-linked instead of copied: a
+ * python3 install tree is ~300 files, which cost ≈0.25 s of the CLI's main thread to copy.
  */
 export async function collectArtifacts(
   target: PackageBuildSpec,
   fromDir: string,
   outDir: string,
+  opts: { link?: boolean } = {},
 ): Promise<CollectedArtifact[]> {
   const tree = resolve(fromDir);
   const out = resolve(outDir);
@@ -56,12 +68,12 @@ export async function collectArtifacts(
     await rm(dest, { recursive: true, force: true });
     await mkdir(dirname(dest), { recursive: true });
     const counts = { files: 0, bytes: 0 };
+    const ctx = { file: target.file, where, link: opts.link === true };
     if (st.isDirectory()) {
-      copyTree(source, dest, source, { file: target.file, where }, counts);
+      copyTree(source, dest, source, ctx, counts);
       collected.push({ to: a.to, kind: 'directory', ...counts });
     } else if (st.isFile()) {
-      await copyFile(source, dest);
-      await chmod(dest, st.mode & 0o7777);
+      copyFile(source, dest, st.mode, ctx.link);
       collected.push({ to: a.to, kind: 'file', files: 1, bytes: st.size });
     } else {
       throw new BuildError('artifact.special', `${where}: ${source} is not a regular file or directory`, {
@@ -75,6 +87,20 @@ export async function collectArtifacts(
 interface Ctx {
   file: string;
   where: string;
+  link: boolean;
+}
+
+/** Hard-links `src` to `dest` when asked (copies when the file system refuses), else copies; then sets `mode`. */
+function copyFile(src: string, dest: string, mode: number, link: boolean): void {
+  let linked = false;
+  if (link) {
+    try {
+      linkSync(src, dest);
+      linked = true;
+    } catch {}
+  }
+  if (!linked) copyFileSync(src, dest);
+  chmodSync(dest, mode & 0o7777);
 }
 
 function copyTree(src: string, dest: string, root: string, ctx: Ctx, counts: { files: number; bytes: number }): void {
@@ -88,8 +114,7 @@ function copyTree(src: string, dest: string, root: string, ctx: Ctx, counts: { f
     if (e.isDirectory()) {
       copyTree(s, d, root, ctx, counts);
     } else if (e.isFile()) {
-      copyFileSync(s, d);
-      chmodSync(d, e.mode & 0o7777);
+      copyFile(s, d, e.mode, ctx.link);
       counts.files++;
       counts.bytes += e.size;
     } else if (e.isSymbolicLink()) {

@@ -68,6 +68,28 @@ describe('collectArtifacts', () => {
     expect(await readFile(join(out, 'usr/lib/app/pkg/mod.py'), 'utf8')).toBe('x = 1\n');
   });
 
+  it('links files instead of copying them when the build tree is disposable (link), copies otherwise', async () => {
+    const artifacts = recipe([
+      { from: 'app/build/app', to: 'app.nabla' },
+      { from: 'app/build/lib', to: 'lib' },
+    ]);
+    const inode = async (p: string) => (await stat(p)).ino;
+    await collectArtifacts(artifacts, tree, out, { link: true });
+    expect(await inode(join(out, 'app.nabla'))).toBe(await inode(join(tree, 'app/build/app')));
+    expect(await inode(join(out, 'lib/pkg/mod.py'))).toBe(await inode(join(tree, 'app/build/lib/pkg/mod.py')));
+    expect((await stat(join(out, 'lib/pkg/mod.py'))).mode & 0o777).toBe(0o640);
+    expect(await readlink(join(out, 'lib/alias.py'))).toBe('pkg/mod.py');
+    // The tree goes; the artifacts stay whole.
+    await rm(tree, { recursive: true });
+    expect(await readFile(join(out, 'app.nabla'), 'utf8')).toBe('#!/bin/sh\necho app\n');
+    expect(await readFile(join(out, 'lib/pkg/mod.py'), 'utf8')).toBe('x = 1\n');
+  });
+
+  it('copies by default: the artifacts do not share the tree files', async () => {
+    await collectArtifacts(recipe([{ from: 'app/build/app', to: 'app.nabla' }]), tree, out);
+    expect((await stat(join(out, 'app.nabla'))).ino).not.toBe((await stat(join(tree, 'app/build/app'))).ino);
+  });
+
   it('names the recipe file, the artifact and the expected path when an artifact is missing', async () => {
     const err = (await collectArtifacts(recipe([{ from: 'app/build/nginx', to: 'nginx.nabla' }]), tree, out).catch(
       (e: unknown) => e,
