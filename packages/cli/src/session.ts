@@ -1,8 +1,9 @@
 import { type CompletedStep, runPlan } from '@nabla-build/engine';
 import type { BuildPlan } from '@nabla-build/model';
 import type { PublishOptions } from '@nabla-build/plan';
-import { dockerCredentials } from '@nabla-build/registry';
-import { createExecutors, type PublishedImage } from '@nabla-build/steps';
+import type { CredentialStore } from '@nabla-build/registry';
+import type { PublishedImage } from '@nabla-build/steps';
+import { createExecutors } from '@nabla-build/steps/executors';
 import type { Project } from './context.js';
 import { note } from './output.js';
 import { makePlan } from './planning.js';
@@ -71,8 +72,13 @@ export async function runSession(project: Project, targets: string[], o: Session
     publish: {
       insecureRegistries: settings.insecureRegistries,
       smokeBeforePush: o.smokeBeforePush ?? true,
-      credentials: (registry) =>
-        dockerCredentials({ env: process.env, ...(registry ? { envRegistry: registry } : {}) }),
+      credentials: (registry): CredentialStore => {
+        // The registry client loads with the publish step, not before the first step.
+        const store = import('@nabla-build/registry').then((r) =>
+          r.dockerCredentials({ env: process.env, ...(registry ? { envRegistry: registry } : {}) }),
+        );
+        return { get: async (host) => (await store).get(host) };
+      },
       onPublished: (p) => published.push(p),
     },
   });
@@ -96,13 +102,19 @@ export async function runSession(project: Project, targets: string[], o: Session
     plan.steps.flatMap((s) => (s.kind === 'toolchain' || s.kind === 'package' ? [{ ...s.inputs.host }] : []))[0],
   );
   progress.start(plan);
+  let warming = false;
   try {
     const steps = await runPlan(plan, {
       cacheDir: settings.cacheDir,
-      executors,
+      executors: executors.byKind,
       jobs: settings.jobs,
       signal: controller.signal,
       onEvent: (e) => {
+        // Once the first step waits on its processes, the other kinds' adapters load on the idle main thread.
+        if (e.type === 'start' && !warming) {
+          warming = true;
+          setImmediate(() => executors.warm(plan.steps.map((s) => s.kind)).catch(() => {}));
+        }
         if (e.type === 'remote-failed') {
           const message = `the entry of ${e.step.id} from ${e.source} is unusable (${e.reason}): building it here`;
           report.warnings.push(message);

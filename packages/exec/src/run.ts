@@ -43,10 +43,7 @@ export async function run(command: string, args: string[], opts: RunOptions): Pr
   const tail: string[] = [];
   const log = openLog(opts.logFile, command, args, opts.cwd);
   const env = childEnv(opts);
-  // execa is loaded on the first spawn, not at import: its ~100 modules cost ~0.15 s of CPU, which commands that
-  // spawn nothing (`list`, `plan`, the up-to-date check) should not pay.
-  execaModule ??= import('execa');
-  const { execa } = await execaModule;
+  const { execa } = await loadSpawner();
   const child = execa(command, args, {
     cwd: opts.cwd,
     env,
@@ -101,6 +98,15 @@ export async function run(command: string, args: string[], opts: RunOptions): Pr
 }
 
 let execaModule: Promise<typeof import('execa')> | undefined;
+
+/**
+ * Loads execa, which run() spawns with. Not at import: its ~100 modules cost ~0.15 s of CPU, which commands that
+ * spawn nothing (`list`, `plan`, the up-to-date check) should not pay; a build warms it before its first command.
+ */
+export function loadSpawner(): Promise<typeof import('execa')> {
+  execaModule ??= import('execa');
+  return execaModule;
+}
 
 /** A child's environment: the inherited one (or none, with `cleanEnv`) with `env`'s changes applied. */
 export function childEnv(opts: Pick<RunOptions, 'env' | 'cleanEnv'>): Record<string, string> {

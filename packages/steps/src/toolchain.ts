@@ -20,7 +20,6 @@ import { depOf, stepOf } from './source-context.js';
  */
 export function toolchainExecutor(env: StepEnvironment): StepExecutor {
   return {
-    resumable: true,
     run: async (step, ctx) => {
       const t = stepOf(step, 'toolchain');
       const i = t.inputs;

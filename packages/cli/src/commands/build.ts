@@ -86,10 +86,12 @@ export function buildCommand(result: CommandResult, argv: readonly string[] = []
 }
 
 export async function build(args: BuildArgs, argv: readonly string[] = []): Promise<number> {
-  const [{ loadProject }, { runSession }, { completedOf, dockerReachable }] = await Promise.all([
+  // Subpaths, not the package: the step adapters load once the first steps run (session.ts).
+  const [{ loadProject }, { runSession }, { completedOf }, { dockerReachable }] = await Promise.all([
     import('../context.js'),
     import('../session.js'),
-    import('@nabla-build/steps'),
+    import('@nabla-build/steps/source-context'),
+    import('@nabla-build/steps/docker'),
   ]);
   const project = await loadProject(args);
   const { settings } = project;
