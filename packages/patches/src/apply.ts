@@ -339,33 +339,34 @@ export async function applySeries(
         ),
       ),
     ];
-    const reverse = await runPatch(
-      cwd,
-      ['-R', '--dry-run', ...common, `--fuzz=${series.maxFuzz}`, '-i', ref.path],
-      opts,
-    );
-    if (reverse.code === 0 && targets.length > 0) {
-      results.push({
-        name: ref.name,
-        path: ref.path,
-        status: 'already-applied',
-        targets: rel.map(toRoot),
-        trees,
-        hunks: [],
-        fuzz: 0,
-        offset: 0,
-      });
-      continue;
-    }
     // Applied for real at once, the files it touches saved first: a patch that applies as the series allows
-    // costs one `patch`. Otherwise its files are put back and a dry run with more fuzz says why it does not fit.
+    // costs one `patch`. Otherwise its files are put back, and a reverse dry run says whether it is already
+    // there (`-N` refuses it); if not, a dry run with more fuzz says why it does not fit.
     const snap = await snapshot(rel.map(absOf), root);
     applied.push({ name: ref.name, snap });
     const real = await runPatch(cwd, ['-N', ...common, `--fuzz=${series.maxFuzz}`, '-i', ref.path], opts);
     const realOutcome = parseOutput(real.lines);
-    if (judge(realOutcome, parseOutput(reverse.lines), real.code, series, targets)) {
+    if (judge(realOutcome, NOTHING_REVERSED, real.code, series, targets)) {
       await restore(snap);
       applied.pop();
+      const reverse = await runPatch(
+        cwd,
+        ['-R', '--dry-run', ...common, `--fuzz=${series.maxFuzz}`, '-i', ref.path],
+        opts,
+      );
+      if (reverse.code === 0 && targets.length > 0) {
+        results.push({
+          name: ref.name,
+          path: ref.path,
+          status: 'already-applied',
+          targets: rel.map(toRoot),
+          trees,
+          hunks: [],
+          fuzz: 0,
+          offset: 0,
+        });
+        continue;
+      }
       const dry = await runPatch(cwd, ['--dry-run', '-N', ...common, `--fuzz=${dryFuzz}`, '-i', ref.path], opts);
       const failure = judge(parseOutput(dry.lines), parseOutput(reverse.lines), dry.code, series, targets) ?? {
         kind: 'other' as const,
@@ -474,6 +475,9 @@ interface Failure {
 }
 
 /** The first reason a dry run is not acceptable, or undefined. */
+/** The reverse outcome of a patch that was not tried in reverse (it applied forward). */
+const NOTHING_REVERSED: Outcome = { files: [], hunks: [], problems: [] };
+
 function judge(
   out: Outcome,
   reverse: Outcome,
