@@ -102,7 +102,8 @@ export async function runSession(project: Project, targets: string[], o: Session
     plan.steps.flatMap((s) => (s.kind === 'toolchain' || s.kind === 'package' ? [{ ...s.inputs.host }] : []))[0],
   );
   progress.start(plan);
-  let warming = false;
+  /** 0: nothing warmed; 1: the spawner; 2: every adapter of the plan. */
+  let warmed = 0;
   try {
     const steps = await runPlan(plan, {
       cacheDir: settings.cacheDir,
@@ -110,10 +111,16 @@ export async function runSession(project: Project, targets: string[], o: Session
       jobs: settings.jobs,
       signal: controller.signal,
       onEvent: (e) => {
-        // Once the first step waits on its processes, the other kinds' adapters load on the idle main thread.
-        if (e.type === 'start' && !warming) {
-          warming = true;
-          setImmediate(() => executors.warm(plan.steps.map((s) => s.kind)).catch(() => {}));
+        // Code for later steps loads while earlier ones wait on their processes: the spawner once the first
+        // step runs (fetches wait on git; patches need it next), the other adapters once a native build runs
+        // (the longest wait; earlier, their ~0.3 s of CPU would hold up the fetch and patch steps).
+        if (e.type === 'start' && warmed < 2) {
+          const all = e.step.kind === 'toolchain' || e.step.kind === 'package';
+          if (warmed === 0 || all) {
+            const kinds = all ? plan.steps.map((s) => s.kind) : [];
+            setImmediate(() => executors.warm(kinds).catch(() => {}));
+            warmed = all ? 2 : 1;
+          }
         }
         if (e.type === 'remote-failed') {
           const message = `the entry of ${e.step.id} from ${e.source} is unusable (${e.reason}): building it here`;

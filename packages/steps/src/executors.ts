@@ -27,9 +27,8 @@ const RESUMABLE: ReadonlySet<StepKind> = new Set(['toolchain']);
 export interface Executors {
   byKind: Record<StepKind, StepExecutor>;
   /**
-   * Imports the adapters of `kinds` and the spawner behind every native command, before their first step: the
-   * session calls it once the first steps wait on their processes, so the CLI's idle main thread pays for the
-   * loading (~0.2 s of CPU) instead of the critical path.
+   * Imports the spawner behind every native command and the adapters of `kinds` before their first step, so
+   * the CLI's main thread loads them while it waits on other steps' processes, not on the critical path.
    */
   warm(kinds: Iterable<StepKind>): Promise<void>;
 }
