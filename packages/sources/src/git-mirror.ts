@@ -1,4 +1,5 @@
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { type Dirent, readdirSync, statSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import { dirSize, pathExists as exists, removeStaleTemps, tempSibling, withLock } from '@nabla-build/fsio';
 import { BuildError, CancelledError } from '@nabla-build/model';
@@ -174,12 +175,16 @@ async function inspectMirror(dir: string, need: MirrorNeed, ctx: SourceContext):
 const checked = new Map<string, { fingerprint: string; full: boolean; cones: Set<string> }>();
 const coneKey = (sparse: string[] | undefined) => (sparse && sparse.length > 0 ? sparse.join('\n') : '*');
 
-async function fingerprint(dir: string): Promise<string> {
-  const objects = await readdir(join(dir, 'objects'), { recursive: true, withFileTypes: true }).catch(() => undefined);
+/** Synchronous: a mirror holds tens of files (packs, loose objects of small fetches); awaiting each stat cost more. */
+function fingerprint(dir: string): string {
+  let objects: Dirent[] | undefined;
+  try {
+    objects = readdirSync(join(dir, 'objects'), { recursive: true, withFileTypes: true });
+  } catch {}
   const files = (objects ?? []).filter((e) => !e.isDirectory()).map((e) => relative(dir, join(e.parentPath, e.name)));
   const parts = objects ? [] : ['objects!'];
   for (const f of [...files, 'shallow']) {
-    const st = await stat(join(dir, f)).catch(() => undefined);
+    const st = statSync(join(dir, f), { throwIfNoEntry: false });
     parts.push(`${f} ${st?.size} ${st?.mtimeMs}`);
   }
   return parts.sort().join('\n');
@@ -187,7 +192,7 @@ async function fingerprint(dir: string): Promise<string> {
 
 async function remember(dir: string, need: Pick<MirrorNeed, 'rev' | 'sparse' | 'full'>): Promise<void> {
   const key = `${dir}\0${need.rev}`;
-  const fp = await fingerprint(dir);
+  const fp = fingerprint(dir);
   const prev = checked.get(key);
   const same = prev?.fingerprint === fp;
   checked.set(key, {
@@ -204,7 +209,7 @@ export async function checkedBefore(
 ): Promise<boolean> {
   const c = checked.get(`${dir}\0${need.rev}`);
   if (!c || (need.full && !c.full) || !(c.cones.has('*') || c.cones.has(coneKey(need.sparse)))) return false;
-  return c.fingerprint === (await fingerprint(dir));
+  return c.fingerprint === fingerprint(dir);
 }
 
 /** The log file and cancellation every git of a source operation shares. */
