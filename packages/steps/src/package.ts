@@ -1,4 +1,4 @@
-import { rm } from 'node:fs/promises';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { StepExecutor } from '@nabla-build/engine';
 import type { PackageBuildSpec } from '@nabla-build/model';
@@ -65,7 +65,8 @@ export function packageExecutor(env: StepEnvironment): StepExecutor {
       }
       // The work tree is ours and removed next: its files are linked into out/, not copied.
       const collected = await collectArtifacts(target, work ?? toolchainTree, join(ctx.dir, 'out'), { link: !!work });
-      if (work) await rm(work, { recursive: true, force: true });
+      // Synchronously: ~700 files, whose removal by fs.promises cost ~80 ms of the main thread in callbacks.
+      if (work) rmSync(work, { recursive: true, force: true });
       const result: PackageResult = {
         out: 'out',
         sourceEpoch,
