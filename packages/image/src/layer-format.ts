@@ -72,7 +72,7 @@ export function zstdProgramVersion(): string {
 export function layerCompressionFingerprint(compression: LayerCompression | LayerFormat): string {
   const f = typeof compression === 'string' ? { compression } : compression;
   if (f.compression === 'gzip')
-    return `gzip-${levelOf(f)}/zlib-${process.versions.zlib}/blocks-1MiB-level-${f.level ?? GZIP_BLOCK_LEVEL}-above-4MiB/random-files-stored/repeatless-huffman`;
+    return `gzip-${levelOf(f)}/zlib-${process.versions.zlib}/blocks-1MiB-level-${f.level ?? GZIP_BLOCK_LEVEL}-above-4MiB/random-files-stored`;
   if (f.compression === 'zstd') return `zstd-${levelOf(f)}/zstd-${zstdProgramVersion()}`;
   return 'none';
 }

@@ -314,9 +314,9 @@ class GzipBlocks implements BlockSink {
   }
 
   /**
-   * Runs of random-looking file bodies (`bodyRuns`) become stored deflate blocks, written here without zlib,
-   * and runs of bodies without repeats are Huffman-coded only; each piece between them is deflated on the
-   * thread pool, primed with the (up to) 32 KiB before it and ended by a sync flush (the layer's last by Z_FINISH).
+   * Runs of random-looking file bodies (`storedRuns`) become stored deflate blocks, written here without zlib;
+   * each piece between them is deflated on the thread pool, primed with the (up to) 32 KiB before it and ended
+   * by a sync flush (the layer's last by Z_FINISH).
    */
   private async compressBlock(
     data: Buffer,
@@ -332,11 +332,9 @@ class GzipBlocks implements BlockSink {
       const dictionary = from ? data.subarray(Math.max(0, from - WINDOW), from) : prev;
       if (to > from || final) parts.push(deflatePiece(data.subarray(from, to), this.blockLevel, final, dictionary));
     };
-    for (const [a, z, kind] of bodyRuns(data, bodies)) {
+    for (const [a, z] of storedRuns(data, bodies)) {
       deflateTo(a, false);
-      const final = last && z === data.length;
-      if (kind === 'stored') parts.push(...storedBlocks(data.subarray(a, z), final));
-      else parts.push(deflatePiece(data.subarray(a, z), this.blockLevel, final, undefined, zc.Z_HUFFMAN_ONLY));
+      parts.push(...storedBlocks(data.subarray(a, z), last && z === data.length));
       from = z;
     }
     if (from < data.length || (last && parts.length === 0)) deflateTo(data.length, last);
@@ -374,50 +372,24 @@ const MIN_STORED = 4096;
 const MIN_RUN = 16 * 1024;
 
 /**
- * The stretches of a block not to deflate as usual, from its file bodies (`bodies`, [start, end) pairs):
- * - `stored`: bodies that look random or already compressed — collision entropy above 7.9 bits per byte in
- *   4,096 sampled bytes (512 first: text stops there), where text is at 4–5, bytecode and machine code at
- *   5–6.5, gzip or random data at 7.95–8; deflate at any level saves < 0.5 % on them and costs as much CPU as
- *   on text. Go's and zstd's compressors skip such data too.
- * - `huffman`: bodies whose first 4 KiB repeat no 4-byte sequence more than MAX_REPEATS times (skewed but
- *   structureless data: numeric tables, some bytecode, base64): the matches deflate searches for are not
- *   there, so Huffman codes alone give the same size (measured: 0.3 % smaller) in a third of the time.
- * Bodies of one kind are joined across the ≤ 2 KiB of headers and padding between them; runs shorter than
- * MIN_RUN are deflated after all. A function of the bytes only: deterministic.
+ * The stretches of a block to store rather than deflate: file bodies (`bodies`, [start, end) pairs) that look
+ * random or already compressed — collision entropy above 7.9 bits per byte in 4,096 sampled bytes (512 first:
+ * text stops there), where text is at 4–5, bytecode and machine code at 5–6.5, gzip or random data at 7.95–8;
+ * deflate at any level saves < 0.5 % on them and costs as much CPU as on text — joined across the ≤ 2 KiB of
+ * headers and padding between them, if at least MIN_RUN long. Go's and zstd's compressors skip such data too.
+ * A function of the bytes only: deterministic.
  */
-export function bodyRuns(data: Buffer, bodies: readonly number[]): [number, number, 'stored' | 'huffman'][] {
-  const runs: [number, number, 'stored' | 'huffman'][] = [];
+export function storedRuns(data: Buffer, bodies: readonly number[]): [number, number][] {
+  const runs: [number, number][] = [];
   for (let i = 0; i < bodies.length; i += 2) {
     const a = bodies[i] as number;
     const z = bodies[i + 1] as number;
-    if (z - a < MIN_STORED) continue;
-    const random = entropyBits(data, a, z, 512) >= 7 && entropyBits(data, a, z, 4096) >= 7.9;
-    const kind = random ? 'stored' : repeats(data, a, Math.min(z, a + 4096)) <= MAX_REPEATS ? 'huffman' : undefined;
-    if (!kind) continue;
+    if (z - a < MIN_STORED || entropyBits(data, a, z, 512) < 7 || entropyBits(data, a, z, 4096) < 7.9) continue;
     const prev = runs.at(-1);
-    if (prev?.[2] === kind && a - prev[1] <= 2048) prev[1] = z;
-    else runs.push([a, z, kind]);
+    if (prev && a - prev[1] <= 2048) prev[1] = z;
+    else runs.push([a, z]);
   }
   return runs.filter(([a, z]) => z - a >= MIN_RUN);
-}
-
-/** Text repeats its first 4-byte sequence within a few dozen bytes; data without structure ~once in 4 KiB. */
-const MAX_REPEATS = 8;
-const grams = new Int32Array(8192);
-const seenIn = new Int32Array(8192);
-let call = 0;
-/** How many 4-byte sequences of data[a, z) occurred before in it (up to MAX_REPEATS + 1: then it stops). */
-function repeats(data: Buffer, a: number, z: number): number {
-  call = (call + 1) | 0;
-  let n = 0;
-  for (let i = a; i + 4 <= z && n <= MAX_REPEATS; i++) {
-    const v = data.readInt32LE(i);
-    const h = Math.imul(v, 0x9e3779b1) >>> 19;
-    if (seenIn[h] === call && grams[h] === v) n++;
-    grams[h] = v;
-    seenIn[h] = call;
-  }
-  return n;
 }
 
 const counts = new Int32Array(256);
@@ -439,20 +411,13 @@ function entropyBits(data: Buffer, a: number, z: number, samples: number): numbe
   return -Math.log2(Math.max(pairs, 1) / (n * (n - 1)));
 }
 
-/** Raw deflate (or Huffman coding, by `strategy`) of `input` in one thread-pool round trip: the layer's end if `final`, else ended by a sync flush. */
-function deflatePiece(
-  input: Buffer,
-  level: number,
-  final: boolean,
-  dictionary?: Buffer,
-  strategy: number = zc.Z_DEFAULT_STRATEGY,
-): Promise<Buffer> {
+/** Raw deflate of `input` in one thread-pool round trip: the layer's end if `final`, else ended by a sync flush. */
+function deflatePiece(input: Buffer, level: number, final: boolean, dictionary?: Buffer): Promise<Buffer> {
   const output = new Promise<Buffer>((resolve, reject) =>
     deflateRaw(
       input,
       {
         level,
-        strategy,
         ...(dictionary ? { dictionary } : {}),
         finishFlush: final ? zc.Z_FINISH : zc.Z_SYNC_FLUSH,
         chunkSize: input.length + (input.length >> 4) + 1024,
