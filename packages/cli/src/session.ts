@@ -73,11 +73,16 @@ export async function runSession(project: Project, targets: string[], o: Session
       insecureRegistries: settings.insecureRegistries,
       smokeBeforePush: o.smokeBeforePush ?? true,
       credentials: (registry): CredentialStore => {
-        // The registry client loads with the publish step, not before the first step.
-        const store = import('@nabla-build/registry').then((r) =>
-          r.dockerCredentials({ env: process.env, ...(registry ? { envRegistry: registry } : {}) }),
-        );
-        return { get: async (host) => (await store).get(host) };
+        // The registry client loads with the first credential a push asks for, not before the first step.
+        let store: Promise<CredentialStore> | undefined;
+        return {
+          get: async (host) => {
+            store ??= import('@nabla-build/registry').then((r) =>
+              r.dockerCredentials({ env: process.env, ...(registry ? { envRegistry: registry } : {}) }),
+            );
+            return (await store).get(host);
+          },
+        };
       },
       onPublished: (p) => published.push(p),
     },
