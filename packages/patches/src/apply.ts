@@ -474,10 +474,10 @@ interface Failure {
   text: string;
 }
 
-/** The first reason a dry run is not acceptable, or undefined. */
 /** The reverse outcome of a patch that was not tried in reverse (it applied forward). */
 const NOTHING_REVERSED: Outcome = { files: [], hunks: [], problems: [] };
 
+/** The first reason a dry run is not acceptable, or undefined. */
 function judge(
   out: Outcome,
   reverse: Outcome,
