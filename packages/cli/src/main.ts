@@ -77,7 +77,7 @@ const COMMANDS: Record<string, Loader> = {
  * help and completion: the others' modules are not loaded.
  */
 async function commandsNamedIn(argv: readonly string[], result: CommandResult): Promise<object[]> {
-  const all = argv.some((a) => /^(-h|--help|help|--get-yargs-completions|__completion-script)$/.test(a));
+  const all = asksForHelp(argv) || argv.some((a) => a === '--get-yargs-completions' || a === '__completion-script');
   const named = Object.keys(COMMANDS).filter((name) => all || argv.includes(name));
   return Promise.all(named.map((name) => (COMMANDS[name] as Loader)(result)));
 }
