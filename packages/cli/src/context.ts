@@ -5,6 +5,7 @@ import { InputFileError, type Lockfile, type MirrorRule, type RecipeSet, UsageEr
 import type { UserConfig } from '@nabla-build/recipes';
 // The URL rules alone: resolving settings (and the up-to-date check) loads no git or YAML library.
 import { mirrorsFromEnv, parseMirrorSpec, validateMirrorRules } from '@nabla-build/sources/mirror-rules';
+import { cachedHostFacts } from './host-sources.js';
 import { findProjectConfig, type ProgressMode } from './settings/catalog.js';
 import { type ConfigFile, layerSettings, overlayLock } from './settings/layers.js';
 import { parsedOnce, recipeFiles } from './settings/parsed.js';
@@ -144,12 +145,20 @@ export async function resolveSettings(args: GlobalArgs, env: NodeJS.ProcessEnv =
   };
 }
 
-/** `runsGit: false`: a command that fetches nothing (list, plan), which then never loads the git library. */
-export async function loadProject(args: GlobalArgs, opts: { runsGit?: boolean } = {}): Promise<Project> {
+/**
+ * `runsGit: false`: a command that fetches nothing (list, plan), which then never loads the git library.
+ * `plans: true`: a command that plans; the host probe (planning's input) starts before the recipes are parsed.
+ */
+export async function loadProject(
+  args: GlobalArgs,
+  opts: { runsGit?: boolean; plans?: boolean } = {},
+): Promise<Project> {
   const settings = await resolveSettings(args);
   // Only the CLI reads the environment: the switches of the lower packages are passed in here.
   traceSpawnsTo(process.env.NABLA_BUILD_TRACE_EXEC);
   useCanonicalRoot(process.env[CANONICAL_ROOT_ENV] !== 'off');
+  // A failed probe is reported where the plan awaits it.
+  if (opts.plans) cachedHostFacts(settings.cacheDir).catch(() => undefined);
   if (opts.runsGit !== false) (await import('@nabla-build/sources')).useGitEnvironment(process.env);
   const recipes = await readRecipes(settings);
   checkOverrides(settings.config, recipes);

@@ -1,7 +1,28 @@
 import { existsSync, readFileSync } from 'node:fs';
+import type { HostFacts } from '@nabla-build/model';
 import { CANONICAL_ROOT_ENV } from '@nabla-build/toolchain/canonical-root';
 import { onPath } from './requires.js';
-import { fileIdentity } from './settings/parsed.js';
+import { fileIdentity, parsedOnce } from './settings/parsed.js';
+
+let facts: Promise<HostFacts> | undefined;
+/**
+ * The host facts, probed (two processes) only when what they are probed from changed: kept like parsed files.
+ * The first call starts the probe; loadProject makes it for commands that plan, before the recipes are parsed,
+ * so the probe's processes run while the main thread parses.
+ */
+export function cachedHostFacts(cacheDir: string): Promise<HostFacts> {
+  facts ??= (async () => {
+    const { hostFacts } = await import('@nabla-build/toolchain/host-facts');
+    let sources: string;
+    try {
+      sources = hostSources(process.env);
+    } catch {
+      return hostFacts();
+    }
+    return parsedOnce(cacheDir, `host facts\n${sources}`, () => [], hostFacts);
+  })();
+  return facts;
+}
 
 /**
  * What the host facts (toolchain/host-facts.ts) are probed from: the `cc` binary, the architecture, the user and

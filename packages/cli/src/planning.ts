@@ -4,10 +4,8 @@ import { layerCompressionFingerprint, parseLayerFormat } from '@nabla-build/imag
 import type { BuildPlan, HostFacts } from '@nabla-build/model';
 import { listSeries, seriesDigest } from '@nabla-build/patches/series';
 import { planBuild, type PublishOptions } from '@nabla-build/plan/plan';
-import { hostFacts } from '@nabla-build/toolchain/host-facts';
 import type { Project } from './context.js';
-import { hostSources } from './host-sources.js';
-import { parsedOnce } from './settings/parsed.js';
+import { cachedHostFacts } from './host-sources.js';
 
 /**
  * Reads what the pure planner needs from the outside world (patch files, compiler, the layer compressor's
@@ -43,19 +41,4 @@ export async function makePlan(
     ...(publish ? { publish } : {}),
     imageFormat,
   });
-}
-
-let facts: Promise<HostFacts> | undefined;
-/** The host facts, probed (two processes) only when what they are probed from changed: kept like parsed files. */
-function cachedHostFacts(cacheDir: string): Promise<HostFacts> {
-  facts ??= (async () => {
-    let sources: string;
-    try {
-      sources = hostSources(process.env);
-    } catch {
-      return hostFacts();
-    }
-    return parsedOnce(cacheDir, `host facts\n${sources}`, () => [], hostFacts);
-  })();
-  return facts;
 }

@@ -93,7 +93,10 @@ export async function build(args: BuildArgs, argv: readonly string[] = []): Prom
     import('@nabla-build/steps/source-context'),
     import('@nabla-build/steps/docker'),
   ]);
-  const project = await loadProject(args);
+  const explicit = args.load !== undefined || args.push || (args.output?.length ?? 0) > 0;
+  // Whether to load into the engine is asked (an import and a ping) while the project loads.
+  const reachable = args.load ?? (explicit ? false : dockerReachable().catch(() => false));
+  const project = await loadProject(args, { plans: true });
   const { settings } = project;
   if (args.platform !== undefined && args.platform !== PLATFORM)
     throw new UsageError(
@@ -115,8 +118,7 @@ export async function build(args: BuildArgs, argv: readonly string[] = []): Prom
     throw new UsageError('usage', '--push needs a destination', {
       hint: 'add --registry <host> and/or --namespace <user>, or set them in the config',
     });
-  const explicit = args.load !== undefined || args.push || (args.output?.length ?? 0) > 0;
-  const load = args.load ?? (!explicit && (await dockerReachable()));
+  const load = await reachable;
   const naming = { extraTags: args.tag ?? [], ...(registry ? { registry } : {}), ...(namespace ? { namespace } : {}) };
   // Catch a bad tag, registry or namespace now, not after the build.
   const { imageName, imageTags } = await import('@nabla-build/plan');

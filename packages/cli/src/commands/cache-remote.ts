@@ -132,7 +132,7 @@ async function push(args: RemoteArgs): Promise<number> {
     import('../session.js'),
     import('@nabla-build/remote-cache'),
   ]);
-  const project = await loadProject(args);
+  const project = await loadProject(args, { plans: true });
   const r = await runSession(project, args.targets ?? [], {
     remote: { from: [], to: [args.ref] },
     want: (plan) => shared(plan.steps, shareable).map((s) => s.id),
@@ -159,7 +159,7 @@ async function pull(args: RemoteArgs): Promise<number> {
     import('@nabla-build/fsio'),
     import('../remote-cache.js'),
   ]);
-  const project = await loadProject(args);
+  const project = await loadProject(args, { plans: true });
   const { settings } = project;
   const plan = await makePlan(project, args.targets ?? []);
   const report = emptyReport([args.ref], []);

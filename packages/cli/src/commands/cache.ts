@@ -193,7 +193,7 @@ async function reachableDirs(args: CacheArgs): Promise<Set<string>> {
     import('../planning.js'),
     import('@nabla-build/engine'),
   ]);
-  const project = await loadProject(args);
+  const project = await loadProject(args, { plans: true });
   const store = new StepStore(project.settings.cacheDir);
   const plan = await makePlan(project, [...project.recipes.targets.keys()]);
   return new Set(plan.steps.filter((s) => s.cacheable).map((s) => store.dirFor(s)));

@@ -24,7 +24,7 @@ export function fetchCommand(): CommandModule<object, FetchArgs> {
         import('../session.js'),
         import('@nabla-build/steps'),
       ]);
-      const project = await loadProject(args);
+      const project = await loadProject(args, { plans: true });
       // Every source is tried; all that could not be fetched are reported together at the end.
       const { plan, steps } = await runSession(project, args.targets, { only: ['fetch'], keepGoing: true });
       let bytes = 0;

@@ -22,7 +22,7 @@ export function planCommand(): CommandModule<object, PlanArgs> {
         import('../planning.js'),
         import('@nabla-build/engine/store'),
       ]);
-      const project = await loadProject(args, { runsGit: false });
+      const project = await loadProject(args, { runsGit: false, plans: true });
       const plan = await makePlan(project, args.targets, {
         load: true,
         push: false,

@@ -68,7 +68,7 @@ export function runtimeCommand(): CommandModule<object, GlobalArgs> {
               import('../session.js'),
               import('@nabla-build/runtime'),
             ]);
-            const project = await loadProject(a);
+            const project = await loadProject(a, { plans: true });
             const { steps } = await runSession(project, ['nabla-run']);
             const pkg = steps.get('package:nabla-run');
             const chain = project.recipes.toolchains.get(project.recipes.targets.get('nabla-run')?.toolchain ?? '');
