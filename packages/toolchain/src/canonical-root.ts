@@ -1,8 +1,9 @@
 import { spawn } from 'node:child_process';
+import { accessSync, constants } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { isAbsolute, posix, relative, resolve } from 'node:path';
+import { isAbsolute, join, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CommandError, capture, type RunOptions, type RunResult, run, traceSpawn } from '@nabla-build/exec';
+import { CommandError, capture, childEnv, type RunOptions, type RunResult, run, traceSpawn } from '@nabla-build/exec';
 import { BuildError, CancelledError } from '@nabla-build/model';
 
 /**
@@ -246,7 +247,7 @@ export async function openBuildRoot(
     describe: (cwd) => `${path(cwd)} (canonical build root; on the host ${cwd})`,
     run: async (command, args, opts) => {
       const cwd = path(opts.cwd);
-      if (commands < 2) return runInCanonicalRoot(command, args, { ...opts, mounts, support });
+      if (commands < 2 || !nsenterFor(opts)) return runInCanonicalRoot(command, args, { ...opts, mounts, support });
       if (opts.signal?.aborted) throw new CancelledError(`cancelled before \`${command}\` started`);
       holder ??= holdRoot(support, mounts, cwd);
       const { pid, alive } = await holder;
@@ -258,6 +259,22 @@ export async function openBuildRoot(
     },
     close: async () => (await holder?.catch(() => undefined))?.stop(),
   };
+}
+
+/**
+ * Whether `nsenter` is on the PATH the command would run with. util-linux ships it with `unshare`, but a host
+ * may have one without the other (busybox applets): without it each command sets up a root of its own.
+ */
+function nsenterFor(opts: RunOptions): boolean {
+  const executable = (path: string) => {
+    try {
+      accessSync(path, constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  return (childEnv(opts).PATH ?? '').split(':').some((d) => d !== '' && executable(join(d, 'nsenter')));
 }
 
 interface Holder {

@@ -1,5 +1,5 @@
 import { existsSync, mkdtempSync } from 'node:fs';
-import { chmod, chown, mkdir, readdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, readdir, readFile, readlink, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CommandError, run } from '@nabla-build/exec';
@@ -349,6 +349,29 @@ describe.skipIf(unsupported)('canonical build root: buildToolchain and buildPack
       if (/^\d+$/.test(pid) && (await readlink(`/proc/${pid}/ns/mnt`).catch(() => '')) === ns) inNs.push(pid);
     }
     expect(inNs).toEqual([]);
+  });
+
+  it('without nsenter on the PATH, a step of several commands still runs each in the canonical root (set up per command)', async () => {
+    // A PATH with every program of this host but nsenter (util-linux has both; a busybox host may not).
+    const bin = join(work, 'bin-without-nsenter');
+    await mkdir(bin, { recursive: true });
+    for (const d of ['/usr/local/bin', '/usr/bin', '/bin', '/usr/sbin', '/sbin'])
+      for (const f of await readdir(d).catch(() => []))
+        if (f !== 'nsenter') await symlink(join(d, f), join(bin, f)).catch(() => undefined);
+    const tree = join(work, 'multi-without-nsenter');
+    await mkdir(tree, { recursive: true });
+    const root = await openBuildRoot([{ host: tree, canonical: CANONICAL_WORK }], 'multi', 2);
+    try {
+      const opts = { cwd: tree, env: { PATH: bin } };
+      const a = (await root.run('sh', ['-c', 'readlink /proc/self/ns/mnt; pwd -P; echo x > f'], opts)).stdout;
+      const b = (await root.run('sh', ['-c', 'pwd -P; cat f'], opts)).stdout;
+      const [ns, cwd] = a.trim().split('\n');
+      expect(ns).not.toBe(await readlink('/proc/self/ns/mnt'));
+      expect(cwd).toBe(CANONICAL_WORK);
+      expect(b.trim().split('\n')).toEqual([CANONICAL_WORK, 'x']);
+    } finally {
+      await root.close();
+    }
   });
 
   it.skipIf(!asRoot)(

@@ -42,6 +42,12 @@ export const CHECKS: Check[] = [
   tool('git', 'sources, Solo5 version header', 'git'),
   tool('setsid', 'cancelling git and native builds as a process group', 'util-linux'),
   tool('unshare', 'canonical build root (reproducible binaries in any cache directory)', 'util-linux', false),
+  tool(
+    'nsenter',
+    'canonical build root: the commands of one step share it (else one root per command)',
+    'util-linux',
+    false,
+  ),
   {
     name: 'gcc',
     required: true,
