@@ -139,6 +139,8 @@ async function writeTar(tarOut: TarBlocks, entries: readonly LayerEntry[], mtime
           // microseconds.
           await tarOut.putFile(e.hostPath, e.size);
         } catch (cause) {
+          // A failure of the compressor while the file was read is the layer's, reported by writeLayer.
+          if (!(cause instanceof ReadFailed)) throw cause;
           throw new BuildError(
             'image.input-changed',
             `reading ${e.hostPath} into /${e.name} failed (did it change during assembly?)`,
@@ -203,7 +205,7 @@ class TarBlocks {
   }
 
   async putFile(path: string, size: number): Promise<void> {
-    const fd = openSync(path, 'r');
+    const fd = reading(() => openSync(path, 'r'));
     try {
       let left = size;
       // One byte more than the file should have is asked for where it fits: a short read is its end, so
@@ -212,9 +214,9 @@ class TarBlocks {
       while (left > 0) {
         await this.room();
         const ask = Math.min(left + 1, GZIP_BLOCK - this.pos);
-        const n = readSync(fd, this.buf, this.pos, ask, null);
-        if (n === 0) throw new Error(`size changed from ${size} to ${size - left} bytes`);
-        if (n > left) throw new Error(`size changed: more than ${size} bytes`);
+        const n = reading(() => readSync(fd, this.buf, this.pos, ask, null));
+        if (n === 0) throw new ReadFailed(`size changed from ${size} to ${size - left} bytes`);
+        if (n > left) throw new ReadFailed(`size changed: more than ${size} bytes`);
         atEnd = n < ask;
         if (size >= MIN_STORED) {
           if (this.bodies.at(-1) === this.pos) this.bodies.pop();
@@ -224,8 +226,8 @@ class TarBlocks {
         this.pos += n;
         left -= n;
       }
-      if (!atEnd && readSync(fd, Buffer.allocUnsafe(1), 0, 1, null) !== 0)
-        throw new Error(`size changed: more than ${size} bytes`);
+      if (!atEnd && reading(() => readSync(fd, Buffer.allocUnsafe(1), 0, 1, null)) !== 0)
+        throw new ReadFailed(`size changed: more than ${size} bytes`);
     } finally {
       closeSync(fd);
     }
@@ -236,6 +238,17 @@ class TarBlocks {
     const last = this.buf.subarray(0, this.pos);
     this.hash.update(last);
     await this.sink.block(last, true, this.release, this.bodies);
+  }
+}
+
+/** A host file that could not be read as its entry says (not a failure of the compressor between reads). */
+class ReadFailed extends Error {}
+
+function reading<T>(read: () => T): T {
+  try {
+    return read();
+  } catch (cause) {
+    throw new ReadFailed((cause as Error).message, { cause });
   }
 }
 

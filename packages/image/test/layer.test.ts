@@ -201,6 +201,36 @@ describe('writeLayer', () => {
     const { readdir } = await import('node:fs/promises');
     expect(await readdir(join(tmp, 'blobs'))).toEqual([]);
   });
+  it('a compressor that fails while a file is read is reported as the layer failing, not as the file changing', async () => {
+    await haveTool('zstd');
+    const tmp = await tempDir();
+    // zstd as the layer writer finds it on PATH, dying after its first 64 KiB of input (a crash, a full disk).
+    const bin = join(tmp, 'bin');
+    await mkdir(bin);
+    const real = (await execFileP('sh', ['-c', 'command -v zstd'])).stdout.trim();
+    await writeFile(
+      join(bin, 'zstd'),
+      `#!/bin/sh\ncase "$1" in --version) exec ${real} --version ;; esac\nhead -c 65536 >/dev/null\nexit 3\n`,
+      { mode: 0o755 },
+    );
+    await writeFile(join(tmp, 'big'), pseudoRandomBytes(16 * 2 ** 20, 7));
+    const entries = await collectEntries([{ hostPath: join(tmp, 'big'), imagePath: '/big' }]);
+    await mkdir(join(tmp, 'blobs'));
+    const path = process.env.PATH;
+    process.env.PATH = `${bin}:${path}`;
+    try {
+      const err = await writeLayer(entries, join(tmp, 'blobs'), { mtime: MTIME, compression: 'zstd' }).catch(
+        (e: unknown) => e as Error,
+      );
+      expect(err).toBeInstanceOf(Error);
+      expect((err as Error).message).toMatch(/^writing the image layer failed: /);
+      expect((err as Error).message).not.toMatch(/did it change/);
+    } finally {
+      process.env.PATH = path;
+    }
+    const { readdir } = await import('node:fs/promises');
+    expect(await readdir(join(tmp, 'blobs'))).toEqual([]);
+  });
 });
 
 describe('layer formats', () => {
