@@ -148,7 +148,8 @@ export async function makeRootfsImage(
           if (full && err instanceof CommandError) {
             throw new BuildError('rootfs.too-small', `${root} does not fit in a ${sizeMiB} MiB ext4 image`, {
               where: root,
-              hint: `pass a larger extraMiB (now ${extraMiB}); the tree has ${entries.length} entries, ${fileBytes} bytes of files`,
+              // (extraMiB is the library's knob; the CLI's user can only make the tree smaller.)
+              hint: `the tree has ${entries.length} entries and ${fileBytes} bytes of files, and the image grew ${MAX_GROW_ATTEMPTS} times: put fewer or smaller files in it (the log shows what mkfs.ext4 ran out of)`,
               ...(err.logPath ? { logPath: err.logPath } : {}),
               cause: err,
             });
