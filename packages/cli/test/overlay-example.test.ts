@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { requireDocker } from '@nabla-build/testing';
@@ -263,10 +263,18 @@ describe('your own target, following the README alone', () => {
     const planned = JSON.parse(dry.stdout) as { removed: { kind: string; subject: string; dir: string }[] };
     expect(planned.removed.map((r) => `${r.kind}:${r.subject}`)).toEqual(['fetch:myapp']);
     expect(existsSync(planned.removed[0]?.dir as string)).toBe(true);
+    // The parsed-file cache (config, recipes, lockfile, host facts) only grows; a dry run keeps it, prune empties it.
+    const parsed = join(cache, 'parsed');
+    const parsedBefore = readdirSync(parsed);
+    expect(parsedBefore.length).toBeGreaterThan(0);
+    expect((JSON.parse(dry.stdout) as { derived: { files: number } }).derived.files).toBeGreaterThanOrEqual(
+      parsedBefore.length,
+    );
     const pruned = await world.run(['cache', 'prune', '--unused'], { cache });
     expect(pruned.exitCode, pruned.stderr).toBe(0);
-    expect(pruned.stderr).toMatch(/removed 1 entry/);
+    expect(pruned.stderr).toMatch(/removed 1 entry .*; and \d+ parsed-file and stamp cache files/);
     expect(existsSync(planned.removed[0]?.dir as string)).toBe(false);
+    expect(readdirSync(parsed)).toEqual([]);
     const after = JSON.parse((await world.run(['cache', 'du', '--json'], { cache })).stdout) as typeof usage;
     expect(after.steps.some((s) => s.subject === 'myapp')).toBe(false);
     expect(after.steps.some((s) => s.subject === 'frankenlibc')).toBe(true);

@@ -1,4 +1,4 @@
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { lstat, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { dirSize } from '@nabla-build/fsio';
 import { UsageError } from '@nabla-build/model';
@@ -20,7 +20,12 @@ interface Entry {
 
 const ENTRY_DIR = /^(.+)-([0-9a-f]{32})$/;
 /** Cache areas that are not step entries, measured as a whole by `du`. */
-const AREAS = ['git', 'downloads', 'logs', 'stamps', 'tmp', 'locks'];
+const AREAS = ['git', 'downloads', 'logs', 'parsed', 'stamps', 'tmp', 'locks'];
+/**
+ * Areas of small files keyed by content that only grow (a parsed file per version of the config and recipes, a
+ * stamp per command line and state): every prune empties them; the next command writes what it needs again.
+ */
+const DERIVED = ['parsed', 'stamps'];
 
 export function cacheCommand(result: CommandResult): CommandModule<object, CacheArgs> {
   return {
@@ -135,7 +140,8 @@ async function prune(args: CacheArgs): Promise<number> {
   const cacheDir = await cacheDirOf(args);
   const { isMarkedCache } = await import('@nabla-build/engine');
   const list = await entries(cacheDir);
-  if (list.length > 0 && !(await isMarkedCache(cacheDir)))
+  const marked = await isMarkedCache(cacheDir);
+  if (list.length > 0 && !marked)
     throw new UsageError('cache.not-a-cache', `${cacheDir} is not a nabla-build cache: nothing was removed`, {
       hint: 'check --cache-dir / NABLA_BUILD_CACHE',
     });
@@ -161,6 +167,8 @@ async function prune(args: CacheArgs): Promise<number> {
     }
   }
   const removed = [...doomed.values()];
+  // Only from a cache nabla-build marked as its own (the entries above are checked the same way).
+  const derived = marked ? await derivedFiles(cacheDir) : { files: [], bytes: 0 };
   if (!args.dryRun) {
     for (const { entry } of removed) {
       // Manifest first: a half-removed entry is then an unfinished attempt, never a corrupt cached one.
@@ -168,6 +176,8 @@ async function prune(args: CacheArgs): Promise<number> {
       await rm(entry.dir, { recursive: true, force: true });
       await rm(join(cacheDir, 'logs', `${entry.kind}-${entry.subject}-${entry.key.slice(0, 12)}.log`), { force: true });
     }
+    // (A command reading one of them now finds it gone, and parses or plans instead.)
+    for (const f of derived.files) await rm(f, { force: true });
   }
   const bytes = removed.reduce((a, r) => a + r.entry.bytes, 0);
   if (args.json) {
@@ -176,14 +186,30 @@ async function prune(args: CacheArgs): Promise<number> {
       removed: removed.map(({ entry: { kind, subject, dir, bytes }, why }) => ({ kind, subject, dir, bytes, why })),
       bytes,
       kept: list.length - removed.length,
+      derived: { files: derived.files.length, bytes: derived.bytes },
     });
   } else {
     for (const r of removed) out(`${r.entry.dir}  ${human(r.entry.bytes)}  (${r.why})`);
     note(
-      `${args.dryRun ? 'would remove' : 'removed'} ${entryCount(removed.length)} (${human(bytes)}); ${list.length - removed.length} kept`,
+      `${args.dryRun ? 'would remove' : 'removed'} ${entryCount(removed.length)} (${human(bytes)}); ${list.length - removed.length} kept; and ${derived.files.length} parsed-file and stamp cache files (${human(derived.bytes)})`,
     );
   }
   return 0;
+}
+
+/** The files of the DERIVED areas (regular files only: nothing else of ours is there), with their bytes. */
+async function derivedFiles(cacheDir: string): Promise<{ files: string[]; bytes: number }> {
+  const files: string[] = [];
+  let bytes = 0;
+  for (const area of DERIVED) {
+    for (const d of await readdir(join(cacheDir, area), { withFileTypes: true }).catch(() => [])) {
+      if (!d.isFile()) continue;
+      const path = join(cacheDir, area, d.name);
+      files.push(path);
+      bytes += (await lstat(path).catch(() => undefined))?.size ?? 0;
+    }
+  }
+  return { files, bytes };
 }
 
 /** Entry directories the current plans of every target reach (recipes, lock, overrides and host as they are now). */

@@ -9,8 +9,8 @@ interface CleanArgs extends GlobalArgs {
   all?: boolean;
 }
 
-/** What `clean` (without --all) removes: built steps and everything derived from them. */
-const BUILT = ['steps', 'logs', 'locks', 'tmp', 'stamps'];
+/** What `clean` (without --all) removes: built steps, everything derived from them, and parsed input files. */
+const BUILT = ['steps', 'logs', 'locks', 'tmp', 'stamps', 'parsed'];
 /** What `clean` never removes, nor any ancestor of them (the paths: cleanCache). */
 const PROTECTED = ['the working directory', '$HOME', 'the root directory'];
 
