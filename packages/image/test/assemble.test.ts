@@ -23,6 +23,7 @@ import {
   type AssembleInput,
   assembleImage,
   blobPath,
+  collectEntries,
   extractRootfs,
   imageLabels,
   layoutToTarStream,
@@ -129,6 +130,20 @@ describe('assembleImage', () => {
     expect(none.layerDigests).toEqual(a.diffIds);
     expect(none.sizes.layers[0]).toBe(a.sizes.uncompressedLayers[0]);
     expect(a.sizes.layers[0]).toBeLessThan(a.sizes.uncompressedLayers[0] ?? 0);
+  });
+
+  it('entries are in UTF-8 byte order, also where JavaScript string order differs (astral characters)', async () => {
+    const tmp = await tempDir();
+    const names = ['a', 'a-b', 'Z', 'é', '\uff01', '\u{1f600}', '\u{1f600}x', '~'];
+    await mkdir(join(tmp, 'tree', 'a'), { recursive: true });
+    for (const n of names.filter((n) => n !== 'a')) await writeFile(join(tmp, 'tree', n), n);
+    await writeFile(join(tmp, 'tree', 'a', 'b'), 'b');
+    const got = (await collectEntries([{ hostPath: join(tmp, 'tree'), imagePath: '/' }])).map((e) => e.name);
+    const utf8 = (x: string, y: string) => Buffer.compare(Buffer.from(x), Buffer.from(y));
+    expect(got).toEqual([...names, 'a/b'].sort(utf8));
+    // U+FF01 (3 UTF-8 bytes, EF BC 81) before U+1F600 (F0 9F 98 80), though its UTF-16 unit FF01 > D83D.
+    expect(got.indexOf('\uff01')).toBeLessThan(got.indexOf('\u{1f600}'));
+    expect(got.slice(0, 4)).toEqual(['Z', 'a', 'a-b', 'a/b']);
   });
 
   it('writes a layout with sorted, normalised tar entries, a complete config and Docker manifest.json', async () => {
