@@ -63,6 +63,7 @@ export async function collectEntries(inputs: readonly ImageFileInput[]): Promise
     origin.set(entry.name, from);
   };
 
+  const roots: string[] = [];
   for (const input of inputs) {
     const name = imagePathToEntryName(input.imagePath);
     if (name === undefined) {
@@ -75,6 +76,7 @@ export async function collectEntries(inputs: readonly ImageFileInput[]): Promise
         },
       );
     }
+    roots.push(name);
     if ('content' in input) {
       if (name === '') throw new UsageError('image.bad-path', 'content cannot be written to /', { where: '/' });
       const content = Buffer.from(input.content);
@@ -93,7 +95,8 @@ export async function collectEntries(inputs: readonly ImageFileInput[]): Promise
     await walk(input.hostPath, name, st, add);
   }
 
-  for (const name of [...entries.keys()]) {
+  // A walk adds every directory it passes through, so only the inputs' own paths can lack parents.
+  for (const name of roots) {
     for (const parent of ancestors(name)) {
       const existing = entries.get(parent);
       if (!existing) {

@@ -252,6 +252,20 @@ describe('assembleImage', () => {
         join(tmp, 'o'),
       ),
     ).rejects.toMatchObject({ code: 'image.path-conflict' });
+    // Either order of a file and an input inside it: only the inputs' own paths are checked for parents.
+    for (const files of [
+      [
+        { content: 'x', imagePath: '/zz' },
+        { content: 'y', imagePath: '/zz/inner' },
+      ],
+      [
+        { content: 'y', imagePath: '/zz/inner' },
+        { content: 'x', imagePath: '/zz' },
+      ],
+    ])
+      await expect(assembleImage({ ...ok, files: [...ok.files, ...files] }, join(tmp, 'o'))).rejects.toMatchObject({
+        code: 'image.path-conflict',
+      });
     await expect(
       assembleImage({ ...ok, config: { ...ok.config, env: { 'A=B': 'x' } } }, join(tmp, 'o')),
     ).rejects.toMatchObject({
