@@ -1,15 +1,12 @@
 /**
  * Pairing spt tenders and unikernels by Solo5 ABI. Tenders and unikernels of different Solo5 generations refuse
  * each other ("unsupported ABI version": Solo5 b326416 is spt ABI 1, main is ABI 2), so we check before
- * launching. Images carry the ABI in a label; an installed tender records it in a sidecar `<tender>.abi`;
+ * launching. Images carry the ABI in a label (image/labels.ts); an installed tender records it in a sidecar `<tender>.abi`;
  * a unikernel binary carries it in its Solo5 `ABI1` ELF note.
  */
 import { open, readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '@nabla-build/fsio';
 import { UsageError } from '@nabla-build/model';
-
-/** Image label holding the spt ABI version the unikernel was built for. */
-export const SPT_ABI_LABEL = 'dev.nabla-build.solo5.spt-abi';
 
 /** Solo5's `SPT_ABI_TARGET` (`enum abi_target`: HVT 1, SPT 2, VIRTIO 3...). */
 export const SPT_ABI_TARGET = 2;
@@ -46,15 +43,6 @@ export async function readTenderAbi(tender: string): Promise<number | undefined>
     throw err;
   });
   return text === undefined ? undefined : parseAbi(text, file);
-}
-
-/** Reads the spt ABI from image labels (`dev.nabla-build.solo5.spt-abi`); `undefined` when absent. */
-export function imageAbiFromLabels(
-  labels: Record<string, string> | undefined,
-  where = 'image labels',
-): number | undefined {
-  const v = labels?.[SPT_ABI_LABEL];
-  return v === undefined ? undefined : parseAbi(v, `${where} ${SPT_ABI_LABEL}`);
 }
 
 /** The Solo5 ABI note of a unikernel binary. */

@@ -4,15 +4,7 @@ import { join } from 'node:path';
 import { UsageError } from '@nabla-build/model';
 import { buildFixtureGuest } from '@nabla-build/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  checkAbi,
-  checkKernelForTender,
-  imageAbiFromLabels,
-  readSolo5AbiNote,
-  readTenderAbi,
-  SPT_ABI_LABEL,
-  writeTenderAbi,
-} from '../src/index.js';
+import { checkAbi, checkKernelForTender, readSolo5AbiNote, readTenderAbi, writeTenderAbi } from '../src/index.js';
 
 let dir: string;
 let abi1: string;
@@ -48,12 +40,6 @@ describe('checkAbi', () => {
 });
 
 describe('ABI sources', () => {
-  it('reads the image label', () => {
-    expect(imageAbiFromLabels({ [SPT_ABI_LABEL]: '1' })).toBe(1);
-    expect(imageAbiFromLabels({})).toBeUndefined();
-    expect(() => imageAbiFromLabels({ [SPT_ABI_LABEL]: 'one' })).toThrow(UsageError);
-  });
-
   it('writes and reads the tender sidecar', async () => {
     const tender = join(dir, 'nabla-run');
     writeFileSync(tender, '');

@@ -1,11 +1,11 @@
-import { appendFile, copyFile, mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, copyFile, mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join, relative, sep } from 'node:path';
 import { inflateSync } from 'node:zlib';
 import { BuildError, type GitSourceSpec, type LockedGit, type SubmoduleSpec } from '@nabla-build/model';
 import { gitMirrorDir } from './cache.js';
 import { fetchHint, type SourceContext } from './context.js';
 import { pathExists as exists, removeStaleTemps, tempSibling } from '@nabla-build/fsio';
-import { git, gitOk, gitOut } from './git.js';
+import { git, gitOut } from './git.js';
 import { checkedBefore, configQuote, configText, gitOpts, isPartial, missingBlobs, writeRepo } from './git-mirror.js';
 
 /** One git working tree inside a checkout. */
@@ -76,41 +76,13 @@ export async function checkoutGit(
     });
     await checkoutSubmodules(ctx, spec.name, locked, root, '', spec.submodules, trees);
     // No `git status` here: the files and the index were both just written from the same objects, so a
-    // damaged cache fails the checkout itself; verifyCheckout checks trees that are reused.
+    // damaged cache fails the checkout itself.
     await rename(tmp, dest);
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     throw e;
   }
   return { dest, trees };
-}
-
-/**
- * Local changes in the files of each tree (`path: XY file`), submodule pointers left out: every declared
- * submodule was checked out at its locked commit on purpose, which may differ from the gitlink its parent records
- * when an override (`<source>/<path>`) or a moved superproject chose another commit. That difference is intended
- * (the lock, and so the step key, records it); a file changed inside any tree is not.
- */
-async function treeChanges(root: string, paths: string[], ctx: SourceContext): Promise<string[]> {
-  const changes: string[] = [];
-  // All at once: each reads its own tree.
-  const outs = await Promise.all(
-    paths.map((p) =>
-      git(
-        join(root, p),
-        ['status', '--porcelain', '--ignore-submodules=all', '--untracked-files=normal'],
-        gitOpts(ctx),
-      ),
-    ),
-  );
-  for (const [i, p] of paths.entries()) {
-    for (const line of (outs[i]?.stdout ?? '').split('\n')) {
-      if (!line.trim()) continue;
-      const m = /^(..) (.*)$/.exec(line);
-      changes.push(m ? `${m[1]} ${p ? `${p}/` : ''}${m[2]}` : line);
-    }
-  }
-  return changes;
 }
 
 interface RepoLoc {
@@ -352,69 +324,6 @@ async function looseCommitTime(mirror: string, rev: string): Promise<number | un
   } catch {
     return undefined;
   }
-}
-
-export interface VerifyCheckoutOptions {
-  /** Accept local modifications (a tree whose patches were applied). Default false. */
-  allowDirty?: boolean;
-}
-
-/**
- * Checks a checkout made earlier (a cached build tree) against its lock: every tree at its pin, `.git` of the
- * right kind, objects reachable (the cache mirrors it borrows from are intact), clean unless `allowDirty`.
- * Returns the problems found; empty means usable.
- */
-export async function verifyCheckout(
-  spec: GitSourceSpec,
-  locked: LockedGit,
-  dest: string,
-  ctx: SourceContext,
-  opts: VerifyCheckoutOptions = {},
-): Promise<string[]> {
-  const problems: string[] = [];
-  const o = gitOpts(ctx);
-  if (!(await exists(dest))) return [`${dest} does not exist`];
-  const check = async (path: string, rev: string, kind: CheckoutTree['kind']) => {
-    const wt = path ? join(dest, path) : dest;
-    const where = path || '.';
-    let st: import('node:fs').Stats;
-    try {
-      st = await stat(join(wt, '.git'));
-    } catch {
-      problems.push(`${where}: no .git`);
-      return;
-    }
-    if (kind === 'full' && !st.isDirectory()) problems.push(`${where}: .git must be a directory (clone: full)`);
-    if (kind === 'submodule' && st.isDirectory()) problems.push(`${where}: .git should be a gitlink file`);
-    if (kind === 'submodule' && st.isFile()) {
-      const target = (await readFile(join(wt, '.git'), 'utf8')).replace(/^gitdir:\s*/, '').trim();
-      if (!(await exists(join(wt, target)))) problems.push(`${where}: .git points at a missing ${target}`);
-    }
-    const head = (await gitOut(wt, ['rev-parse', 'HEAD'], o))?.trim();
-    if (head !== rev) problems.push(`${where}: HEAD is ${head ?? 'unreadable'}, expected ${rev}`);
-    else if (!(await gitOk(wt, ['cat-file', '-e', 'HEAD^{tree}'], o)))
-      problems.push(`${where}: objects of HEAD are missing (damaged cache?)`);
-  };
-  await check('', locked.rev, 'root');
-  const walk = async (subs: SubmoduleSpec[], parentPath: string) => {
-    for (const sub of subs) {
-      const full = parentPath ? `${parentPath}/${sub.path}` : sub.path;
-      const pin = locked.submodules[full];
-      if (!pin) problems.push(`${full}: not in the lock`);
-      else await check(full, pin.rev, sub.clone === 'full' ? 'full' : 'submodule');
-      await walk(sub.submodules, full);
-    }
-  };
-  await walk(spec.submodules, '');
-  if (!opts.allowDirty && problems.length === 0) {
-    try {
-      const dirty = await treeChanges(dest, ['', ...Object.keys(locked.submodules)], ctx);
-      if (dirty.length > 0) problems.push(`not clean: ${dirty.slice(0, 5).join('; ')}`);
-    } catch {
-      problems.push('git status failed');
-    }
-  }
-  return problems;
 }
 
 /**

@@ -1,5 +1,5 @@
 export { canonicalGitUrl, downloadPath, gitMirrorDir } from './cache.js';
-export { checkoutGit, newestCommitTime, verifyCheckout } from './checkout-git.js';
+export { checkoutGit, newestCommitTime } from './checkout-git.js';
 export type { SourceContext } from './context.js';
 export { fetchGit } from './fetch-git.js';
 export { useGitEnvironment } from './git.js';

@@ -11,7 +11,7 @@ import { resolveSource } from '@nabla-build/plan';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { measureFirstFetch } from '../../../scripts/bench/first-fetch.mjs';
 import { conePatterns } from '../src/checkout-git.js';
-import { checkoutGit, fetchGit, gitMirrorDir, type SourceContext, verifyCheckout } from '../src/index.js';
+import { checkoutGit, fetchGit, gitMirrorDir, type SourceContext } from '../src/index.js';
 import { bareRepo, buildUpstreams, fixtureMirrors, frankenSpec, type Upstreams } from './upstreams.js';
 
 let base: string;
@@ -221,7 +221,6 @@ describe('fetchGit + checkoutGit with submodules', () => {
     expect(g(dest, 'config', 'submodule.solo5.url')).toBe(first.mirrors.solo5);
     // No temp dir left next to the checkout.
     expect(await readdir(join(base, 'co1'))).toEqual(['frankenlibc']);
-    expect(await verifyCheckout(spec, first.locked, dest, ctx)).toEqual([]);
     // All internal links are relative: the tree still works after being moved.
     const moved = join(base, 'co1-moved');
     await rename(join(base, 'co1'), moved);
@@ -236,22 +235,6 @@ describe('fetchGit + checkoutGit with submodules', () => {
     await checkoutGit(spec, first.locked, dest, ctx);
     expect(existsSync(stale)).toBe(false);
     await expect(checkoutGit(spec, first.locked, dest, ctx)).rejects.toMatchObject({ code: 'source.checkout-exists' });
-  });
-
-  it('verifyCheckout reports a damaged cached checkout', async () => {
-    const dest = join(base, 'co3', 'frankenlibc');
-    await checkoutGit(spec, first.locked, dest, ctx);
-    await writeFile(join(dest, 'musl', 'VERSION'), 'tampered\n');
-    const problems = await verifyCheckout(spec, first.locked, dest, ctx);
-    expect(problems.join('\n')).toMatch(/not clean/);
-    await rm(join(dest, 'solo5', '.git'), { recursive: true });
-    await writeFile(join(dest, 'solo5', '.git'), 'gitdir: nowhere\n');
-    expect((await verifyCheckout(spec, first.locked, dest, ctx)).join('\n')).toMatch(
-      /solo5: \.git must be a directory/,
-    );
-    expect(await verifyCheckout(spec, first.locked, join(base, 'nope'), ctx)).toEqual([
-      `${join(base, 'nope')} does not exist`,
-    ]);
   });
 
   it('checkout without a prior fetch fails with the fetch hint, never fetching', async () => {
@@ -452,17 +435,6 @@ describe('cache robustness', () => {
     const r = await fetchGit(solo5(), ctx);
     expect(r.ops[0]?.kind).toBe('recreate');
     expect(g(mirror, 'fsck', '--connectivity-only', u.sha.solo5[2] as string)).toBe('');
-  });
-
-  it('a checkout whose cache objects vanished is reported by verifyCheckout', async () => {
-    const ctx = newCtx();
-    await fetchGit(solo5(), ctx);
-    const dest = join(base, 'co-solo5');
-    const locked = (await fetchGit(solo5(), ctx)).locked;
-    await checkoutGit(solo5(), locked, dest, ctx);
-    expect(await verifyCheckout(solo5(), locked, dest, ctx)).toEqual([]);
-    await rm(gitMirrorDir(ctx.cacheDir, solo5().git), { recursive: true });
-    expect((await verifyCheckout(solo5(), locked, dest, ctx)).join('\n')).toMatch(/objects of HEAD are missing/);
   });
 });
 
