@@ -1,8 +1,8 @@
 /**
  * Pairing spt tenders and unikernels by Solo5 ABI. Tenders and unikernels of different Solo5 generations refuse
  * each other ("unsupported ABI version": Solo5 b326416 is spt ABI 1, main is ABI 2), so we check before
- * launching. Images carry the ABI in a label (image/labels.ts); an installed tender records it in a sidecar `<tender>.abi`;
- * a unikernel binary carries it in its Solo5 `ABI1` ELF note.
+ * launching. Images carry the ABI in a label (image/labels.ts); an installed tender records it in a sidecar
+ * `<tender>.abi`; a unikernel binary carries it in its Solo5 `ABI1` ELF note.
  */
 import { open, readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '@nabla-build/fsio';
