@@ -1,7 +1,6 @@
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { type TargetRecipe, UsageError } from '@nabla-build/model';
 import type { Project } from './context.js';
+import { onPath } from './which.js';
 
 /** How to install a tool a recipe requires; doctor's fixes first, then the generic answer. */
 async function fixFor(tool: string): Promise<string> {
@@ -9,18 +8,6 @@ async function fixFor(tool: string): Promise<string> {
   const alias: Record<string, string> = { 'clang++': 'clang' };
   const check = CHECKS.find((c) => c.name === (alias[tool] ?? tool));
   return check?.fix ?? `install ${tool} and put it on PATH`;
-}
-
-export function onPath(tool: string, path = process.env.PATH ?? ''): string | undefined {
-  for (const d of path.split(delimiter)) {
-    if (!d) continue;
-    const p = join(d, tool);
-    try {
-      accessSync(p, constants.X_OK);
-      return p;
-    } catch {}
-  }
-  return undefined;
 }
 
 /** The `requires:` of the named targets (world/all expanded), each tool once, and where this host has it. */

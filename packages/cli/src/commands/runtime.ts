@@ -4,7 +4,7 @@ import { tempSibling } from '@nabla-build/fsio';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import { note, out } from '../output.js';
-import { onPath } from '../requires.js';
+import { onPath } from '../which.js';
 
 interface RegisterArgs extends GlobalArgs {
   daemonJson: string;

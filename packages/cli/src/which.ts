@@ -1,0 +1,15 @@
+import { accessSync, constants } from 'node:fs';
+import { delimiter, join } from 'node:path';
+
+/** Where `tool` is on `path` (an executable file), like `command -v`; undefined when it is not there. */
+export function onPath(tool: string, path = process.env.PATH ?? ''): string | undefined {
+  for (const d of path.split(delimiter)) {
+    if (!d) continue;
+    const p = join(d, tool);
+    try {
+      accessSync(p, constants.X_OK);
+      return p;
+    } catch {}
+  }
+  return undefined;
+}
