@@ -12,8 +12,12 @@ export async function dockerClient(): Promise<Dockerode> {
 /** True when an engine answers /_ping within 3 s (decides the default output). */
 export async function dockerReachable(): Promise<boolean> {
   const docker = await dockerClient();
-  const timeout = new Promise<never>((_, reject) => setTimeout(() => reject(new Error('timeout')), 3000).unref());
-  return Promise.race([docker.ping(), timeout]).then(
+  // Aborted, not just outraced: an engine that never answers must not hold the process open after it is done.
+  // (dockerode's types omit ping's options; its code hands abortSignal to the request.)
+  const ping = (docker.ping as unknown as (o: { abortSignal: AbortSignal }) => Promise<unknown>).call(docker, {
+    abortSignal: AbortSignal.timeout(3000),
+  });
+  return ping.then(
     () => true,
     () => false,
   );
