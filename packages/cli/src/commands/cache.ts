@@ -44,7 +44,8 @@ export function cacheCommand(result: CommandResult): CommandModule<object, Cache
         })
         .command({
           command: 'prune [ref]',
-          describe: 'remove step entries: --unused (not reachable from any target), --keep-last N, --older-than D',
+          describe:
+            'remove step entries: --unused (not reachable from any target), --keep-last N, --older-than D (of the local cache, which also has parsed/ and stamps/ emptied)',
           builder: (c) =>
             c
               .option('keep-last', { type: 'number', describe: 'keep the N newest entries of each step and target' })
