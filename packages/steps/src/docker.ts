@@ -12,13 +12,12 @@ export async function dockerClient(): Promise<Dockerode> {
 /** True when an engine answers /_ping within 3 s (decides the default output). */
 export async function dockerReachable(): Promise<boolean> {
   const docker = await dockerClient();
-  // Aborted, not just outraced: an engine that never answers must not hold the process open after it is done.
-  // (dockerode's types omit ping's options; its code hands abortSignal to the request.)
-  const ping = (docker.ping as unknown as (o: { abortSignal: AbortSignal }) => Promise<unknown>).call(docker, {
-    abortSignal: AbortSignal.timeout(3000),
-  });
-  return ping.then(
-    () => true,
-    () => false,
+  // dockerode's ping() request, with the abort signal its typed API does not take: aborted, not just outraced,
+  // so an engine that accepts the connection and never answers cannot hold the process open once it is done.
+  return new Promise<boolean>((resolve) =>
+    docker.modem.dial(
+      { path: '/_ping', method: 'GET', abortSignal: AbortSignal.timeout(3000), statusCodes: { 200: true } },
+      (err) => resolve(!err),
+    ),
   );
 }
