@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { onPath } from '@nabla-build/exec';
 import type { HostFacts } from '@nabla-build/model';
 import { CANONICAL_ROOT_ENV } from '@nabla-build/toolchain/canonical-root';
-import { onPath } from './which.js';
 import { fileIdentity, parsedOnce } from './settings/parsed.js';
 
 let facts: Promise<HostFacts> | undefined;

@@ -1,6 +1,6 @@
+import { onPath } from '@nabla-build/exec';
 import { type TargetRecipe, UsageError } from '@nabla-build/model';
 import type { Project } from './context.js';
-import { onPath } from './which.js';
 
 /** How to install a tool a recipe requires; doctor's fixes first, then the generic answer. */
 async function fixFor(tool: string): Promise<string> {

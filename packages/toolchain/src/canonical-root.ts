@@ -1,9 +1,17 @@
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
 import { realpath, stat } from 'node:fs/promises';
-import { isAbsolute, join, posix, relative, resolve } from 'node:path';
+import { isAbsolute, posix, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { CommandError, capture, childEnv, type RunOptions, type RunResult, run, traceSpawn } from '@nabla-build/exec';
+import {
+  CommandError,
+  capture,
+  childEnv,
+  onPath,
+  type RunOptions,
+  type RunResult,
+  run,
+  traceSpawn,
+} from '@nabla-build/exec';
 import { BuildError, CancelledError } from '@nabla-build/model';
 
 /**
@@ -266,15 +274,7 @@ export async function openBuildRoot(
  * may have one without the other (busybox applets): without it each command sets up a root of its own.
  */
 function nsenterFor(opts: RunOptions): boolean {
-  const executable = (path: string) => {
-    try {
-      accessSync(path, constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  };
-  return (childEnv(opts).PATH ?? '').split(':').some((d) => d !== '' && executable(join(d, 'nsenter')));
+  return onPath('nsenter', childEnv(opts).PATH ?? '') !== undefined;
 }
 
 interface Holder {

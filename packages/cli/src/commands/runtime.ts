@@ -1,10 +1,10 @@
 import { chmod, copyFile, mkdir, rename } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+import { onPath } from '@nabla-build/exec';
 import { tempSibling } from '@nabla-build/fsio';
 import type { CommandModule } from 'yargs';
 import type { GlobalArgs } from '../context.js';
 import { note, out } from '../output.js';
-import { onPath } from '../which.js';
 
 interface RegisterArgs extends GlobalArgs {
   daemonJson: string;

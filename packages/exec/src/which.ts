@@ -1,7 +1,10 @@
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 
-/** Where `tool` is on `path` (an executable file), like `command -v`; undefined when it is not there. */
+/**
+ * Where `tool` is on `path` (an executable file), like `command -v`; undefined when it is not there. A child
+ * started with `path` as its PATH finds the same file.
+ */
 export function onPath(tool: string, path = process.env.PATH ?? ''): string | undefined {
   for (const d of path.split(delimiter)) {
     if (!d) continue;
