@@ -19,7 +19,12 @@ export async function requirementsOf(project: Project, targets: string[]) {
     for (const tool of t.requires ?? []) byTool.set(tool, [...(byTool.get(tool) ?? []), name]);
   }
   return Promise.all(
-    [...byTool].map(async ([tool, ts]) => ({ tool, targets: ts, path: onPath(tool), fix: await fixFor(tool) })),
+    [...byTool].map(async ([tool, ts]) => ({
+      tool,
+      targets: ts,
+      path: onPath(tool, process.env.PATH ?? ''),
+      fix: await fixFor(tool),
+    })),
   );
 }
 

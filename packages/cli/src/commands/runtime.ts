@@ -81,7 +81,7 @@ export function runtimeCommand(): CommandModule<object, GlobalArgs> {
             out(dest);
             // runnc is a Go program: without go the tender alone is still worth installing. Built in a session
             // of its own, after nabla-run is in place, so a failed runnc build leaves a working tender behind.
-            if (a.runnc && !onPath('go')) {
+            if (a.runnc && !onPath('go', process.env.PATH ?? '')) {
               note(
                 'runnc: not built, `go` is not on PATH (install it with `apt-get install golang-go`, then run `nabla-build runtime install` again; --no-runnc skips runnc)',
               );
